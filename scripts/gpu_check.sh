@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# On the GPU machine, in one call: build against the PyTorch wheel's LibTorch with CUDA, run the
+# whole test suite (CUDA tests included) and the benchmarks; logs and tables go to $OUT.
+# Needs .vendor/ (scripts/gpu_vendor.sh) carried along.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+[[ -d .vendor ]] || { echo "gpu_check: .vendor/ missing; run scripts/gpu_vendor.sh here and carry .vendor" >&2; exit 2; }
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
+TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+BUILD=build-gpu
+cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
+  -DSCANLAB_VENDOR_DIR="$PWD/.vendor" -DTORCH_CUDA_ARCH_LIST=9.0 > "$OUT/configure.log" 2>&1 \
+  || { tail -40 "$OUT/configure.log"; exit 1; }
+cmake --build $BUILD -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
+echo "== build ok"
+(cd $BUILD && ctest --output-on-failure -j 4 --timeout 900) > "$OUT/tests.log" 2>&1
+echo "== tests: $(grep -E 'tests passed|tests failed' "$OUT/tests.log")"
+grep -E "^\s+[0-9]+ - .*\(Failed|Timeout\)" "$OUT/tests.log" | head -20
+for dev in cuda cpu; do
+  ./$BUILD/bench_scan --device $dev --lengths 16,64,256,1024,4096 -r 5 > "$OUT/bench_scan_$dev.md" 2>/dev/null
+  echo "== bench_scan --device $dev"; cat "$OUT/bench_scan_$dev.md"
+done
+exit 0

@@ -1,0 +1,18 @@
+// The CLI's subcommands. Each cmd_<name>.cpp registers one subcommand: it parses flags into the
+// options struct of its library layer and calls the library; no logic lives in the CLI.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "core/runtime.h"
+
+namespace scanlab::cli {
+
+// Shared by all subcommands; filled by the global flags before any subcommand callback runs.
+struct GlobalContext {
+  RuntimeOptions runtime;
+};
+
+void register_demo(CLI::App& root, GlobalContext& ctx);
+void register_bench(CLI::App& root, GlobalContext& ctx);
+
+}  // namespace scanlab::cli

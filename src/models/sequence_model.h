@@ -1,0 +1,52 @@
+// The interface every sequence model in scanlab implements (PSM paper §1.1): a parallel (training)
+// evaluation and a streaming (token-by-token) evaluation of the same causal function.
+//   forward(tokens [B, T]) -> logits [B, T, V]          any T >= 1, not only multiples of a chunk
+//   prefill(tokens [B, T]) -> (logits [B, T, V], stream positioned after the T tokens)
+//   stream->step(token [B]) -> logits [B, V]             the next position
+// Invariant (tested for every registered model): logits from prefill + step x n equal forward on
+// the whole sequence, to rounding.
+#pragma once
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace scanlab::models {
+
+// A model's inference-time state: KV caches, recurrent states, scanner roots.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // token [B] int64 -> logits [B, V] for the position after everything seen so far.
+  virtual at::Tensor step(const at::Tensor& token) = 0;
+  // Tokens consumed so far.
+  virtual int64_t position() const = 0;
+  // Bytes of state this stream holds now (caches, recurrent states, stored chunk states).
+  virtual int64_t state_bytes() const = 0;
+  // Everything needed to continue the stream exactly; restore() validates names and shapes.
+  virtual std::map<std::string, at::Tensor> save() const = 0;
+  virtual void restore(const std::map<std::string, at::Tensor>& tensors) = 0;
+};
+
+class SequenceModel : public torch::nn::Module {
+ public:
+  // Registry name, e.g. "transformer_psm", "gpt2", "gla".
+  virtual std::string kind() const = 0;
+  // The full configuration as JSON ({"model": kind, ...}); make_model(config()) rebuilds the model.
+  virtual nlohmann::json config() const = 0;
+  virtual int64_t vocab_size() const = 0;
+
+  // Parallel evaluation: tokens [B, T] int64 -> logits [B, T, V].
+  virtual at::Tensor forward(const at::Tensor& tokens) = 0;
+  // A fresh stream for a batch of B sequences, on the model's device.
+  virtual std::unique_ptr<Stream> start_stream(int64_t batch) = 0;
+  // Prefill: logits for every prompt position and a stream ready for the next token. The default
+  // steps token by token; models override it with a parallel prefill that yields the same state.
+  virtual std::pair<at::Tensor, std::unique_ptr<Stream>> prefill(const at::Tensor& tokens);
+};
+
+}  // namespace scanlab::models

@@ -1,0 +1,228 @@
+// Tensor states: a random non-associative MLP Agg through the parallel scan, the online scanner
+// and the sequential reference; gradients; save/restore; bad input.
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "io/safetensors.h"
+#include "scan/mlp_agg.h"
+#include "scan/reference.h"
+#include "scan/tensor_state.h"
+#include "support/expect_close.h"
+
+namespace scanlab::scan {
+namespace {
+
+using scanlab::testing::expect_close;
+
+std::vector<TensorState> random_states(int64_t n, int64_t batch, int64_t dim, at::ScalarType dtype, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::vector<TensorState> xs;
+  for (int64_t i = 0; i < n; ++i) xs.push_back({at::randn({batch, dim}, gen, at::kDouble).to(dtype)});
+  return xs;
+}
+
+void check_duality(at::ScalarType dtype, double tol) {
+  RandomMlpAgg mlp(6, 12, 3, dtype, at::kCPU);
+  TensorAgg agg = [&](const TensorState& a, const TensorState& b) { return mlp(a, b); };
+  for (int64_t n = 1; n <= 67; ++n) {
+    auto xs = random_states(n, 3, 6, dtype, 100 + n);
+    auto exclusive = tensor_blelloch_scan(xs, agg, ScanKind::Exclusive);
+    auto inclusive = tensor_blelloch_scan(xs, agg, ScanKind::Inclusive);
+    auto extended = xs;
+    extended.push_back(xs.back());
+    auto reference = dyadic_exclusive_reference(extended, batch_tensor_agg(agg));
+    TensorOnlineScanner online(agg);
+    ASSERT_FALSE(exclusive[0].has_value());
+    for (int64_t i = 0; i < n; ++i) {
+      const std::string at_i = "N=" + std::to_string(n) + " i=" + std::to_string(i);
+      if (i > 0) expect_close("exclusive vs reference " + at_i, (*reference[i])[0], (*exclusive[i])[0], tol);
+      expect_close("inclusive vs reference " + at_i, (*reference[i + 1])[0], (*inclusive[i])[0], tol);
+      online.insert(xs[i]);
+      expect_close("online vs parallel " + at_i, (*inclusive[i])[0], (*online.prefix())[0], tol);
+      ASSERT_EQ((*online.prefix())[0].scalar_type(), dtype);
+    }
+  }
+}
+
+TEST(TensorScanDuality, Float64ParallelOnlineAndReferenceAgreeTo1e12) { check_duality(at::kDouble, 1e-12); }
+TEST(TensorScanDuality, Float32ParallelOnlineAndReferenceAgreeTo1e5) { check_duality(at::kFloat, 1e-5); }
+
+TEST(TensorScanDuality, Bfloat16RunsAndStaysNearFloat64) {
+  RandomMlpAgg mlp64(8, 16, 5, at::kDouble, at::kCPU), mlp16(8, 16, 5, at::kBFloat16, at::kCPU);
+  auto xs64 = random_states(19, 2, 8, at::kDouble, 9);
+  std::vector<TensorState> xs16;
+  for (const auto& x : xs64) xs16.push_back({x[0].to(at::kBFloat16)});
+  auto ref = tensor_blelloch_scan(xs64, [&](const TensorState& a, const TensorState& b) { return mlp64(a, b); },
+                                  ScanKind::Inclusive);
+  auto out = tensor_blelloch_scan(xs16, [&](const TensorState& a, const TensorState& b) { return mlp16(a, b); },
+                                  ScanKind::Inclusive);
+  for (size_t i = 0; i < xs64.size(); ++i) {
+    ASSERT_EQ((*out[i])[0].scalar_type(), at::kBFloat16);
+    const double scale = (*ref[i])[0].abs().max().item<double>();
+    expect_close("bf16 prefix " + std::to_string(i), (*ref[i])[0], (*out[i])[0], 0.1 * (1 + scale));
+  }
+}
+
+TEST(TensorScanDuality, MultiTensorStatesKeepTheirComponentsApart) {
+  // (E, f) pairs of the affine recurrence s = E*s + f, elementwise: an associative two-tensor state.
+  TensorAgg affine = [](const TensorState& a, const TensorState& b) {
+    return TensorState{a[0] * b[0], b[1] + b[0] * a[1]};
+  };
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  const int64_t n = 29;
+  std::vector<TensorState> xs;
+  for (int64_t i = 0; i < n; ++i)
+    xs.push_back({at::rand({2, 5}, gen, at::kDouble), at::randn({2, 5}, gen, at::kDouble)});
+  auto inclusive = tensor_blelloch_scan(xs, affine, ScanKind::Inclusive);
+  at::Tensor s = at::zeros({2, 5}, at::kDouble);
+  for (int64_t i = 0; i < n; ++i) {
+    s = xs[i][0] * s + xs[i][1];
+    expect_close("affine state " + std::to_string(i), s, (*inclusive[i])[1], 1e-12);
+  }
+}
+
+// Central differences against autograd through the parallel scan, for inputs and Agg weights.
+TEST(TensorScanGradients, ParallelScanPassesAFiniteDifferenceGradcheck) {
+  RandomMlpAgg mlp(3, 5, 11, at::kDouble, at::kCPU);
+  mlp.set_requires_grad(true);
+  TensorAgg agg = [&](const TensorState& a, const TensorState& b) { return mlp(a, b); };
+  const int64_t n = 7;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(21);
+  at::Tensor x = at::randn({n, 2, 3}, gen, at::kDouble).requires_grad_(true);
+  at::Tensor probe = at::randn({n, 2, 3}, gen, at::kDouble);
+  auto loss_of = [&](const at::Tensor& input) {
+    std::vector<TensorState> xs;
+    for (int64_t i = 0; i < n; ++i) xs.push_back({input[i]});
+    auto out = tensor_blelloch_scan(xs, agg, ScanKind::Inclusive);
+    at::Tensor total = at::zeros({}, at::kDouble);
+    for (int64_t i = 0; i < n; ++i) total = total + ((*out[i])[0] * probe[i]).sum();
+    return total;
+  };
+  at::Tensor loss = loss_of(x);
+  auto params = mlp.parameters();
+  std::vector<at::Tensor> inputs{x};
+  inputs.insert(inputs.end(), params.begin(), params.end());
+  auto grads = torch::autograd::grad({loss}, inputs);
+  const double eps = 1e-6;
+  at::NoGradGuard no_grad;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    at::Tensor flat = inputs[k].view({-1});
+    at::Tensor g = grads[k].reshape({-1});
+    ASSERT_GT(g.abs().max().item<double>(), 0.0) << "input " << k << " gets no gradient";
+    for (int64_t j = 0; j < flat.numel(); j += std::max<int64_t>(1, flat.numel() / 12)) {
+      const double orig = flat[j].item<double>();
+      flat[j].fill_(orig + eps);
+      const double up = loss_of(x).item<double>();
+      flat[j].fill_(orig - eps);
+      const double down = loss_of(x).item<double>();
+      flat[j].fill_(orig);
+      const double numeric = (up - down) / (2 * eps);
+      EXPECT_NEAR(g[j].item<double>(), numeric, 1e-6 * (1 + std::abs(numeric))) << "input " << k << " element " << j;
+    }
+  }
+}
+
+TEST(TensorOnlineScannerState, SaveRestoreThroughSafetensorsResumesTheStream) {
+  RandomMlpAgg mlp(4, 8, 2, at::kDouble, at::kCPU);
+  TensorAgg agg = [&](const TensorState& a, const TensorState& b) { return mlp(a, b); };
+  auto xs = random_states(40, 2, 4, at::kDouble, 77);
+  for (int64_t split : {0, 1, 11, 16, 23}) {
+    TensorOnlineScanner a(agg);
+    for (int64_t i = 0; i < split; ++i) a.insert(xs[i]);
+    io::Safetensors file{a.save(), {{"kind", "scanner"}}};
+    auto loaded = io::decode_safetensors(io::encode_safetensors(file), "memory");
+    TensorOnlineScanner b(agg);
+    b.restore(loaded.tensors);
+    EXPECT_EQ(b.count(), split);
+    EXPECT_EQ(b.stored_states(), a.stored_states());
+    for (int64_t i = split; i < 40; ++i) {
+      a.insert(xs[i]);
+      b.insert(xs[i]);
+      EXPECT_TRUE(at::equal((*a.prefix())[0], (*b.prefix())[0])) << "split " << split << " step " << i;
+    }
+  }
+}
+
+TEST(TensorOnlineScannerState, InconsistentSnapshotsAreRejected) {
+  RandomMlpAgg mlp(4, 8, 2, at::kDouble, at::kCPU);
+  TensorAgg agg = [&](const TensorState& a, const TensorState& b) { return mlp(a, b); };
+  TensorOnlineScanner a(agg);
+  for (const auto& x : random_states(5, 2, 4, at::kDouble, 1)) a.insert(x);  // roots 0 and 2
+  auto saved = a.save();
+  {
+    auto broken = saved;
+    broken.erase("scanner.root.2.0");
+    TensorOnlineScanner b(agg);
+    EXPECT_THROW(b.restore(broken), Error);
+  }
+  {
+    auto broken = saved;
+    broken["scanner.count"] = at::full({1}, 6, at::kLong);
+    TensorOnlineScanner b(agg);
+    EXPECT_THROW(b.restore(broken), Error);
+  }
+  {
+    auto broken = saved;
+    broken["scanner.root.0.0"] = at::zeros({3, 4}, at::kDouble);
+    TensorOnlineScanner b(agg);
+    EXPECT_THROW(b.restore(broken), Error);
+  }
+  {
+    auto broken = saved;
+    broken["scanner.root.1.0"] = at::zeros({2, 4}, at::kDouble);
+    TensorOnlineScanner b(agg);
+    EXPECT_THROW(b.restore(broken), Error);
+  }
+  TensorOnlineScanner b(agg);
+  EXPECT_THROW(b.restore({}), Error);
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TensorScanErrors, MismatchedStatesNameWhatIsWrong) {
+  TensorAgg agg = [](const TensorState& a, const TensorState& b) { return TensorState{a[0] + b[0]}; };
+  auto d = at::TensorOptions().dtype(at::kDouble);
+  EXPECT_NE(error_of([&] { tensor_blelloch_scan({}, agg, ScanKind::Exclusive); }).find("empty"), std::string::npos);
+  std::string shape = error_of([&] {
+    tensor_blelloch_scan({{at::zeros({2, 3}, d)}, {at::zeros({2, 4}, d)}}, agg, ScanKind::Exclusive);
+  });
+  EXPECT_NE(shape.find("state 1"), std::string::npos) << shape;
+  EXPECT_NE(shape.find("[2, 4]"), std::string::npos) << shape;
+  std::string dtype = error_of([&] {
+    tensor_blelloch_scan({{at::zeros({2, 3}, d)}, {at::zeros({2, 3}, at::kFloat)}}, agg, ScanKind::Exclusive);
+  });
+  EXPECT_NE(dtype.find("Float"), std::string::npos) << dtype;
+  std::string device = error_of([&] {
+    tensor_blelloch_scan({{at::zeros({2, 3}, d)}, {at::empty({2, 3}, d.device(at::kMeta))}}, agg,
+                         ScanKind::Exclusive);
+  });
+  EXPECT_NE(device.find("meta"), std::string::npos) << device;
+  std::string count = error_of([&] {
+    tensor_blelloch_scan({{at::zeros({2, 3}, d)}, {at::zeros({2, 3}, d), at::zeros({2, 3}, d)}}, agg,
+                         ScanKind::Exclusive);
+  });
+  EXPECT_NE(count.find("2 tensors"), std::string::npos) << count;
+  std::string scalar = error_of([&] { tensor_blelloch_scan({{at::zeros({}, d)}}, agg, ScanKind::Exclusive); });
+  EXPECT_NE(scalar.find("batch"), std::string::npos) << scalar;
+  TensorOnlineScanner online(agg);
+  online.insert({at::zeros({2, 3}, d)});
+  std::string insert = error_of([&] { online.insert({at::zeros({5, 3}, d)}); });
+  EXPECT_NE(insert.find("inserted state 1"), std::string::npos) << insert;
+  TensorAgg bad_batch = [](const TensorState& a, const TensorState&) { return TensorState{a[0][0]}; };
+  std::string out = error_of([&] {
+    tensor_blelloch_scan({{at::zeros({2, 3}, d)}, {at::zeros({2, 3}, d)}, {at::zeros({2, 3}, d)}}, bad_batch,
+                         ScanKind::Exclusive);
+  });
+  EXPECT_NE(out.find("leading size"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace scanlab::scan
