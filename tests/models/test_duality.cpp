@@ -72,6 +72,16 @@ TEST_P(ModelDuality, GradientsReachEveryParameter) {
   }
 }
 
+// The small configs keep the default dropouts (0.1): training mode draws masks, eval mode does not.
+TEST_P(ModelDuality, DropoutActsOnlyInTraining) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor eval_logits = model->forward(tokens);
+  model->train();
+  EXPECT_FALSE(at::allclose(model->forward(tokens), model->forward(tokens))) << "training mode is deterministic";
+  model->eval();
+  EXPECT_TRUE(at::equal(model->forward(tokens), eval_logits));
+}
+
 TEST_P(ModelDuality, StreamSaveRestoreContinuesIdentically) {
   torch::NoGradGuard no_grad;
   for (int64_t cut : {0, 3, 4, 6, 9}) {
