@@ -14,5 +14,7 @@ struct GlobalContext {
 
 void register_demo(CLI::App& root, GlobalContext& ctx);
 void register_bench(CLI::App& root, GlobalContext& ctx);
+void register_init_model(CLI::App& root, GlobalContext& ctx);
+void register_score(CLI::App& root, GlobalContext& ctx);
 
 }  // namespace scanlab::cli

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
 
   scanlab::cli::register_demo(app, ctx);
   scanlab::cli::register_bench(app, ctx);
+  scanlab::cli::register_init_model(app, ctx);
+  scanlab::cli::register_score(app, ctx);
 
   try {
     app.parse(argc, argv);

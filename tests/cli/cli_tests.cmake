@@ -22,3 +22,37 @@ scanlab_cli_test(bad_demo_value ARGS demo --chunks zero FAIL_EXPECT "chunks")
 scanlab_cli_test(demo ARGS --threads 1 demo --chunks 37 EXPECT "compute the same function")
 scanlab_cli_test(bench_bad_format ARGS bench scan -o xml FAIL_EXPECT "xml")
 scanlab_cli_test(bench_scan_small ARGS bench scan --lengths 3,17 --dim 8 -r 1 EXPECT "\\| 17 \\|")
+
+# Models: random-init checkpoints, scored in parallel and stream mode; errors that name the culprit.
+set(CLI_PSM ${CMAKE_CURRENT_BINARY_DIR}/cli_psm_small.safetensors)
+set(CLI_GPT2 ${CMAKE_CURRENT_BINARY_DIR}/cli_gpt2_small.safetensors)
+scanlab_cli_test(init_model_psm ARGS --seed 3 init-model --model transformer_psm --preset small
+                 --set vocab_size=256 --set position_mode=chunk_local --dtype float64 --out ${CLI_PSM}
+                 EXPECT "transformer_psm: [0-9]+ parameters \\(float64\\) written to")
+scanlab_cli_test(init_model_gpt2 ARGS init-model --model gpt2 --preset small --out ${CLI_GPT2}
+                 EXPECT "gpt2: [0-9]+ parameters")
+set_tests_properties(cli.init_model_psm PROPERTIES FIXTURES_SETUP cli_psm)
+set_tests_properties(cli.init_model_gpt2 PROPERTIES FIXTURES_SETUP cli_gpt2)
+scanlab_cli_test(init_model_bad_value ARGS init-model --model transformer_psm --set agg_mask=sideways --out x.safetensors
+                 FAIL_EXPECT "'agg_mask' is \"sideways\"; expected one of \"bidirectional\", \"causal\"")
+scanlab_cli_test(init_model_unknown_key ARGS init-model --model gpt2 --set n_layers=2 --out x.safetensors
+                 FAIL_EXPECT "unknown key\\(s\\) 'n_layers'")
+scanlab_cli_test(init_model_unknown_model ARGS init-model --model gpt5 --out x.safetensors FAIL_EXPECT "gpt5")
+scanlab_cli_test(score_text_parallel ARGS --threads 1 score --checkpoint ${CLI_PSM} --text ${PROJECT_SOURCE_DIR}/README.md
+                 EXPECT "model transformer_psm, mode parallel: [0-9]+ tokens.*mean NLL [0-9.]+ nats/token, perplexity")
+scanlab_cli_test(score_tokens_stream ARGS --threads 1 score --checkpoint ${CLI_GPT2} --tokens ${CMAKE_CURRENT_SOURCE_DIR}/cli/tokens_small.txt
+                 --mode stream --dump-logits ${CMAKE_CURRENT_BINARY_DIR}/cli_logits.safetensors
+                 EXPECT "mode stream: 12 tokens, 11 predicted")
+scanlab_cli_test(score_text_needs_byte_vocab ARGS score --checkpoint ${CLI_GPT2} --text ${PROJECT_SOURCE_DIR}/README.md
+                 FAIL_EXPECT "vocab_size >= 256")
+scanlab_cli_test(score_bad_mode ARGS score --checkpoint ${CLI_GPT2} --tokens ${CMAKE_CURRENT_SOURCE_DIR}/cli/tokens_small.txt
+                 --mode sideways FAIL_EXPECT "sideways")
+scanlab_cli_test(score_not_a_checkpoint ARGS score --checkpoint ${PROJECT_SOURCE_DIR}/README.md
+                 --tokens ${CMAKE_CURRENT_SOURCE_DIR}/cli/tokens_small.txt FAIL_EXPECT "not a valid safetensors file")
+set_tests_properties(cli.score_text_parallel cli.score_tokens_stream cli.score_text_needs_byte_vocab
+                     cli.score_text_needs_byte_vocab.exit_code cli.score_bad_mode cli.score_bad_mode.exit_code
+                     PROPERTIES FIXTURES_REQUIRED "cli_psm;cli_gpt2")
+add_test(NAME cli.score_parallel_equals_stream
+         COMMAND ${CMAKE_COMMAND} -DSCANLAB=$<TARGET_FILE:scanlab> -DCHECKPOINT=${CLI_PSM} -DINPUT_FLAG=--text
+                 -DINPUT=${PROJECT_SOURCE_DIR}/README.md -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/score_modes_agree.cmake)
+set_tests_properties(cli.score_parallel_equals_stream PROPERTIES FIXTURES_REQUIRED cli_psm)
