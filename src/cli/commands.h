@@ -16,5 +16,6 @@ void register_demo(CLI::App& root, GlobalContext& ctx);
 void register_bench(CLI::App& root, GlobalContext& ctx);
 void register_init_model(CLI::App& root, GlobalContext& ctx);
 void register_score(CLI::App& root, GlobalContext& ctx);
+void register_generate(CLI::App& root, GlobalContext& ctx);
 
 }  // namespace scanlab::cli

@@ -79,6 +79,7 @@ class TransformerPsmStream : public Stream {
   std::map<std::string, at::Tensor> save() const override;
   void restore(const std::map<std::string, at::Tensor>& tensors) override;
 
+  int64_t agg_calls() const override { return scanner_.agg_counter().calls; }
   int64_t stored_chunk_states() const { return scanner_.stored_states(); }
   int64_t inf_cache_entries() const { return inf_cache_.empty() ? 0 : inf_cache_.front().length(); }
 

@@ -56,3 +56,7 @@ add_test(NAME cli.score_parallel_equals_stream
          COMMAND ${CMAKE_COMMAND} -DSCANLAB=$<TARGET_FILE:scanlab> -DCHECKPOINT=${CLI_PSM} -DINPUT_FLAG=--text
                  -DINPUT=${PROJECT_SOURCE_DIR}/README.md -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/score_modes_agree.cmake)
 set_tests_properties(cli.score_parallel_equals_stream PROPERTIES FIXTURES_REQUIRED cli_psm)
+scanlab_cli_test(bench_decode_small ARGS --threads 1 bench decode --models transformer_psm,gpt2,sliding_window --tokens 40 --width 16 --chunk 4 --window 8
+                 EXPECT "\\| transformer_psm \\|.*\\| gpt2 \\|")
+scanlab_cli_test(bench_decode_unknown_model ARGS bench decode --models nosuch --tokens 20 FAIL_EXPECT "unknown model 'nosuch'")
+scanlab_cli_test(generate_missing_checkpoint ARGS generate --checkpoint /nonexistent.safetensors --prompt hi FAIL_EXPECT "checkpoint")
