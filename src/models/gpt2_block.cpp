@@ -1,6 +1,7 @@
 #include "models/gpt2_block.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/check.h"
 #include "core/torch_compat.h"

@@ -2,11 +2,14 @@
 
 #include <torch/utils.h>
 
+#include <chrono>
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "core/device_sync.h"
 #include "io/safetensors.h"
 #include "io/token_files.h"
 #include "models/checkpoint.h"
@@ -33,15 +36,23 @@ ScoreReport score(const ScoreOptions& o, const at::Device& device) {
   const at::Tensor tokens = at::tensor(ids, at::kLong).view({1, t}).to(device);
 
   torch::NoGradGuard no_grad;
+  ScoreReport report{model->kind(), o.mode, t, t - 1};
+  const auto start = std::chrono::steady_clock::now();
   at::Tensor logits;  // [T, V]
   if (o.mode == "parallel") {
     logits = model->forward(tokens)[0];
   } else {
     auto stream = model->start_stream(1);
     std::vector<at::Tensor> rows;
-    for (int64_t i = 0; i < t; ++i) rows.push_back(stream->step(tokens.select(1, i))[0]);
+    for (int64_t i = 0; i < t; ++i) {
+      rows.push_back(stream->step(tokens.select(1, i))[0]);
+      report.state_bytes_max = std::max(report.state_bytes_max, stream->state_bytes());
+    }
+    report.state_bytes_final = stream->state_bytes();
     logits = at::stack(rows, 0);
   }
+  synchronize(device);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const at::Tensor logp = at::log_softmax(logits.to(at::kDouble), -1);
   const at::Tensor target = tokens[0].slice(0, 1).unsqueeze(1);
   const double nll = -logp.slice(0, 0, t - 1).gather(1, target).mean().item<double>();
@@ -53,7 +64,9 @@ ScoreReport score(const ScoreOptions& o, const at::Device& device) {
     st.metadata["checkpoint"] = o.checkpoint;
     io::save_safetensors(o.dump_logits, st);
   }
-  return ScoreReport{model->kind(), o.mode, t, t - 1, nll, std::exp(nll)};
+  report.mean_nll = nll;
+  report.perplexity = std::exp(nll);
+  return report;
 }
 
 std::string format_score_report(const ScoreReport& r) {
@@ -62,6 +75,9 @@ std::string format_score_report(const ScoreReport& r) {
   os << "model " << r.model << ", mode " << r.mode << ": " << r.tokens << " tokens, " << r.predicted
      << " predicted\n"
      << "mean NLL " << std::fixed << r.mean_nll << " nats/token, perplexity " << r.perplexity << "\n";
+  if (r.mode == "stream")
+    os << "stream state: " << r.state_bytes_final << " bytes at the end, " << r.state_bytes_max << " at most\n";
+  os << "time " << std::setprecision(3) << r.seconds << " s\n";
   return os.str();
 }
 

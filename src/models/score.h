@@ -22,6 +22,9 @@ struct ScoreReport {
   std::string model, mode;
   int64_t tokens = 0, predicted = 0;
   double mean_nll = 0, perplexity = 0;
+  // Stream mode only: the stream's state (caches, stored chunk states) at the end and at its largest.
+  int64_t state_bytes_final = 0, state_bytes_max = 0;
+  double seconds = 0;  // wall time of the evaluation (model load excluded)
 };
 
 ScoreReport score(const ScoreOptions& o, const at::Device& device);

@@ -1,7 +1,8 @@
 // Transformer-PSM (PSM paper §3, spec §3.1-3.2, prediction variant A). With chunk length C:
 //   Enc:  x = Drop(wte[a] + wpe[pos]), chunk i is X[iC:(i+1)C]            [B, C, D] per chunk
 //   Agg:  Agg(s, x) = RightHalf(LN(GPT_agg([s | x])))   L1 blocks, mask "bidirectional" (paper)
-//         or "causal" (HF's built-in mask in the reference code)
+//         or "causal" (HF's built-in mask in the reference code); no dropout after its LN (as the
+//         S5/MQAR reference files; the LM file adds one)
 //   Inf:  chunk i's hidden states = RightHalf(Drop(LN(GPT_inf([P_i | x_i])))), causal; chunk 0
 //         runs over x_0 alone; logits = head(.), an untied bias-free linear layer.
 // P_i is the Blelloch-tree prefix of x_0..x_{i-1} (scan/blelloch.h); Agg is not associative, so

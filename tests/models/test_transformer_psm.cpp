@@ -130,8 +130,7 @@ TEST(TransformerPsm, WeightNamesFollowTheAggInfLayout) {
     EXPECT_TRUE(params.contains(name)) << name;
   EXPECT_EQ(params["inf.h.0.attn.c_attn.weight"].sizes(), at::IntArrayRef({16, 48}));
   EXPECT_EQ(params["head.weight"].sizes(), at::IntArrayRef({37, 16}));
-  // Parameter count: 2 V d + P d ... per spec §3.2 with an untied head: V d (wte) + P d + V d (head)
-  // + (L1 + L2)(12 d^2 + 13 d) + 4 d (two final LayerNorms).
+  // Spec §3.2's count: 2 V d (wte and the untied head) + P d + (L1 + L2)(12 d^2 + 13 d) + 4 d (two ln_f).
   int64_t n = 0;
   for (const auto& p : m->parameters()) n += p.numel();
   const int64_t d = 16, v = 37, pos = 32;
