@@ -1,12 +1,21 @@
 #include "models/registry.h"
 
 #include "core/check.h"
+#include "models/affine_family.h"
 
 namespace scanlab::models {
 
 const std::vector<ModelEntry>& model_registry() {
   // One line per model; keep alphabetical to ease merges.
-  static const std::vector<ModelEntry> entries = {};
+  static const std::vector<ModelEntry> entries = {
+      gated_deltanet_entry(),
+      gla_entry(),
+      linear_attention_entry(),
+      mamba_entry(),
+      mamba2_entry(),
+      mlstm_entry(),
+      retnet_entry(),
+  };
   return entries;
 }
 
