@@ -255,8 +255,10 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> AffineLm::prefill(const at::Tenso
   SCANLAB_CHECK(tokens.dim() == 2, kind_, ": prefill tokens must be [B, T], got ", tokens.sizes());
   auto states = initial_states(tokens.size(0));
   at::Tensor logits = run(tokens, states, /*single_step=*/false);
+  // Copies, not views: the CUDA decode step updates states in place, which must not touch tensors
+  // the prefill's autograd graph saved.
   for (auto& s : states)
-    for (auto& t : s) t = t.detach();
+    for (auto& t : s) t = t.detach().clone();
   auto self = std::static_pointer_cast<AffineLm>(shared_from_this());
   return {logits, std::make_unique<AffineLmStream>(self, std::move(states), tokens.size(0), tokens.size(1))};
 }

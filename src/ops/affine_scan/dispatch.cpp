@@ -1,5 +1,7 @@
 // The only file of this op that knows both devices: it routes a call to the CUDA kernel where
 // supports() accepts the arguments and to the device-generic torch path otherwise.
+#include <ATen/core/grad_mode.h>
+
 #include "core/check.h"
 #include "ops/affine_scan/affine_scan.h"
 
