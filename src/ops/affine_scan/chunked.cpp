@@ -3,8 +3,11 @@
 //   o_i = Σ_{j<=i} (q_i ⊙ exp(g_i - g_j))·k_j v_j + (q_i ⊙ exp(g_i)) h          (intra + inter)
 //   h  <- exp(g_c) ⊙ h + Σ_j (k_j ⊙ exp(g_c - g_j)) v_jᵀ                       (state passing)
 // Every exponent is <= 0 (masked entries never reach exp), so strong decay and long sequences only
-// underflow to 0. Scalar gates use one [c, c] decay matrix per head; diagonal gates need the
-// per-key [c, c, K] decay (the fp-safe form of (Q⊙Γ)(K/Γ)ᵀ, which would overflow).
+// underflow to 0. Scalar gates use one [c, c] decay matrix per head. Diagonal gates cannot use
+// (Q⊙Γ)(K/Γ)ᵀ (it overflows), so they split the chunk into sub-chunks of kSubChunk columns (fla's
+// secondary chunking): blocks below the diagonal are matmuls re-based at the sub-chunk's last
+// column r, (q_i ⊙ e^{g_i-g_r})·(k_j ⊙ e^{g_r-g_j}) with j <= r < i; diagonal blocks use the
+// per-key [s, s, K] decay.
 // All arithmetic is in the state dtype (float32 or float64); autograd flows through every step.
 #include <vector>
 
@@ -12,6 +15,33 @@
 #include "ops/op_common.h"
 
 namespace scanlab::ops {
+namespace {
+
+constexpr int64_t kSubChunk = 16;
+
+// Intra-chunk scores A[i, j] = Σ_K q_i k_j e^{g_i - g_j} for j <= i (0 above the diagonal) for a
+// diagonal gate: q, k, g [B, H, c, K] -> [B, H, c, c], one column block of kSubChunk at a time.
+at::Tensor diagonal_gate_scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& g) {
+  const int64_t c = q.size(2);
+  std::vector<at::Tensor> column_blocks;
+  for (int64_t j0 = 0; j0 < c; j0 += kSubChunk) {
+    const int64_t s = std::min(kSubChunk, c - j0), r = j0 + s - 1, after = c - r - 1;
+    auto qs = q.narrow(2, j0, s), ks = k.narrow(2, j0, s), gs = g.narrow(2, j0, s);
+    std::vector<at::Tensor> rows;
+    if (j0 > 0) rows.push_back(at::zeros({q.size(0), q.size(1), j0, s}, q.options()));  // above the diagonal
+    auto decay = masked_exp(gs.unsqueeze(3) - gs.unsqueeze(2), causal_mask(s, true, q.device()).unsqueeze(-1));
+    rows.push_back((qs.unsqueeze(3) * ks.unsqueeze(2) * decay).sum(-1));                // [B, H, s, s]
+    if (after > 0) {
+      auto g_r = g.select(2, r).unsqueeze(2);                                           // [B, H, 1, K]
+      auto q_after = q.narrow(2, r + 1, after) * (g.narrow(2, r + 1, after) - g_r).exp();
+      rows.push_back(at::matmul(q_after, (ks * (g_r - gs).exp()).transpose(-1, -2)));  // [B, H, after, s]
+    }
+    column_blocks.push_back(at::cat(rows, 2));
+  }
+  return at::cat(column_blocks, 3);
+}
+
+}  // namespace
 
 AffineScanOut affine_scan_chunked_torch(const AffineScanArgs& a) {
   check_affine_scan_args(a);
@@ -28,18 +58,15 @@ AffineScanOut affine_scan_chunked_torch(const AffineScanArgs& a) {
   for (int64_t start = 0; start < T; start += a.chunk_len) {
     const int64_t c = std::min(a.chunk_len, T - start);
     auto qc = q.narrow(2, start, c), kc = k.narrow(2, start, c), vc = v.narrow(2, start, c);
-    auto mask = causal_mask(c, /*inclusive=*/true, q.device());
     at::Tensor g = log_a.narrow(2, start, c).cumsum(2);  // [B, H, c(, K)]
     at::Tensor scores, q_inter, k_state, g_last;
     if (diagonal) {
-      // decay[i, j, :] = exp(g_i - g_j) for j <= i
-      auto decay = masked_exp(g.unsqueeze(3) - g.unsqueeze(2), mask.unsqueeze(-1));  // [B, H, c, c, K]
-      scores = (qc.unsqueeze(3) * kc.unsqueeze(2) * decay).sum(-1);                  // [B, H, c, c]
+      scores = diagonal_gate_scores(qc, kc, g);                                      // [B, H, c, c]
       q_inter = qc * g.exp();
       g_last = g.select(2, c - 1);                                                   // [B, H, K]
       k_state = kc * (g_last.unsqueeze(2) - g).exp();
     } else {
-      auto decay = masked_exp(g.unsqueeze(3) - g.unsqueeze(2), mask);  // [B, H, c, c]
+      auto decay = masked_exp(g.unsqueeze(3) - g.unsqueeze(2), causal_mask(c, true, q.device()));  // [B, H, c, c]
       scores = at::matmul(qc, kc.transpose(-1, -2)) * decay;
       q_inter = qc * g.exp().unsqueeze(-1);
       g_last = g.select(2, c - 1).unsqueeze(-1);                       // [B, H, 1]
