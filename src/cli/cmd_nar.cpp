@@ -1,4 +1,4 @@
-// `scanlab nar sample|stats|list`: CLRS-style algorithm datasets. Parses flags only; the
+// `scanlab nar sample|inspect|stats|list`: CLRS-style algorithm datasets. Parses flags only; the
 // algorithms, samplers and file format live in src/nar/.
 #include <iostream>
 #include <memory>
@@ -32,7 +32,14 @@ void register_nar(CLI::App& root, GlobalContext& /*ctx*/) {
                    "move a constant `pred_h` hint to an input `pred` (algorithms CLRS applies it to)");
   sample->add_flag("--enforce-permutations", req->dataset.enforce_permutations,
                    "encode should_be_permutation outputs as permutation_pointer + <name>_mask");
-  sample->callback([req] { std::cout << nar::format_sample_summary(nar::sample_to_file(*req), req->out); });
+  sample->callback([req] { std::cout << nar::format_dataset_summary(nar::sample_to_file(*req), req->out, "wrote"); });
+
+  auto inspect_path = std::make_shared<std::string>();
+  auto* inspect = nar->add_subcommand("inspect", "Read a dataset .npz back, validate every array against its spec, summarise it");
+  inspect->add_option("file", *inspect_path, ".npz written by `scanlab nar sample`")->required();
+  inspect->callback([inspect_path] {
+    std::cout << nar::format_dataset_summary(nar::load_dataset(*inspect_path).batch, *inspect_path, "read");
+  });
 
   auto stats_opts = std::make_shared<nar::StatsOptions>();
   auto* stats = nar->add_subcommand("stats", "Trajectory length (mean/max) and node/edge efficiency per algorithm");

@@ -136,11 +136,11 @@ Batch sample_to_file(const SampleRequest& request) {
   return std::move(file.batch);
 }
 
-std::string format_sample_summary(const Batch& batch, const std::string& path) {
+std::string format_dataset_summary(const Batch& batch, const std::string& path, const std::string& verb) {
   double mean = 0;
   for (auto l : batch.lengths) mean += static_cast<double>(l) / static_cast<double>(batch.size());
   std::ostringstream os;
-  os << "wrote " << path << ": " << batch.algorithm << ", " << batch.size() << " samples, n = " << batch.nodes
+  os << verb << " " << path << ": " << batch.algorithm << ", " << batch.size() << " samples, n = " << batch.nodes
      << ", hint steps T mean " << mean << " max " << batch.max_length() << "\n";
   for (const auto& d : batch.data)
     os << "  " << member_name(d.entry) << " " << shape_str(d.value.shape) << " " << to_string(d.entry.location) << " "

@@ -36,6 +36,7 @@ struct SampleRequest {
 };
 // Samples, batches and saves; returns the batch for a summary.
 Batch sample_to_file(const SampleRequest& request);
-std::string format_sample_summary(const Batch& batch, const std::string& path);
+// "<verb> <path>: algorithm, samples, n, T mean/max" and one line per array with its shape.
+std::string format_dataset_summary(const Batch& batch, const std::string& path, const std::string& verb);
 
 }  // namespace scanlab::nar
