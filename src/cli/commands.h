@@ -17,5 +17,6 @@ void register_bench(CLI::App& root, GlobalContext& ctx);
 void register_init_model(CLI::App& root, GlobalContext& ctx);
 void register_score(CLI::App& root, GlobalContext& ctx);
 void register_generate(CLI::App& root, GlobalContext& ctx);
+void register_nar(CLI::App& root, GlobalContext& ctx);
 
 }  // namespace scanlab::cli
