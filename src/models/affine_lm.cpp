@@ -7,35 +7,6 @@
 
 namespace scanlab::models {
 
-ConfigReader::ConfigReader(const nlohmann::json& config, std::string model) : config_(config), model_(std::move(model)) {
-  SCANLAB_CHECK(config.is_object(), model_, " config must be a JSON object, got ", config.dump());
-}
-
-void ConfigReader::read(const std::string& key, int64_t& value, int64_t min_value) {
-  known_.insert(key);
-  if (!config_.contains(key)) return;
-  const auto& j = config_.at(key);
-  SCANLAB_CHECK(j.is_number_integer(), model_, " config: \"", key, "\" must be an integer, got ", j.dump());
-  value = j.get<int64_t>();
-  SCANLAB_CHECK(value >= min_value, model_, " config: \"", key, "\" is ", value, "; expected >= ", min_value);
-}
-
-void ConfigReader::read(const std::string& key, double& value, double min_exclusive) {
-  known_.insert(key);
-  if (!config_.contains(key)) return;
-  const auto& j = config_.at(key);
-  SCANLAB_CHECK(j.is_number(), model_, " config: \"", key, "\" must be a number, got ", j.dump());
-  value = j.get<double>();
-  SCANLAB_CHECK(value > min_exclusive, model_, " config: \"", key, "\" is ", value, "; expected > ", min_exclusive);
-}
-
-void ConfigReader::finish() const {
-  std::string known;
-  for (const auto& k : known_) known += (known.empty() ? "" : ", ") + k;
-  for (const auto& item : config_.items())
-    SCANLAB_CHECK(known_.count(item.key()), model_, " config: unknown key \"", item.key(), "\"; known keys: ", known);
-}
-
 void AffineLmOptions::read(ConfigReader& r) {
   r.read("vocab_size", vocab_size, 1);
   r.read("d_model", d_model, 1);
