@@ -14,6 +14,7 @@ void AffineLmOptions::read(ConfigReader& r) {
   r.read("mlp_hidden", mlp_hidden, 0);
   r.read("chunk_len", chunk_len, 1);
   r.read("norm_eps", norm_eps, 0.0);
+  r.read_probability("dropout", dropout);
 }
 
 void AffineLmOptions::write(nlohmann::json& j) const {
@@ -23,6 +24,7 @@ void AffineLmOptions::write(nlohmann::json& j) const {
   j["mlp_hidden"] = mlp_hidden;
   j["chunk_len"] = chunk_len;
   j["norm_eps"] = norm_eps;
+  j["dropout"] = dropout;
 }
 
 int64_t AffineLmOptions::mlp_width() const { return mlp_hidden > 0 ? mlp_hidden : (8 * d_model / 3 + 7) / 8 * 8; }
@@ -205,8 +207,9 @@ at::Tensor AffineLm::run(const at::Tensor& tokens, std::vector<MixerState>& stat
   at::Tensor x = embed_(tokens);
   for (size_t i = 0; i < layers_->size(); ++i) {
     auto block = layers_->ptr<Block>(i);
-    x = x + block->mixer->mix(block->mixer_norm->forward(x), states[i], single_step);
-    x = x + block->mlp->forward(block->mlp_norm->forward(x));
+    const double p = options_.dropout;
+    x = x + at::dropout(block->mixer->mix(block->mixer_norm->forward(x), states[i], single_step), p, is_training());
+    x = x + at::dropout(block->mlp->forward(block->mlp_norm->forward(x)), p, is_training());
   }
   return head_(norm_->forward(x));
 }

@@ -33,6 +33,7 @@ struct AffineLmOptions {
   int64_t mlp_hidden = 0;  // SwiGLU width; 0 means 8/3 d_model rounded up to a multiple of 8
   int64_t chunk_len = 64;  // chunk of the mixers' chunked path (forward and prefill)
   double norm_eps = 1e-6;
+  double dropout = 0.1;  // residual dropout on mixer and MLP outputs, training only (GPT-2's default)
 
   void read(ConfigReader& r);
   void write(nlohmann::json& j) const;
