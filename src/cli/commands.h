@@ -14,5 +14,6 @@ struct GlobalContext {
 
 void register_demo(CLI::App& root, GlobalContext& ctx);
 void register_bench(CLI::App& root, GlobalContext& ctx);
+void register_nar(CLI::App& root, GlobalContext& ctx);
 
 }  // namespace scanlab::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
 
   scanlab::cli::register_demo(app, ctx);
   scanlab::cli::register_bench(app, ctx);
+  scanlab::cli::register_nar(app, ctx);
 
   try {
     app.parse(argc, argv);
