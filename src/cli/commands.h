@@ -15,5 +15,7 @@ struct GlobalContext {
 void register_demo(CLI::App& root, GlobalContext& ctx);
 void register_bench(CLI::App& root, GlobalContext& ctx);
 void register_nar(CLI::App& root, GlobalContext& ctx);
+// `nar train|eval|compare` (cmd_nar_train.cpp), hooked into `nar` by register_nar.
+void register_nar_training(CLI::App& nar, GlobalContext& ctx);
 
 }  // namespace scanlab::cli

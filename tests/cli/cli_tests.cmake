@@ -45,3 +45,13 @@ scanlab_cli_test(nar_inspect_missing ARGS nar inspect /nonexistent-dir/x.npz FAI
 scanlab_cli_test(nar_stats_small ARGS nar stats --n 8 --count 3 --algorithms bubble_sort,parallel_search
                  EXPECT "\\| bubble_sort \\| sort \\| sequential \\| 8 \\| 29.0 \\| 29 \\|.*\\| parallel_search \\| search \\| parallel \\| 8 \\| 1.0 \\| 1 \\| - \\| - \\|")
 scanlab_cli_test(nar_stats_unknown ARGS nar stats --algorithms heapsort FAIL_EXPECT "unknown algorithm 'heapsort'")
+
+# nar train / eval / compare (GNN training on the algorithm library; tiny sizes keep them fast).
+scanlab_cli_test(nar_train_tiny ARGS --threads 1 nar train --algorithm parallel_search --processor mpnn --steps 3
+                 --eval-every 2 --batch 4 --hidden 8 --train-samples 8 --eval-samples 1 --train-nodes 4 --val-nodes 4
+                 --test-nodes 6 EXPECT "best validation score \\(n = 4\\).*test score \\(n = 6\\)")
+scanlab_cli_test(nar_train_bad_processor ARGS nar train --algorithm parallel_search --processor bogus --steps 1
+                 FAIL_EXPECT "unknown processor 'bogus'")
+scanlab_cli_test(nar_train_bad_algorithm ARGS nar train --algorithm quantum_sort --steps 1 FAIL_EXPECT "quantum_sort")
+scanlab_cli_test(nar_compare_bad_pair ARGS nar compare --pair search,graph_coloring --steps 1 FAIL_EXPECT "unknown task pair 'graph_coloring'")
+scanlab_cli_test(nar_eval_missing_checkpoint ARGS nar eval --checkpoint /nonexistent/ckpt.safetensors FAIL_EXPECT "/nonexistent/ckpt.safetensors")
