@@ -130,6 +130,21 @@ TEST(NarGnnNet, TinyModelOverfitsEveryOutputType) {
   EXPECT_LT(train_tiny({"sum", Stage::Output, Location::Graph, Type::Scalar}, "mpnn"), 1e-2);
 }
 
+TEST(NarGnnEvaluation, ScoreIsTheMeanOverOutputsWithScalarMseNegated) {
+  const std::vector<Feature> truth = {
+      {{"m", Stage::Output, Location::Node, Type::Mask}, at::tensor({1.0, 0.0, 1.0, 0.0}).view({1, 4})},
+      {{"s", Stage::Output, Location::Graph, Type::Scalar}, at::tensor({2.0})},
+      {{"p", Stage::Output, Location::Node, Type::Pointer}, at::tensor({0, 0, 1, 2}).to(at::kLong).view({1, 4})}};
+  const std::map<std::string, at::Tensor> hard = {{"m", at::tensor({1.0, 0.0, 0.0, 0.0}).view({1, 4})},  // F1 2/3
+                                                  {"s", at::tensor({1.0})},                               // MSE 1
+                                                  {"p", at::tensor({0, 0, 1, 1}).to(at::kLong).view({1, 4})}};  // 3/4
+  const OutputScores s = score_outputs(hard, truth);
+  EXPECT_NEAR(s.per_output.at("m"), 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(s.per_output.at("s"), 1.0, 1e-12);
+  EXPECT_NEAR(s.score, (2.0 / 3.0 - 1.0 + 0.75) / 3.0, 1e-12);
+  EXPECT_THROW(score_outputs({}, truth), scanlab::Error);
+}
+
 TEST(NarGnnNet, OutputsFreezeAtEachSamplesLength) {
   torch::manual_seed(4);
   const FeatureBatch data = tiny_task({"mask", Stage::Output, Location::Node, Type::Mask}, 2, 9);  // lengths 3, 2

@@ -9,6 +9,7 @@
 #include "core/atomic_file.h"
 #include "core/check.h"
 #include "nar/study/compare.h"
+#include "nar/study/data.h"
 #include "nar/study/svg_plot.h"
 #include "nar/study/train_eval.h"
 #include "support/nar_tiny_task.h"
@@ -118,6 +119,35 @@ TEST(NarStudyCompare, MeanStdAndCharts) {
   EXPECT_THROW(bar_chart_svg("t", "y", {"a"}, {"g"}, {{1, 2}}, false), scanlab::Error);
   const std::string bars = bar_chart_svg("t", "ms", {"a", "b"}, {"g1", "g2"}, {{1, 10}, {100, 1000}}, true);
   EXPECT_NE(bars.find("(log scale)"), std::string::npos);
+}
+
+TEST(NarStudyData, SplitsFromTheAlgorithmLibrary) {
+  TrainOptions o = tiny_options();
+  o.algorithm = "bubble_sort";
+  o.train_samples = 6;
+  o.eval_samples = 2;
+  o.train_nodes = o.val_nodes = 5;
+  o.test_nodes = 7;
+  const Splits s = make_splits(o);
+  EXPECT_EQ(s.train.batch_size(), 6);
+  EXPECT_EQ(s.test.nodes(), 7);
+  EXPECT_EQ(s.train.max_length(), 1 + 5 * 4 / 2);  // bubble sort: T = 1 + n(n-1)/2
+  // should_be_permutation `pred` arrives as permutation pointer + mask (enforce_permutations).
+  ASSERT_EQ(s.train.outputs.size(), 2u);
+  EXPECT_EQ(s.train.outputs[0].entry.type, Type::PermutationPointer);
+  EXPECT_EQ(s.train.outputs[1].entry.name, "pred_mask");
+  // Hints are time-major for the GNN: [T, B, N].
+  EXPECT_EQ(s.train.hints[0].data.size(1), 6);
+  // Parallel search has n + 1 nodes (the target node) and one hint step.
+  o.algorithm = "parallel_search";
+  const Splits p = make_splits(o);
+  EXPECT_EQ(p.val.nodes(), 6);
+  EXPECT_EQ(p.val.batch_size(), 2 * 64);  // multiplier 64
+  EXPECT_EQ(p.val.max_length(), 1);
+  const TrainResult r = train_and_evaluate(o, p, at::kCPU);
+  EXPECT_EQ(r.train_unroll_steps, 1);
+  EXPECT_GE(r.test_score, 0.0);
+  EXPECT_LE(r.test_score, 1.0);
 }
 
 }  // namespace

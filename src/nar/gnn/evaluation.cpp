@@ -46,7 +46,13 @@ OutputScores score_outputs(const std::map<std::string, at::Tensor>& hard, const 
     s.per_output[e.name] = value;
   }
   SCANLAB_CHECK(!s.per_output.empty(), "no outputs to score");
-  for (const auto& [_, v] : s.per_output) s.score += v;
+  for (const auto& f : truth) {
+    auto it = s.per_output.find(f.entry.name);
+    if (it == s.per_output.end()) continue;
+    // Scalars are scored by MSE (lower is better); they enter the score negated so that a higher
+    // score is always better, which checkpoint selection relies on.
+    s.score += f.entry.type == Type::Scalar ? -it->second : it->second;
+  }
   s.score /= static_cast<double>(s.per_output.size());
   return s;
 }

@@ -1,7 +1,8 @@
 // Scores of hard output predictions against the truth (nar.md §2.6): per output the metric of its
 // type (mask F1, mask_one/categorical accuracy, pointer accuracy, scalar MSE) on the whole split;
 // permutation pointers are first fused with their "<name>_mask" back into plain pointers, and the
-// mask is not scored on its own. `score` is the mean over the scored outputs.
+// mask is not scored on its own. `score` is the mean over the scored outputs, scalar MSEs negated
+// (so higher is always better: a scalar-output task's score is -MSE).
 #pragma once
 #include <ATen/ATen.h>
 
