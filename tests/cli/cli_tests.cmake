@@ -55,3 +55,11 @@ scanlab_cli_test(nar_train_bad_processor ARGS nar train --algorithm parallel_sea
 scanlab_cli_test(nar_train_bad_algorithm ARGS nar train --algorithm quantum_sort --steps 1 FAIL_EXPECT "quantum_sort")
 scanlab_cli_test(nar_compare_bad_pair ARGS nar compare --pair search,graph_coloring --steps 1 FAIL_EXPECT "unknown task pair 'graph_coloring'")
 scanlab_cli_test(nar_eval_missing_checkpoint ARGS nar eval --checkpoint /nonexistent/ckpt.safetensors FAIL_EXPECT "/nonexistent/ckpt.safetensors")
+set(NAR_CKPT ${PROJECT_BINARY_DIR}/cli_nar_oets.safetensors)
+scanlab_cli_test(nar_train_save ARGS --threads 1 nar train --algorithm odd_even_transposition_sort --processor triplet_gmpnn
+                 --protocol clrs --steps 2 --eval-every 1 --batch 4 --hidden 8 --train-samples 8 --eval-samples 2
+                 --train-nodes 5 --val-nodes 5 --test-nodes 7 --save ${NAR_CKPT} EXPECT "triplet_gmpnn.*5 processor steps per batch")
+scanlab_cli_test(nar_eval_checkpoint ARGS --threads 1 nar eval --checkpoint ${NAR_CKPT} --nodes 9 --samples 3
+                 EXPECT "odd_even_transposition_sort / triplet_gmpnn \\(seed 42\\) on 3 test samples at n = 9: score")
+set_tests_properties(cli.nar_train_save PROPERTIES FIXTURES_SETUP nar_ckpt)
+set_tests_properties(cli.nar_eval_checkpoint PROPERTIES FIXTURES_REQUIRED nar_ckpt)
