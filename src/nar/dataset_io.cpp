@@ -89,6 +89,8 @@ DatasetFile decode_dataset(const std::string& bytes, const std::string& source) 
                 lengths.descr, " ", shape_str(lengths.shape));
   for (double x : lengths.as_doubles(source)) b.lengths.push_back(static_cast<int64_t>(x));
   const int64_t B = b.size(), T = b.max_length();
+  for (int64_t s = 0; s < B; ++s)
+    SCANLAB_CHECK(b.lengths[s] >= 1, source, ": sample ", s, " has length ", b.lengths[s], ", expected at least 1");
   SCANLAB_CHECK(B == file.options.count && B >= 1, source, ": ", B, " lengths for ", file.options.count, " samples");
   for (auto& d : b.data) {
     const std::string name = member_name(d.entry);

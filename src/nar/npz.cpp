@@ -28,13 +28,20 @@ uint32_t get32(const std::string& b, size_t at) {
   return v;
 }
 
+// A non-negative decimal below 2^40 (array dimensions, string widths); throws naming `where`.
+int64_t parse_count(const std::string& digits, const std::string& where) {
+  SCANLAB_CHECK(!digits.empty() && digits.size() <= 12 && digits.find_first_not_of("0123456789") == std::string::npos,
+                where, ": '", digits, "' is not a valid size in the .npy header");
+  const int64_t v = std::stoll(digits);
+  SCANLAB_CHECK(v < (int64_t{1} << 40), where, ": size ", v, " in the .npy header is implausibly large");
+  return v;
+}
+
 int64_t item_size(const std::string& descr, const std::string& where) {
   if (descr == "<f8" || descr == "<i8") return 8;
   if (descr == "<f4" || descr == "<i4") return 4;
   if (descr.size() > 2 && descr.compare(0, 2, "<U") == 0) {
-    const auto k = std::stoll(descr.substr(2));
-    SCANLAB_CHECK(k >= 0, where, ": bad string dtype ", descr);
-    return 4 * k;
+    return 4 * parse_count(descr.substr(2), where);
   }
   throw Error(detail::concat(where, ": dtype '", descr, "' is not supported; expected <f8, <f4, <i8, <i4 or <U"));
 }
@@ -67,7 +74,7 @@ std::vector<int64_t> parse_shape(const std::string& text, const std::string& whe
     if (c >= '0' && c <= '9') {
       num += c;
     } else if (c == ',' || c == ')') {
-      if (!num.empty()) shape.push_back(std::stoll(num));
+      if (!num.empty()) shape.push_back(parse_count(num, where));
       num.clear();
     } else {
       SCANLAB_CHECK(c == ' ' || c == 'L', where, ": shape '", text, "' has an unexpected character '", c, "'");
@@ -176,7 +183,12 @@ NpyArray decode_npy(const std::string& b, const std::string& where) {
   SCANLAB_CHECK(header_field(header, "fortran_order", where) == "False", where,
                 ": fortran_order arrays are not supported; save C-ordered arrays");
   a.shape = parse_shape(header_field(header, "shape", where), where);
-  const int64_t expected = a.numel() * item_size(a.descr, where);
+  const int64_t item = item_size(a.descr, where);
+  int64_t expected = item;
+  for (auto d : a.shape) {
+    SCANLAB_CHECK(d == 0 || expected <= (int64_t{1} << 40) / d, where, ": shape is implausibly large for the file");
+    expected *= d;
+  }
   SCANLAB_CHECK(static_cast<int64_t>(b.size() - prefix - header_len) == expected, where, ": ",
                 b.size() - prefix - header_len, " data bytes, expected ", expected, " for dtype ", a.descr);
   a.bytes = b.substr(prefix + header_len);

@@ -133,6 +133,13 @@ TEST(NarNpz, MalformedFilesAreRejected) {
       kv.second = NpyArray::f64(kv.second.shape, v);
     }
   expect_rejected(encode_npz(bad_mask), "not 0, 1 or -1");
+  auto bad_length = members;
+  for (auto& kv : bad_length)
+    if (kv.first == "lengths") kv.second = NpyArray::i64({2}, {1, -3});
+  expect_rejected(encode_npz(bad_length), "sample 1 has length -3");
+  auto odd_dtype = members;
+  odd_dtype[0].second.descr = "<Ux";
+  expect_rejected(encode_npz(odd_dtype), "'x' is not a valid size");
   auto bad_shape = members;
   for (auto& kv : bad_shape)
     if (kv.first == "input_key") kv.second = NpyArray::f64({2, 4}, std::vector<double>(8, 0.0));
