@@ -10,9 +10,10 @@
 
 namespace scanlab::cli {
 
-void register_nar(CLI::App& root, GlobalContext& /*ctx*/) {
+void register_nar(CLI::App& root, GlobalContext& ctx) {
   auto* nar = root.add_subcommand("nar", "Algorithms that record hint trajectories (CLRS format): datasets and statistics");
   nar->require_subcommand(1);
+  register_nar_training(*nar, ctx);  // train | eval | compare: cmd_nar_train.cpp
 
   auto req = std::make_shared<nar::SampleRequest>();
   auto* sample = nar->add_subcommand("sample", "Sample trajectories of one algorithm into a NumPy .npz file");

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -52,7 +53,10 @@ inline bool python_numpy_available() {
 
 // Runs a Python script with /usr/bin/python3; returns its stdout, and the exit status in *status.
 inline std::string run_python(const std::string& script, int* status) {
-  const std::string path = std::string(::testing::TempDir()) + "/nar_test_script.py";
+  // One file per process and call: ctest runs test cases in parallel processes.
+  static int calls = 0;
+  const std::string path = std::string(::testing::TempDir()) + "/nar_test_script_" + std::to_string(::getpid()) + "_" +
+                           std::to_string(calls++) + ".py";
   FILE* f = std::fopen(path.c_str(), "w");
   std::fputs(script.c_str(), f);
   std::fclose(f);
@@ -61,6 +65,7 @@ inline std::string run_python(const std::string& script, int* status) {
   char buf[4096];
   while (size_t k = std::fread(buf, 1, sizeof buf, p)) out.append(buf, k);
   *status = pclose(p);
+  std::remove(path.c_str());
   return out;
 }
 

@@ -1,0 +1,130 @@
+// `scanlab nar train | eval | compare`: GNN training on one algorithm, evaluation of a saved
+// checkpoint, and the sequential-vs-parallel study. Flags only fill nar::study option structs.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/atomic_file.h"
+#include "nar/study/compare.h"
+#include "nar/study/data.h"
+#include "nar/study/train_eval.h"
+
+namespace scanlab::cli {
+
+namespace {
+
+// Training flags. A protocol preset (--protocol) is applied first; flags given explicitly override it.
+struct TrainFlags {
+  std::string protocol = "paper";
+  nar::study::TrainOptions parsed = nar::study::paper_protocol();
+  std::vector<std::pair<CLI::Option*, std::function<void(nar::study::TrainOptions&, const nar::study::TrainOptions&)>>> fields;
+
+  template <class T>
+  void add(CLI::App* cmd, const std::string& flag, T nar::study::TrainOptions::*field, const std::string& help) {
+    auto* opt = cmd->add_option(flag, parsed.*field, help)->capture_default_str();
+    fields.emplace_back(opt, [field](nar::study::TrainOptions& dst, const nar::study::TrainOptions& src) { dst.*field = src.*field; });
+  }
+  void add_flag(CLI::App* cmd, const std::string& flag, bool nar::study::TrainOptions::*field, const std::string& help) {
+    auto* opt = cmd->add_option(flag, parsed.*field, help)->capture_default_str();
+    fields.emplace_back(opt, [field](nar::study::TrainOptions& dst, const nar::study::TrainOptions& src) { dst.*field = src.*field; });
+  }
+  nar::study::TrainOptions resolve() const {
+    nar::study::TrainOptions o = nar::study::protocol_by_name(protocol);
+    for (const auto& [opt, copy] : fields)
+      if (opt->count() > 0) copy(o, parsed);
+    return o;
+  }
+};
+
+void add_train_flags(CLI::App* cmd, TrainFlags& f, bool with_algorithm) {
+  cmd->add_option("--protocol", f.protocol, "paper (500 steps, no clipping) or clrs (10,000 steps, clip 1, LayerNorm, triplet_gmpnn)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"paper", "clrs"}));
+  if (with_algorithm) {
+    auto* a = cmd->add_option("--algorithm", f.parsed.algorithm, "algorithm to learn")->required();
+    f.fields.emplace_back(a, [](nar::study::TrainOptions& d, const nar::study::TrainOptions& s) { d.algorithm = s.algorithm; });
+    f.add(cmd, "--processor", &nar::study::TrainOptions::processor, "deepsets, gat, mpnn, pgn, triplet_gmpnn, ...");
+    f.add(cmd, "--seed-run", &nar::study::TrainOptions::seed, "run seed (model seed = seed + 1)");
+  }
+  f.add(cmd, "--hidden", &nar::study::TrainOptions::hidden, "hidden size H");
+  f.add(cmd, "--batch", &nar::study::TrainOptions::batch_size, "batch size");
+  f.add(cmd, "--steps", &nar::study::TrainOptions::steps, "training steps");
+  f.add(cmd, "--eval-every", &nar::study::TrainOptions::eval_every, "validate every N steps");
+  f.add(cmd, "--lr", &nar::study::TrainOptions::learning_rate, "Adam learning rate");
+  f.add(cmd, "--grad-clip", &nar::study::TrainOptions::grad_clip, "max global gradient norm (0 = none)");
+  f.add_flag(cmd, "--layer-norm", &nar::study::TrainOptions::layer_norm, "LayerNorm in the processor (true/false)");
+  f.add(cmd, "--heads", &nar::study::TrainOptions::heads, "GAT heads");
+  f.add(cmd, "--teacher-forcing", &nar::study::TrainOptions::teacher_forcing, "probability of feeding true hints");
+  f.add(cmd, "--hint-feedback", &nar::study::TrainOptions::hint_feedback, "soft or hard predicted hints");
+  f.add_flag(cmd, "--hints", &nar::study::TrainOptions::use_hints, "encode and decode hints (true/false)");
+  f.add_flag(cmd, "--random-pos", &nar::study::TrainOptions::random_pos, "random positions in train/val (true/false)");
+  f.add(cmd, "--warmup", &nar::study::TrainOptions::warmup_steps, "steps excluded from the timing");
+  f.add(cmd, "--train-samples", &nar::study::TrainOptions::train_samples, "training set size");
+  f.add(cmd, "--train-nodes", &nar::study::TrainOptions::train_nodes, "n of training samples");
+  f.add(cmd, "--eval-samples", &nar::study::TrainOptions::eval_samples, "val/test samples before the algorithm's multiplier");
+  f.add(cmd, "--val-nodes", &nar::study::TrainOptions::val_nodes, "n of validation (ID) samples");
+  f.add(cmd, "--test-nodes", &nar::study::TrainOptions::test_nodes, "n of test (OOD) samples");
+}
+
+// Rewrites the file with one more line (atomically); `header` starts a new file.
+void append_line(const std::string& path, const std::string& line, const std::string& header = "") {
+  const bool fresh = !std::filesystem::exists(path);
+  const std::string existing = fresh ? (header.empty() ? "" : header + "\n") : read_file(path);
+  write_file_atomically(path, existing + line + "\n");
+}
+
+}  // namespace
+
+void register_nar_training(CLI::App& nar, GlobalContext& ctx) {
+  {
+    auto flags = std::make_shared<TrainFlags>();
+    auto out = std::make_shared<std::string>(), csv = std::make_shared<std::string>(), save = std::make_shared<std::string>();
+    auto* cmd = nar.add_subcommand("train", "Train a GNN to execute one algorithm and report ID/OOD scores");
+    add_train_flags(cmd, *flags, true);
+    cmd->add_option("--out", *out, "append the run as one JSON line to this file");
+    cmd->add_option("--csv", *csv, "append the run as one CSV row to this file");
+    cmd->add_option("--save", *save, "write the best-validation parameters (safetensors)");
+    cmd->callback([flags, out, csv, save, &ctx] {
+      const auto device = apply_runtime(ctx.runtime);
+      const nar::study::TrainOptions o = flags->resolve();
+      std::shared_ptr<nar::gnn::Net> net;
+      const auto r = nar::study::train_and_evaluate(o, nar::study::make_splits(o), device, &net);
+      std::cout << nar::study::format_run(r);
+      if (!out->empty()) append_line(*out, nar::study::result_to_json(r));
+      if (!csv->empty()) append_line(*csv, nar::study::result_to_csv_row(r), nar::study::csv_header());
+      if (!save->empty()) nar::study::save_checkpoint(*save, *net, o);
+    });
+  }
+  {
+    auto checkpoint = std::make_shared<std::string>();
+    auto nodes = std::make_shared<int64_t>(64);
+    auto samples = std::make_shared<int64_t>(32);
+    auto* cmd = nar.add_subcommand("eval", "Score a saved checkpoint on a fresh test split (sampler seed 3)");
+    cmd->add_option("--checkpoint", *checkpoint, "file written by `nar train --save`")->required();
+    cmd->add_option("--nodes", *nodes, "n of the test samples")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--samples", *samples, "test samples before the algorithm's multiplier")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->callback([checkpoint, nodes, samples, &ctx] {
+      const auto device = apply_runtime(ctx.runtime);
+      std::cout << nar::study::format_scores(nar::study::evaluate_checkpoint(*checkpoint, *nodes, *samples, device));
+    });
+  }
+  {
+    auto flags = std::make_shared<TrainFlags>();
+    auto opts = std::make_shared<nar::study::CompareOptions>();
+    auto* cmd = nar.add_subcommand("compare", "The sequential-vs-parallel study: pairs x processors x seeds");
+    cmd->add_option("--pair", opts->pairs, "task pairs: search, sort, scc, prefix_sum")->delimiter(',')->capture_default_str();
+    cmd->add_option("--processors", opts->processors, "processors")->delimiter(',')->capture_default_str();
+    cmd->add_option("--seeds", opts->seeds, "number of the paper's seeds (42, 51, 34, 103, 60)")->capture_default_str()->check(CLI::Range(1, 5));
+    cmd->add_option("--out-dir", opts->out_dir, "write results.jsonl, summary.csv, table.md and SVG plots here");
+    add_train_flags(cmd, *flags, false);
+    cmd->callback([flags, opts, &ctx] {
+      const auto device = apply_runtime(ctx.runtime);
+      opts->base = flags->resolve();
+      const auto result = nar::study::run_comparison(*opts, nar::study::make_splits, device, &std::cerr);
+      std::cout << result.table_markdown;
+    });
+  }
+}
+
+}  // namespace scanlab::cli

@@ -1,0 +1,92 @@
+#include "nar/gnn/decoders.h"
+
+#include "core/check.h"
+#include "nar/gnn/linear.h"
+
+namespace scanlab::nar::gnn {
+
+namespace {
+bool is_pointer(Type t) { return t == Type::Pointer || t == Type::PermutationPointer; }
+}  // namespace
+
+Decoders::Decoders(const std::vector<std::pair<SpecEntry, int64_t>>& entries, int64_t hidden, int64_t edge_width) {
+  const int64_t h3 = 3 * hidden;
+  for (const auto& [e, categories] : entries) {
+    SCANLAB_CHECK(e.type != Type::ShouldBePermutation && e.type != Type::SoftPointer, "datapoint '", e.name,
+                  "' of type ", to_string(e.type), " cannot be decoded; convert it with enforce_permutations");
+    SCANLAB_CHECK(!(e.type == Type::PermutationPointer && e.location != Location::Node), "permutation pointer '",
+                  e.name, "' must be a node datapoint");
+    const int64_t out = e.type == Type::Categorical ? categories : 1;
+    SCANLAB_CHECK(out > 0, "categorical datapoint '", e.name, "' has no categories");
+    // (input width, output width) of each linear, in the order decode() uses them.
+    std::vector<std::pair<int64_t, int64_t>> shapes;
+    if (e.location == Location::Node) {
+      if (is_pointer(e.type)) shapes = {{h3, hidden}, {h3, hidden}, {edge_width, hidden}, {hidden, 1}};
+      else shapes = {{h3, out}};
+    } else if (e.location == Location::Edge) {
+      if (e.type == Type::Pointer) shapes = {{h3, hidden}, {h3, hidden}, {edge_width, hidden}, {h3, hidden}, {hidden, 1}};
+      else shapes = {{h3, out}, {h3, out}, {edge_width, out}};
+    } else {
+      if (e.type == Type::Pointer) shapes = {{h3, 1}, {hidden, 1}, {h3, 1}};
+      else shapes = {{h3, out}, {hidden, out}};
+    }
+    std::vector<torch::nn::Linear> lins;
+    for (size_t k = 0; k < shapes.size(); ++k) {
+      lins.push_back(register_module("dec_" + e.name + "_" + std::to_string(k), make_linear(shapes[k].first, shapes[k].second)));
+    }
+    layers_[e.name] = lins;
+  }
+}
+
+at::Tensor Decoders::decode(const SpecEntry& e, const DecoderInputs& in, const SinkhornOptions& sinkhorn) {
+  auto it = layers_.find(e.name);
+  SCANLAB_CHECK(it != layers_.end(), "no decoder for datapoint '", e.name, "'");
+  auto& d = it->second;
+  const bool squeeze = e.type != Type::Categorical;
+  if (e.location == Location::Node) {
+    if (!is_pointer(e.type)) {
+      const at::Tensor p = d[0](in.h);
+      return squeeze ? p.squeeze(-1) : p;
+    }
+    // score(i -> j) = d4(max(d1(h_i), d2(h_j) + d3(e_ji)))
+    const at::Tensor from = d[0](in.h).unsqueeze(2);                     // [B,i,1,H]
+    const at::Tensor to = (d[1](in.h).unsqueeze(2) + d[2](in.edges)).transpose(1, 2);  // [B,i,j,H]
+    at::Tensor scores = d[3](at::maximum(from, to)).squeeze(-1);
+    if (e.type == Type::PermutationPointer) scores = log_sinkhorn(scores, sinkhorn);
+    return scores;
+  }
+  if (e.location == Location::Edge) {
+    // pred[b,i,j] = d1(h_i) + d2(h_j) + d3(e_ij)
+    const at::Tensor pair = d[0](in.h).unsqueeze(2) + d[1](in.h).unsqueeze(1) + d[2](in.edges);
+    if (e.type != Type::Pointer) return squeeze ? pair.squeeze(-1) : pair;
+    // score(ij -> k) = d5(max(pair_ij, d4(h_k)))
+    const at::Tensor target = d[3](in.h).unsqueeze(1).unsqueeze(1);   // [B,1,1,k,H]
+    return d[4](at::maximum(pair.unsqueeze(3), target)).squeeze(-1);  // [B,i,j,k]
+  }
+  const at::Tensor graph = d[0](std::get<0>(in.h.max(1))) + d[1](in.graph);  // [B,out]
+  if (e.type == Type::Pointer) return graph + d[2](in.h).squeeze(-1);       // [B,N]
+  return squeeze ? graph.squeeze(-1) : graph;
+}
+
+at::Tensor postprocess(const SpecEntry& e, const at::Tensor& raw, Postprocess mode, int64_t sinkhorn_steps) {
+  const bool hard = mode == Postprocess::Hard;
+  switch (e.type) {
+    case Type::Scalar: return hard ? raw.detach() : raw;
+    case Type::Mask: return hard ? (raw > 0).to(raw.scalar_type()) : at::sigmoid(raw);
+    case Type::MaskOne:
+    case Type::Categorical:
+      return hard ? at::one_hot(raw.argmax(-1), raw.size(-1)).to(raw.scalar_type()) : at::softmax(raw, -1);
+    case Type::Pointer: return hard ? raw.argmax(-1) : at::softmax(raw, -1);
+    case Type::PermutationPointer: {
+      SinkhornOptions o;
+      o.steps = sinkhorn_steps;
+      const at::Tensor p = log_sinkhorn(raw, o).exp();
+      return hard ? at::one_hot(p.argmax(-1), p.size(-1)).to(raw.scalar_type()) : p;
+    }
+    default: break;
+  }
+  SCANLAB_CHECK(false, "cannot postprocess datapoint '", e.name, "' of type ", to_string(e.type));
+  return raw;
+}
+
+}  // namespace scanlab::nar::gnn

@@ -1,0 +1,45 @@
+// Decoders (nar.md §2.5.3), one per decoded datapoint, reading h_t = [node_fts, h_prev, h_new]
+// ([B,N,3H]), the edge features (+ triplet latents) and the graph features. Raw predictions:
+//   node scalar/mask/mask_one [B,N], categorical [B,N,C], pointer [B,N,N] logits (row i scores
+//   where node i points, max-out scoring), permutation pointer [B,N,N] log-Sinkhorn;
+//   edge [B,N,N] (+C), edge pointer [B,N,N,N]; graph [B] (+C), graph pointer [B,N].
+// `postprocess` turns raw predictions into values an encoder accepts again (soft or hard).
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "nar/gnn/features.h"
+#include "nar/gnn/sinkhorn.h"
+
+namespace scanlab::nar::gnn {
+
+struct DecoderInputs {
+  at::Tensor h;      // [B,N,3H]
+  at::Tensor edges;  // [B,N,N,He]
+  at::Tensor graph;  // [B,H]
+};
+
+class Decoders : public torch::nn::Module {
+ public:
+  Decoders(const std::vector<std::pair<SpecEntry, int64_t>>& entries, int64_t hidden, int64_t edge_width);
+  // `sinkhorn` is used by permutation pointers (Gumbel noise only when it says so).
+  at::Tensor decode(const SpecEntry& e, const DecoderInputs& in, const SinkhornOptions& sinkhorn);
+  bool decodes(const std::string& name) const { return layers_.count(name) > 0; }
+
+ private:
+  std::map<std::string, std::vector<torch::nn::Linear>> layers_;
+};
+
+enum class Postprocess { Soft, Hard };
+
+// Soft: sigmoid (mask), softmax (mask_one, categorical, pointer -> distribution rows),
+// exp(log_sinkhorn) (permutation), scalars unchanged. Hard: threshold at 0, argmax one-hot,
+// argmax indices (pointer), one-hot rows of the Sinkhorn matrix (permutation), scalars detached.
+// `sinkhorn_steps` is the number of extra Sinkhorn rounds for permutation pointers.
+at::Tensor postprocess(const SpecEntry& e, const at::Tensor& raw, Postprocess mode, int64_t sinkhorn_steps);
+
+}  // namespace scanlab::nar::gnn

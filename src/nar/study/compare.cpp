@@ -1,0 +1,183 @@
+#include "nar/study/compare.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+
+#include "core/atomic_file.h"
+#include "core/check.h"
+#include "nar/study/svg_plot.h"
+
+namespace scanlab::nar::study {
+
+const std::vector<TaskPair>& task_pairs() {
+  static const std::vector<TaskPair> pairs = {
+      {"search", "binary_search", "parallel_search"},
+      {"sort", "bubble_sort", "odd_even_transposition_sort"},
+      {"scc", "strongly_connected_components", "parallel_scc"},
+      {"prefix_sum", "prefix_sum", "prefix_sum_hillis_steele"},
+  };
+  return pairs;
+}
+
+const TaskPair& task_pair(const std::string& name) {
+  std::string known;
+  for (const auto& p : task_pairs()) {
+    if (p.name == name) return p;
+    known += (known.empty() ? "" : ", ") + p.name;
+  }
+  SCANLAB_CHECK(false, "unknown task pair '", name, "'; expected one of ", known);
+  return task_pairs().front();
+}
+
+const std::vector<uint64_t>& paper_seeds() {
+  static const std::vector<uint64_t> seeds = {42, 51, 34, 103, 60};
+  return seeds;
+}
+
+std::string mean_std(const std::vector<double>& v, int precision) {
+  if (v.empty()) return "–";
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  const double sd = v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0.0;
+  return fmt::format("{:.{}f} ± {:.{}f}", mean, precision, sd, precision);
+}
+
+namespace {
+
+std::vector<const TrainResult*> runs_of(const std::vector<TrainResult>& runs, const std::string& algorithm,
+                                        const std::string& processor) {
+  std::vector<const TrainResult*> out;
+  for (const auto& r : runs)
+    if (r.options.algorithm == algorithm && r.options.processor == processor) out.push_back(&r);
+  return out;
+}
+
+template <class F>
+std::vector<double> collect(const std::vector<const TrainResult*>& rs, F f) {
+  std::vector<double> v;
+  for (const auto* r : rs) v.push_back(f(*r));
+  return v;
+}
+
+// Mean validation curve over seeds (all runs of one cell share their evaluation steps).
+Series mean_curve(const std::vector<const TrainResult*>& rs, const std::string& label) {
+  Series s{label, {}, {}};
+  if (rs.empty()) return s;
+  for (size_t k = 0; k < rs.front()->val_curve.size(); ++k) {
+    double sum = 0;
+    for (const auto* r : rs) sum += r->val_curve.at(k).score;
+    s.x.push_back(static_cast<double>(rs.front()->val_curve[k].step));
+    s.y.push_back(sum / static_cast<double>(rs.size()));
+  }
+  return s;
+}
+
+void write_outputs(const CompareOptions& o, const std::vector<TrainResult>& runs, const std::string& table) {
+  if (o.out_dir.empty()) return;
+  std::string jsonl, csv = csv_header() + "\n";
+  for (const auto& r : runs) {
+    jsonl += result_to_json(r) + "\n";
+    csv += result_to_csv_row(r) + "\n";
+  }
+  write_file_atomically(o.out_dir + "/results.jsonl", jsonl);
+  write_file_atomically(o.out_dir + "/summary.csv", csv);
+  write_file_atomically(o.out_dir + "/table.md", table);
+}
+
+void write_plots(const CompareOptions& o, const std::vector<TrainResult>& runs) {
+  if (o.out_dir.empty()) return;
+  for (const auto& name : o.pairs) {
+    const TaskPair& p = task_pair(name);
+    std::vector<Series> curves;
+    std::vector<std::vector<double>> times(2);
+    for (const auto& proc : o.processors) {
+      for (int side = 0; side < 2; ++side) {
+        const std::string& alg = side == 0 ? p.sequential : p.parallel;
+        const auto rs = runs_of(runs, alg, proc);
+        curves.push_back(mean_curve(rs, alg + " / " + proc));
+        double sum = 0;
+        for (const auto* r : rs) sum += r->mean_step_seconds * 1e3;
+        times[side].push_back(rs.empty() ? 0.0 : sum / static_cast<double>(rs.size()));
+      }
+    }
+    write_file_atomically(o.out_dir + "/score_vs_step_" + p.name + ".svg",
+                          line_chart_svg("validation score vs training step: " + p.name, "training step",
+                                         "val score (mean over seeds)", curves));
+    write_file_atomically(o.out_dir + "/time_per_step_" + p.name + ".svg",
+                          bar_chart_svg("time per training step: " + p.name, "ms per step", o.processors,
+                                        {p.sequential, p.parallel}, times, true));
+  }
+}
+
+}  // namespace
+
+std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
+                             const std::vector<std::string>& processors) {
+  int64_t val_n = 0, test_n = 0;
+  if (!runs.empty()) {
+    val_n = runs.front().options.val_nodes;
+    test_n = runs.front().options.test_nodes;
+  }
+  std::string md = fmt::format(
+      "| pair | processor | algorithm | unroll steps | seeds | train time (s) | ms / step | ID score (n = {}) | OOD score (n = {}) |\n"
+      "|---|---|---|---:|---:|---:|---:|---:|---:|\n",
+      val_n, test_n);
+  for (const auto& p : pairs) {
+    for (const auto& proc : processors) {
+      for (const auto* alg : {&p.sequential, &p.parallel}) {
+        const auto rs = runs_of(runs, *alg, proc);
+        if (rs.empty()) continue;
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", p.name, proc, *alg,
+                          rs.front()->train_unroll_steps, rs.size(),
+                          mean_std(collect(rs, [](const TrainResult& r) { return r.train_seconds; }), 2),
+                          mean_std(collect(rs, [](const TrainResult& r) { return r.mean_step_seconds * 1e3; }), 1),
+                          mean_std(collect(rs, [](const TrainResult& r) { return r.best_val; }), 3),
+                          mean_std(collect(rs, [](const TrainResult& r) { return r.test_score; }), 3));
+      }
+    }
+  }
+  return md;
+}
+
+CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_splits, at::Device device,
+                             std::ostream* progress) {
+  SCANLAB_CHECK(o.seeds >= 1 && o.seeds <= static_cast<int64_t>(paper_seeds().size()), "--seeds must be in 1..",
+                paper_seeds().size(), ", got ", o.seeds);
+  SCANLAB_CHECK(!o.pairs.empty() && !o.processors.empty(), "the study needs at least one pair and one processor");
+  std::vector<TaskPair> pairs;
+  for (const auto& name : o.pairs) pairs.push_back(task_pair(name));
+  CompareResult result;
+  for (const auto& p : pairs) {
+    for (const auto* alg : {&p.sequential, &p.parallel}) {
+      TrainOptions base = o.base;
+      base.algorithm = *alg;
+      const Splits splits = make_splits(base);
+      for (const auto& proc : o.processors) {
+        for (int64_t s = 0; s < o.seeds; ++s) {
+          TrainOptions run = base;
+          run.processor = proc;
+          run.seed = paper_seeds()[static_cast<size_t>(s)];
+          result.runs.push_back(train_and_evaluate(run, splits, device));
+          const TrainResult& r = result.runs.back();
+          if (progress) {
+            *progress << fmt::format("{} {} seed {}: {:.2f} s ({:.1f} ms/step), val {:.3f}, test {:.3f}\n", *alg, proc,
+                                     run.seed, r.train_seconds, r.mean_step_seconds * 1e3, r.best_val, r.test_score);
+            progress->flush();
+          }
+          write_outputs(o, result.runs, comparison_table(result.runs, pairs, o.processors));
+        }
+      }
+    }
+  }
+  result.table_markdown = comparison_table(result.runs, pairs, o.processors);
+  write_outputs(o, result.runs, result.table_markdown);
+  write_plots(o, result.runs);
+  return result;
+}
+
+}  // namespace scanlab::nar::study

@@ -1,0 +1,53 @@
+// The sequential-vs-parallel study (issue 6, nar.md §1.6-1.7): for every pair of tasks and every
+// processor, train both tasks over the paper's seeds, then tabulate training time and the ID (val,
+// n = val_nodes) and OOD (test, n = test_nodes) scores as mean ± std, and draw score-vs-step and
+// time-per-step charts. Splits are built once per algorithm and shared by processors and seeds.
+#pragma once
+#include <c10/core/Device.h>
+
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "nar/study/train_eval.h"
+
+namespace scanlab::nar::study {
+
+struct TaskPair {
+  std::string name, sequential, parallel;
+};
+
+// search, sort, scc, prefix_sum (see docs/nar_study.md for the pairing rationale).
+const std::vector<TaskPair>& task_pairs();
+const TaskPair& task_pair(const std::string& name);  // throws naming the pair and the known ones
+
+// The paper's seeds, in its order: 42, 51, 34, 103, 60.
+const std::vector<uint64_t>& paper_seeds();
+
+using SplitMaker = std::function<Splits(const TrainOptions&)>;
+
+struct CompareOptions {
+  std::vector<std::string> pairs = {"search", "sort", "scc", "prefix_sum"};
+  std::vector<std::string> processors = {"deepsets", "gat", "mpnn", "pgn"};
+  int64_t seeds = 5;        // the first `seeds` of paper_seeds()
+  TrainOptions base;        // everything but algorithm, processor and seed
+  std::string out_dir;      // results.jsonl, summary.csv, table.md, *.svg; empty = write nothing
+};
+
+struct CompareResult {
+  std::vector<TrainResult> runs;
+  std::string table_markdown;
+};
+
+CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_splits, at::Device device,
+                             std::ostream* progress);
+
+// mean ± sample std (n - 1), formatted with `precision` decimals; std 0 for one value.
+std::string mean_std(const std::vector<double>& v, int precision);
+
+// The markdown table of a finished study.
+std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
+                             const std::vector<std::string>& processors);
+
+}  // namespace scanlab::nar::study

@@ -1,0 +1,249 @@
+#include "nar/study/train_eval.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+#include "core/device_sync.h"
+#include "io/safetensors.h"
+
+namespace scanlab::nar::study {
+
+using gnn::Feature;
+using gnn::FeatureBatch;
+
+TrainOptions paper_protocol() { return TrainOptions{}; }
+
+TrainOptions clrs_protocol() {
+  TrainOptions o;
+  o.processor = "triplet_gmpnn";
+  o.steps = 10000;
+  o.eval_every = 50;
+  o.grad_clip = 1.0;
+  o.layer_norm = true;
+  return o;
+}
+
+TrainOptions protocol_by_name(const std::string& name) {
+  if (name == "paper") return paper_protocol();
+  if (name == "clrs") return clrs_protocol();
+  SCANLAB_CHECK(false, "unknown protocol '", name, "'; expected paper or clrs");
+  return {};
+}
+
+void randomize_positions(FeatureBatch& b, at::Generator gen) {
+  for (auto& f : b.inputs) {
+    if (f.entry.name != "pos") continue;
+    // Sorted U[0,1] per sample (CLRS process_random_pos): node identities that keep their order but
+    // carry no size-dependent spacing the model could overfit to.
+    const at::Tensor u = at::rand(f.data.sizes(), gen, at::TensorOptions().dtype(at::kDouble));
+    f.data = std::get<0>(u.sort(-1)).to(f.data.scalar_type()).to(f.data.device());
+  }
+}
+
+FeatureBatch slice_batch(const FeatureBatch& b, int64_t begin, int64_t end) {
+  return gnn::map_batch(b, [&](const at::Tensor& t, int64_t axis) { return t.slice(axis, begin, end); });
+}
+
+gnn::NetOptions net_options(const TrainOptions& o) {
+  gnn::NetOptions n;
+  n.processor.kind = o.processor;
+  n.processor.hidden = o.hidden;
+  n.processor.heads = o.heads;
+  n.processor.layer_norm = o.layer_norm;
+  n.use_hints = o.use_hints;
+  SCANLAB_CHECK(o.hint_feedback == "soft" || o.hint_feedback == "hard", "hint feedback '", o.hint_feedback,
+                "' is not soft or hard");
+  n.hint_feedback = o.hint_feedback == "soft" ? gnn::Postprocess::Soft : gnn::Postprocess::Hard;
+  n.teacher_forcing = o.teacher_forcing;
+  return n;
+}
+
+gnn::OutputScores evaluate_split(gnn::Net& net, const FeatureBatch& split, int64_t batch_size, at::Device device) {
+  at::NoGradGuard no_grad;
+  const bool was_training = net.is_training();
+  net.eval();
+  std::map<std::string, std::vector<at::Tensor>> parts;
+  const int64_t total = split.batch_size();
+  for (int64_t begin = 0; begin < total; begin += batch_size) {
+    const FeatureBatch batch = slice_batch(split, begin, std::min(total, begin + batch_size)).to(device);
+    for (auto& [name, t] : gnn::hard_outputs(net.forward(batch), net)) parts[name].push_back(t.to(at::kCPU));
+  }
+  net.train(was_training);
+  std::map<std::string, at::Tensor> hard;
+  for (auto& [name, ts] : parts) hard[name] = at::cat(ts, 0);
+  return gnn::score_outputs(hard, split.outputs);
+}
+
+TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::Device device,
+                               std::shared_ptr<gnn::Net>* trained) {
+  SCANLAB_CHECK(o.steps > 0 && o.batch_size > 0 && o.eval_every > 0, "steps, batch size and eval_every must be positive");
+  SCANLAB_CHECK(o.learning_rate > 0, "learning rate must be positive, got ", o.learning_rate);
+  TrainResult r;
+  r.options = o;
+  r.device = device.str();
+  at::Generator pos_gen = at::detail::createCPUGenerator(o.seed);
+  const FeatureBatch& train = splits.train;
+  const FeatureBatch& val = splits.val;
+  const FeatureBatch& test = splits.test;
+  train.validate();
+  val.validate();
+  test.validate();
+  SCANLAB_CHECK(train.batch_size() >= o.batch_size, "the training split has ", train.batch_size(),
+                " samples, fewer than one batch of ", o.batch_size);
+
+  torch::manual_seed(o.seed + 1);
+  auto net = std::make_shared<gnn::Net>(train, net_options(o));
+  net->to(device);
+  net->train();
+  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o.learning_rate));
+
+  std::vector<at::Tensor> best;
+  auto snapshot = [&] {
+    best.clear();
+    for (const auto& p : net->parameters()) best.push_back(p.detach().clone());
+  };
+  const int64_t n_train = train.batch_size();
+  const int64_t batches_per_epoch = n_train / o.batch_size;
+  r.train_unroll_steps = std::max<int64_t>(1, train.max_length() - 1);
+  for (int64_t step = 0; step < o.steps; ++step) {
+    const int64_t begin = (step % batches_per_epoch) * o.batch_size;
+    FeatureBatch batch = slice_batch(train, begin, begin + o.batch_size);
+    if (o.random_pos) randomize_positions(batch, pos_gen);  // fresh positions every step
+    batch = batch.to(device);
+    synchronize(device);
+    const auto t0 = std::chrono::steady_clock::now();
+    adam.zero_grad();
+    const at::Tensor loss = gnn::net_loss(net->forward(batch), batch, *net);
+    loss.backward();
+    if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), o.grad_clip);
+    adam.step();
+    synchronize(device);
+    r.step_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    r.losses.push_back(loss.item<double>());
+    SCANLAB_CHECK(std::isfinite(r.losses.back()), "training loss became ", r.losses.back(), " at step ", step);
+    if ((step + 1) % o.eval_every == 0 || step + 1 == o.steps) {
+      const double score = evaluate_split(*net, val, o.batch_size, device).score;
+      r.val_curve.push_back({step + 1, score});
+      if (r.best_step < 0 || score > r.best_val) {
+        r.best_val = score;
+        r.best_step = step + 1;
+        snapshot();
+      }
+    }
+  }
+  {
+    at::NoGradGuard no_grad;
+    auto params = net->parameters();
+    for (size_t k = 0; k < params.size(); ++k) params[k].copy_(best[k]);
+  }
+  const gnn::OutputScores t = evaluate_split(*net, test, o.batch_size, device);
+  r.test_score = t.score;
+  r.test_per_output = t.per_output;
+  for (size_t k = static_cast<size_t>(std::max<int64_t>(0, o.warmup_steps)); k < r.step_seconds.size(); ++k) {
+    r.train_seconds += r.step_seconds[k];
+  }
+  const int64_t timed = static_cast<int64_t>(r.step_seconds.size()) - std::max<int64_t>(0, o.warmup_steps);
+  r.mean_step_seconds = timed > 0 ? r.train_seconds / static_cast<double>(timed) : 0.0;
+  if (trained) *trained = net;
+  return r;
+}
+
+namespace {
+nlohmann::json options_json(const TrainOptions& o) {
+  return {{"algorithm", o.algorithm}, {"processor", o.processor}, {"hidden", o.hidden}, {"batch_size", o.batch_size},
+          {"steps", o.steps}, {"eval_every", o.eval_every}, {"learning_rate", o.learning_rate},
+          {"grad_clip", o.grad_clip}, {"layer_norm", o.layer_norm}, {"heads", o.heads},
+          {"teacher_forcing", o.teacher_forcing}, {"hint_feedback", o.hint_feedback}, {"use_hints", o.use_hints},
+          {"random_pos", o.random_pos}, {"enforce_permutations", o.enforce_permutations},
+          {"pred_as_input", o.pred_as_input}, {"seed", o.seed}, {"warmup_steps", o.warmup_steps},
+          {"train_samples", o.train_samples}, {"train_nodes", o.train_nodes}, {"eval_samples", o.eval_samples},
+          {"val_nodes", o.val_nodes}, {"test_nodes", o.test_nodes}};
+}
+
+TrainOptions options_from_json(const nlohmann::json& j) {
+  TrainOptions o;
+  auto get = [&](const char* key, auto& field) {
+    if (j.contains(key)) j.at(key).get_to(field);
+  };
+  get("algorithm", o.algorithm); get("processor", o.processor); get("hidden", o.hidden);
+  get("batch_size", o.batch_size); get("steps", o.steps); get("eval_every", o.eval_every);
+  get("learning_rate", o.learning_rate); get("grad_clip", o.grad_clip); get("layer_norm", o.layer_norm);
+  get("heads", o.heads); get("teacher_forcing", o.teacher_forcing); get("hint_feedback", o.hint_feedback);
+  get("use_hints", o.use_hints); get("random_pos", o.random_pos); get("enforce_permutations", o.enforce_permutations);
+  get("pred_as_input", o.pred_as_input); get("seed", o.seed); get("warmup_steps", o.warmup_steps);
+  get("train_samples", o.train_samples); get("train_nodes", o.train_nodes); get("eval_samples", o.eval_samples);
+  get("val_nodes", o.val_nodes); get("test_nodes", o.test_nodes);
+  return o;
+}
+}  // namespace
+
+std::string result_to_json(const TrainResult& r) {
+  nlohmann::json val = nlohmann::json::array();
+  for (const auto& p : r.val_curve) val.push_back({p.step, p.score});
+  nlohmann::json j = {{"options", options_json(r.options)}, {"device", r.device}, {"losses", r.losses},
+                      {"step_seconds", r.step_seconds}, {"val_curve", val}, {"best_step", r.best_step},
+                      {"best_val", r.best_val}, {"test_score", r.test_score}, {"test_per_output", r.test_per_output},
+                      {"train_seconds", r.train_seconds}, {"mean_step_seconds", r.mean_step_seconds},
+                      {"train_unroll_steps", r.train_unroll_steps}};
+  return j.dump();
+}
+
+std::string format_run(const TrainResult& r) {
+  const TrainOptions& o = r.options;
+  std::string out = fmt::format(
+      "{} / {} (seed {}, H {}, batch {}, {} steps, {} processor steps per batch) on {}\n"
+      "  training time {:.2f} s ({:.2f} ms/step after {} warm-up step(s)), final loss {:.4f}\n"
+      "  best validation score (n = {}) {:.4f} at step {}; test score (n = {}) {:.4f}\n",
+      o.algorithm, o.processor, o.seed, o.hidden, o.batch_size, o.steps, r.train_unroll_steps, r.device, r.train_seconds,
+      r.mean_step_seconds * 1e3, o.warmup_steps, r.losses.empty() ? 0.0 : r.losses.back(), o.val_nodes, r.best_val,
+      r.best_step, o.test_nodes, r.test_score);
+  for (const auto& [name, v] : r.test_per_output) out += fmt::format("    test {}: {:.4f}\n", name, v);
+  return out;
+}
+
+std::string csv_header() {
+  return "algorithm,processor,seed,device,hidden,steps,batch_size,unroll_steps,train_seconds,mean_step_seconds,"
+         "best_step,val_score,test_score";
+}
+
+std::string result_to_csv_row(const TrainResult& r) {
+  const TrainOptions& o = r.options;
+  return fmt::format("{},{},{},{},{},{},{},{},{:.6f},{:.6f},{},{:.6f},{:.6f}", o.algorithm, o.processor, o.seed, r.device,
+                     o.hidden, o.steps, o.batch_size, r.train_unroll_steps, r.train_seconds, r.mean_step_seconds,
+                     r.best_step, r.best_val, r.test_score);
+}
+
+void save_checkpoint(const std::string& path, gnn::Net& net, const TrainOptions& o) {
+  io::Safetensors st;
+  for (const auto& p : net.named_parameters()) st.tensors[p.key()] = p.value().detach().to(at::kCPU).contiguous();
+  st.metadata["scanlab_nar_options"] = options_json(o).dump();
+  io::save_safetensors(path, st);
+}
+
+TrainOptions checkpoint_options(const std::string& path) {
+  const io::Safetensors st = io::load_safetensors(path);
+  auto it = st.metadata.find("scanlab_nar_options");
+  SCANLAB_CHECK(it != st.metadata.end(), "checkpoint '", path, "' has no scanlab_nar_options metadata; ",
+                "expected a file written by `scanlab nar train --save`");
+  return options_from_json(nlohmann::json::parse(it->second));
+}
+
+void load_checkpoint_into(const std::string& path, gnn::Net& net) {
+  const io::Safetensors st = io::load_safetensors(path);
+  at::NoGradGuard no_grad;
+  for (auto& p : net.named_parameters()) {
+    auto it = st.tensors.find(p.key());
+    SCANLAB_CHECK(it != st.tensors.end(), "checkpoint '", path, "' lacks parameter '", p.key(), "'");
+    SCANLAB_CHECK(it->second.sizes() == p.value().sizes(), "checkpoint '", path, "': parameter '", p.key(),
+                  "' has shape ", it->second.sizes(), ", expected ", p.value().sizes());
+    p.value().copy_(it->second);
+  }
+}
+
+}  // namespace scanlab::nar::study

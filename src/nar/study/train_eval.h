@@ -1,0 +1,106 @@
+// Training and evaluation of one GNN on one algorithm (nar.md §1.6, §2.7): fixed train / val / test
+// splits, Adam, batches walking the training set in a fixed order, validation every `eval_every`
+// steps, the best-validation parameters restored for the final test. Per-step wall time is taken
+// around forward + backward + update (device synchronised), the first `warmup_steps` excluded.
+#pragma once
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nar/gnn/evaluation.h"
+#include "nar/gnn/features.h"
+#include "nar/gnn/net.h"
+
+namespace scanlab::nar::study {
+
+struct TrainOptions {
+  std::string algorithm;
+  std::string processor = "mpnn";
+  int64_t hidden = 128;
+  int64_t batch_size = 32;
+  int64_t steps = 500;
+  int64_t eval_every = 25;
+  double learning_rate = 1e-3;
+  double grad_clip = 0.0;  // max global norm; 0 = none
+  bool layer_norm = false;
+  int64_t heads = 1;
+  double teacher_forcing = 0.0;
+  std::string hint_feedback = "soft";  // soft | hard
+  bool use_hints = true;
+  bool random_pos = true;       // train and val; test keeps linear positions
+  bool enforce_permutations = true;
+  bool pred_as_input = true;    // constant `pred_h` hints become the input `pred`
+  uint64_t seed = 42;           // model seed = seed + 1, as the paper's driver
+  int64_t warmup_steps = 1;     // excluded from the timing
+  // Split sizes (eval splits are multiplied by the algorithm's multiplier by the split maker).
+  int64_t train_samples = 1000, train_nodes = 16;
+  int64_t eval_samples = 32, val_nodes = 16, test_nodes = 64;
+};
+
+// The paper's protocol (§1.6) and the CLRS default (§2.7: 10,000 steps, clipping 1.0, LayerNorm,
+// Triplet-GMPNN).
+TrainOptions paper_protocol();
+TrainOptions clrs_protocol();
+// "paper" or "clrs"; throws naming the value otherwise.
+TrainOptions protocol_by_name(const std::string& name);
+
+// Splits with the dataset transforms applied (nar/study/data.h): permutations encoded, constant
+// pred_h moved to inputs, random positions in val. The trainer re-draws training positions per step.
+struct Splits {
+  gnn::FeatureBatch train, val, test;
+};
+
+struct EvalPoint {
+  int64_t step;
+  double score;
+};
+
+struct TrainResult {
+  TrainOptions options;
+  std::string device;
+  std::vector<double> losses;         // per training step
+  std::vector<double> step_seconds;   // per training step (warm-up included; see train_seconds)
+  std::vector<EvalPoint> val_curve;
+  int64_t best_step = -1;
+  double best_val = 0.0;              // ID score (n = val_nodes) of the restored parameters
+  double test_score = 0.0;            // OOD score (n = test_nodes)
+  std::map<std::string, double> test_per_output;
+  double train_seconds = 0.0;         // sum of step times after warm-up
+  double mean_step_seconds = 0.0;
+  int64_t train_unroll_steps = 0;     // processor steps per training batch (max(1, T-1))
+};
+
+// Replaces every sample's `pos` input by sorted U[0,1] values drawn from `gen`.
+void randomize_positions(gnn::FeatureBatch& b, at::Generator gen);
+
+// Rows [begin, end) of a batch (hints keep their full time axis).
+gnn::FeatureBatch slice_batch(const gnn::FeatureBatch& b, int64_t begin, int64_t end);
+
+gnn::NetOptions net_options(const TrainOptions& o);
+
+// Scores a prepared split in batches of `batch_size` (eval mode, no gradients).
+gnn::OutputScores evaluate_split(gnn::Net& net, const gnn::FeatureBatch& split, int64_t batch_size, at::Device device);
+
+// Parameters and the options that built them, as safetensors (options in the metadata as JSON).
+void save_checkpoint(const std::string& path, gnn::Net& net, const TrainOptions& o);
+// Reads the options stored in a checkpoint; `load_checkpoint_into` copies its parameters into a net
+// built with those options (throws naming any missing or mis-shaped parameter).
+TrainOptions checkpoint_options(const std::string& path);
+void load_checkpoint_into(const std::string& path, gnn::Net& net);
+
+TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::Device device,
+                               std::shared_ptr<gnn::Net>* trained = nullptr);
+
+// A human-readable summary of one run (what `scanlab nar train` prints).
+std::string format_run(const TrainResult& r);
+
+// One JSON object per line (JSONL) / one CSV row per run.
+std::string result_to_json(const TrainResult& r);
+std::string csv_header();
+std::string result_to_csv_row(const TrainResult& r);
+
+}  // namespace scanlab::nar::study

@@ -1,0 +1,154 @@
+// The trainer and the study on tiny hand-made splits: fixed seeds reproduce a run, the restored
+// parameters are the best-validation ones, checkpoints round-trip, and the comparison writes its
+// table, JSONL/CSV and SVG plots.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/check.h"
+#include "nar/study/compare.h"
+#include "nar/study/data.h"
+#include "nar/study/svg_plot.h"
+#include "nar/study/train_eval.h"
+#include "support/nar_tiny_task.h"
+
+namespace scanlab::nar::study {
+namespace {
+
+Splits tiny_splits(const TrainOptions&) {
+  const SpecEntry out{"one", Stage::Output, Location::Node, Type::MaskOne};
+  return {gnn::tiny_task(out, 16, 1), gnn::tiny_task(out, 8, 2), gnn::tiny_task(out, 8, 3)};
+}
+
+TrainOptions tiny_options() {
+  TrainOptions o;
+  o.algorithm = "tiny";
+  o.processor = "pgn";
+  o.hidden = 16;
+  o.batch_size = 4;
+  o.steps = 12;
+  o.eval_every = 4;
+  return o;
+}
+
+TEST(NarStudyTrainer, FixedSeedsReproduceARun) {
+  const Splits s = tiny_splits({});
+  const TrainResult a = train_and_evaluate(tiny_options(), s, at::kCPU);
+  const TrainResult b = train_and_evaluate(tiny_options(), s, at::kCPU);
+  EXPECT_EQ(a.losses, b.losses);
+  EXPECT_EQ(a.best_val, b.best_val);
+  EXPECT_EQ(a.test_score, b.test_score);
+  TrainOptions other = tiny_options();
+  other.seed = 51;
+  EXPECT_NE(train_and_evaluate(other, s, at::kCPU).losses, a.losses);
+  EXPECT_EQ(a.losses.size(), 12u);
+  EXPECT_EQ(a.val_curve.size(), 3u);
+  EXPECT_EQ(a.train_unroll_steps, 2);
+}
+
+TEST(NarStudyTrainer, RestoresTheBestValidationParameters) {
+  const Splits s = tiny_splits({});
+  std::shared_ptr<gnn::Net> net;
+  const TrainResult r = train_and_evaluate(tiny_options(), s, at::kCPU, &net);
+  double best = -1;
+  for (const auto& p : r.val_curve) best = std::max(best, p.score);
+  EXPECT_EQ(r.best_val, best);
+  EXPECT_DOUBLE_EQ(evaluate_split(*net, s.val, 4, at::kCPU).score, r.best_val);
+  EXPECT_DOUBLE_EQ(evaluate_split(*net, s.test, 4, at::kCPU).score, r.test_score);
+  // The timing excludes the warm-up step.
+  double sum = 0;
+  for (size_t k = 1; k < r.step_seconds.size(); ++k) sum += r.step_seconds[k];
+  EXPECT_DOUBLE_EQ(r.train_seconds, sum);
+
+  const std::string path = ::testing::TempDir() + "/nar_tiny_ckpt.safetensors";
+  save_checkpoint(path, *net, r.options);
+  EXPECT_EQ(checkpoint_options(path).processor, "pgn");
+  torch::manual_seed(999);
+  gnn::Net fresh(s.test, net_options(checkpoint_options(path)));
+  load_checkpoint_into(path, fresh);
+  EXPECT_DOUBLE_EQ(evaluate_split(fresh, s.test, 4, at::kCPU).score, r.test_score);
+  TrainOptions wider = r.options;
+  wider.hidden = 32;
+  gnn::Net mismatched(s.test, net_options(wider));
+  EXPECT_THROW(load_checkpoint_into(path, mismatched), scanlab::Error);
+}
+
+TEST(NarStudyTrainer, BadOptionsAreErrors) {
+  TrainOptions o = tiny_options();
+  o.batch_size = 64;  // more than the 16 training samples
+  EXPECT_THROW(train_and_evaluate(o, tiny_splits({}), at::kCPU), scanlab::Error);
+  EXPECT_THROW(protocol_by_name("fast"), scanlab::Error);
+  EXPECT_EQ(protocol_by_name("clrs").processor, "triplet_gmpnn");
+  EXPECT_EQ(protocol_by_name("paper").steps, 500);
+}
+
+TEST(NarStudyCompare, WritesTableResultsAndPlots) {
+  const std::string dir = ::testing::TempDir() + "/nar_compare_test";
+  std::filesystem::create_directories(dir);
+  CompareOptions o;
+  o.pairs = {"search"};
+  o.processors = {"mpnn", "deepsets"};
+  o.seeds = 2;
+  o.base = tiny_options();
+  o.base.steps = 4;
+  o.out_dir = dir;
+  const CompareResult r = run_comparison(o, tiny_splits, at::kCPU, nullptr);
+  EXPECT_EQ(r.runs.size(), 8u);  // 2 algorithms x 2 processors x 2 seeds
+  EXPECT_EQ(r.runs[1].options.seed, 51u);
+  EXPECT_NE(r.table_markdown.find("| search | mpnn | binary_search |"), std::string::npos) << r.table_markdown;
+  EXPECT_NE(r.table_markdown.find("| search | deepsets | parallel_search |"), std::string::npos);
+  const std::string jsonl = read_file(dir + "/results.jsonl");
+  EXPECT_EQ(std::count(jsonl.begin(), jsonl.end(), '\n'), 8);
+  EXPECT_EQ(read_file(dir + "/table.md"), r.table_markdown);
+  const std::string svg = read_file(dir + "/score_vs_step_search.svg");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  size_t lines = 0;
+  for (size_t p = svg.find("<polyline"); p != std::string::npos; p = svg.find("<polyline", p + 1)) ++lines;
+  EXPECT_EQ(lines, 4u);
+  EXPECT_NE(read_file(dir + "/time_per_step_search.svg").find("<rect"), std::string::npos);
+  o.pairs = {"graph_coloring"};
+  EXPECT_THROW(run_comparison(o, tiny_splits, at::kCPU, nullptr), scanlab::Error);
+}
+
+TEST(NarStudyCompare, MeanStdAndCharts) {
+  EXPECT_EQ(mean_std({1.0, 2.0, 3.0}, 2), "2.00 ± 1.00");
+  EXPECT_EQ(mean_std({0.5}, 1), "0.5 ± 0.0");
+  EXPECT_THROW(line_chart_svg("t", "x", "y", {{"a", {1, 2}, {1}}}), scanlab::Error);
+  EXPECT_THROW(bar_chart_svg("t", "y", {"a"}, {"g"}, {{1, 2}}, false), scanlab::Error);
+  const std::string bars = bar_chart_svg("t", "ms", {"a", "b"}, {"g1", "g2"}, {{1, 10}, {100, 1000}}, true);
+  EXPECT_NE(bars.find("(log scale)"), std::string::npos);
+}
+
+TEST(NarStudyData, SplitsFromTheAlgorithmLibrary) {
+  TrainOptions o = tiny_options();
+  o.algorithm = "bubble_sort";
+  o.train_samples = 6;
+  o.eval_samples = 2;
+  o.train_nodes = o.val_nodes = 5;
+  o.test_nodes = 7;
+  const Splits s = make_splits(o);
+  EXPECT_EQ(s.train.batch_size(), 6);
+  EXPECT_EQ(s.test.nodes(), 7);
+  EXPECT_EQ(s.train.max_length(), 1 + 5 * 4 / 2);  // bubble sort: T = 1 + n(n-1)/2
+  // should_be_permutation `pred` arrives as permutation pointer + mask (enforce_permutations).
+  ASSERT_EQ(s.train.outputs.size(), 2u);
+  EXPECT_EQ(s.train.outputs[0].entry.type, Type::PermutationPointer);
+  EXPECT_EQ(s.train.outputs[1].entry.name, "pred_mask");
+  // Hints are time-major for the GNN: [T, B, N].
+  EXPECT_EQ(s.train.hints[0].data.size(1), 6);
+  // Parallel search has n + 1 nodes (the target node) and one hint step.
+  o.algorithm = "parallel_search";
+  const Splits p = make_splits(o);
+  EXPECT_EQ(p.val.nodes(), 6);
+  EXPECT_EQ(p.val.batch_size(), 2 * 64);  // multiplier 64
+  EXPECT_EQ(p.val.max_length(), 1);
+  const TrainResult r = train_and_evaluate(o, p, at::kCPU);
+  EXPECT_EQ(r.train_unroll_steps, 1);
+  EXPECT_GE(r.test_score, 0.0);
+  EXPECT_LE(r.test_score, 1.0);
+}
+
+}  // namespace
+}  // namespace scanlab::nar::study
