@@ -14,5 +14,8 @@ struct GlobalContext {
 
 void register_demo(CLI::App& root, GlobalContext& ctx);
 void register_bench(CLI::App& root, GlobalContext& ctx);
+void register_train(CLI::App& root, GlobalContext& ctx);
+void register_eval(CLI::App& root, GlobalContext& ctx);
+void register_plot(CLI::App& root, GlobalContext& ctx);
 
 }  // namespace scanlab::cli

@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
 
   scanlab::cli::register_demo(app, ctx);
   scanlab::cli::register_bench(app, ctx);
+  scanlab::cli::register_train(app, ctx);
+  scanlab::cli::register_eval(app, ctx);
+  scanlab::cli::register_plot(app, ctx);
 
   try {
     app.parse(argc, argv);
