@@ -22,4 +22,6 @@ for dev in cuda cpu; do
   ./$BUILD/bench_scan --device $dev --lengths 16,64,256,1024,4096 -r 5 > "$OUT/bench_scan_$dev.md" 2>/dev/null
   echo "== bench_scan --device $dev"; cat "$OUT/bench_scan_$dev.md"
 done
+./$BUILD/bench_affine --device cuda -r 5 > "$OUT/bench_affine_cuda.md" 2>&1
+echo "== bench_affine --device cuda"; cat "$OUT/bench_affine_cuda.md"
 exit 0

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "decode_bench.h"
 #include "scan_bench.h"
 
 namespace scanlab::cli {
@@ -20,6 +21,23 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   scan->callback([opts, &ctx] {
     const auto device = apply_runtime(ctx.runtime);
     std::cout << bench::format_scan_bench(bench::run_scan_bench(*opts, device), *opts, device.str());
+  });
+
+  auto dec = std::make_shared<bench::DecodeBenchOptions>();
+  auto* decode = bench->add_subcommand("decode", "Per-token latency and state bytes vs token index, per model");
+  decode->add_option("--models", dec->models, "registered model names")->delimiter(',')->capture_default_str();
+  decode->add_option("--tokens", dec->tokens, "decode steps per model")->capture_default_str()->check(CLI::Range(16, 10000000));
+  decode->add_option("--width", dec->width, "model width")->capture_default_str()->check(CLI::PositiveNumber);
+  decode->add_option("--depth", dec->depth, "layers (T-PSM: Agg and Inf layers each)")->capture_default_str()->check(CLI::PositiveNumber);
+  decode->add_option("--chunk", dec->chunk, "Transformer-PSM chunk size")->capture_default_str()->check(CLI::PositiveNumber);
+  decode->add_option("--window", dec->window, "sliding-window size")->capture_default_str()->check(CLI::PositiveNumber);
+  decode->add_option("--batch", dec->batch, "sequences per step")->capture_default_str()->check(CLI::PositiveNumber);
+  decode->add_option("--dtype", dec->dtype, "float32 or bfloat16")->capture_default_str()->check(CLI::IsMember({"float32", "bfloat16"}));
+  decode->add_option("--csv", dec->csv, "write every step's latency and state bytes here");
+  decode->add_option("-o,--format", dec->format, "md or json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
+  decode->callback([dec, &ctx] {
+    const auto device = apply_runtime(ctx.runtime);
+    std::cout << bench::format_decode_bench(bench::run_decode_bench(*dec, device), *dec, device.str());
   });
 }
 

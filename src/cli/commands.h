@@ -14,6 +14,10 @@ struct GlobalContext {
 
 void register_demo(CLI::App& root, GlobalContext& ctx);
 void register_bench(CLI::App& root, GlobalContext& ctx);
+void register_init_model(CLI::App& root, GlobalContext& ctx);
+void register_score(CLI::App& root, GlobalContext& ctx);
+void register_generate(CLI::App& root, GlobalContext& ctx);
+void register_nar(CLI::App& root, GlobalContext& ctx);
 void register_train(CLI::App& root, GlobalContext& ctx);
 void register_eval(CLI::App& root, GlobalContext& ctx);
 void register_plot(CLI::App& root, GlobalContext& ctx);

@@ -1,12 +1,37 @@
 #include "models/registry.h"
 
 #include "core/check.h"
+#include "models/affine_family.h"
+#include "models/gpt2.h"
+#include "models/transformer_psm.h"
 
 namespace scanlab::models {
 
 const std::vector<ModelEntry>& model_registry() {
   // One line per model; keep alphabetical to ease merges.
-  static const std::vector<ModelEntry> entries = {};
+  static const std::vector<ModelEntry> entries = {
+      gated_deltanet_entry(),
+      gla_entry(),
+      {"gpt2", "GPT-2: causal softmax attention, KV cache growing with T (SPD(n^2, n))",
+       [](const nlohmann::json& c) { return std::make_shared<Gpt2Model>(Gpt2Options::from_json(c, false)); },
+       [] { return nlohmann::json{{"model", "gpt2"}, {"vocab_size", 37}, {"n_positions", 32}, {"n_embd", 16},
+                                  {"n_head", 2}, {"n_layer", 2}}; }},
+      linear_attention_entry(),
+      mamba_entry(),
+      mamba2_entry(),
+      mlstm_entry(),
+      retnet_entry(),
+      {"sliding_window", "GPT-2 blocks attending to the last W tokens; ring-buffer cache of W entries",
+       [](const nlohmann::json& c) { return std::make_shared<Gpt2Model>(Gpt2Options::from_json(c, true)); },
+       [] { return nlohmann::json{{"model", "sliding_window"}, {"vocab_size", 37}, {"n_positions", 32},
+                                  {"n_embd", 16}, {"n_head", 2}, {"n_layer", 2}, {"window", 4},
+                                  {"tie_word_embeddings", false}}; }},
+      {"transformer_psm", "Transformer-PSM: softmax-attention Agg over a Blelloch tree of chunk states (SPD(n, log n))",
+       [](const nlohmann::json& c) { return std::make_shared<TransformerPsm>(TransformerPsmOptions::from_json(c)); },
+       [] { return nlohmann::json{{"model", "transformer_psm"}, {"vocab_size", 37}, {"n_positions", 32},
+                                  {"n_embd", 16}, {"n_head", 2}, {"n_layer_agg", 2}, {"n_layer_inf", 2},
+                                  {"chunk_size", 4}}; }},
+  };
   return entries;
 }
 

@@ -30,6 +30,9 @@ class Stream {
   // Everything needed to continue the stream exactly; restore() validates names and shapes.
   virtual std::map<std::string, at::Tensor> save() const = 0;
   virtual void restore(const std::map<std::string, at::Tensor>& tensors) = 0;
+  // Agg calls made so far (chunk aggregations of a PSM); 0 for models without Agg. Lets latency
+  // reports separate chunk-boundary steps from plain ones.
+  virtual int64_t agg_calls() const { return 0; }
 };
 
 class SequenceModel : public torch::nn::Module {

@@ -31,3 +31,63 @@ scanlab_cli_test(train_bad_value ARGS train --config ${PROJECT_SOURCE_DIR}/confi
 scanlab_cli_test(train_missing_config ARGS train --config /nonexistent.toml FAIL_EXPECT "nonexistent.toml")
 scanlab_cli_test(eval_missing_checkpoint ARGS eval --checkpoint /nonexistent.safetensors FAIL_EXPECT "nonexistent")
 scanlab_cli_test(eval_bad_mode ARGS eval --checkpoint ${PROJECT_SOURCE_DIR}/configs/s5.toml --mode sideways FAIL_EXPECT "sideways")
+
+# Models: random-init checkpoints, scored in parallel and stream mode; errors that name the culprit.
+set(CLI_PSM ${CMAKE_CURRENT_BINARY_DIR}/cli_psm_small.safetensors)
+set(CLI_GPT2 ${CMAKE_CURRENT_BINARY_DIR}/cli_gpt2_small.safetensors)
+scanlab_cli_test(init_model_psm ARGS --seed 3 init-model --model transformer_psm --preset small
+                 --set vocab_size=256 --set position_mode=chunk_local --dtype float64 --out ${CLI_PSM}
+                 EXPECT "transformer_psm: [0-9]+ parameters \\(float64\\) written to")
+scanlab_cli_test(init_model_gpt2 ARGS init-model --model gpt2 --preset small --out ${CLI_GPT2}
+                 EXPECT "gpt2: [0-9]+ parameters")
+set_tests_properties(cli.init_model_psm PROPERTIES FIXTURES_SETUP cli_psm)
+set_tests_properties(cli.init_model_gpt2 PROPERTIES FIXTURES_SETUP cli_gpt2)
+scanlab_cli_test(init_model_bad_value ARGS init-model --model transformer_psm --set agg_mask=sideways --out x.safetensors
+                 FAIL_EXPECT "'agg_mask' is \"sideways\"; expected one of \"bidirectional\", \"causal\"")
+scanlab_cli_test(init_model_unknown_key ARGS init-model --model gpt2 --set n_layers=2 --out x.safetensors
+                 FAIL_EXPECT "unknown key\\(s\\) 'n_layers'")
+scanlab_cli_test(init_model_unknown_model ARGS init-model --model gpt5 --out x.safetensors FAIL_EXPECT "gpt5")
+scanlab_cli_test(score_text_parallel ARGS --threads 1 score --checkpoint ${CLI_PSM} --text ${PROJECT_SOURCE_DIR}/README.md
+                 EXPECT "model transformer_psm, mode parallel: [0-9]+ tokens.*mean NLL [0-9.]+ nats/token, perplexity")
+scanlab_cli_test(score_tokens_stream ARGS --threads 1 score --checkpoint ${CLI_GPT2} --tokens ${CMAKE_CURRENT_SOURCE_DIR}/cli/tokens_small.txt
+                 --mode stream --dump-logits ${CMAKE_CURRENT_BINARY_DIR}/cli_logits.safetensors
+                 EXPECT "mode stream: 12 tokens, 11 predicted")
+scanlab_cli_test(score_text_needs_byte_vocab ARGS score --checkpoint ${CLI_GPT2} --text ${PROJECT_SOURCE_DIR}/README.md
+                 FAIL_EXPECT "vocab_size >= 256")
+scanlab_cli_test(score_bad_mode ARGS score --checkpoint ${CLI_GPT2} --tokens ${CMAKE_CURRENT_SOURCE_DIR}/cli/tokens_small.txt
+                 --mode sideways FAIL_EXPECT "sideways")
+scanlab_cli_test(score_not_a_checkpoint ARGS score --checkpoint ${PROJECT_SOURCE_DIR}/README.md
+                 --tokens ${CMAKE_CURRENT_SOURCE_DIR}/cli/tokens_small.txt FAIL_EXPECT "not a valid safetensors file")
+set_tests_properties(cli.score_text_parallel cli.score_tokens_stream cli.score_text_needs_byte_vocab
+                     cli.score_text_needs_byte_vocab.exit_code cli.score_bad_mode cli.score_bad_mode.exit_code
+                     PROPERTIES FIXTURES_REQUIRED "cli_psm;cli_gpt2")
+add_test(NAME cli.score_parallel_equals_stream
+         COMMAND ${CMAKE_COMMAND} -DSCANLAB=$<TARGET_FILE:scanlab> -DCHECKPOINT=${CLI_PSM} -DINPUT_FLAG=--text
+                 -DINPUT=${PROJECT_SOURCE_DIR}/README.md -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/score_modes_agree.cmake)
+set_tests_properties(cli.score_parallel_equals_stream PROPERTIES FIXTURES_REQUIRED cli_psm)
+scanlab_cli_test(bench_decode_small ARGS --threads 1 bench decode --models transformer_psm,gpt2,sliding_window --tokens 40 --width 16 --chunk 4 --window 8
+                 EXPECT "\\| transformer_psm \\|.*\\| gpt2 \\|")
+scanlab_cli_test(bench_decode_unknown_model ARGS bench decode --models nosuch --tokens 20 FAIL_EXPECT "unknown model 'nosuch'")
+scanlab_cli_test(generate_missing_checkpoint ARGS generate --checkpoint /nonexistent.safetensors --prompt hi FAIL_EXPECT "checkpoint")
+# scanlab nar: datasets, read-back, statistics, and errors that name the culprit.
+set(NAR_NPZ ${PROJECT_BINARY_DIR}/cli_nar_parallel_search.npz)
+scanlab_cli_test(nar_help ARGS nar --help EXPECT "sample.*inspect.*stats.*list")
+scanlab_cli_test(nar_list ARGS nar list EXPECT "parallel_scc \\| scc \\| parallel")
+scanlab_cli_test(nar_sample ARGS nar sample --algorithm parallel_search --n 8 --count 3 --seed 5 --out ${NAR_NPZ}
+                 EXPECT "wrote .*parallel_search, 3 samples, n = 9.*hint_leq_target \\[3, 1, 9\\]")
+scanlab_cli_test(nar_inspect ARGS nar inspect ${NAR_NPZ} EXPECT "read .*parallel_search, 3 samples.*output_return \\[3\\] graph pointer")
+set_tests_properties(cli.nar_sample PROPERTIES FIXTURES_SETUP nar_npz)
+set_tests_properties(cli.nar_inspect PROPERTIES FIXTURES_REQUIRED nar_npz)
+scanlab_cli_test(nar_sample_split ARGS nar sample --algorithm bubble_sort --split val --random-pos --enforce-permutations
+                 --out ${PROJECT_BINARY_DIR}/cli_nar_bubble_val.npz EXPECT "32 samples, n = 16.*T mean 121.*output_pred_mask")
+scanlab_cli_test(nar_unknown_algorithm ARGS nar sample --algorithm quicksort --out x.npz
+                 FAIL_EXPECT "unknown algorithm 'quicksort'; known algorithms: binary_search")
+scanlab_cli_test(nar_n_out_of_range ARGS nar sample --algorithm parallel_scc --n 2 --out x.npz FAIL_EXPECT "n = 2 is out of range; expected 4 <= n")
+scanlab_cli_test(nar_unwritable ARGS nar sample --algorithm minimum --out /nonexistent-dir/x.npz FAIL_EXPECT "cannot write '/nonexistent-dir/x.npz'")
+scanlab_cli_test(nar_split_and_n ARGS nar sample --algorithm minimum --split train --n 8 --out x.npz FAIL_EXPECT "excludes")
+scanlab_cli_test(nar_bad_split ARGS nar sample --algorithm minimum --split dev --out x.npz FAIL_EXPECT "dev")
+scanlab_cli_test(nar_inspect_not_npz ARGS nar inspect ${PROJECT_SOURCE_DIR}/CMakeLists.txt FAIL_EXPECT "CMakeLists.txt: not a .npz file")
+scanlab_cli_test(nar_inspect_missing ARGS nar inspect /nonexistent-dir/x.npz FAIL_EXPECT "/nonexistent-dir/x.npz")
+scanlab_cli_test(nar_stats_small ARGS nar stats --n 8 --count 3 --algorithms bubble_sort,parallel_search
+                 EXPECT "\\| bubble_sort \\| sort \\| sequential \\| 8 \\| 29.0 \\| 29 \\|.*\\| parallel_search \\| search \\| parallel \\| 8 \\| 1.0 \\| 1 \\| - \\| - \\|")
+scanlab_cli_test(nar_stats_unknown ARGS nar stats --algorithms heapsort FAIL_EXPECT "unknown algorithm 'heapsort'")

@@ -2,6 +2,7 @@
 // and the sequential reference; gradients; save/restore; bad input.
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "io/safetensors.h"
@@ -222,6 +223,37 @@ TEST(TensorScanErrors, MismatchedStatesNameWhatIsWrong) {
                          ScanKind::Exclusive);
   });
   EXPECT_NE(out.find("leading size"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace scanlab::scan
+
+namespace scanlab::scan {
+namespace {
+
+// CUDA tensors: the parallel scan and the online scanner on the GPU agree with each other and with
+// the float64 CPU reference (float32 rounding, TF32 off by default in LibTorch matmuls).
+TEST(TensorScanCuda, ParallelAndOnlineOnCudaMatchTheFloat64CpuReference) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  RandomMlpAgg cpu64(16, 32, 8, at::kDouble, at::kCPU);
+  RandomMlpAgg gpu32(16, 32, 8, at::kFloat, at::Device(at::kCUDA, 0));
+  TensorAgg agg64 = [&](const TensorState& a, const TensorState& b) { return cpu64(a, b); };
+  TensorAgg agg32 = [&](const TensorState& a, const TensorState& b) { return gpu32(a, b); };
+  for (int64_t n : {1, 2, 5, 16, 33, 67}) {
+    auto xs64 = random_states(n, 4, 16, at::kDouble, 500 + n);
+    std::vector<TensorState> xs32;
+    for (const auto& x : xs64) xs32.push_back({x[0].to(at::Device(at::kCUDA, 0), at::kFloat)});
+    auto ref = tensor_blelloch_scan(xs64, agg64, ScanKind::Inclusive);
+    auto par = tensor_blelloch_scan(xs32, agg32, ScanKind::Inclusive);
+    TensorOnlineScanner online(agg32);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_TRUE((*par[i])[0].is_cuda());
+      online.insert(xs32[i]);
+      const std::string at_i = "N=" + std::to_string(n) + " i=" + std::to_string(i);
+      expect_close("cuda parallel vs cpu f64 " + at_i, (*ref[i])[0], (*par[i])[0], 1e-4);
+      expect_close("cuda online vs cuda parallel " + at_i, (*par[i])[0], (*online.prefix())[0], 1e-5);
+    }
+  }
 }
 
 }  // namespace

@@ -1,0 +1,118 @@
+#include "decode_bench.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+
+#include "core/check.h"
+#include "core/device_sync.h"
+#include "infer/latency_stats.h"
+#include "models/registry.h"
+
+namespace scanlab::bench {
+
+nlohmann::json decode_bench_config(const std::string& model, const DecodeBenchOptions& o) {
+  nlohmann::json c = models::find_model(model).small_config();
+  auto set_if = [&](const char* key, int64_t value) {
+    if (c.contains(key)) c[key] = value;
+  };
+  for (const char* k : {"n_embd", "d_model", "hidden_size"}) set_if(k, o.width);
+  for (const char* k : {"n_layer", "n_layer_agg", "n_layer_inf", "n_layers"}) set_if(k, o.depth);
+  set_if("vocab_size", o.vocab);
+  set_if("chunk_size", o.chunk);
+  set_if("window", o.window);
+  if (c.contains("n_head")) c["n_head"] = std::max<int64_t>(1, o.width / 64);
+  if (c.contains("position_mode")) c["position_mode"] = "chunk_local";  // unbounded streaming
+  if (c.contains("n_positions"))
+    c["n_positions"] = c.contains("position_mode") ? std::max<int64_t>(o.chunk, 1) : o.tokens + 1;
+  return c;
+}
+
+std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::Device device) {
+  SCANLAB_CHECK(o.tokens >= 16, "--tokens ", o.tokens, ": expected at least 16");
+  SCANLAB_CHECK(o.batch >= 1, "--batch ", o.batch, ": expected at least 1");
+  SCANLAB_CHECK(o.dtype == "float32" || o.dtype == "bfloat16", "--dtype '", o.dtype, "': expected float32 or bfloat16");
+  SCANLAB_CHECK(o.format == "md" || o.format == "json", "--format '", o.format, "': expected md or json");
+  const auto dtype = o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  std::ofstream csv;
+  if (!o.csv.empty()) {
+    csv.open(o.csv);
+    SCANLAB_CHECK(csv.good(), "cannot write --csv '", o.csv, "'");
+    csv << "model,token,ms,aggregated,state_bytes\n";
+  }
+  at::NoGradGuard no_grad;
+  std::vector<DecodeBenchRow> rows;
+  for (const auto& name : o.models) {
+    auto model = models::make_model(decode_bench_config(name, o));
+    model->to(device, dtype);
+    model->eval();
+    DecodeBenchRow row;
+    row.model = name;
+    for (const auto& p : model->parameters()) row.parameters += p.numel();
+    auto stream = model->start_stream(o.batch);
+    at::Tensor tokens = at::randint(0, o.vocab, {o.tokens, o.batch}, at::kLong).to(device);
+    for (int64_t w = 0; w < 4; ++w) stream->step(tokens[w]);  // warm-up: kernels loaded, caches sized
+    std::vector<infer::StepRecord> steps;
+    for (int64_t t = 4; t < o.tokens; ++t) {
+      const int64_t aggs = stream->agg_calls();
+      const auto t0 = std::chrono::steady_clock::now();
+      stream->step(tokens[t]);
+      synchronize(device);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      steps.push_back({ms, stream->agg_calls() > aggs, stream->state_bytes()});
+      if (csv.is_open()) csv << name << ',' << t + 1 << ',' << ms << ',' << steps.back().aggregated << ','
+                             << steps.back().state_bytes << '\n';
+    }
+    // Windows ending at 1/8, 1/4, 1/2 and all of the run (log-spaced token indices).
+    for (int64_t frac : {8, 4, 2, 1}) {
+      const int64_t end = std::max<int64_t>(8, static_cast<int64_t>(steps.size()) / frac);
+      const int64_t begin = std::max<int64_t>(0, end - std::max<int64_t>(8, end / 4));
+      std::vector<infer::StepRecord> window(steps.begin() + begin, steps.begin() + end);
+      auto s = infer::summarize(window);
+      row.window_end.push_back(end + 4);
+      row.p50_ms.push_back(s.plain_p50_ms > 0 ? s.plain_p50_ms : s.p50_ms);
+      row.p99_ms.push_back(s.p99_ms);
+      row.state_bytes.push_back(window.back().state_bytes);
+    }
+    auto all = infer::summarize(steps);
+    row.agg_steps = all.agg_steps;
+    row.agg_step_p50_ms = all.agg_p50_ms;
+    rows.push_back(row);
+    std::cerr << fmt::format("  {}: {} steps done\n", name, steps.size());
+  }
+  return rows;
+}
+
+std::string format_decode_bench(const std::vector<DecodeBenchRow>& rows, const DecodeBenchOptions& o,
+                                const std::string& device_name) {
+  if (o.format == "json") {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : rows)
+      j.push_back({{"model", r.model}, {"parameters", r.parameters}, {"window_end", r.window_end},
+                   {"p50_ms", r.p50_ms}, {"p99_ms", r.p99_ms}, {"state_bytes", r.state_bytes},
+                   {"agg_steps", r.agg_steps}, {"agg_step_p50_ms", r.agg_step_p50_ms}, {"device", device_name},
+                   {"width", o.width}, {"depth", o.depth}, {"batch", o.batch}, {"dtype", o.dtype}});
+    return j.dump(2) + "\n";
+  }
+  std::string s = fmt::format(
+      "Decode: batch {}, width {}, depth {}, {} , {} steps, {}; p50 of steps without Agg in a window ending at "
+      "the token index (p99 over all steps of the window)\n\n| model | params |",
+      o.batch, o.width, o.depth, o.dtype, o.tokens, device_name);
+  if (rows.empty()) return s + "\n";
+  for (int64_t end : rows.front().window_end) s += fmt::format(" ms @{} |", end);
+  for (int64_t end : rows.front().window_end) s += fmt::format(" state KiB @{} |", end);
+  s += " Agg steps | Agg step p50 ms |\n|---|---:|";
+  for (size_t i = 0; i < 2 * rows.front().window_end.size() + 2; ++i) s += "---:|";
+  s += "\n";
+  for (const auto& r : rows) {
+    s += fmt::format("| {} | {} |", r.model, r.parameters);
+    for (size_t i = 0; i < r.p50_ms.size(); ++i) s += fmt::format(" {:.3f} ({:.3f}) |", r.p50_ms[i], r.p99_ms[i]);
+    for (int64_t b : r.state_bytes) s += fmt::format(" {:.1f} |", b / 1024.0);
+    s += fmt::format(" {} | {:.3f} |\n", r.agg_steps, r.agg_step_p50_ms);
+  }
+  return s;
+}
+
+}  // namespace scanlab::bench

@@ -1,0 +1,32 @@
+// `scanlab score`: mean next-token NLL and perplexity of a file under a checkpoint.
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "models/score.h"
+
+namespace scanlab::cli {
+
+void register_score(CLI::App& root, GlobalContext& ctx) {
+  auto opts = std::make_shared<models::ScoreOptions>();
+  auto* cmd = root.add_subcommand("score", "Mean next-token NLL and perplexity of a token file under a checkpoint");
+  cmd->add_option("--checkpoint", opts->checkpoint, "safetensors checkpoint (scanlab init-model or train)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  auto* text = cmd->add_option("--text", opts->text_file, "text file, scored as byte-level tokens (vocab >= 256)")
+                   ->check(CLI::ExistingFile);
+  auto* ids = cmd->add_option("--tokens", opts->tokens_file, "file of whitespace-separated token ids")
+                  ->check(CLI::ExistingFile);
+  text->excludes(ids);
+  ids->excludes(text);
+  cmd->add_option("--mode", opts->mode, "parallel (one forward) or stream (one step per token)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"parallel", "stream"}));
+  cmd->add_option("--dump-logits", opts->dump_logits, "write logits [T, V] and tokens [T] to this safetensors file");
+  cmd->callback([opts, &ctx] {
+    const auto device = apply_runtime(ctx.runtime);
+    std::cout << models::format_score_report(models::score(*opts, device));
+  });
+}
+
+}  // namespace scanlab::cli

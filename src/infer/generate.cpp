@@ -1,0 +1,90 @@
+#include "infer/generate.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+
+#include "core/check.h"
+#include "core/device_sync.h"
+
+namespace scanlab::infer {
+namespace {
+
+constexpr const char* kLogitsName = "generate.next_logits";
+constexpr const char* kStreamPrefix = "stream.";
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+GenerateResult generate_from_stream(models::SequenceModel& model, std::unique_ptr<models::Stream> stream,
+                                    at::Tensor logits, const GenerateOptions& opts, const TokenCallback& on_token) {
+  validate(opts.sampling);
+  SCANLAB_CHECK(opts.max_new_tokens >= 1, "--max-new-tokens ", opts.max_new_tokens, ": expected at least 1");
+  SCANLAB_CHECK(logits.dim() == 2 && logits.size(1) == model.vocab_size(), "generate: logits must be [B, ",
+                model.vocab_size(), "], got ", logits.sizes());
+  at::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(opts.seed);
+  auto params = model.parameters();
+  const auto device = params.empty() ? logits.device() : params.front().device();
+  logits = logits.to(device);
+  GenerateResult result;
+  std::vector<at::Tensor> produced;
+  at::Tensor next = sample_next(logits, opts.sampling, gen);
+  for (int64_t i = 0; i < opts.max_new_tokens; ++i) {
+    produced.push_back(next.to(at::kCPU));
+    if (on_token) on_token(i, produced.back());
+    const int64_t aggs_before = stream->agg_calls();
+    const auto t0 = std::chrono::steady_clock::now();
+    logits = stream->step(next);
+    synchronize(device);
+    result.steps.push_back({ms_since(t0), stream->agg_calls() > aggs_before, stream->state_bytes()});
+    if (i + 1 < opts.max_new_tokens) next = sample_next(logits, opts.sampling, gen);
+  }
+  result.tokens = at::stack(produced, 1);
+  result.stream = std::move(stream);
+  result.next_logits = logits;
+  return result;
+}
+
+GenerateResult generate(models::SequenceModel& model, const at::Tensor& prompt, const GenerateOptions& opts,
+                        const TokenCallback& on_token) {
+  SCANLAB_CHECK(prompt.dim() == 2 && prompt.size(1) >= 1, "generate: the prompt must be [B, T] with T >= 1, got ",
+                prompt.sizes());
+  at::NoGradGuard no_grad;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto [logits, stream] = model.prefill(prompt);
+  synchronize(logits.device());
+  const double prefill_ms = ms_since(t0);
+  GenerateResult r = generate_from_stream(model, std::move(stream), logits.select(1, logits.size(1) - 1), opts, on_token);
+  r.prefill_ms = prefill_ms;
+  return r;
+}
+
+std::map<std::string, at::Tensor> save_generation_state(const models::Stream& stream, const at::Tensor& logits) {
+  std::map<std::string, at::Tensor> out;
+  for (auto& [name, t] : stream.save()) out[kStreamPrefix + name] = t;
+  out[kLogitsName] = logits.detach();
+  return out;
+}
+
+std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state(
+    models::SequenceModel& model, const std::map<std::string, at::Tensor>& tensors) {
+  auto it = tensors.find(kLogitsName);
+  SCANLAB_CHECK(it != tensors.end(), "generation state: '", kLogitsName,
+                "' is missing; was this file written by `scanlab generate --save-state`?");
+  const at::Tensor& logits = it->second;
+  SCANLAB_CHECK(logits.dim() == 2 && logits.size(1) == model.vocab_size(), "generation state: '", kLogitsName,
+                "' is ", logits.sizes(), "; expected [B, ", model.vocab_size(), "] for this model");
+  std::map<std::string, at::Tensor> stream_tensors;
+  const std::string prefix = kStreamPrefix;
+  for (const auto& [name, t] : tensors)
+    if (name.rfind(prefix, 0) == 0) stream_tensors[name.substr(prefix.size())] = t;
+  auto stream = model.start_stream(logits.size(0));
+  stream->restore(stream_tensors);
+  return {std::move(stream), logits};
+}
+
+}  // namespace scanlab::infer

@@ -1,0 +1,48 @@
+// Streaming generation: prefill the prompt in parallel, then one token at a time through the
+// model's Stream, handing each token to a callback as soon as it exists. Records per-step latency,
+// chunk-boundary (Agg) steps and state bytes for --stats.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "infer/latency_stats.h"
+#include "infer/sampler.h"
+#include "models/sequence_model.h"
+
+namespace scanlab::infer {
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 64;
+  SamplingOptions sampling;
+  uint64_t seed = 0;
+};
+
+struct GenerateResult {
+  at::Tensor tokens;               // [B, max_new_tokens] generated ids (CPU, int64)
+  std::vector<StepRecord> steps;   // one per stream step (max_new_tokens - 1 of them)
+  double prefill_ms = 0;
+  std::unique_ptr<models::Stream> stream;  // positioned after the last generated token was fed
+  at::Tensor next_logits;                  // [B, V] logits for the token after the last one
+};
+
+using TokenCallback = std::function<void(int64_t index, const at::Tensor& tokens /*[B]*/)>;
+
+// From a prompt [B, T] (T >= 1).
+GenerateResult generate(models::SequenceModel& model, const at::Tensor& prompt, const GenerateOptions& opts,
+                        const TokenCallback& on_token);
+
+// Continues a saved stream: `logits` [B, V] are the saved next-token logits.
+GenerateResult generate_from_stream(models::SequenceModel& model, std::unique_ptr<models::Stream> stream,
+                                    at::Tensor logits, const GenerateOptions& opts, const TokenCallback& on_token);
+
+// A stream and its pending logits as named tensors (for safetensors), and back.
+std::map<std::string, at::Tensor> save_generation_state(const models::Stream& stream, const at::Tensor& logits);
+std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state(
+    models::SequenceModel& model, const std::map<std::string, at::Tensor>& tensors);
+
+}  // namespace scanlab::infer

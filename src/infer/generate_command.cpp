@@ -1,0 +1,66 @@
+#include "infer/generate_command.h"
+
+#include <fmt/format.h>
+
+#include "core/check.h"
+#include "io/safetensors.h"
+#include "io/token_files.h"
+#include "models/checkpoint.h"
+
+namespace scanlab::infer {
+
+void run_generate_command(const GenerateCommandOptions& opts, c10::Device device, std::ostream& out,
+                          std::ostream& report) {
+  const bool has_text = !opts.prompt.empty(), has_ids = !opts.prompt_tokens_file.empty();
+  SCANLAB_CHECK(!(has_text && has_ids), "give --prompt or --prompt-tokens, not both");
+  SCANLAB_CHECK(has_text || has_ids || !opts.resume_state.empty(),
+                "nothing to continue: give --prompt TEXT, --prompt-tokens FILE or --resume-state FILE");
+  SCANLAB_CHECK(opts.output == "auto" || opts.output == "text" || opts.output == "ids", "--output '", opts.output,
+                "': expected text, ids or auto");
+  auto model = models::load_checkpoint(opts.checkpoint, device);
+  model->eval();
+  std::vector<int64_t> prompt_ids = has_text ? io::byte_tokens(opts.prompt)
+                                   : has_ids ? io::read_token_ids(opts.prompt_tokens_file)
+                                             : std::vector<int64_t>{};
+  for (int64_t id : prompt_ids)
+    SCANLAB_CHECK(id >= 0 && id < model->vocab_size(), "prompt token ", id, " is outside the model's vocabulary [0, ",
+                  model->vocab_size(), ")");
+  const bool as_text = opts.output == "text" || (opts.output == "auto" && (has_text || !has_ids));
+  SCANLAB_CHECK(!as_text || model->vocab_size() <= io::kByteVocab || opts.output != "text",
+                "--output text needs a byte-level model (vocabulary <= 256); this one has ", model->vocab_size());
+  const bool print_text = as_text && model->vocab_size() <= io::kByteVocab;
+
+  TokenCallback emit = [&](int64_t, const at::Tensor& tokens) {
+    const int64_t t = tokens[0].item<int64_t>();
+    if (print_text)
+      out.put(static_cast<char>(static_cast<unsigned char>(t)));
+    else
+      out << t << ' ';
+    out.flush();
+  };
+  at::Tensor prompt = at::tensor(prompt_ids, at::kLong).unsqueeze(0).to(device);
+  GenerateResult result;
+  if (!opts.resume_state.empty()) {
+    auto state = io::load_safetensors(opts.resume_state);
+    auto [stream, logits] = load_generation_state(*model, state.tensors);
+    at::NoGradGuard no_grad;
+    for (int64_t id : prompt_ids) logits = stream->step(at::full({logits.size(0)}, id, at::kLong).to(device));
+    result = generate_from_stream(*model, std::move(stream), logits, opts.generate, emit);
+  } else {
+    result = generate(*model, prompt, opts.generate, emit);
+  }
+  out << '\n';
+  out.flush();
+  if (opts.stats) {
+    report << fmt::format("prefill of {} prompt tokens: {:.3f} ms\n", prompt_ids.size(), result.prefill_ms);
+    report << format_summary(summarize(result.steps));
+    report << format_state_bytes_series(result.steps, 10);
+  }
+  if (!opts.save_state.empty()) {
+    io::Safetensors st{save_generation_state(*result.stream, result.next_logits),
+                       {{"scanlab.generation_of", model->config().dump()}}};
+    io::save_safetensors(opts.save_state, st);
+  }
+}
+
+}  // namespace scanlab::infer

@@ -1,0 +1,28 @@
+// `scanlab generate` as a library call: load a checkpoint, tokenize the prompt, stream tokens to
+// an output stream as they are produced, optionally report latency statistics and save the stream.
+#pragma once
+#include <c10/core/Device.h>
+
+#include <ostream>
+#include <string>
+
+#include "infer/generate.h"
+
+namespace scanlab::infer {
+
+struct GenerateCommandOptions {
+  std::string checkpoint;
+  std::string prompt;              // text, byte-level tokens
+  std::string prompt_tokens_file;  // whitespace-separated ids
+  std::string output = "auto";     // text | ids | auto (text for a text prompt, else ids)
+  bool stats = false;
+  std::string save_state;          // write the stream here at the end (safetensors)
+  std::string resume_state;        // continue a stream saved by --save-state
+  GenerateOptions generate;
+};
+
+// Tokens go to `out` as they are produced; the statistics report (if asked) goes to `report`.
+void run_generate_command(const GenerateCommandOptions& opts, c10::Device device, std::ostream& out,
+                          std::ostream& report);
+
+}  // namespace scanlab::infer

@@ -1,0 +1,19 @@
+// Registry entries of the affine family (PSM paper §2): one model per file, all on the shared stack
+// of affine_lm.h. registry.cpp lists them in its table.
+#pragma once
+#include "models/registry.h"
+
+namespace scanlab::models {
+
+ModelEntry gated_deltanet_entry();
+ModelEntry gla_entry();
+ModelEntry linear_attention_entry();
+ModelEntry mamba_entry();
+ModelEntry mamba2_entry();
+ModelEntry mlstm_entry();
+ModelEntry retnet_entry();
+
+// The small test configuration every affine model starts from (narrow, 2 layers, chunk 8).
+nlohmann::json affine_small_config(const std::string& model);
+
+}  // namespace scanlab::models

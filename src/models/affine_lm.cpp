@@ -1,0 +1,274 @@
+#include "models/affine_lm.h"
+
+#include <ATen/core/grad_mode.h>
+
+#include "core/check.h"
+#include "models/affine_family.h"
+
+namespace scanlab::models {
+
+ConfigReader::ConfigReader(const nlohmann::json& config, std::string model) : config_(config), model_(std::move(model)) {
+  SCANLAB_CHECK(config.is_object(), model_, " config must be a JSON object, got ", config.dump());
+}
+
+void ConfigReader::read(const std::string& key, int64_t& value, int64_t min_value) {
+  known_.insert(key);
+  if (!config_.contains(key)) return;
+  const auto& j = config_.at(key);
+  SCANLAB_CHECK(j.is_number_integer(), model_, " config: \"", key, "\" must be an integer, got ", j.dump());
+  value = j.get<int64_t>();
+  SCANLAB_CHECK(value >= min_value, model_, " config: \"", key, "\" is ", value, "; expected >= ", min_value);
+}
+
+void ConfigReader::read(const std::string& key, double& value, double min_exclusive) {
+  known_.insert(key);
+  if (!config_.contains(key)) return;
+  const auto& j = config_.at(key);
+  SCANLAB_CHECK(j.is_number(), model_, " config: \"", key, "\" must be a number, got ", j.dump());
+  value = j.get<double>();
+  SCANLAB_CHECK(value > min_exclusive, model_, " config: \"", key, "\" is ", value, "; expected > ", min_exclusive);
+}
+
+void ConfigReader::finish() const {
+  std::string known;
+  for (const auto& k : known_) known += (known.empty() ? "" : ", ") + k;
+  for (const auto& item : config_.items())
+    SCANLAB_CHECK(known_.count(item.key()), model_, " config: unknown key \"", item.key(), "\"; known keys: ", known);
+}
+
+void AffineLmOptions::read(ConfigReader& r) {
+  r.read("vocab_size", vocab_size, 1);
+  r.read("d_model", d_model, 1);
+  r.read("n_layers", n_layers, 1);
+  r.read("mlp_hidden", mlp_hidden, 0);
+  r.read("chunk_len", chunk_len, 1);
+  r.read("norm_eps", norm_eps, 0.0);
+}
+
+void AffineLmOptions::write(nlohmann::json& j) const {
+  j["vocab_size"] = vocab_size;
+  j["d_model"] = d_model;
+  j["n_layers"] = n_layers;
+  j["mlp_hidden"] = mlp_hidden;
+  j["chunk_len"] = chunk_len;
+  j["norm_eps"] = norm_eps;
+}
+
+int64_t AffineLmOptions::mlp_width() const { return mlp_hidden > 0 ? mlp_hidden : (8 * d_model / 3 + 7) / 8 * 8; }
+
+int64_t read_heads(ConfigReader& r, int64_t default_heads, int64_t width) {
+  int64_t heads = default_heads;
+  r.read("n_heads", heads, 1);
+  SCANLAB_CHECK(width % heads == 0, "n_heads = ", heads, " must divide the mixer width ", width);
+  return heads;
+}
+
+at::Tensor split_heads(const at::Tensor& x, int64_t heads) {
+  auto sizes = x.sizes().vec();
+  sizes.back() /= heads;
+  sizes.insert(sizes.end() - 1, heads);
+  return x.reshape(sizes);
+}
+
+at::Tensor merge_heads(const at::Tensor& x) { return x.flatten(-2); }
+
+RmsNorm::RmsNorm(int64_t dim, double eps) : eps_(eps) { weight_ = register_parameter("weight", at::ones({dim})); }
+
+at::Tensor RmsNorm::forward(const at::Tensor& x) const {
+  return x * (x.pow(2).mean(-1, true) + eps_).rsqrt() * weight_;
+}
+
+CausalConv::CausalConv(int64_t channels, int64_t width) : channels_(channels), width_(width) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(width));
+  weight_ = register_parameter("weight", at::empty({channels, width}).uniform_(-bound, bound));
+  bias_ = register_parameter("bias", at::zeros({channels}));
+}
+
+at::Tensor CausalConv::initial_state(int64_t batch, const at::Tensor& param) const {
+  return at::zeros({batch, width_ - 1, channels_}, param.options());
+}
+
+at::Tensor CausalConv::forward(const at::Tensor& x, at::Tensor& state) const {
+  const int64_t T = x.size(1);
+  auto padded = at::cat({state.to(x.scalar_type()), x}, 1);  // [B, W-1+T, C]
+  at::Tensor y = bias_.expand_as(x);
+  for (int64_t w = 0; w < width_; ++w) y = y + padded.narrow(1, w, T) * weight_.select(1, w);
+  state = padded.narrow(1, T, width_ - 1);
+  return y;
+}
+
+namespace {
+
+class SwiGlu : public torch::nn::Module {
+ public:
+  SwiGlu(int64_t dim, int64_t hidden)
+      : gate_proj(register_module("gate_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, hidden).bias(false)))),
+        up_proj(register_module("up_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, hidden).bias(false)))),
+        down_proj(register_module("down_proj", torch::nn::Linear(torch::nn::LinearOptions(hidden, dim).bias(false)))) {}
+  at::Tensor forward(const at::Tensor& x) { return down_proj(at::silu(gate_proj(x)) * up_proj(x)); }
+
+  torch::nn::Linear gate_proj, up_proj, down_proj;
+};
+
+class Block : public torch::nn::Module {
+ public:
+  Block(const AffineLmOptions& o, std::shared_ptr<TokenMixer> m)
+      : mixer_norm(register_module("mixer_norm", std::make_shared<RmsNorm>(o.d_model, o.norm_eps))),
+        mixer(register_module("mixer", std::move(m))),
+        mlp_norm(register_module("mlp_norm", std::make_shared<RmsNorm>(o.d_model, o.norm_eps))),
+        mlp(register_module("mlp", std::make_shared<SwiGlu>(o.d_model, o.mlp_width()))) {}
+
+  std::shared_ptr<RmsNorm> mixer_norm;
+  std::shared_ptr<TokenMixer> mixer;
+  std::shared_ptr<RmsNorm> mlp_norm;
+  std::shared_ptr<SwiGlu> mlp;
+};
+
+int64_t bytes_of(const std::vector<MixerState>& states) {
+  int64_t b = 0;
+  for (const auto& s : states)
+    for (const auto& t : s) b += t.numel() * static_cast<int64_t>(t.element_size());
+  return b;
+}
+
+class AffineLmStream : public Stream {
+ public:
+  AffineLmStream(std::shared_ptr<AffineLm> model, std::vector<MixerState> states, int64_t batch, int64_t position)
+      : model_(std::move(model)), states_(std::move(states)), batch_(batch), position_(position) {}
+
+  at::Tensor step(const at::Tensor& token) override {
+    SCANLAB_CHECK(token.dim() == 1 && token.size(0) == batch_, "stream step: token must be [", batch_,
+                  "] (one per sequence), got ", token.sizes());
+    at::NoGradGuard no_grad;
+    auto logits = model_->run(token.unsqueeze(1), states_, /*single_step=*/true).squeeze(1);
+    ++position_;
+    return logits;
+  }
+  int64_t position() const override { return position_; }
+  int64_t state_bytes() const override { return bytes_of(states_); }
+
+  std::map<std::string, at::Tensor> save() const override {
+    std::map<std::string, at::Tensor> out;
+    out["position"] = at::full({1}, position_, at::kLong);
+    for (size_t i = 0; i < states_.size(); ++i) {
+      const auto names = model_->state_names(static_cast<int64_t>(i));
+      for (size_t j = 0; j < names.size(); ++j) out[key(i, names[j])] = states_[i][j].detach().clone();
+    }
+    return out;
+  }
+
+  void restore(const std::map<std::string, at::Tensor>& tensors) override {
+    size_t expected = 1;
+    auto pos = tensors.find("position");
+    SCANLAB_CHECK(pos != tensors.end() && pos->second.numel() == 1, model_->kind(),
+                  " stream restore: missing \"position\" (int64 [1])");
+    std::vector<MixerState> next = states_;
+    for (size_t i = 0; i < states_.size(); ++i) {
+      const auto names = model_->state_names(static_cast<int64_t>(i));
+      for (size_t j = 0; j < names.size(); ++j, ++expected) {
+        const std::string k = key(i, names[j]);
+        auto it = tensors.find(k);
+        SCANLAB_CHECK(it != tensors.end(), model_->kind(), " stream restore: missing state \"", k, "\"");
+        const at::Tensor& like = states_[i][j];
+        SCANLAB_CHECK(it->second.sizes() == like.sizes() && it->second.scalar_type() == like.scalar_type(),
+                      model_->kind(), " stream restore: \"", k, "\" is ", it->second.sizes(), " ",
+                      it->second.scalar_type(), "; expected ", like.sizes(), " ", like.scalar_type());
+        next[i][j] = it->second.to(like.device()).clone();
+      }
+    }
+    for (const auto& [k, v] : tensors)
+      SCANLAB_CHECK(k == "position" || k.rfind("layers.", 0) == 0, model_->kind(),
+                    " stream restore: unknown state \"", k, "\"");
+    SCANLAB_CHECK(tensors.size() == expected, model_->kind(), " stream restore: got ", tensors.size(),
+                  " tensors; expected ", expected, " (position and the layers' states)");
+    states_ = std::move(next);
+    position_ = pos->second.item<int64_t>();
+  }
+
+ private:
+  static std::string key(size_t layer, const std::string& name) {
+    return "layers." + std::to_string(layer) + "." + name;
+  }
+  std::shared_ptr<AffineLm> model_;
+  std::vector<MixerState> states_;
+  int64_t batch_, position_;
+};
+
+}  // namespace
+
+AffineLm::AffineLm(std::string kind, AffineLmOptions options, nlohmann::json extra, const MixerFactory& make_mixer)
+    : kind_(std::move(kind)), options_(options), extra_(std::move(extra)) {
+  embed_ = register_module("embed", torch::nn::Embedding(options_.vocab_size, options_.d_model));
+  layers_ = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < options_.n_layers; ++i) layers_->push_back(std::make_shared<Block>(options_, make_mixer()));
+  norm_ = register_module("norm", std::make_shared<RmsNorm>(options_.d_model, options_.norm_eps));
+  head_ = register_module("head",
+                          torch::nn::Linear(torch::nn::LinearOptions(options_.d_model, options_.vocab_size).bias(false)));
+}
+
+nlohmann::json AffineLm::config() const {
+  nlohmann::json j = extra_;
+  j["model"] = kind_;
+  options_.write(j);
+  return j;
+}
+
+std::vector<std::string> AffineLm::state_names(int64_t layer) const {
+  return layers_->ptr<Block>(layer)->mixer->state_names();
+}
+
+std::vector<MixerState> AffineLm::initial_states(int64_t batch) {
+  std::vector<MixerState> states;
+  for (size_t i = 0; i < layers_->size(); ++i)
+    states.push_back(layers_->ptr<Block>(i)->mixer->initial_state(batch, embed_->weight));
+  return states;
+}
+
+at::Tensor AffineLm::run(const at::Tensor& tokens, std::vector<MixerState>& states, bool single_step) {
+  SCANLAB_CHECK(tokens.dim() == 2 && tokens.size(1) >= 1 && tokens.scalar_type() == at::kLong, kind_,
+                ": tokens must be int64 [B, T] with T >= 1, got ", tokens.scalar_type(), " ", tokens.sizes());
+  SCANLAB_CHECK(!single_step || tokens.size(1) == 1, kind_, ": a single step takes T = 1");
+  SCANLAB_CHECK(tokens.min().item<int64_t>() >= 0 && tokens.max().item<int64_t>() < options_.vocab_size, kind_,
+                ": token ids must lie in [0, ", options_.vocab_size, ")");
+  SCANLAB_ASSERT(states.size() == layers_->size());
+  at::Tensor x = embed_(tokens);
+  for (size_t i = 0; i < layers_->size(); ++i) {
+    auto block = layers_->ptr<Block>(i);
+    x = x + block->mixer->mix(block->mixer_norm->forward(x), states[i], single_step);
+    x = x + block->mlp->forward(block->mlp_norm->forward(x));
+  }
+  return head_(norm_->forward(x));
+}
+
+at::Tensor AffineLm::forward(const at::Tensor& tokens) {
+  auto states = initial_states(tokens.size(0));
+  return run(tokens, states, /*single_step=*/false);
+}
+
+std::unique_ptr<Stream> AffineLm::start_stream(int64_t batch) {
+  SCANLAB_CHECK(batch >= 1, kind_, ": stream batch must be >= 1, got ", batch);
+  auto self = std::static_pointer_cast<AffineLm>(shared_from_this());
+  return std::make_unique<AffineLmStream>(self, initial_states(batch), batch, 0);
+}
+
+std::pair<at::Tensor, std::unique_ptr<Stream>> AffineLm::prefill(const at::Tensor& tokens) {
+  SCANLAB_CHECK(tokens.dim() == 2, kind_, ": prefill tokens must be [B, T], got ", tokens.sizes());
+  auto states = initial_states(tokens.size(0));
+  at::Tensor logits = run(tokens, states, /*single_step=*/false);
+  // Copies, not views: the CUDA decode step updates states in place, which must not touch tensors
+  // the prefill's autograd graph saved.
+  for (auto& s : states)
+    for (auto& t : s) t = t.detach().clone();
+  auto self = std::static_pointer_cast<AffineLm>(shared_from_this());
+  return {logits, std::make_unique<AffineLmStream>(self, std::move(states), tokens.size(0), tokens.size(1))};
+}
+
+}  // namespace scanlab::models
+
+namespace scanlab::models {
+
+nlohmann::json affine_small_config(const std::string& model) {
+  return {{"model", model}, {"vocab_size", 32}, {"d_model", 32}, {"n_layers", 2}, {"chunk_len", 8}, {"mlp_hidden", 48}};
+}
+
+}  // namespace scanlab::models

@@ -1,0 +1,128 @@
+// The language-model stack shared by the affine family (linear attention, RetNet, Mamba2, GLA,
+// mLSTM, Mamba, Gated DeltaNet): embedding, N blocks of (RMSNorm -> token mixer -> residual,
+// RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, linear head. Each model file supplies only its
+// token mixer, whose recurrent state is O(1) in the sequence length:
+//   forward / prefill run the mixers' chunked paths from the zero state (prefill keeps the final
+//   states), Stream::step runs their step paths, so prefill + step x n equals forward.
+// Parameter names: "embed.weight", "layers.{i}.mixer_norm.weight", "layers.{i}.mixer.<name>",
+// "layers.{i}.mlp_norm.weight", "layers.{i}.mlp.{gate,up,down}_proj.weight", "norm.weight",
+// "head.weight". Stream state names: "layers.{i}.<mixer state name>" plus "position".
+#pragma once
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "models/sequence_model.h"
+
+namespace scanlab::models {
+
+// Reads a model config key by key; finish() rejects every key that no read asked for, naming it and
+// the keys the model knows. Absent keys keep their defaults.
+class ConfigReader {
+ public:
+  ConfigReader(const nlohmann::json& config, std::string model);
+  void read(const std::string& key, int64_t& value, int64_t min_value);
+  void read(const std::string& key, double& value, double min_exclusive);
+  void finish() const;
+
+ private:
+  const nlohmann::json& config_;
+  std::string model_;
+  std::set<std::string> known_{"model"};
+};
+
+struct AffineLmOptions {
+  int64_t vocab_size = 256;
+  int64_t d_model = 64;
+  int64_t n_layers = 2;
+  int64_t mlp_hidden = 0;  // SwiGLU width; 0 means 8/3 d_model rounded up to a multiple of 8
+  int64_t chunk_len = 64;  // chunk of the mixers' chunked path (forward and prefill)
+  double norm_eps = 1e-6;
+
+  void read(ConfigReader& r);
+  void write(nlohmann::json& j) const;
+  int64_t mlp_width() const;
+};
+
+using MixerState = std::vector<at::Tensor>;
+
+// A token mixer: x [B, T, D] -> [B, T, D] with a recurrent state it updates in place.
+class TokenMixer : public torch::nn::Module {
+ public:
+  // `state` holds the state before x and is left holding the state after it. single_step (T == 1)
+  // takes the recurrent step path; otherwise the chunked path runs.
+  virtual at::Tensor mix(const at::Tensor& x, MixerState& state, bool single_step) = 0;
+  // The zero state for `batch` sequences; `param` is any parameter (its dtype and device).
+  virtual MixerState initial_state(int64_t batch, const at::Tensor& param) const = 0;
+  virtual std::vector<std::string> state_names() const = 0;
+};
+
+class RmsNorm : public torch::nn::Module {
+ public:
+  RmsNorm(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x) const;  // normalizes the last dim
+
+ private:
+  double eps_;
+  at::Tensor weight_;
+};
+
+// Causal depthwise conv over T (Mamba's short conv). Its streaming state is the last W-1 inputs,
+// [B, W-1, C]; forward(x [B, T, C], state) prepends the state, so T = 1 is the decode step.
+class CausalConv : public torch::nn::Module {
+ public:
+  CausalConv(int64_t channels, int64_t width);
+  at::Tensor forward(const at::Tensor& x, at::Tensor& state) const;
+  at::Tensor initial_state(int64_t batch, const at::Tensor& param) const;
+
+ private:
+  int64_t channels_, width_;
+  at::Tensor weight_, bias_;  // [C, W], [C]
+};
+
+class AffineLm : public SequenceModel {
+ public:
+  using MixerFactory = std::function<std::shared_ptr<TokenMixer>()>;
+  // `extra` holds the model's own options as written into config().
+  AffineLm(std::string kind, AffineLmOptions options, nlohmann::json extra, const MixerFactory& make_mixer);
+
+  std::string kind() const override { return kind_; }
+  nlohmann::json config() const override;
+  int64_t vocab_size() const override { return options_.vocab_size; }
+  const AffineLmOptions& options() const { return options_; }
+
+  at::Tensor forward(const at::Tensor& tokens) override;
+  std::unique_ptr<Stream> start_stream(int64_t batch) override;
+  std::pair<at::Tensor, std::unique_ptr<Stream>> prefill(const at::Tensor& tokens) override;
+
+  // tokens [B, T] -> logits [B, T, V], advancing `states` (one per layer); single_step needs T == 1.
+  at::Tensor run(const at::Tensor& tokens, std::vector<MixerState>& states, bool single_step);
+  std::vector<MixerState> initial_states(int64_t batch);
+  std::vector<std::string> state_names(int64_t layer) const;
+
+ private:
+  std::string kind_;
+  AffineLmOptions options_;
+  nlohmann::json extra_;
+  torch::nn::Embedding embed_{nullptr};
+  torch::nn::ModuleList layers_{nullptr};
+  std::shared_ptr<RmsNorm> norm_;
+  torch::nn::Linear head_{nullptr};
+};
+
+// Per-head helpers for mixers: [..., H*K] <-> [..., H, K].
+at::Tensor split_heads(const at::Tensor& x, int64_t heads);
+at::Tensor merge_heads(const at::Tensor& x);
+// Reads "n_heads" and checks that it divides `width`.
+int64_t read_heads(ConfigReader& r, int64_t default_heads, int64_t width);
+
+}  // namespace scanlab::models

@@ -1,0 +1,41 @@
+// Reads a model's options struct from its JSON configuration, strictly: every key must be known,
+// every value must have the right type and range, and the error names the key, what arrived and
+// what is allowed. Each model's options_from_json is a list of read() calls followed by finish().
+//
+// Example:
+//   ConfigReader r(config, "gpt2");
+//   r.read_int("n_embd", o.n_embd, /*min=*/1);
+//   r.read_choice("agg_mask", o.agg_mask, {"bidirectional", "causal"});
+//   r.finish();  // rejects keys nobody read
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace scanlab::models {
+
+class ConfigReader {
+ public:
+  // config must be an object whose "model" field (if present) equals `model`.
+  ConfigReader(const nlohmann::json& config, std::string model);
+
+  void read_int(const std::string& key, int64_t& field, int64_t min);
+  void read_probability(const std::string& key, double& field);  // in [0, 1)
+  void read_bool(const std::string& key, bool& field);
+  void read_choice(const std::string& key, std::string& field, const std::vector<std::string>& allowed);
+  // Throws naming every key that no read_*() call asked for, and the keys that are known.
+  void finish() const;
+
+ private:
+  const nlohmann::json* find(const std::string& key);
+  [[noreturn]] void bad_value(const std::string& key, const std::string& expected) const;
+
+  const nlohmann::json& config_;
+  std::string model_;
+  std::set<std::string> known_{"model"};
+};
+
+}  // namespace scanlab::models

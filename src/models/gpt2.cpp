@@ -1,0 +1,143 @@
+#include "models/gpt2.h"
+
+#include <torch/nn/init.h>
+
+#include "core/check.h"
+#include "models/config_reader.h"
+
+namespace scanlab::models {
+
+nlohmann::json Gpt2Options::to_json() const {
+  nlohmann::json j = {{"model", kind()},
+                      {"vocab_size", vocab_size},
+                      {"n_positions", n_positions},
+                      {"n_embd", n_embd},
+                      {"n_head", n_head},
+                      {"n_layer", n_layer},
+                      {"tie_word_embeddings", tie_word_embeddings},
+                      {"attn_pdrop", attn_pdrop},
+                      {"resid_pdrop", resid_pdrop},
+                      {"embd_pdrop", embd_pdrop}};
+  if (window > 0) j["window"] = window;
+  return j;
+}
+
+Gpt2Options Gpt2Options::from_json(const nlohmann::json& config, bool sliding) {
+  Gpt2Options o;
+  if (sliding) o.window = 256;
+  ConfigReader r(config, o.kind());
+  r.read_int("vocab_size", o.vocab_size, 1);
+  r.read_int("n_positions", o.n_positions, 1);
+  r.read_int("n_embd", o.n_embd, 1);
+  r.read_int("n_head", o.n_head, 1);
+  r.read_int("n_layer", o.n_layer, 1);
+  r.read_bool("tie_word_embeddings", o.tie_word_embeddings);
+  r.read_probability("attn_pdrop", o.attn_pdrop);
+  r.read_probability("resid_pdrop", o.resid_pdrop);
+  r.read_probability("embd_pdrop", o.embd_pdrop);
+  if (sliding) r.read_int("window", o.window, 1);
+  r.finish();
+  SCANLAB_CHECK(o.n_embd % o.n_head == 0, o.kind(), " config: n_embd ", o.n_embd, " must be a multiple of n_head ",
+                o.n_head);
+  return o;
+}
+
+Gpt2Model::Gpt2Model(const Gpt2Options& o) : o_(o) {
+  emb_ = TokenEmbedding(*this, o.vocab_size, o.n_positions, o.n_embd, o.embd_pdrop, 0.02);
+  stack_ = Gpt2Stack(*this, o.n_layer, Gpt2BlockOptions{o.n_embd, o.n_head, o.attn_pdrop, o.resid_pdrop});
+  if (!o.tie_word_embeddings) {
+    lm_head_ = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(o.n_embd, o.vocab_size).bias(false)));
+    torch::NoGradGuard no_grad;
+    lm_head_->weight.normal_(0.0, 0.02);
+  }
+}
+
+at::Tensor Gpt2Model::embed(const at::Tensor& tokens, int64_t start) {
+  const int64_t t = tokens.size(1);
+  SCANLAB_CHECK(start + t <= o_.n_positions, kind(), ": position ", start + t - 1, " has no learned embedding (n_positions ",
+                o_.n_positions, "); score or stream at most n_positions tokens");
+  const at::Tensor positions = at::arange(start, start + t, at::TensorOptions().dtype(at::kLong).device(tokens.device()));
+  return emb_.forward(tokens, positions, is_training());
+}
+
+at::Tensor Gpt2Model::head(const at::Tensor& h) {
+  return o_.tie_word_embeddings ? at::matmul(h, emb_.token_weight().t()) : lm_head_->forward(h);
+}
+
+at::Tensor Gpt2Model::forward(const at::Tensor& tokens) {
+  check_token_batch(tokens, o_.vocab_size, false, kind() + " forward");
+  const int64_t t = tokens.size(1);
+  const at::Tensor mask = o_.window > 0 ? banded_mask(t, o_.window, tokens.device()) : causal_mask(t, t, tokens.device());
+  return head(stack_.forward(embed(tokens, 0), mask));
+}
+
+std::unique_ptr<Stream> Gpt2Model::start_stream(int64_t batch) {
+  SCANLAB_CHECK(batch >= 1, kind(), ": stream batch must be >= 1, got ", batch);
+  return std::make_unique<Gpt2Stream>(std::dynamic_pointer_cast<Gpt2Model>(shared_from_this()), batch);
+}
+
+std::pair<at::Tensor, std::unique_ptr<Stream>> Gpt2Model::prefill(const at::Tensor& tokens) {
+  check_token_batch(tokens, o_.vocab_size, false, kind() + " prefill");
+  const int64_t t = tokens.size(1);
+  auto stream = std::make_unique<Gpt2Stream>(std::dynamic_pointer_cast<Gpt2Model>(shared_from_this()), tokens.size(0));
+  // Fill append-mode caches in one pass, then keep the last W entries in ring order (token i in
+  // slot i % W), which is where token-by-token steps would have put them.
+  std::vector<KvCache> caches = stack_.empty_caches();
+  const at::Tensor mask = o_.window > 0 ? banded_mask(t, o_.window, tokens.device()) : causal_mask(t, t, tokens.device());
+  at::Tensor logits = head(stack_.forward_cached(embed(tokens, 0), caches, mask));
+  if (o_.window > 0) {
+    for (auto& c : caches) {
+      c.ring = o_.window;
+      if (t > o_.window) {
+        c.k = c.k.slice(2, t - o_.window).roll(t % o_.window, 2);
+        c.v = c.v.slice(2, t - o_.window).roll(t % o_.window, 2);
+      }
+    }
+  }
+  stream->caches_ = std::move(caches);
+  stream->position_ = t;
+  return {logits, std::move(stream)};
+}
+
+Gpt2Stream::Gpt2Stream(std::shared_ptr<Gpt2Model> model, int64_t batch)
+    : m_(std::move(model)), batch_(batch), caches_(m_->stack_.empty_caches(m_->o_.window)) {}
+
+at::Tensor Gpt2Stream::step(const at::Tensor& token) {
+  check_token_batch(token, m_->o_.vocab_size, true, m_->kind() + " stream step");
+  SCANLAB_CHECK(token.size(0) == batch_, m_->kind(), " stream step: batch ", token.size(0), "; expected ", batch_);
+  // No mask: a cached step attends to every stored key (all past tokens, or the ring's last W).
+  at::Tensor h = m_->stack_.forward_cached(m_->embed(token.unsqueeze(1), position_), caches_, at::Tensor());
+  ++position_;
+  return m_->head(h).squeeze(1);
+}
+
+std::map<std::string, at::Tensor> Gpt2Stream::save() const {
+  std::map<std::string, at::Tensor> out;
+  out["position"] = at::full({1}, position_, at::kLong);
+  save_kv_caches(caches_, "cache.", out);
+  return out;
+}
+
+void Gpt2Stream::restore(const std::map<std::string, at::Tensor>& tensors) {
+  const std::string what = m_->kind() + " stream state";
+  auto it = tensors.find("position");
+  SCANLAB_CHECK(it != tensors.end() && it->second.numel() == 1 && it->second.scalar_type() == at::kLong, what,
+                ": tensor 'position' (one int64) is missing or malformed");
+  const int64_t position = it->second.item<int64_t>();
+  SCANLAB_CHECK(position >= 0 && position <= m_->o_.n_positions, what, ": position ", position, " is outside [0, ",
+                m_->o_.n_positions, "]");
+  const auto& w = m_->emb_.token_weight();
+  const int64_t hd = m_->o_.n_embd / m_->o_.n_head;
+  const at::Tensor like = at::empty({batch_, m_->o_.n_head, 0, hd}, w.options());
+  std::vector<KvCache> caches = m_->stack_.empty_caches(m_->o_.window);
+  const size_t used = 1 + restore_kv_caches(caches, "cache.", tensors, like,
+                                            m_->o_.window > 0 ? m_->o_.window : m_->o_.n_positions);
+  for (const auto& c : caches)
+    SCANLAB_CHECK(c.written == position, what, ": a cache holds ", c.written, " tokens but position is ", position);
+  SCANLAB_CHECK(used == tensors.size(), what, ": ", tensors.size() - used,
+                " tensor(s) do not belong to this stream (expected 'position' and 'cache.<layer>.{k,v,written}')");
+  caches_ = std::move(caches);
+  position_ = position;
+}
+
+}  // namespace scanlab::models

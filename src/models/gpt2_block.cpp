@@ -1,0 +1,209 @@
+#include "models/gpt2_block.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/check.h"
+#include "core/torch_compat.h"
+
+namespace scanlab::models {
+
+Gpt2Conv1DImpl::Gpt2Conv1DImpl(int64_t in, int64_t out) {
+  weight = register_parameter("weight", at::normal(0.0, 0.02, {in, out}));
+  bias = register_parameter("bias", at::zeros({out}));
+}
+
+at::Tensor Gpt2Conv1DImpl::forward(const at::Tensor& x) { return at::matmul(x, weight) + bias; }
+
+int64_t KvCache::bytes() const {
+  return k.defined() ? 2 * k.numel() * static_cast<int64_t>(k.element_size()) : 0;
+}
+
+void KvCache::add(const at::Tensor& k_new, const at::Tensor& v_new) {
+  const int64_t t = k_new.size(2);
+  if (ring > 0) {
+    SCANLAB_ASSERT(t == 1);
+    if (length() < ring) {
+      k = k.defined() ? at::cat({k, k_new}, 2) : k_new;
+      v = v.defined() ? at::cat({v, v_new}, 2) : v_new;
+    } else {
+      // Out of place, so tensors an autograd graph saved stay intact.
+      const auto slot = at::full({1}, written % ring, at::TensorOptions().dtype(at::kLong).device(k.device()));
+      k = k.index_copy(2, slot, k_new);
+      v = v.index_copy(2, slot, v_new);
+    }
+  } else {
+    k = k.defined() ? at::cat({k, k_new}, 2) : k_new;
+    v = v.defined() ? at::cat({v, v_new}, 2) : v_new;
+  }
+  written += t;
+}
+
+at::Tensor causal_mask(int64_t tq, int64_t tk, const at::Device& device) {
+  SCANLAB_ASSERT(tq <= tk);
+  auto opts = at::TensorOptions().dtype(at::kLong).device(device);
+  at::Tensor i = at::arange(tk - tq, tk, opts).unsqueeze(1), j = at::arange(tk, opts).unsqueeze(0);
+  return j.le(i);
+}
+
+at::Tensor banded_mask(int64_t t, int64_t window, const at::Device& device) {
+  auto opts = at::TensorOptions().dtype(at::kLong).device(device);
+  at::Tensor i = at::arange(t, opts).unsqueeze(1), j = at::arange(t, opts).unsqueeze(0);
+  return j.le(i).logical_and(i.lt(j + window));
+}
+
+Gpt2AttentionImpl::Gpt2AttentionImpl(const Gpt2BlockOptions& o) : o_(o) {
+  SCANLAB_CHECK(o.n_head >= 1 && o.n_embd % o.n_head == 0, "GPT-2 attention: n_embd ", o.n_embd,
+                " must be a multiple of n_head ", o.n_head);
+  c_attn = register_module("c_attn", Gpt2Conv1D(o.n_embd, 3 * o.n_embd));
+  c_proj = register_module("c_proj", Gpt2Conv1D(o.n_embd, o.n_embd));
+}
+
+std::vector<at::Tensor> Gpt2AttentionImpl::split_heads(const at::Tensor& x) {
+  const int64_t b = x.size(0), t = x.size(1), hd = o_.n_embd / o_.n_head;
+  std::vector<at::Tensor> qkv = c_attn->forward(x).split(o_.n_embd, -1);
+  for (auto& z : qkv) z = z.view({b, t, o_.n_head, hd}).transpose(1, 2);  // [B, H, T, hd]
+  return qkv;
+}
+
+at::Tensor Gpt2AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const at::Tensor& mask) {
+  const double p = is_training() ? o_.attn_pdrop : 0.0;
+  at::Tensor y;
+#if SCANLAB_HAS_SDPA
+  // The fused kernels pay off on the GPU; the CPU keeps the portable path (the exact reference).
+  if (q.is_cuda()) {
+    y = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt,
+                                         p, false);
+  }
+#endif
+  if (!y.defined()) {
+    at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
+    if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+    y = at::matmul(at::dropout(at::softmax(scores, -1), p, is_training()), v);  // [B, H, Tq, hd]
+  }
+  y = y.transpose(1, 2).reshape({q.size(0), q.size(2), o_.n_embd});
+  return at::dropout(c_proj->forward(y), is_training() ? o_.resid_pdrop : 0.0, is_training());
+}
+
+at::Tensor Gpt2AttentionImpl::forward(const at::Tensor& x, const at::Tensor& mask) {
+  auto qkv = split_heads(x);
+  return attend(qkv[0], qkv[1], qkv[2], mask);
+}
+
+at::Tensor Gpt2AttentionImpl::forward_cached(const at::Tensor& x, KvCache& cache, const at::Tensor& mask) {
+  auto qkv = split_heads(x);
+  cache.add(qkv[1], qkv[2]);
+  return attend(qkv[0], cache.k, cache.v, mask);
+}
+
+Gpt2MlpImpl::Gpt2MlpImpl(const Gpt2BlockOptions& o) : resid_pdrop_(o.resid_pdrop) {
+  c_fc = register_module("c_fc", Gpt2Conv1D(o.n_embd, 4 * o.n_embd));
+  c_proj = register_module("c_proj", Gpt2Conv1D(4 * o.n_embd, o.n_embd));
+}
+
+at::Tensor Gpt2MlpImpl::forward(const at::Tensor& x) {
+  // gelu_new: HF's tanh approximation of GELU.
+  at::Tensor h = c_proj->forward(at::gelu(c_fc->forward(x), "tanh"));
+  return at::dropout(h, is_training() ? resid_pdrop_ : 0.0, is_training());
+}
+
+Gpt2BlockImpl::Gpt2BlockImpl(const Gpt2BlockOptions& o) {
+  auto ln = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.n_embd}).eps(1e-5)); };
+  ln_1 = register_module("ln_1", ln());
+  attn = register_module("attn", Gpt2Attention(o));
+  ln_2 = register_module("ln_2", ln());
+  mlp = register_module("mlp", Gpt2Mlp(o));
+}
+
+at::Tensor Gpt2BlockImpl::forward(const at::Tensor& x, const at::Tensor& mask) {
+  at::Tensor h = x + attn->forward(ln_1->forward(x), mask);
+  return h + mlp->forward(ln_2->forward(h));
+}
+
+at::Tensor Gpt2BlockImpl::forward_cached(const at::Tensor& x, KvCache& cache, const at::Tensor& mask) {
+  at::Tensor h = x + attn->forward_cached(ln_1->forward(x), cache, mask);
+  return h + mlp->forward(ln_2->forward(h));
+}
+
+Gpt2Stack::Gpt2Stack(torch::nn::Module& owner, int64_t n_layer, const Gpt2BlockOptions& o) {
+  torch::nn::ModuleList h;
+  for (int64_t i = 0; i < n_layer; ++i) {
+    blocks_.push_back(Gpt2Block(o));
+    h->push_back(blocks_.back());
+  }
+  owner.register_module("h", h);
+  ln_f_ = owner.register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.n_embd}).eps(1e-5)));
+}
+
+at::Tensor Gpt2Stack::forward(at::Tensor x, const at::Tensor& mask) {
+  for (auto& b : blocks_) x = b->forward(x, mask);
+  return ln_f_->forward(x);
+}
+
+at::Tensor Gpt2Stack::forward_cached(at::Tensor x, std::vector<KvCache>& caches, const at::Tensor& mask) {
+  SCANLAB_ASSERT(caches.size() == blocks_.size());
+  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_cached(x, caches[i], mask);
+  return ln_f_->forward(x);
+}
+
+std::vector<KvCache> Gpt2Stack::empty_caches(int64_t ring) const {
+  std::vector<KvCache> caches(blocks_.size());
+  for (auto& c : caches) c.ring = ring;
+  return caches;
+}
+
+int64_t kv_cache_bytes(const std::vector<KvCache>& caches) {
+  int64_t b = 0;
+  for (const auto& c : caches) b += c.bytes();
+  return b;
+}
+
+void save_kv_caches(const std::vector<KvCache>& caches, const std::string& prefix,
+                    std::map<std::string, at::Tensor>& out) {
+  for (size_t l = 0; l < caches.size(); ++l) {
+    const std::string p = prefix + std::to_string(l) + ".";
+    out[p + "written"] = at::full({1}, caches[l].written, at::kLong);
+    if (caches[l].k.defined()) {
+      out[p + "k"] = caches[l].k.detach();
+      out[p + "v"] = caches[l].v.detach();
+    }
+  }
+}
+
+size_t restore_kv_caches(std::vector<KvCache>& caches, const std::string& prefix,
+                         const std::map<std::string, at::Tensor>& in, const at::Tensor& like, int64_t max_length) {
+  size_t consumed = 0;
+  std::vector<KvCache> restored = caches;
+  for (size_t l = 0; l < restored.size(); ++l) {
+    const std::string p = prefix + std::to_string(l) + ".";
+    auto w = in.find(p + "written");
+    SCANLAB_CHECK(w != in.end(), "stream state: tensor '", p, "written' is missing");
+    SCANLAB_CHECK(w->second.numel() == 1 && w->second.scalar_type() == at::kLong, "stream state: '", p,
+                  "written' must be one int64");
+    KvCache& c = restored[l];
+    c.written = w->second.item<int64_t>();
+    const int64_t expect_len = c.ring > 0 ? std::min(c.written, c.ring) : c.written;
+    SCANLAB_CHECK(c.written >= 0 && expect_len <= max_length, "stream state: '", p, "written' is ", c.written,
+                  "; expected 0..", max_length);
+    ++consumed;
+    c.k = at::Tensor();
+    c.v = at::Tensor();
+    if (expect_len == 0) continue;
+    for (const char* kv : {"k", "v"}) {
+      auto t = in.find(p + kv);
+      SCANLAB_CHECK(t != in.end(), "stream state: tensor '", p, kv, "' is missing");
+      const at::Tensor& x = t->second;
+      const std::vector<int64_t> want = {like.size(0), like.size(1), expect_len, like.size(3)};
+      SCANLAB_CHECK(x.sizes() == at::IntArrayRef(want) && x.scalar_type() == like.scalar_type(), "stream state: '", p,
+                    kv, "' is ", x.sizes(), " ", x.scalar_type(), "; expected ", at::IntArrayRef(want), " ",
+                    like.scalar_type());
+      (kv[0] == 'k' ? c.k : c.v) = x.to(like.device());
+      ++consumed;
+    }
+  }
+  caches = std::move(restored);
+  return consumed;
+}
+
+}  // namespace scanlab::models

@@ -1,0 +1,32 @@
+// Launcher API of the affine-scan CUDA kernels: plain structs and functions, no torch types, so the
+// .cu files build with nvcc alone. Only ops/affine_scan/dispatch.cpp (under SCANLAB_WITH_CUDA) and
+// the .cu files include this header.
+#pragma once
+#include <cuda_runtime_api.h>
+
+namespace scanlab::ops::cuda {
+
+enum AffineGate : int { kGateIdentity = 0, kGateScalar = 1, kGateDiagonal = 2 };
+
+// The largest key dim the decode step stages in shared memory (3 * K floats per block).
+constexpr int kMaxStepKeyDim = 1024;
+
+// One decode step h <- a ▶ h + k vᵀ, o = hᵀ q for BH = B*H independent heads. Every pointer is a
+// contiguous float32 array: q, k [BH, K]; v [BH, V]; log_a [BH] (scalar), [BH, K] (diagonal) or null
+// (identity); state [BH, K, V], read and written once, in place; out [BH, V].
+struct AffineStepParams {
+  long long batch_heads = 0;
+  int dk = 0, dv = 0;
+  int gate = kGateIdentity;
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  const float* log_a = nullptr;
+  float* state = nullptr;
+  float* out = nullptr;
+};
+
+// Returns the launch error (cudaSuccess when the kernel was queued).
+cudaError_t launch_affine_scan_step(const AffineStepParams& p, cudaStream_t stream);
+
+}  // namespace scanlab::ops::cuda

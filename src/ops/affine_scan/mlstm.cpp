@@ -1,0 +1,163 @@
+// mLSTM: reference, step, chunked and Blelloch paths (see mlstm.h for the math).
+// Internally the normalizer rides along as one extra value column: with v' = [v, 1] the state
+// C' = [C | n] obeys the plain affine update C'_t = f_t C'_{t-1} + i_t k_t v'_tᵀ, and the readout
+// q_tᵀ C'_t holds both the numerator and n_tᵀ q_t. A stabilized pair (C̃', m) means C' = exp(m) C̃'.
+#include <limits>
+#include <vector>
+
+#include "core/check.h"
+#include "ops/affine_scan/affine_scan.h"
+#include "ops/affine_scan/mlstm.h"
+#include "ops/op_common.h"
+#include "scan/tensor_state.h"
+
+namespace scanlab::ops {
+namespace {
+
+// The older stabilized state (C_a, m_a) carried through a log decay E_b, plus the newer (C_b, m_b):
+// m = max(E_b + m_a, m_b), C = exp(E_b + m_a - m) C_a + exp(m_b - m) C_b. C: [N, H, K, V'], rest [N, H].
+std::pair<at::Tensor, at::Tensor> merge(const at::Tensor& Ca, const at::Tensor& ma, const at::Tensor& Eb,
+                                        const at::Tensor& Cb, const at::Tensor& mb) {
+  auto carried = Eb + ma;
+  auto m = at::maximum(carried, mb);
+  auto w = [](const at::Tensor& x) { return x.exp().unsqueeze(-1).unsqueeze(-1); };
+  return {w(carried - m) * Ca + w(mb - m) * Cb, m};
+}
+
+// o = num / max(|q·n|, exp(-m)) from the readout [..., V + 1] = [qᵀC̃ | qᵀñ] and m [...].
+at::Tensor normalize(const at::Tensor& readout, const at::Tensor& m) {
+  const int64_t V = readout.size(-1) - 1;
+  auto den = at::maximum(readout.narrow(-1, V, 1).abs(), (-m).exp().unsqueeze(-1));
+  return readout.narrow(-1, 0, V) / den;
+}
+
+at::Tensor augmented(const MlstmState& s) { return at::cat({s.C, s.n.unsqueeze(-1)}, -1); }
+
+MlstmState split(const at::Tensor& Caug, const at::Tensor& m) {
+  const int64_t V = Caug.size(-1) - 1;
+  return {Caug.narrow(-1, 0, V), Caug.select(-1, V), m};
+}
+
+at::Tensor with_ones(const at::Tensor& v) {  // [..., V] -> [..., V + 1]
+  auto ones_shape = v.sizes().vec();
+  ones_shape.back() = 1;
+  return at::cat({v, at::ones(ones_shape, v.options())}, -1);
+}
+
+MlstmState initial_state(const MlstmArgs& a, at::ScalarType sd) {
+  const int64_t B = a.q.size(0), H = a.q.size(2), K = a.q.size(3), V = a.v.size(3);
+  if (!a.state0.C.defined()) return mlstm_zero_state(B, H, K, V, a.q.options().dtype(sd));
+  return {a.state0.C.to(sd), a.state0.n.to(sd), a.state0.m.to(sd)};
+}
+
+}  // namespace
+
+MlstmState mlstm_zero_state(int64_t batch, int64_t heads, int64_t dk, int64_t dv, const at::TensorOptions& opts) {
+  return {at::zeros({batch, heads, dk, dv}, opts), at::zeros({batch, heads, dk}, opts), at::zeros({batch, heads}, opts)};
+}
+
+void check_mlstm_args(const MlstmArgs& a) {
+  const std::string op = "mlstm";
+  const auto [B, T, H, K, V] = check_qkv(op, a.q, a.k, a.v);
+  check_shape(op, "log_f", a.log_f, {B, T, H});
+  check_shape(op, "log_i", a.log_i, {B, T, H});
+  if (a.state0.C.defined() || a.state0.n.defined() || a.state0.m.defined()) {
+    check_shape(op, "state C", a.state0.C, {B, H, K, V});
+    check_shape(op, "state n", a.state0.n, {B, H, K});
+    check_shape(op, "state m", a.state0.m, {B, H});
+  }
+  SCANLAB_CHECK(a.chunk_len >= 1, op, ": chunk_len is ", a.chunk_len, "; expected >= 1");
+}
+
+at::Tensor mlstm_step(const MlstmStepArgs& a, MlstmState& state) {
+  SCANLAB_CHECK(a.q.defined() && a.q.dim() == 3 && a.v.defined() && a.v.dim() == 3, "mlstm_step: q must be ",
+                "[B, H, K] and v [B, H, V]");
+  const int64_t B = a.q.size(0), H = a.q.size(1), K = a.q.size(2), V = a.v.size(2);
+  check_shape("mlstm_step", "k", a.k, {B, H, K});
+  check_shape("mlstm_step", "log_f", a.log_f, {B, H});
+  check_shape("mlstm_step", "log_i", a.log_i, {B, H});
+  check_shape("mlstm_step", "state C", state.C, {B, H, K, V});
+  const auto sd = state.C.scalar_type();
+  auto q = a.q.to(sd), k = a.k.to(sd);
+  // The new token as a stabilized state (k v'ᵀ, log_i), merged after the decayed old state.
+  auto [Caug, m] = merge(augmented(state), state.m, a.log_f.to(sd), k.unsqueeze(-1) * with_ones(a.v.to(sd)).unsqueeze(-2),
+                         a.log_i.to(sd));
+  state = split(Caug, m);
+  return normalize((q.unsqueeze(-1) * Caug).sum(-2), m).to(a.q.scalar_type());
+}
+
+MlstmOut mlstm_ref(const MlstmArgs& a) {
+  check_mlstm_args(a);
+  MlstmState s = initial_state(a, state_dtype(a.q.scalar_type()));
+  std::vector<at::Tensor> o;
+  for (int64_t t = 0; t < a.q.size(1); ++t) {
+    MlstmStepArgs step{a.q.select(1, t), a.k.select(1, t), a.v.select(1, t), a.log_f.select(1, t), a.log_i.select(1, t)};
+    o.push_back(mlstm_step(step, s));
+  }
+  return {at::stack(o, 1), s};
+}
+
+// Per chunk, with g the cumulative log forget gate and m_prev the stabilizer entering the chunk:
+//   log D_ij = g_i - g_j + log_i_j (j <= i),  m_i = max(g_i + m_prev, max_j log D_ij)   (= the step's m)
+//   [num | q·n]_i = Σ_j exp(log D_ij - m_i) (q_i·k_j) v'_j + exp(g_i + m_prev - m_i) q_iᵀ C̃'
+MlstmOut mlstm_chunked(const MlstmArgs& a) {
+  check_mlstm_args(a);
+  const int64_t T = a.q.size(1);
+  const auto sd = state_dtype(a.q.scalar_type());
+  auto q = a.q.to(sd).transpose(1, 2), k = a.k.to(sd).transpose(1, 2);      // [B, H, T, K]
+  auto v = with_ones(a.v.to(sd)).transpose(1, 2);                              // [B, H, T, V + 1]
+  auto log_f = a.log_f.to(sd).transpose(1, 2), log_i = a.log_i.to(sd).transpose(1, 2);  // [B, H, T]
+  MlstmState s0 = initial_state(a, sd);
+  at::Tensor C = augmented(s0), m = s0.m;
+  const auto neg_inf = at::full({}, -std::numeric_limits<double>::infinity(), q.options());
+  std::vector<at::Tensor> outs;
+  for (int64_t start = 0; start < T; start += a.chunk_len) {
+    const int64_t c = std::min(a.chunk_len, T - start);
+    auto qc = q.narrow(2, start, c), kc = k.narrow(2, start, c), vc = v.narrow(2, start, c);
+    auto li = log_i.narrow(2, start, c);
+    auto mask = causal_mask(c, /*inclusive=*/true, q.device());
+    auto g = log_f.narrow(2, start, c).cumsum(2);                          // [B, H, c]
+    auto log_d = g.unsqueeze(3) - g.unsqueeze(2) + li.unsqueeze(2);        // [B, H, c, c]
+    auto inter = g + m.unsqueeze(-1);                                      // [B, H, c]
+    auto m_row = at::maximum(inter, at::where(mask, log_d, neg_inf).amax(-1));
+    auto scores = at::matmul(qc, kc.transpose(-1, -2)) * masked_exp(log_d - m_row.unsqueeze(-1), mask);
+    auto readout = at::matmul(scores, vc) + (inter - m_row).exp().unsqueeze(-1) * at::matmul(qc, C);
+    outs.push_back(normalize(readout, m_row));
+    auto m_new = m_row.select(2, c - 1);
+    auto g_last = g.select(2, c - 1);
+    auto k_state = kc * (g_last.unsqueeze(-1) - g + li - m_new.unsqueeze(-1)).exp().unsqueeze(-1);
+    C = (g_last + m - m_new).exp().unsqueeze(-1).unsqueeze(-1) * C + at::matmul(k_state.transpose(-1, -2), vc);
+    m = m_new;
+  }
+  return {at::cat(outs, 2).transpose(1, 2).to(a.q.scalar_type()), split(C, m)};
+}
+
+// Pairs (E_t, C̃'_t, m_t) = (log f_t, k_t v'_tᵀ, log i_t); Agg((E_a, C_a, m_a), (E_b, C_b, m_b)) =
+// (E_a + E_b, merge(C_a, m_a, E_b, C_b, m_b)), associative like the plain affine Agg.
+MlstmOut mlstm_blelloch(const MlstmArgs& a) {
+  check_mlstm_args(a);
+  const int64_t T = a.q.size(1);
+  const auto sd = state_dtype(a.q.scalar_type());
+  auto q = a.q.to(sd), k = a.k.to(sd), v = with_ones(a.v.to(sd));
+  auto log_f = a.log_f.to(sd), log_i = a.log_i.to(sd);
+  std::vector<scan::TensorState> pairs;
+  for (int64_t t = 0; t < T; ++t)
+    pairs.push_back({log_f.select(1, t), k.select(1, t).unsqueeze(-1) * v.select(1, t).unsqueeze(-2), log_i.select(1, t)});
+  scan::TensorAgg agg = [](const scan::TensorState& older, const scan::TensorState& newer) {
+    auto [C, m] = merge(older[1], older[2], newer[0], newer[1], newer[2]);
+    return scan::TensorState{older[0] + newer[0], C, m};
+  };
+  auto prefixes = scan::tensor_blelloch_scan(pairs, agg, scan::ScanKind::Inclusive);
+  MlstmState s0 = initial_state(a, sd);
+  const at::Tensor C0 = augmented(s0);
+  std::vector<at::Tensor> o;
+  at::Tensor C, m;
+  for (int64_t t = 0; t < T; ++t) {
+    const auto& p = *prefixes[t];
+    std::tie(C, m) = merge(C0, s0.m, p[0], p[1], p[2]);
+    o.push_back(normalize((q.select(1, t).unsqueeze(-1) * C).sum(-2), m));
+  }
+  return {at::stack(o, 1).to(a.q.scalar_type()), split(C, m)};
+}
+
+}  // namespace scanlab::ops

@@ -1,0 +1,39 @@
+// (Gated) delta rule (DeltaNet, Schlag et al. 2021; Gated DeltaNet, Yang et al. 2024), PSM table §2:
+//   h_t = α_t (I - β_t k_t k_tᵀ) h_{t-1} + β_t k_t v_tᵀ,   o_t = h_tᵀ q_t
+// an affine recurrence whose E_t = α_t (I - β_t k_t k_tᵀ) is a gated generalized Householder matrix
+// acting on the left of the [K, V] state. α_t = exp(log_a_t); log_a undefined means α = 1 (DeltaNet).
+// Shapes: q, k [B, T, H, K]; v [B, T, H, V]; beta, log_a [B, T, H]; h [B, H, K, V] (float32 or wider).
+//   _ref      token loop
+//   _chunked  WY/UT form: per chunk one unit-lower-triangular solve (I + A) U = βV - (βγK) h, then
+//             matmuls; gates as cumulative log decay, every exponent <= 0
+//   _blelloch scan::tensor_blelloch_scan over (E, f) with E a [K, K] matrix
+//   _step     one token, for decoding
+#pragma once
+#include <ATen/ATen.h>
+
+namespace scanlab::ops {
+
+struct DeltaRuleArgs {
+  at::Tensor q, k, v, beta;  // [B, T, H, K], [B, T, H, K], [B, T, H, V], [B, T, H]
+  at::Tensor log_a;          // [B, T, H] or undefined (no gate)
+  at::Tensor h0;             // [B, H, K, V] or undefined (zeros)
+  int64_t chunk_len = 64;
+};
+
+struct DeltaRuleOut {
+  at::Tensor o;        // [B, T, H, V], dtype of q
+  at::Tensor h_final;  // [B, H, K, V], state dtype
+};
+
+struct DeltaRuleStepArgs {
+  at::Tensor q, k, v, beta, log_a;  // [B, H, K], [B, H, K], [B, H, V], [B, H], [B, H] or undefined
+};
+
+void check_delta_rule_args(const DeltaRuleArgs& a);
+DeltaRuleOut delta_rule_ref(const DeltaRuleArgs& a);
+DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a);
+DeltaRuleOut delta_rule_blelloch(const DeltaRuleArgs& a);
+// Returns o [B, H, V]; h becomes the state after the token.
+at::Tensor delta_rule_step(const DeltaRuleStepArgs& a, at::Tensor& h);
+
+}  // namespace scanlab::ops

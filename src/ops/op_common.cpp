@@ -1,0 +1,58 @@
+#include "ops/op_common.h"
+
+#include <limits>
+#include <sstream>
+
+#include "core/check.h"
+
+namespace scanlab::ops {
+namespace {
+
+std::string dims(const std::vector<int64_t>& v) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+  os << "]";
+  return os.str();
+}
+
+}  // namespace
+
+void check_shape(const std::string& op, const std::string& name, const at::Tensor& t,
+                 const std::vector<int64_t>& expected) {
+  SCANLAB_CHECK(t.defined(), op, ": ", name, " is undefined; expected a tensor of shape ", dims(expected));
+  SCANLAB_CHECK(t.sizes().vec() == expected, op, ": ", name, " has shape ", dims(t.sizes().vec()),
+                "; expected ", dims(expected));
+}
+
+void check_float_on(const std::string& op, const std::string& name, const at::Tensor& t, const at::Device& device) {
+  SCANLAB_CHECK(at::isFloatingType(t.scalar_type()), op, ": ", name, " has dtype ", t.scalar_type(),
+                "; expected a floating dtype");
+  SCANLAB_CHECK(t.device() == device, op, ": ", name, " is on ", t.device(), "; expected ", device,
+                " like q");
+}
+
+QkvDims check_qkv(const std::string& op, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  SCANLAB_CHECK(q.defined() && q.dim() == 4 && v.defined() && v.dim() == 4, op,
+                ": q must be [B, T, H, K] and v [B, T, H, V]; got q ", q.defined() ? q.sizes() : at::IntArrayRef{},
+                " and v ", v.defined() ? v.sizes() : at::IntArrayRef{});
+  const QkvDims d{q.size(0), q.size(1), q.size(2), q.size(3), v.size(3)};
+  SCANLAB_CHECK(d.T >= 1, op, ": q has T = 0 tokens; expected at least one");
+  check_shape(op, "k", k, {d.B, d.T, d.H, d.K});
+  check_shape(op, "v", v, {d.B, d.T, d.H, d.V});
+  check_float_on(op, "q", q, q.device());
+  check_float_on(op, "k", k, q.device());
+  check_float_on(op, "v", v, q.device());
+  return d;
+}
+
+at::Tensor causal_mask(int64_t c, bool inclusive, const at::Device& device) {
+  auto ones = at::ones({c, c}, at::TensorOptions().dtype(at::kBool).device(device));
+  return inclusive ? ones.tril() : ones.tril(-1);
+}
+
+at::Tensor masked_exp(const at::Tensor& x, const at::Tensor& mask) {
+  return at::where(mask, x, at::full({}, -std::numeric_limits<double>::infinity(), x.options())).exp();
+}
+
+}  // namespace scanlab::ops

@@ -1,0 +1,136 @@
+// Streaming generation over every registered model: greedy tokens equal the argmax of the parallel
+// logits on the same sequence, a saved stream resumes exactly, and Agg steps are reported.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/check.h"
+#include "infer/generate.h"
+#include "infer/generate_command.h"
+#include "io/safetensors.h"
+#include "models/checkpoint.h"
+#include "models/registry.h"
+
+namespace scanlab::infer {
+namespace {
+
+class Generation : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    at::manual_seed(3);
+    model = models::make_model(models::find_model(GetParam()).small_config());
+    model->to(at::kDouble);
+    model->eval();
+    prompt = at::randint(0, model->vocab_size(), {2, 5}, at::kLong);
+  }
+  std::shared_ptr<models::SequenceModel> model;
+  at::Tensor prompt;
+};
+
+TEST_P(Generation, GreedyTokensAreTheArgmaxOfTheParallelLogits) {
+  GenerateOptions opts;
+  opts.max_new_tokens = 14;
+  opts.sampling.temperature = 0;
+  std::vector<int64_t> streamed;
+  GenerateResult r = generate(*model, prompt, opts, [&](int64_t i, const at::Tensor& t) {
+    EXPECT_EQ(i, static_cast<int64_t>(streamed.size()));
+    streamed.push_back(t[0].item<int64_t>());
+  });
+  ASSERT_EQ(r.tokens.sizes(), at::IntArrayRef({2, 14}));
+  ASSERT_EQ(r.steps.size(), 14u);
+  at::Tensor full = at::cat({prompt, r.tokens}, 1);
+  at::NoGradGuard no_grad;
+  at::Tensor predicted = model->forward(full).argmax(-1);  // [B, T]
+  // Position p predicts token p+1: the generated tokens are the argmax at positions 4 .. 17.
+  EXPECT_TRUE(at::equal(predicted.slice(1, 4, 4 + 14), r.tokens)) << GetParam();
+  for (int64_t i = 0; i < 14; ++i) EXPECT_EQ(streamed[i], r.tokens[0][i].item<int64_t>());
+  EXPECT_TRUE(at::allclose(r.next_logits, model->forward(full).select(1, full.size(1) - 1), 1e-9, 1e-9));
+  for (const auto& s : r.steps) EXPECT_GT(s.state_bytes, 0);
+}
+
+TEST_P(Generation, SavedStreamResumesWithTheSameTokens) {
+  GenerateOptions opts;
+  opts.max_new_tokens = 12;
+  opts.sampling.temperature = 0;
+  GenerateResult whole = generate(*model, prompt, opts, nullptr);
+  opts.max_new_tokens = 5;
+  GenerateResult first = generate(*model, prompt, opts, nullptr);
+  auto bytes = io::encode_safetensors({save_generation_state(*first.stream, first.next_logits), {}});
+  auto [stream, logits] = load_generation_state(*model, io::decode_safetensors(bytes, "memory").tensors);
+  opts.max_new_tokens = 7;
+  GenerateResult rest = generate_from_stream(*model, std::move(stream), logits, opts, nullptr);
+  EXPECT_TRUE(at::equal(at::cat({first.tokens, rest.tokens}, 1), whole.tokens)) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryModel, Generation, ::testing::ValuesIn(models::model_names()),
+                         [](const auto& info) { return info.param; });
+
+TEST(GenerationStats, TransformerPsmReportsItsChunkBoundarySteps) {
+  at::manual_seed(1);
+  auto cfg = models::find_model("transformer_psm").small_config();
+  auto model = models::make_model(cfg);
+  model->eval();
+  const int64_t c = cfg.at("chunk_size").get<int64_t>();
+  GenerateOptions opts;
+  opts.max_new_tokens = 4 * c;
+  opts.sampling.temperature = 0;
+  GenerateResult r = generate(*model, at::zeros({1, 1}, at::kLong), opts, nullptr);
+  int64_t agg_steps = 0;
+  for (const auto& s : r.steps) agg_steps += s.aggregated ? 1 : 0;
+  // The prompt token plus 4c generated ones pass 4 chunk boundaries; each runs Agg except the first.
+  EXPECT_GE(agg_steps, 2);
+  EXPECT_LE(agg_steps, 4);
+}
+
+TEST(GenerateCommand, WritesTextAndStatsAndRejectsBadInput) {
+  at::manual_seed(2);
+  auto model = models::make_model(models::find_model("gpt2").small_config());
+  const std::string ckpt = ::testing::TempDir() + "/gen_cmd_gpt2.safetensors";
+  models::save_checkpoint(ckpt, *model);
+  GenerateCommandOptions o;
+  o.checkpoint = ckpt;
+  o.prompt_tokens_file = ::testing::TempDir() + "/gen_cmd_prompt.txt";
+  {
+    std::ofstream f(o.prompt_tokens_file);
+    f << "1 2 3\n";
+  }
+  o.generate.max_new_tokens = 6;
+  o.generate.sampling.temperature = 0;
+  o.stats = true;
+  o.save_state = ::testing::TempDir() + "/gen_cmd_state.safetensors";
+  std::ostringstream out, report;
+  run_generate_command(o, at::kCPU, out, report);
+  std::istringstream words(out.str());
+  int64_t id, count = 0;
+  while (words >> id) {
+    EXPECT_GE(id, 0);
+    EXPECT_LT(id, model->vocab_size());
+    ++count;
+  }
+  EXPECT_EQ(count, 6);
+  EXPECT_NE(report.str().find("p50"), std::string::npos) << report.str();
+  // Resume the saved stream for 3 more tokens.
+  GenerateCommandOptions again = o;
+  again.prompt_tokens_file.clear();
+  again.resume_state = o.save_state;
+  again.save_state.clear();
+  again.generate.max_new_tokens = 3;
+  std::ostringstream out2, report2;
+  run_generate_command(again, at::kCPU, out2, report2);
+  EXPECT_FALSE(out2.str().empty());
+  // A token outside the vocabulary is an error naming it.
+  {
+    std::ofstream f(o.prompt_tokens_file);
+    f << "1 999999\n";
+  }
+  try {
+    run_generate_command(o, at::kCPU, out, report);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("999999"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace scanlab::infer

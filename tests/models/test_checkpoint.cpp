@@ -1,0 +1,120 @@
+// Checkpoints: HF GPT-2 names and layouts, the config in the metadata, float64 round trips, and
+// every kind of bad file (truncated, no config, wrong shape, mixed dtypes) as a clear error.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "core/atomic_file.h"
+#include "core/check.h"
+#include "models/checkpoint.h"
+#include "models/registry.h"
+
+namespace scanlab::models {
+namespace {
+
+std::string temp_path(const std::string& tag) {
+  return ::testing::TempDir() + "ckpt_" + tag + "_" + std::to_string(getpid()) + ".safetensors";
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Checkpoint, Gpt2UsesHuggingFaceNamesAndLayouts) {
+  auto m = make_model(find_model("gpt2").small_config());  // d 16, 2 layers, V 37, P 32
+  const io::Safetensors st = checkpoint_of(*m);
+  const std::map<std::string, std::vector<int64_t>> expected = {
+      {"wte.weight", {37, 16}},           {"wpe.weight", {32, 16}},
+      {"h.0.ln_1.weight", {16}},          {"h.0.attn.c_attn.weight", {16, 48}},
+      {"h.0.attn.c_attn.bias", {48}},     {"h.0.attn.c_proj.weight", {16, 16}},
+      {"h.1.ln_2.bias", {16}},            {"h.1.mlp.c_fc.weight", {16, 64}},
+      {"h.1.mlp.c_proj.weight", {64, 16}}, {"ln_f.weight", {16}}};
+  for (const auto& [name, shape] : expected) {
+    ASSERT_TRUE(st.tensors.count(name)) << name;
+    EXPECT_EQ(st.tensors.at(name).sizes(), at::IntArrayRef(shape)) << name;
+  }
+  EXPECT_EQ(st.tensors.size(), 2u + 2 * 12 + 2);  // wte, wpe, 12 per block, ln_f (tied head)
+  EXPECT_EQ(nlohmann::json::parse(st.metadata.at(kCheckpointConfigKey)), m->config());
+}
+
+TEST(Checkpoint, Float64RoundTripKeepsDtypeAndBits) {
+  at::manual_seed(1);
+  auto m = make_model(find_model("transformer_psm").small_config());
+  m->to(at::kDouble);
+  m->eval();
+  const std::string path = temp_path("f64");
+  save_checkpoint(path, *m);
+  auto loaded = load_checkpoint(path);
+  for (const auto& p : loaded->named_parameters()) {
+    EXPECT_EQ(p.value().scalar_type(), at::kDouble) << p.key();
+    EXPECT_TRUE(at::equal(p.value(), m->named_parameters()[p.key()])) << p.key();
+  }
+  std::remove(path.c_str());
+}
+
+TEST(Checkpoint, BadFilesAreClearErrors) {
+  auto m = make_model(find_model("gpt2").small_config());
+  const std::string path = temp_path("bad");
+  save_checkpoint(path, *m);
+  const std::string bytes = read_file(path);
+
+  write_file_atomically(path, bytes.substr(0, bytes.size() / 2));
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find(path), std::string::npos);
+
+  io::Safetensors st = checkpoint_of(*m);
+  st.metadata.erase(kCheckpointConfigKey);
+  io::save_safetensors(path, st);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("scanlab.config"), std::string::npos);
+
+  st = checkpoint_of(*m);
+  st.metadata[kCheckpointConfigKey] = "{not json";
+  io::save_safetensors(path, st);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("not JSON"), std::string::npos);
+
+  st = checkpoint_of(*m);
+  st.tensors["h.0.attn.c_attn.weight"] = st.tensors["h.0.attn.c_attn.weight"].t().contiguous();  // [out, in]
+  io::save_safetensors(path, st);
+  const std::string shape_err = error_of([&] { load_checkpoint(path); });
+  EXPECT_NE(shape_err.find("'h.0.attn.c_attn.weight' has shape [48, 16]"), std::string::npos) << shape_err;
+
+  st = checkpoint_of(*m);
+  st.tensors["ln_f.bias"] = st.tensors["ln_f.bias"].to(at::kDouble);
+  io::save_safetensors(path, st);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("one dtype"), std::string::npos);
+
+  st = checkpoint_of(*m);
+  st.tensors.erase("wpe.weight");
+  io::save_safetensors(path, st);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("missing: 'wpe.weight'"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(Checkpoint, InitModelAppliesPresetAndOverrides) {
+  InitModelOptions o;
+  o.model = "transformer_psm";
+  o.preset = "small";
+  o.overrides = {"chunk_size=8", "position_mode=chunk_local", "agg_mask=causal"};
+  const nlohmann::json c = init_model_config(o);
+  EXPECT_EQ(c["chunk_size"], 8);
+  EXPECT_EQ(c["position_mode"], "chunk_local");
+  EXPECT_EQ(c["n_embd"], 16);
+  o.overrides = {"chunk_size"};
+  EXPECT_NE(error_of([&] { init_model_config(o); }).find("key=value"), std::string::npos);
+  o.overrides = {"chunk_size=2"};
+  o.dtype = "float64";
+  o.out = temp_path("init");
+  init_model(o);
+  auto loaded = load_checkpoint(o.out);
+  EXPECT_EQ(loaded->config()["chunk_size"], 2);
+  EXPECT_EQ(loaded->parameters().front().scalar_type(), at::kDouble);
+  std::remove(o.out.c_str());
+}
+
+}  // namespace
+}  // namespace scanlab::models

@@ -1,0 +1,76 @@
+// Every registered model in low precision on each device (CUDA cases skip without a GPU): float32
+// and bfloat16 copies of a float64 CPU model; parallel and streaming logits both match the CPU
+// float64 reference, and each other. On LibTorch >= 2.0 the GPU attention goes through SDPA, so this also checks it
+// against the portable CPU path. bf16 weights and activations (not autocast) set the tolerance:
+// relative RMS error, since bf16 keeps ~3 significant digits.
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+#include <torch/utils.h>
+
+#include "models/checkpoint.h"
+#include "models/registry.h"
+#include "support/model_checks.h"
+
+namespace scanlab::models {
+namespace {
+
+double rel_rms(const at::Tensor& expected, const at::Tensor& actual) {
+  const at::Tensor e = expected.detach().to(at::kCPU, at::kDouble), a = actual.detach().to(at::kCPU, at::kDouble);
+  return ((e - a).pow(2).mean().sqrt() / e.pow(2).mean().sqrt()).item<double>();
+}
+
+class ModelLowPrecision
+    : public ::testing::TestWithParam<std::tuple<std::string, at::DeviceType, at::ScalarType>> {};
+
+TEST_P(ModelLowPrecision, ParallelAndStreamMatchCpuFloat64) {
+  const auto& [name, device_type, dtype] = GetParam();
+  if (device_type == at::kCUDA && !torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const at::Device device(device_type, device_type == at::kCUDA ? 0 : -1);
+  at::manual_seed(23);
+  auto ref = make_model(find_model(name).small_config());
+  testing::widen_weights(*ref);
+  ref->to(at::kDouble);
+  ref->eval();
+  auto gpu = make_model(ref->config());
+  load_weights(*gpu, checkpoint_of(*ref), "the CPU model");
+  gpu->to(device, dtype);
+  gpu->eval();
+
+  torch::NoGradGuard no_grad;
+  const at::Tensor tokens = at::randint(0, ref->vocab_size(), {3, 13}, at::kLong);
+  const at::Tensor expected = ref->forward(tokens);
+  const at::Tensor cuda_tokens = tokens.to(device);
+  const at::Tensor parallel = gpu->forward(cuda_tokens);
+  const at::Tensor streamed = testing::stream_logits(*gpu, cuda_tokens);
+  EXPECT_TRUE(parallel.device() == device && streamed.device() == device);
+  EXPECT_EQ(parallel.scalar_type(), dtype);
+  if (dtype == at::kFloat) {
+    testing::expect_close(name + " f32 parallel vs cpu f64", expected, parallel, 1e-3);
+    testing::expect_close(name + " f32 stream vs parallel", parallel, streamed, 1e-3);
+    testing::expect_dual(*gpu, cuda_tokens, 1e-3, name + " f32");
+  } else {
+    EXPECT_LT(rel_rms(expected, parallel), 0.05) << name << " bf16 parallel vs cpu f64 on " << device;
+    EXPECT_LT(rel_rms(expected, streamed), 0.05) << name << " bf16 stream vs cpu f64 on " << device;
+  }
+  // Stream state survives a trip through the CPU (as when saved to a file).
+  auto stream = gpu->start_stream(3);
+  for (int64_t t = 0; t < 6; ++t) stream->step(cuda_tokens.select(1, t));
+  auto saved = stream->save();
+  for (auto& kv : saved) kv.second = kv.second.cpu();
+  auto resumed = gpu->start_stream(3);
+  resumed->restore(saved);
+  EXPECT_TRUE(at::equal(stream->step(cuda_tokens.select(1, 6)), resumed->step(cuda_tokens.select(1, 6))));
+}
+
+std::string param_name(const ::testing::TestParamInfo<ModelLowPrecision::ParamType>& info) {
+  return std::get<0>(info.param) + (std::get<1>(info.param) == at::kCUDA ? "_cuda" : "_cpu") +
+         (std::get<2>(info.param) == at::kFloat ? "_f32" : "_bf16");
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, ModelLowPrecision,
+                         ::testing::Combine(::testing::ValuesIn(model_names()), ::testing::Values(at::kCPU, at::kCUDA),
+                                            ::testing::Values(at::kFloat, at::kBFloat16)),
+                         param_name);
+
+}  // namespace
+}  // namespace scanlab::models

@@ -1,0 +1,60 @@
+// Shared checks for sequence models: the duality invariant (parallel forward == prefill + steps)
+// that every registered model must satisfy, used by tests/models/test_duality.cpp and by
+// model-specific tests for configurations other than the registry's small one.
+#pragma once
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "models/sequence_model.h"
+#include "support/expect_close.h"
+
+namespace scanlab::testing {
+
+inline double duality_tolerance(at::ScalarType dtype) { return dtype == at::kDouble ? 1e-10 : 1e-4; }
+
+// Redraws every weight at a scale where each path matters: matrices N(0, 1/min(rows, cols)),
+// vectors (biases, LayerNorm gains) N(0, 0.5^2). With GPT-2's N(0, 0.02) init the blocks are
+// nearly the identity, and a wrong mask or a misplaced state in the stream moves the logits by
+// only ~1e-5, below the float32 tolerance; here it moves them by O(1).
+inline void widen_weights(models::SequenceModel& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.parameters()) {
+    const double std = p.dim() >= 2 ? 1.0 / std::sqrt(static_cast<double>(std::min(p.size(0), p.size(1)))) : 0.5;
+    p.normal_(0.0, std);
+  }
+}
+
+// Streams tokens [B, T] one step at a time from a fresh stream; returns logits [B, T, V].
+inline at::Tensor stream_logits(models::SequenceModel& model, const at::Tensor& tokens) {
+  auto stream = model.start_stream(tokens.size(0));
+  std::vector<at::Tensor> rows;
+  for (int64_t t = 0; t < tokens.size(1); ++t) rows.push_back(stream->step(tokens.select(1, t)));
+  EXPECT_EQ(stream->position(), tokens.size(1));
+  return at::stack(rows, 1);
+}
+
+// forward(tokens[:, :T]) == the first T streamed logits, for every T = 1..tokens.size(1); then
+// prefill(tokens[:, :p]) + steps == forward, for every split p.
+inline void expect_dual(models::SequenceModel& model, const at::Tensor& tokens, double tol, const std::string& name) {
+  torch::NoGradGuard no_grad;
+  const int64_t t_max = tokens.size(1);
+  const at::Tensor streamed = stream_logits(model, tokens);
+  for (int64_t t = 1; t <= t_max; ++t)
+    expect_close(name + " forward vs stream, T=" + std::to_string(t), model.forward(tokens.slice(1, 0, t)),
+                 streamed.slice(1, 0, t), tol);
+  const at::Tensor full = model.forward(tokens);
+  for (int64_t p = 1; p < t_max; ++p) {
+    auto [logits, stream] = model.prefill(tokens.slice(1, 0, p));
+    EXPECT_EQ(stream->position(), p);
+    std::vector<at::Tensor> rows = {logits};
+    for (int64_t t = p; t < t_max; ++t) rows.push_back(stream->step(tokens.select(1, t)).unsqueeze(1));
+    expect_close(name + " prefill " + std::to_string(p) + " + steps vs forward", full, at::cat(rows, 1), tol);
+  }
+}
+
+}  // namespace scanlab::testing
