@@ -21,5 +21,6 @@ void register_nar(CLI::App& root, GlobalContext& ctx);
 void register_train(CLI::App& root, GlobalContext& ctx);
 void register_eval(CLI::App& root, GlobalContext& ctx);
 void register_plot(CLI::App& root, GlobalContext& ctx);
+void register_mqar_demo(CLI::App& root, GlobalContext& ctx);
 
 }  // namespace scanlab::cli

@@ -91,3 +91,19 @@ scanlab_cli_test(nar_inspect_missing ARGS nar inspect /nonexistent-dir/x.npz FAI
 scanlab_cli_test(nar_stats_small ARGS nar stats --n 8 --count 3 --algorithms bubble_sort,parallel_search
                  EXPECT "\\| bubble_sort \\| sort \\| sequential \\| 8 \\| 29.0 \\| 29 \\|.*\\| parallel_search \\| search \\| parallel \\| 8 \\| 1.0 \\| 1 \\| - \\| - \\|")
 scanlab_cli_test(nar_stats_unknown ARGS nar stats --algorithms heapsort FAIL_EXPECT "unknown algorithm 'heapsort'")
+# Training and evaluation end to end on the small CPU configs (a few steps), and the MQAR main job.
+scanlab_cli_test(train_s5_cpu_short ARGS --threads 1 train --config ${PROJECT_SOURCE_DIR}/configs/s5_cpu.toml
+                 --set train.steps=2 --set train.curriculum=[4,6] --set train.eval_examples=8
+                 --set train.out_dir=${PROJECT_BINARY_DIR}/cli_s5_cpu
+                 EXPECT "stage 2 \\(T=6\\): 2 steps.*finished at step 4")
+set_tests_properties(cli.train_s5_cpu_short PROPERTIES FIXTURES_SETUP cli_s5_cpu)
+scanlab_cli_test(eval_s5_cpu_stream ARGS --threads 1 eval --checkpoint ${PROJECT_BINARY_DIR}/cli_s5_cpu/checkpoint.safetensors
+                 --lengths 6,10 --examples 8 --mode stream --out ${PROJECT_BINARY_DIR}/cli_s5_cpu/eval
+                 EXPECT "\\| s5_cpu \\| 10 \\| 72 \\|.*error_vs_length.svg")
+set_tests_properties(cli.eval_s5_cpu_stream PROPERTIES FIXTURES_REQUIRED cli_s5_cpu)
+scanlab_cli_test(plot_s5_cpu ARGS plot --metrics ${PROJECT_BINARY_DIR}/cli_s5_cpu/metrics.jsonl --metric loss
+                 --out ${PROJECT_BINARY_DIR}/cli_s5_cpu/loss.svg EXPECT "wrote")
+set_tests_properties(cli.plot_s5_cpu PROPERTIES FIXTURES_REQUIRED cli_s5_cpu)
+scanlab_cli_test(mqar_demo_tiny ARGS --threads 1 mqar-demo --steps 3 --eval-examples 16
+                 --out ${PROJECT_BINARY_DIR}/cli_mqar_demo
+                 EXPECT "\\| transformer_psm \\|.*\\| gpt2 \\|.*reproduces the parallel predictions")
