@@ -23,6 +23,7 @@ nlohmann::json decode_bench_config(const std::string& model, const DecodeBenchOp
   set_if("vocab_size", o.vocab);
   set_if("chunk_size", o.chunk);
   set_if("window", o.window);
+  set_if("mlp_hidden", 4 * o.width);  // the GPT-2 MLP's width, so stacks are comparable
   if (c.contains("n_head")) c["n_head"] = std::max<int64_t>(1, o.width / 64);
   if (c.contains("position_mode")) c["position_mode"] = "chunk_local";  // unbounded streaming
   if (c.contains("n_positions"))

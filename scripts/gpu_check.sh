@@ -24,4 +24,8 @@ for dev in cuda cpu; do
 done
 ./$BUILD/bench_affine --device cuda -r 5 > "$OUT/bench_affine_cuda.md" 2>&1
 echo "== bench_affine --device cuda"; cat "$OUT/bench_affine_cuda.md"
+# Decode latency vs token index at the paper's latency-benchmark shape (d 256, 2+2 layers, c 64).
+./$BUILD/scanlab --device cuda bench decode --tokens ${DECODE_TOKENS:-8192} --width 256 --depth 2 --chunk 64 \
+  --window 1024 --csv "$OUT/decode_steps.csv" > "$OUT/bench_decode_cuda.md" 2>/dev/null
+echo "== bench decode --device cuda"; cat "$OUT/bench_decode_cuda.md"
 exit 0

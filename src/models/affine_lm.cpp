@@ -7,35 +7,6 @@
 
 namespace scanlab::models {
 
-ConfigReader::ConfigReader(const nlohmann::json& config, std::string model) : config_(config), model_(std::move(model)) {
-  SCANLAB_CHECK(config.is_object(), model_, " config must be a JSON object, got ", config.dump());
-}
-
-void ConfigReader::read(const std::string& key, int64_t& value, int64_t min_value) {
-  known_.insert(key);
-  if (!config_.contains(key)) return;
-  const auto& j = config_.at(key);
-  SCANLAB_CHECK(j.is_number_integer(), model_, " config: \"", key, "\" must be an integer, got ", j.dump());
-  value = j.get<int64_t>();
-  SCANLAB_CHECK(value >= min_value, model_, " config: \"", key, "\" is ", value, "; expected >= ", min_value);
-}
-
-void ConfigReader::read(const std::string& key, double& value, double min_exclusive) {
-  known_.insert(key);
-  if (!config_.contains(key)) return;
-  const auto& j = config_.at(key);
-  SCANLAB_CHECK(j.is_number(), model_, " config: \"", key, "\" must be a number, got ", j.dump());
-  value = j.get<double>();
-  SCANLAB_CHECK(value > min_exclusive, model_, " config: \"", key, "\" is ", value, "; expected > ", min_exclusive);
-}
-
-void ConfigReader::finish() const {
-  std::string known;
-  for (const auto& k : known_) known += (known.empty() ? "" : ", ") + k;
-  for (const auto& item : config_.items())
-    SCANLAB_CHECK(known_.count(item.key()), model_, " config: unknown key \"", item.key(), "\"; known keys: ", known);
-}
-
 void AffineLmOptions::read(ConfigReader& r) {
   r.read("vocab_size", vocab_size, 1);
   r.read("d_model", d_model, 1);
@@ -43,6 +14,7 @@ void AffineLmOptions::read(ConfigReader& r) {
   r.read("mlp_hidden", mlp_hidden, 0);
   r.read("chunk_len", chunk_len, 1);
   r.read("norm_eps", norm_eps, 0.0);
+  r.read_probability("dropout", dropout);
 }
 
 void AffineLmOptions::write(nlohmann::json& j) const {
@@ -52,6 +24,7 @@ void AffineLmOptions::write(nlohmann::json& j) const {
   j["mlp_hidden"] = mlp_hidden;
   j["chunk_len"] = chunk_len;
   j["norm_eps"] = norm_eps;
+  j["dropout"] = dropout;
 }
 
 int64_t AffineLmOptions::mlp_width() const { return mlp_hidden > 0 ? mlp_hidden : (8 * d_model / 3 + 7) / 8 * 8; }
@@ -234,8 +207,9 @@ at::Tensor AffineLm::run(const at::Tensor& tokens, std::vector<MixerState>& stat
   at::Tensor x = embed_(tokens);
   for (size_t i = 0; i < layers_->size(); ++i) {
     auto block = layers_->ptr<Block>(i);
-    x = x + block->mixer->mix(block->mixer_norm->forward(x), states[i], single_step);
-    x = x + block->mlp->forward(block->mlp_norm->forward(x));
+    const double p = options_.dropout;
+    x = x + at::dropout(block->mixer->mix(block->mixer_norm->forward(x), states[i], single_step), p, is_training());
+    x = x + at::dropout(block->mlp->forward(block->mlp_norm->forward(x)), p, is_training());
   }
   return head_(norm_->forward(x));
 }

@@ -21,24 +21,10 @@
 #include <string>
 #include <vector>
 
+#include "models/config_reader.h"
 #include "models/sequence_model.h"
 
 namespace scanlab::models {
-
-// Reads a model config key by key; finish() rejects every key that no read asked for, naming it and
-// the keys the model knows. Absent keys keep their defaults.
-class ConfigReader {
- public:
-  ConfigReader(const nlohmann::json& config, std::string model);
-  void read(const std::string& key, int64_t& value, int64_t min_value);
-  void read(const std::string& key, double& value, double min_exclusive);
-  void finish() const;
-
- private:
-  const nlohmann::json& config_;
-  std::string model_;
-  std::set<std::string> known_{"model"};
-};
 
 struct AffineLmOptions {
   int64_t vocab_size = 256;
@@ -47,6 +33,7 @@ struct AffineLmOptions {
   int64_t mlp_hidden = 0;  // SwiGLU width; 0 means 8/3 d_model rounded up to a multiple of 8
   int64_t chunk_len = 64;  // chunk of the mixers' chunked path (forward and prefill)
   double norm_eps = 1e-6;
+  double dropout = 0.1;  // residual dropout on mixer and MLP outputs, training only (GPT-2's default)
 
   void read(ConfigReader& r);
   void write(nlohmann::json& j) const;

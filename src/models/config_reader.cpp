@@ -21,6 +21,14 @@ void ConfigReader::bad_value(const std::string& key, const std::string& expected
   throw Error(model_ + " config key '" + key + "' is " + config_.at(key).dump() + "; expected " + expected);
 }
 
+void ConfigReader::read_real_above(const std::string& key, double& field, double min_exclusive) {
+  const nlohmann::json* v = find(key);
+  if (!v) return;
+  if (!v->is_number() || !(v->get<double>() > min_exclusive))
+    bad_value(key, "a number > " + std::to_string(min_exclusive));
+  field = v->get<double>();
+}
+
 void ConfigReader::read_int(const std::string& key, int64_t& field, int64_t min) {
   const nlohmann::json* v = find(key);
   if (!v) return;

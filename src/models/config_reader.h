@@ -23,6 +23,10 @@ class ConfigReader {
   ConfigReader(const nlohmann::json& config, std::string model);
 
   void read_int(const std::string& key, int64_t& field, int64_t min);
+  void read_real_above(const std::string& key, double& field, double min_exclusive);
+  // Overloads by field type (used by the affine family's option structs).
+  void read(const std::string& key, int64_t& field, int64_t min) { read_int(key, field, min); }
+  void read(const std::string& key, double& field, double min_exclusive) { read_real_above(key, field, min_exclusive); }
   void read_probability(const std::string& key, double& field);  // in [0, 1)
   void read_bool(const std::string& key, bool& field);
   void read_choice(const std::string& key, std::string& field, const std::vector<std::string>& allowed);

@@ -250,8 +250,10 @@ TEST(TensorScanCuda, ParallelAndOnlineOnCudaMatchTheFloat64CpuReference) {
       ASSERT_TRUE((*par[i])[0].is_cuda());
       online.insert(xs32[i]);
       const std::string at_i = "N=" + std::to_string(n) + " i=" + std::to_string(i);
-      expect_close("cuda parallel vs cpu f64 " + at_i, (*ref[i])[0], (*par[i])[0], 1e-4);
-      expect_close("cuda online vs cuda parallel " + at_i, (*par[i])[0], (*online.prefix())[0], 1e-5);
+      // float32 over up to 2*log2(67) compositions: relative to the prefix's magnitude.
+      const double scale = 1 + (*ref[i])[0].abs().max().item<double>();
+      expect_close("cuda parallel vs cpu f64 " + at_i, (*ref[i])[0], (*par[i])[0], 1e-4 * scale);
+      expect_close("cuda online vs cuda parallel " + at_i, (*par[i])[0], (*online.prefix())[0], 1e-4 * scale);
     }
   }
 }
