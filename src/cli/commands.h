@@ -20,5 +20,9 @@ void register_generate(CLI::App& root, GlobalContext& ctx);
 void register_nar(CLI::App& root, GlobalContext& ctx);
 // `nar train|eval|compare` (cmd_nar_train.cpp), hooked into `nar` by register_nar.
 void register_nar_training(CLI::App& nar, GlobalContext& ctx);
+void register_train(CLI::App& root, GlobalContext& ctx);
+void register_eval(CLI::App& root, GlobalContext& ctx);
+void register_plot(CLI::App& root, GlobalContext& ctx);
+void register_mqar_demo(CLI::App& root, GlobalContext& ctx);
 
 }  // namespace scanlab::cli

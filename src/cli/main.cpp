@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
   scanlab::cli::register_score(app, ctx);
   scanlab::cli::register_generate(app, ctx);
   scanlab::cli::register_nar(app, ctx);
+  scanlab::cli::register_train(app, ctx);
+  scanlab::cli::register_eval(app, ctx);
+  scanlab::cli::register_plot(app, ctx);
+  scanlab::cli::register_mqar_demo(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -22,6 +22,15 @@ scanlab_cli_test(bad_demo_value ARGS demo --chunks zero FAIL_EXPECT "chunks")
 scanlab_cli_test(demo ARGS --threads 1 demo --chunks 37 EXPECT "compute the same function")
 scanlab_cli_test(bench_bad_format ARGS bench scan -o xml FAIL_EXPECT "xml")
 scanlab_cli_test(bench_scan_small ARGS bench scan --lengths 3,17 --dim 8 -r 1 EXPECT "\\| 17 \\|")
+scanlab_cli_test(train_unknown_key ARGS train --config ${PROJECT_SOURCE_DIR}/configs/mqar_cpu.toml --set train.bogus=1
+                 FAIL_EXPECT "unknown key 'train.bogus'; allowed keys in \\[train\\]:.*batch_size")
+scanlab_cli_test(train_bad_choice ARGS train --config ${PROJECT_SOURCE_DIR}/configs/mqar_cpu.toml --set task.kind=sorting
+                 FAIL_EXPECT "task.kind = \"sorting\" is not allowed; expected one of: mqar, word_problem, lm")
+scanlab_cli_test(train_bad_value ARGS train --config ${PROJECT_SOURCE_DIR}/configs/s5_cpu.toml --set train.lr=-1
+                 FAIL_EXPECT "train.lr = -1 must be >= 0")
+scanlab_cli_test(train_missing_config ARGS train --config /nonexistent.toml FAIL_EXPECT "nonexistent.toml")
+scanlab_cli_test(eval_missing_checkpoint ARGS eval --checkpoint /nonexistent.safetensors FAIL_EXPECT "nonexistent")
+scanlab_cli_test(eval_bad_mode ARGS eval --checkpoint ${PROJECT_SOURCE_DIR}/configs/s5.toml --mode sideways FAIL_EXPECT "sideways")
 
 # Models: random-init checkpoints, scored in parallel and stream mode; errors that name the culprit.
 set(CLI_PSM ${CMAKE_CURRENT_BINARY_DIR}/cli_psm_small.safetensors)
@@ -96,3 +105,20 @@ scanlab_cli_test(nar_eval_checkpoint ARGS --threads 1 nar eval --checkpoint ${NA
                  EXPECT "odd_even_transposition_sort / triplet_gmpnn \\(seed 42\\) on 3 test samples at n = 9: score")
 set_tests_properties(cli.nar_train_save PROPERTIES FIXTURES_SETUP nar_ckpt)
 set_tests_properties(cli.nar_eval_checkpoint PROPERTIES FIXTURES_REQUIRED nar_ckpt)
+scanlab_cli_test(nar_stats_unknown ARGS nar stats --algorithms heapsort FAIL_EXPECT "unknown algorithm 'heapsort'")
+# Training and evaluation end to end on the small CPU configs (a few steps), and the MQAR main job.
+scanlab_cli_test(train_s5_cpu_short ARGS --threads 1 train --config ${PROJECT_SOURCE_DIR}/configs/s5_cpu.toml
+                 --set train.steps=2 --set train.curriculum=[4,6] --set train.eval_examples=8
+                 --set train.out_dir=${PROJECT_BINARY_DIR}/cli_s5_cpu
+                 EXPECT "stage 2 \\(T=6\\): 2 steps.*finished at step 4")
+set_tests_properties(cli.train_s5_cpu_short PROPERTIES FIXTURES_SETUP cli_s5_cpu)
+scanlab_cli_test(eval_s5_cpu_stream ARGS --threads 1 eval --checkpoint ${PROJECT_BINARY_DIR}/cli_s5_cpu/checkpoint.safetensors
+                 --lengths 6,10 --examples 8 --mode stream --out ${PROJECT_BINARY_DIR}/cli_s5_cpu/eval
+                 EXPECT "\\| s5_cpu \\| 10 \\| 72 \\|.*error_vs_length.svg")
+set_tests_properties(cli.eval_s5_cpu_stream PROPERTIES FIXTURES_REQUIRED cli_s5_cpu)
+scanlab_cli_test(plot_s5_cpu ARGS plot --metrics ${PROJECT_BINARY_DIR}/cli_s5_cpu/metrics.jsonl --metric loss
+                 --out ${PROJECT_BINARY_DIR}/cli_s5_cpu/loss.svg EXPECT "wrote")
+set_tests_properties(cli.plot_s5_cpu PROPERTIES FIXTURES_REQUIRED cli_s5_cpu)
+scanlab_cli_test(mqar_demo_tiny ARGS --threads 1 mqar-demo --steps 3 --eval-examples 16
+                 --out ${PROJECT_BINARY_DIR}/cli_mqar_demo
+                 EXPECT "\\| transformer_psm \\|.*\\| gpt2 \\|.*reproduces the parallel predictions")

@@ -1,0 +1,33 @@
+// `scanlab mqar-demo`: the main job (a small Transformer-PSM and GPT-2 trained on MQAR on the CPU,
+// accuracy, and streaming = parallel predictions).
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "train/mqar_demo.h"
+#include "train/run_log.h"
+
+namespace scanlab::cli {
+
+void register_mqar_demo(CLI::App& root, GlobalContext& ctx) {
+  auto opts = std::make_shared<train::MqarDemoOptions>();
+  auto* cmd = root.add_subcommand("mqar-demo", "Train a small Transformer-PSM and GPT-2 on MQAR; check stream = parallel");
+  cmd->add_option("--steps", opts->steps, "training steps per model")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--seq-len", opts->seq_len, "MQAR sequence length")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--pairs", opts->num_kv_pairs, "key-value pairs")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--vocab", opts->vocab_size, "vocabulary size")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--width", opts->width, "model width (n_embd)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--chunk", opts->chunk_size, "Transformer-PSM chunk size")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--eval-examples", opts->eval_examples, "validation examples")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--models", opts->models, "models to train (registry names)")->delimiter(',')->capture_default_str();
+  cmd->add_option("--out", opts->out_dir, "run folder (checkpoints, metrics)")->capture_default_str();
+  cmd->add_flag("--progress", opts->progress, "draw progress bars even when stderr is not a terminal");
+  cmd->callback([opts, &ctx] {
+    const auto device = apply_runtime(ctx.runtime);
+    opts->seed = ctx.runtime.seed;
+    opts->progress = opts->progress || train::stderr_is_tty();
+    std::cout << train::format_mqar_demo(*opts, train::run_mqar_demo(*opts, device));
+  });
+}
+
+}  // namespace scanlab::cli

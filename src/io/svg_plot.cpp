@@ -1,0 +1,110 @@
+#include "io/svg_plot.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/check.h"
+
+namespace scanlab::io {
+namespace {
+
+const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
+}
+
+// About five round tick values covering [lo, hi].
+std::vector<double> ticks(double lo, double hi) {
+  const double raw = (hi - lo) / 5;
+  const double mag = std::pow(10, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (raw <= m * mag) {
+      step = m * mag;
+      break;
+    }
+  std::vector<double> t;
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+  return t;
+}
+
+std::string num(double v) {
+  std::ostringstream os;
+  os.precision(4);
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotSpec& spec) {
+  double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+  for (const auto& s : series) {
+    SCANLAB_CHECK(s.x.size() == s.y.size(), "plot: series '", s.name, "' has ", s.x.size(), " x values and ",
+                  s.y.size(), " y values");
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+      xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
+      ymin = std::min(ymin, s.y[i]), ymax = std::max(ymax, s.y[i]);
+    }
+  }
+  SCANLAB_CHECK(std::isfinite(xmin), "plot '", spec.title, "': no finite points to draw");
+  if (xmax == xmin) xmin -= 1, xmax += 1;
+  if (ymax == ymin) ymin -= 0.5, ymax += 0.5;
+  const double pad = 0.05 * (ymax - ymin);
+  ymin -= pad, ymax += pad;
+  const double left = 70, right = spec.width - 170.0, top = 40, bottom = spec.height - 55.0;
+  auto px = [&](double x) { return left + (x - xmin) / (xmax - xmin) * (right - left); };
+  auto py = [&](double y) { return bottom - (y - ymin) / (ymax - ymin) * (bottom - top); };
+
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << spec.width << "\" height=\"" << spec.height
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  svg << "<text x=\"" << (left + right) / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">"
+      << escape(spec.title) << "</text>\n";
+  for (double t : ticks(xmin, xmax)) {
+    svg << "<line x1=\"" << px(t) << "\" y1=\"" << top << "\" x2=\"" << px(t) << "\" y2=\"" << bottom
+        << "\" stroke=\"#e5e5e5\"/>\n<text x=\"" << px(t) << "\" y=\"" << bottom + 16 << "\" text-anchor=\"middle\">"
+        << num(t) << "</text>\n";
+  }
+  for (double t : ticks(ymin, ymax)) {
+    svg << "<line x1=\"" << left << "\" y1=\"" << py(t) << "\" x2=\"" << right << "\" y2=\"" << py(t)
+        << "\" stroke=\"#e5e5e5\"/>\n<text x=\"" << left - 6 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\">"
+        << num(t) << "</text>\n";
+  }
+  svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << right - left << "\" height=\"" << bottom - top
+      << "\" fill=\"none\" stroke=\"black\"/>\n";
+  svg << "<text x=\"" << (left + right) / 2 << "\" y=\"" << spec.height - 15 << "\" text-anchor=\"middle\">"
+      << escape(spec.x_label) << "</text>\n";
+  svg << "<text transform=\"translate(18," << (top + bottom) / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
+      << escape(spec.y_label) << "</text>\n";
+  for (size_t k = 0; k < series.size(); ++k) {
+    const auto& s = series[k];
+    const char* color = kColors[k % (sizeof kColors / sizeof kColors[0])];
+    svg << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"2\" points=\"";
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) svg << px(s.x[i]) << "," << py(s.y[i]) << " ";
+    svg << "\"/>\n";
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && s.x.size() <= 40)
+        svg << "<circle cx=\"" << px(s.x[i]) << "\" cy=\"" << py(s.y[i]) << "\" r=\"3\" fill=\"" << color << "\"/>\n";
+    const double ly = top + 10 + 20.0 * static_cast<double>(k);
+    svg << "<line x1=\"" << right + 12 << "\" y1=\"" << ly << "\" x2=\"" << right + 36 << "\" y2=\"" << ly
+        << "\" stroke=\"" << color << "\" stroke-width=\"2\"/>\n<text x=\"" << right + 42 << "\" y=\"" << ly + 4
+        << "\">" << escape(s.name) << "</text>\n";
+  }
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+}  // namespace scanlab::io

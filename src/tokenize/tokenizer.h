@@ -1,0 +1,36 @@
+// Tokenizers for language modelling: text <-> token ids. Two kinds: "byte" (ids are the UTF-8
+// bytes, V = 256) and "gpt2" (GPT-2's byte-level BPE, V = 50257, ids identical to OpenAI's
+// encoder; see gpt2_bpe.h).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace scanlab::tokenize {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::string name() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual std::vector<int64_t> encode(std::string_view text) const = 0;
+  virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
+};
+
+class ByteTokenizer : public Tokenizer {
+ public:
+  std::string name() const override { return "byte"; }
+  int64_t vocab_size() const override { return 256; }
+  std::vector<int64_t> encode(std::string_view text) const override;
+  std::string decode(const std::vector<int64_t>& ids) const override;
+};
+
+// kind: "byte" or "gpt2"; bpe_dir: the folder with encoder.json and vocab.bpe (gpt2 only).
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& kind, const std::string& bpe_dir);
+
+// Where scripts/fetch_data.sh puts the GPT-2 files, relative to the repository root.
+inline constexpr const char* kDefaultBpeDir = "data/cache/gpt2";
+
+}  // namespace scanlab::tokenize

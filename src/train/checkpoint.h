@@ -1,0 +1,50 @@
+// Training checkpoints: one safetensors file, written atomically, holding everything a resumed run
+// needs to continue exactly as if never stopped:
+//   model/<name>   parameters and buffers
+//   adam/<key>     AdamW moments and step count
+//   rng/cpu, rng/cuda   generator states (dropout)
+//   metadata "progress": {stage, step, global_step, best_eval_loss, evals_since_best, done}
+//   metadata "config":   the experiment (merged TOML + --set), "model_config": model.config()
+// The data position needs no saving: sample k of a stage is a pure function of (seed, stage, k).
+#pragma once
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+
+#include "models/sequence_model.h"
+
+namespace scanlab::train {
+
+struct Progress {
+  int64_t stage = 0;        // curriculum stage being trained
+  int64_t step = 0;         // optimizer steps done in that stage
+  int64_t global_step = 0;  // optimizer steps done in the whole run
+  double best_eval_loss = INFINITY;
+  int64_t evals_since_best = 0;
+  bool done = false;        // the run finished every stage
+};
+
+nlohmann::json progress_to_json(const Progress& p);
+Progress progress_from_json(const nlohmann::json& j);
+
+struct Checkpoint {
+  Progress progress;
+  std::map<std::string, at::Tensor> model, optimizer, rng;
+  nlohmann::json config, model_config;
+};
+
+std::map<std::string, at::Tensor> model_tensors(const models::SequenceModel& model);
+// Copies tensors into the model's parameters and buffers; names and shapes must match exactly.
+void load_model_tensors(models::SequenceModel& model, const std::map<std::string, at::Tensor>& tensors,
+                        const std::string& source);
+
+void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
+Checkpoint load_checkpoint(const std::string& path);
+
+// Generator states of the CPU (and the CUDA device, when used) for exact dropout replay.
+std::map<std::string, at::Tensor> capture_rng(at::Device device);
+void restore_rng(const std::map<std::string, at::Tensor>& rng, at::Device device);
+
+}  // namespace scanlab::train

@@ -1,0 +1,102 @@
+#include "train/eval_report.h"
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/check.h"
+#include "io/svg_plot.h"
+#include "models/registry.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/run_log.h"
+
+namespace scanlab::train {
+
+TrainedRun load_trained_run(const std::string& checkpoint, const ModelFactory& make_model, at::Device device) {
+  auto ckpt = load_checkpoint(checkpoint);
+  TrainedRun run{config::parse_experiment(ckpt.config), nullptr};
+  run.model = (make_model ? make_model : ModelFactory(models::make_model))(ckpt.model_config);
+  run.model->to(device);
+  load_model_tensors(*run.model, ckpt.model, checkpoint);
+  run.model->eval();
+  return run;
+}
+
+std::vector<EvalRow> run_eval(const EvalOptions& opts, at::Device device) {
+  SCANLAB_CHECK(!opts.checkpoints.empty(), "eval: give at least one --checkpoint");
+  std::vector<EvalRow> rows;
+  for (const auto& path : opts.checkpoints) {
+    auto run = load_trained_run(path, opts.make_model, device);
+    const auto& ec = run.config.eval;
+    const auto mode = parse_eval_mode(opts.mode.empty() ? ec.mode : opts.mode);
+    auto lengths = !opts.lengths.empty() ? opts.lengths : ec.lengths;
+    if (lengths.empty()) lengths.push_back(config::task_seq_len(run.config.task));
+    for (int64_t len : lengths) {
+      auto task = config::make_task(run.config.task, len);
+      auto totals = evaluate(*run.model, *task, tasks::Split::Validation, opts.examples > 0 ? opts.examples : ec.examples,
+                             opts.batch_size > 0 ? opts.batch_size : ec.batch_size, mode, device, run.config.train.bf16);
+      rows.push_back({run.config.name, len, totals.total, totals.mean_loss(), totals.accuracy(), totals.perplexity(),
+                      totals.error_rate_by_position()});
+    }
+  }
+  return rows;
+}
+
+std::string eval_markdown(const std::vector<EvalRow>& rows) {
+  std::ostringstream md;
+  md << "| model | length | scored | loss | accuracy | error rate | perplexity |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|\n";
+  md.setf(std::ios::fixed);
+  for (const auto& r : rows) {
+    md.precision(4);
+    md << "| " << r.model << " | " << r.length << " | " << r.scored << " | " << r.loss << " | " << r.accuracy << " | "
+       << 1 - r.accuracy << " | ";
+    md.precision(2);
+    md << r.perplexity << " |\n";
+  }
+  return md.str();
+}
+
+void write_eval_outputs(const std::vector<EvalRow>& rows, const std::string& out_dir) {
+  std::filesystem::create_directories(out_dir);
+  write_file_atomically(out_dir + "/eval.md", eval_markdown(rows));
+  auto j = nlohmann::json::array();
+  for (const auto& r : rows)
+    j.push_back({{"model", r.model}, {"length", r.length}, {"scored", r.scored}, {"loss", r.loss},
+                 {"accuracy", r.accuracy}, {"perplexity", r.perplexity}, {"error_at", r.error_at}});
+  write_file_atomically(out_dir + "/eval.json", j.dump(1) + "\n");
+  std::vector<io::PlotSeries> by_length, by_position;
+  for (const auto& r : rows) {
+    if (by_length.empty() || by_length.back().name != r.model) by_length.push_back({r.model, {}, {}});
+    by_length.back().x.push_back(static_cast<double>(r.length));
+    by_length.back().y.push_back(1 - r.accuracy);
+    io::PlotSeries pos{r.model + " T=" + std::to_string(r.length), {}, r.error_at};
+    for (size_t t = 0; t < r.error_at.size(); ++t) pos.x.push_back(static_cast<double>(t));
+    by_position.push_back(std::move(pos));
+  }
+  write_file_atomically(out_dir + "/error_vs_length.svg",
+                        io::svg_line_plot(by_length, {"Error rate vs sequence length", "length", "error rate"}));
+  write_file_atomically(out_dir + "/error_by_position.svg",
+                        io::svg_line_plot(by_position, {"Error rate by position", "position", "error rate"}));
+}
+
+std::string training_curves_svg(const std::vector<std::string>& metrics_paths, const std::string& metric) {
+  std::vector<io::PlotSeries> series;
+  for (const auto& path : metrics_paths) {
+    SCANLAB_CHECK(std::filesystem::exists(path), "plot: metrics file '", path, "' does not exist");
+    io::PlotSeries s{std::filesystem::path(path).parent_path().filename().string(), {}, {}};
+    for (const auto& r : MetricsLog::read_jsonl(path))
+      if (r.contains(metric) && r[metric].is_number()) {
+        s.x.push_back(r.value("global_step", 0.0));
+        s.y.push_back(r[metric].get<double>());
+      }
+    SCANLAB_CHECK(!s.x.empty(), "plot: '", path, "' has no '", metric, "' records; metrics are: ",
+                  "loss, acc, lr, grad_norm, eval_loss, eval_acc");
+    series.push_back(std::move(s));
+  }
+  return io::svg_line_plot(series, {"Training curve: " + metric, "step", metric});
+}
+
+}  // namespace scanlab::train

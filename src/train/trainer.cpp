@@ -1,0 +1,264 @@
+#include "train/trainer.h"
+
+#include <torch/nn/utils/clip_grad.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "core/check.h"
+#include "core/torch_compat.h"
+#include "models/registry.h"
+#include "tasks/rng.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/run_log.h"
+
+namespace scanlab::train {
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+// Installs SIGINT/SIGTERM handlers for the scope of a run and restores the previous ones after.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal.store(0);
+    prev_int_ = std::signal(SIGINT, on_stop_signal);
+    prev_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, prev_int_);
+    std::signal(SIGTERM, prev_term_);
+  }
+  int received() const { return g_stop_signal.load(); }
+
+ private:
+  void (*prev_int_)(int);
+  void (*prev_term_)(int);
+};
+
+// Sample order of one stage: epochs of a fresh permutation each, from (seed, stage, epoch).
+class SampleOrder {
+ public:
+  SampleOrder(uint64_t seed, int64_t stage, int64_t n) : seed_(seed), stage_(stage), n_(n) {}
+  int64_t at(int64_t k) {
+    const int64_t epoch = k / n_;
+    if (epoch != epoch_) {
+      tasks::Rng rng(tasks::splitmix64(seed_ ^ tasks::splitmix64(static_cast<uint64_t>(stage_) * 1315423911ULL +
+                                                                   static_cast<uint64_t>(epoch))));
+      perm_ = tasks::random_permutation(n_, rng);
+      epoch_ = epoch;
+    }
+    return perm_[static_cast<size_t>(k % n_)];
+  }
+
+ private:
+  uint64_t seed_;
+  int64_t stage_, n_, epoch_ = -1;
+  std::vector<int64_t> perm_;
+};
+
+std::vector<std::pair<std::string, at::Tensor>> named_trainables(models::SequenceModel& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (auto& item : model.named_parameters())
+    if (item.value().requires_grad()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+double elapsed_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+std::string checkpoint_path(const config::ExperimentConfig& cfg) {
+  return cfg.train.out_dir + "/checkpoint.safetensors";
+}
+
+TrainResult train_model(models::SequenceModel& model, const config::ExperimentConfig& cfg, const RunControl& control,
+                        at::Device device) {
+  const auto& opt = cfg.train;
+  const std::vector<int64_t> stage_lens =
+      opt.curriculum.empty() ? std::vector<int64_t>{config::task_seq_len(cfg.task)} : opt.curriculum;
+  const int64_t n_stages = static_cast<int64_t>(stage_lens.size());
+  std::filesystem::create_directories(opt.out_dir);
+  TrainResult result;
+  result.checkpoint_path = checkpoint_path(cfg);
+
+  Progress prog;
+  Checkpoint resumed;
+  bool have_resumed_optimizer = false;
+  if (control.resume) {
+    resumed = load_checkpoint(result.checkpoint_path);
+    SCANLAB_CHECK(resumed.model_config == model.config(), "--resume: the checkpoint's model configuration ",
+                  resumed.model_config.dump(), " differs from this run's ", model.config().dump());
+    load_model_tensors(model, resumed.model, result.checkpoint_path);
+    prog = resumed.progress;
+    have_resumed_optimizer = prog.step > 0;
+    restore_rng(resumed.rng, device);
+  } else {
+    torch::manual_seed(opt.seed);
+  }
+  MetricsLog metrics(opt.out_dir, control.resume ? prog.global_step : -1);
+  ProgressBar bar(control.progress);
+  StopSignals signals;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t examples_per_step = opt.batch_size * opt.grad_accum;
+
+  for (; prog.stage < n_stages && !prog.done; ++prog.stage, prog.step = 0) {
+    const int64_t seq_len = stage_lens[static_cast<size_t>(prog.stage)];
+    auto task = config::make_task(cfg.task, opt.curriculum.empty() ? 0 : seq_len);
+    SCANLAB_CHECK(task->vocab_size() <= model.vocab_size(), "the task's vocabulary (", task->vocab_size(),
+                  ") is larger than the model's (", model.vocab_size(), ")");
+    AdamW adam(named_trainables(model), {opt.beta1, opt.beta2, opt.eps, opt.weight_decay});
+    if (have_resumed_optimizer) adam.load_state(resumed.optimizer);
+    have_resumed_optimizer = false;
+    SampleOrder order(opt.seed, prog.stage, task->num_examples(tasks::Split::Train));
+    StageSummary summary{seq_len, 0, NAN, NAN, false};
+    if (prog.step == 0) {
+      prog.best_eval_loss = INFINITY;
+      prog.evals_since_best = 0;
+    }
+    const std::string label = "stage " + std::to_string(prog.stage + 1) + "/" + std::to_string(n_stages) +
+                              " T=" + std::to_string(seq_len);
+    bar.start_stage(label, prog.step, opt.steps);
+    model.train();
+
+    auto save = [&](bool stage_finished) {
+      Checkpoint c;
+      c.progress = prog;
+      if (stage_finished) {  // the next run starts the next stage with a fresh optimizer
+        c.progress.stage += 1;
+        c.progress.step = 0;
+        c.progress.done = c.progress.stage >= n_stages;
+      }
+      c.model = model_tensors(model);
+      c.optimizer = adam.state();
+      c.rng = capture_rng(device);
+      c.config = cfg.source;
+      c.model_config = model.config();
+      save_checkpoint(result.checkpoint_path, c);
+    };
+    auto run_eval = [&]() {
+      auto totals = evaluate(model, *task, tasks::Split::Validation, opt.eval_examples, opt.eval_batch_size,
+                             EvalMode::Parallel, device, opt.bf16);
+      summary.eval_loss = totals.mean_loss();
+      summary.eval_acc = totals.accuracy();
+      metrics.write({{"kind", "eval"}, {"stage", prog.stage}, {"seq_len", seq_len}, {"step", prog.step},
+                     {"global_step", prog.global_step}, {"eval_loss", summary.eval_loss},
+                     {"eval_acc", summary.eval_acc}, {"elapsed_s", elapsed_since(t0)}});
+      if (!control.quiet) {
+        bar.finish();
+        std::cout << label << " step " << prog.step << ": eval loss " << summary.eval_loss << ", accuracy "
+                  << summary.eval_acc << std::endl;
+      }
+      if (summary.eval_loss < prog.best_eval_loss) {
+        prog.best_eval_loss = summary.eval_loss;
+        prog.evals_since_best = 0;
+      } else {
+        ++prog.evals_since_best;
+      }
+      return (opt.early_stop_loss > 0 && summary.eval_loss < opt.early_stop_loss) ||
+             (opt.patience > 0 && prog.evals_since_best >= opt.patience);
+    };
+
+    bool stage_over = false;
+    while (prog.step < opt.steps && !stage_over) {
+      const double lr = scheduled_lr(prog.step, opt.steps, opt.warmup_steps, opt.lr, opt.min_lr_ratio);
+      adam.zero_grad();
+      double step_loss = 0;
+      tasks::EvalTotals batch_totals;
+      for (int64_t micro = 0; micro < opt.grad_accum; ++micro) {
+        std::vector<int64_t> idx(static_cast<size_t>(opt.batch_size));
+        const int64_t first = prog.step * examples_per_step + micro * opt.batch_size;
+        for (int64_t b = 0; b < opt.batch_size; ++b) idx[static_cast<size_t>(b)] = order.at(first + b);
+        auto batch = task->examples(tasks::Split::Train, idx);
+        auto labels = batch.labels.to(device);
+        at::Tensor loss, logits;
+        {
+          CudaBf16Autocast autocast(opt.bf16 && device.is_cuda());
+          logits = model.forward(batch.inputs.to(device));
+          loss = tasks::task_loss(logits, labels, task->alignment());
+        }
+        const double value = loss.item<double>();
+        SCANLAB_CHECK(std::isfinite(value), "training loss is ", value, " at step ", prog.global_step + 1,
+                      " (stage ", prog.stage + 1, ", stage step ", prog.step + 1, ", micro-batch ", micro + 1,
+                      "); lower train.lr, keep train.clip_norm on, or check the data");
+        (loss / static_cast<double>(opt.grad_accum)).backward();
+        step_loss += value / static_cast<double>(opt.grad_accum);
+        if (micro + 1 == opt.grad_accum) batch_totals.add(logits.detach(), labels, task->alignment());
+      }
+      double grad_norm = 0;
+      {
+        std::vector<at::Tensor> params;
+        for (auto& p : model.parameters())
+          if (p.grad().defined()) params.push_back(p);
+        grad_norm = opt.clip_norm > 0 ? torch::nn::utils::clip_grad_norm_(params, opt.clip_norm) : 0.0;
+      }
+      adam.step(lr);
+      ++prog.step;
+      ++prog.global_step;
+      ++summary.steps;
+      result.step_losses.push_back(step_loss);
+      bar.update(prog.step, step_loss, batch_totals.accuracy(), lr);
+      if (prog.step % opt.log_every == 0 || prog.step == opt.steps)
+        metrics.write({{"kind", "train"}, {"stage", prog.stage}, {"seq_len", seq_len}, {"step", prog.step},
+                       {"global_step", prog.global_step}, {"lr", lr}, {"loss", step_loss},
+                       {"acc", batch_totals.accuracy()}, {"grad_norm", grad_norm}, {"elapsed_s", elapsed_since(t0)}});
+      if (opt.eval_every > 0 && prog.step % opt.eval_every == 0 && prog.step < opt.steps) {
+        stage_over = run_eval();
+        summary.early_stopped = stage_over;
+      }
+      const bool stop_now = signals.received() != 0 ||
+                            (control.stop_after_steps >= 0 && prog.global_step >= control.stop_after_steps);
+      if (stop_now && prog.step < opt.steps && !stage_over) {
+        save(false);
+        bar.finish();
+        result.interrupted = true;
+        result.global_step = prog.global_step;
+        if (signals.received() != 0)
+          std::cerr << "scanlab: signal " << signals.received() << " received; checkpoint saved at step "
+                    << prog.global_step << " (continue with --resume)\n";
+        return result;
+      }
+      if (opt.checkpoint_every > 0 && prog.global_step % opt.checkpoint_every == 0) save(false);
+    }
+    if (!summary.early_stopped) summary.early_stopped = run_eval();
+    bar.finish();
+    result.stages.push_back(summary);
+    save(true);
+    if (signals.received() != 0 ||
+        (control.stop_after_steps >= 0 && prog.global_step >= control.stop_after_steps && prog.stage + 1 < n_stages)) {
+      result.interrupted = true;
+      result.global_step = prog.global_step;
+      return result;
+    }
+  }
+  result.global_step = prog.global_step;
+  return result;
+}
+
+std::shared_ptr<models::SequenceModel> make_experiment_model(const config::ExperimentConfig& cfg) {
+  auto model_cfg = cfg.model;
+  if (!model_cfg.contains("vocab_size")) {
+    const int64_t longest = cfg.train.curriculum.empty() ? 0 : *std::max_element(cfg.train.curriculum.begin(),
+                                                                                  cfg.train.curriculum.end());
+    model_cfg["vocab_size"] = config::make_task(cfg.task, longest)->vocab_size();
+  }
+  return models::make_model(model_cfg);
+}
+
+TrainResult train_experiment(const config::ExperimentConfig& cfg, const RunControl& control, at::Device device) {
+  torch::manual_seed(cfg.train.seed);  // model initialisation
+  auto model = make_experiment_model(cfg);
+  model->to(device);
+  return train_model(*model, cfg, control, device);
+}
+
+}  // namespace scanlab::train

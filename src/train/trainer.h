@@ -1,0 +1,53 @@
+// The training loop (PSM paper §4 protocols): AdamW, linear warmup + cosine decay, gradient
+// clipping, gradient accumulation, bf16 autocast on CUDA, evaluation every K steps with early
+// stopping, curriculum stages (each a seq_len; every stage starts from the previous weights with a
+// fresh optimizer and schedule, as the paper's per-stage runs do), checkpoints every K steps and at
+// the end, exact resume, SIGINT/SIGTERM -> save and stop, metrics JSONL/CSV, a progress bar.
+// Data order: stage s, sample k reads example perm_{s,epoch}[k mod N], perm from (seed, s, epoch).
+// A NaN or Inf loss stops the run with an error naming the step.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/experiment.h"
+#include "models/sequence_model.h"
+
+namespace scanlab::train {
+
+struct RunControl {
+  bool resume = false;          // continue from <out_dir>/checkpoint.safetensors
+  bool progress = false;        // draw the progress bar (the CLI sets it for a TTY or --progress)
+  int64_t stop_after_steps = -1;  // >= 0: save and stop after this many global steps (as a kill would)
+  bool quiet = false;           // no per-eval lines on stdout
+};
+
+struct StageSummary {
+  int64_t seq_len = 0, steps = 0;
+  double eval_loss = 0, eval_acc = 0;
+  bool early_stopped = false;
+};
+
+struct TrainResult {
+  bool interrupted = false;  // stopped by a signal or stop_after_steps; the checkpoint can resume it
+  int64_t global_step = 0;
+  std::vector<double> step_losses;  // training loss of every optimizer step run in this call
+  std::vector<StageSummary> stages;
+  std::string checkpoint_path;
+};
+
+// Trains `model` (already on `device`) on the experiment's task. The model is not built here so that
+// tests can train a model of their own; train_experiment() builds it from the registry.
+TrainResult train_model(models::SequenceModel& model, const config::ExperimentConfig& cfg, const RunControl& control,
+                        at::Device device);
+
+// The model an experiment describes, with vocab_size filled in from the task when absent.
+std::shared_ptr<models::SequenceModel> make_experiment_model(const config::ExperimentConfig& cfg);
+TrainResult train_experiment(const config::ExperimentConfig& cfg, const RunControl& control, at::Device device);
+
+std::string checkpoint_path(const config::ExperimentConfig& cfg);
+
+}  // namespace scanlab::train

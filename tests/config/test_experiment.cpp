@@ -1,0 +1,92 @@
+// Experiment configuration: TOML -> validated structs, --set overrides, and errors that name the
+// key and the allowed values; every file in configs/ parses.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "config/experiment.h"
+#include "core/check.h"
+#include "train/trainer.h"
+
+namespace scanlab::config {
+namespace {
+
+std::string error_of(const std::string& toml, const std::vector<std::string>& sets = {}) {
+  try {
+    auto root = toml_to_json(toml, "test.toml");
+    for (const auto& s : sets) apply_override(root, s);
+    parse_experiment(root);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const char* kMinimal = "[task]\nkind = \"mqar\"\n[model]\nmodel = \"gpt2\"\n";
+
+TEST(ExperimentConfig, ReadsSectionsAndOverrides) {
+  auto root = toml_to_json(std::string(kMinimal) + "[train]\nlr = 1e-3\ncurriculum = [4, 8]\n", "t.toml");
+  apply_override(root, "train.lr=3e-4");
+  apply_override(root, "task.seq_len=64");
+  apply_override(root, "train.bf16=false");
+  apply_override(root, "model.d_model=32");
+  apply_override(root, "name=my_run");
+  auto cfg = parse_experiment(root);
+  EXPECT_DOUBLE_EQ(cfg.train.lr, 3e-4);
+  EXPECT_EQ(cfg.task.mqar.seq_len, 64);
+  EXPECT_EQ(cfg.task.mqar.val_seed, cfg.task.mqar.seed + 10);
+  EXPECT_FALSE(cfg.train.bf16);
+  EXPECT_EQ(cfg.train.curriculum, (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(cfg.model["d_model"], 32);
+  EXPECT_EQ(cfg.train.out_dir, "runs/my_run");
+  auto wp = toml_to_json("[task]\nkind = \"word_problem\"\n[model]\nmodel = \"gpt2\"\n", "t.toml");
+  apply_override(wp, "task.group=A5");  // a bare word is a string
+  EXPECT_EQ(parse_experiment(wp).task.word_problem.group, "A5");
+}
+
+TEST(ExperimentConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
+  auto has = [](const std::string& msg, const std::string& needle) {
+    EXPECT_NE(msg.find(needle), std::string::npos) << "message: " << msg << "\nexpected to contain: " << needle;
+  };
+  has(error_of(std::string(kMinimal) + "[train]\nlearning_rate = 1\n"), "unknown key 'train.learning_rate'");
+  has(error_of(std::string(kMinimal) + "[train]\nlearning_rate = 1\n"), "lr");
+  has(error_of(kMinimal, {"task.kind=sorting"}), "task.kind = \"sorting\" is not allowed; expected one of: mqar, word_problem, lm");
+  has(error_of(kMinimal, {"eval.mode=batch"}), "parallel, stream");
+  has(error_of(kMinimal, {"train.steps=0"}), "train.steps = 0 must be >= 1");
+  has(error_of(kMinimal, {"train.lr=fast"}), "train.lr = \"fast\" must be a finite number");
+  has(error_of(kMinimal, {"task.group=S5"}), "unknown key 'task.group'");  // not an MQAR key
+  has(error_of(kMinimal, {"colour=blue"}), "unknown key 'colour'");
+  has(error_of("[task]\nkind = \"mqar\"\n"), "[model] needs model");
+  has(error_of("[task\nkind = 1"), "not valid TOML");
+  has(error_of(kMinimal, {"train.lr"}), "expected key=value");
+  has(error_of(kMinimal, {"train.curriculum=[4, \"x\"]"}), "array of integers");
+}
+
+TEST(ExperimentConfig, EveryShippedConfigParses) {
+  int count = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(SCANLAB_SOURCE_DIR) + "/configs")) {
+    if (e.path().extension() != ".toml") continue;
+    SCOPED_TRACE(e.path().string());
+    auto cfg = load_experiment(e.path().string(), {});
+    EXPECT_EQ(cfg.name, e.path().stem().string());
+    // The small CPU versions build their model from the registry (the paper-sized ones are too big
+    // for a unit test); lm_cpu reads the State of the Union corpus that scripts/fetch_data.sh fetches.
+    if (cfg.name.size() > 4 && cfg.name.compare(cfg.name.size() - 4, 4, "_cpu") == 0) {
+      cfg.task.lm.corpus.path = std::string(SCANLAB_SOURCE_DIR) + "/" + cfg.task.lm.corpus.path;
+      EXPECT_GT(train::make_experiment_model(cfg)->vocab_size(), 0);
+    }
+    ++count;
+  }
+  EXPECT_GE(count, 6);
+}
+
+TEST(ExperimentConfig, MakeTaskHonoursLengthOverrides) {
+  auto cfg = parse_experiment(toml_to_json("[task]\nkind = \"word_problem\"\ngroup = \"S3\"\n[model]\nmodel = \"x\"\n", "t"));
+  EXPECT_EQ(make_task(cfg.task)->seq_len(), 18);
+  auto t = make_task(cfg.task, 40);
+  EXPECT_EQ(t->seq_len(), 40);
+  EXPECT_EQ(t->vocab_size(), 9);
+}
+
+}  // namespace
+}  // namespace scanlab::config
