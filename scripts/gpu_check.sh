@@ -15,9 +15,11 @@ cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$T
   || { tail -40 "$OUT/configure.log"; exit 1; }
 cmake --build $BUILD -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
 echo "== build ok"
-(cd $BUILD && ctest --output-on-failure -j 4 --timeout 900) > "$OUT/tests.log" 2>&1
+(cd $BUILD && ctest --output-on-failure -j 8 --timeout 900) > "$OUT/tests.log" 2>&1
 echo "== tests: $(grep -E 'tests passed|tests failed' "$OUT/tests.log")"
 grep -E "^\s+[0-9]+ - .*\(Failed|Timeout\)" "$OUT/tests.log" | head -20
+grep -E "^\s+[0-9]+ - .*\(Failed|Timeout\)" "$OUT/tests.log" > "$OUT/tests_failed.txt"
+grep -B2 -A25 "Failure$\|\[  FAILED  \]" "$OUT/tests.log" | head -300 > "$OUT/tests_failures.log"
 for dev in cuda cpu; do
   ./$BUILD/bench_scan --device $dev --lengths 16,64,256,1024,4096 -r 5 > "$OUT/bench_scan_$dev.md" 2>/dev/null
   echo "== bench_scan --device $dev"; cat "$OUT/bench_scan_$dev.md"
