@@ -30,4 +30,7 @@ echo "== bench_affine --device cuda"; cat "$OUT/bench_affine_cuda.md"
 ./$BUILD/scanlab --device cuda bench decode --tokens ${DECODE_TOKENS:-8192} --width 256 --depth 2 --chunk 64 \
   --window 1024 --csv "$OUT/decode_steps.csv" > "$OUT/bench_decode_cuda.md" 2>/dev/null
 echo "== bench decode --device cuda"; cat "$OUT/bench_decode_cuda.md"
+# The device tool returns at most 8 files: pack the logs, keep the tables and failure excerpts.
+(cd "$OUT" && tar czf all_logs.tgz --exclude=all_logs.tgz --exclude=gpu_check.log . && \
+  rm -f configure.log build.log tests.log tests_failed.txt gpu.txt decode_steps.csv bench_scan_cpu.md)
 exit 0
