@@ -26,7 +26,7 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
     SCANLAB_CHECK(id >= 0 && id < model->vocab_size(), "prompt token ", id, " is outside the model's vocabulary [0, ",
                   model->vocab_size(), ")");
   const bool as_text = opts.output == "text" || (opts.output == "auto" && (has_text || !has_ids));
-  SCANLAB_CHECK(!as_text || model->vocab_size() <= io::kByteVocab || opts.output != "text",
+  SCANLAB_CHECK(opts.output != "text" || model->vocab_size() <= io::kByteVocab,
                 "--output text needs a byte-level model (vocabulary <= 256); this one has ", model->vocab_size());
   const bool print_text = as_text && model->vocab_size() <= io::kByteVocab;
 

@@ -47,14 +47,6 @@ std::vector<Prefix<S>> dyadic_exclusive_reference(const std::vector<S>& xs, cons
   return out;
 }
 
-// Aggregate of all of xs under the PSM bracketing (the exclusive prefix N of a longer sequence).
-template <class S>
-S dyadic_total_reference(const std::vector<S>& xs, const BatchedAgg<S>& agg) {
-  std::vector<S> ext = xs;
-  ext.push_back(xs.back());  // a dummy last element; exclusive prefix N never reads it
-  return *dyadic_exclusive_reference(ext, agg).back();
-}
-
 // Inclusive left fold ((x0.x1).x2)... for associative operators.
 template <class S>
 std::vector<S> left_fold_inclusive(const std::vector<S>& xs, const BatchedAgg<S>& agg,
