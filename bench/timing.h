@@ -27,4 +27,14 @@ double median_ms(int repeats, at::Device device, F&& fn) {
   return ms[ms.size() / 2];
 }
 
+// Per-call time of a short op: `inner` calls back to back (as a decode loop queues them), synchronised
+// once, median over `repeats` such loops, divided by `inner`. Launch latency is hidden as it is in use.
+template <class F>
+double median_ms_per_call(int repeats, int inner, at::Device device, F&& fn) {
+  return median_ms(repeats, device, [&] {
+           for (int i = 0; i < inner; ++i) fn();
+         }) /
+         inner;
+}
+
 }  // namespace scanlab::bench

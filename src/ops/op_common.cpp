@@ -1,5 +1,7 @@
 #include "ops/op_common.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include <limits>
 #include <sstream>
 
@@ -23,6 +25,34 @@ void check_shape(const std::string& op, const std::string& name, const at::Tenso
   SCANLAB_CHECK(t.defined(), op, ": ", name, " is undefined; expected a tensor of shape ", dims(expected));
   SCANLAB_CHECK(t.sizes().vec() == expected, op, ": ", name, " has shape ", dims(t.sizes().vec()),
                 "; expected ", dims(expected));
+}
+
+bool fused_step_eligible(std::initializer_list<at::Tensor> inputs, std::initializer_list<at::Tensor> state) {
+  if (inputs.size() == 0 || !inputs.begin()->defined()) return false;
+  const at::Device device = inputs.begin()->device();
+  const auto ok = [&](const at::Tensor& t) {
+    return t.is_cuda() && t.scalar_type() == at::kFloat && t.device() == device;
+  };
+  for (const auto& t : inputs)
+    if (t.defined() && !ok(t)) return false;
+  for (const auto& t : state)
+    if (!t.defined() || !ok(t) || !t.is_contiguous()) return false;
+  return true;
+}
+
+at::Tensor float32(const at::Tensor& t) { return t.defined() ? t.to(at::kFloat) : t; }
+
+bool step_needs_grad(std::initializer_list<at::Tensor> tensors) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const auto& t : tensors)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void check_step_out(const std::string& op, const at::Tensor& out, int64_t B, int64_t H, int64_t V) {
+  SCANLAB_CHECK(out.defined() && out.is_cuda() && out.scalar_type() == at::kFloat && out.is_contiguous() &&
+                    out.sizes() == at::IntArrayRef({B, H, V}),
+                op, ": out must be a contiguous float32 CUDA tensor [", B, ", ", H, ", ", V, "]");
 }
 
 void check_float_on(const std::string& op, const std::string& name, const at::Tensor& t, const at::Device& device) {

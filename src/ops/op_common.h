@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,17 @@ QkvDims check_qkv(const std::string& op, const at::Tensor& q, const at::Tensor& 
 
 // Throws unless t is a floating tensor on `device`.
 void check_float_on(const std::string& op, const std::string& name, const at::Tensor& t, const at::Device& device);
+
+// For the fused CUDA decode steps: every defined tensor of `inputs` and every tensor of `state`
+// (which must also be contiguous, as the kernels update it in place) is a float32 CUDA tensor on
+// the device of the first input.
+bool fused_step_eligible(std::initializer_list<at::Tensor> inputs, std::initializer_list<at::Tensor> state);
+// t as float32 (undefined stays undefined): decode-step inputs on their way to a kernel.
+at::Tensor float32(const at::Tensor& t);
+// Whether autograd would record an op on these tensors (the kernels have no backward).
+bool step_needs_grad(std::initializer_list<at::Tensor> tensors);
+// The [B, H, V] float32 output a fused step writes, checked (defined, contiguous, float32, CUDA, shape).
+void check_step_out(const std::string& op, const at::Tensor& out, int64_t B, int64_t H, int64_t V);
 
 // [c, c] bool on `device`: j <= i (inclusive) or j < i (strict).
 at::Tensor causal_mask(int64_t c, bool inclusive, const at::Device& device);

@@ -1,9 +1,9 @@
-// The only file of this op that knows both devices: it routes a call to the CUDA kernel where
-// supports() accepts the arguments and to the device-generic torch path otherwise.
-#include <ATen/core/grad_mode.h>
-
+// The only file of this op that knows both devices: it routes a decode step to its fused CUDA kernel
+// where supports() accepts the arguments, and to the device-generic torch path otherwise.
 #include "core/check.h"
 #include "ops/affine_scan/affine_scan.h"
+#include "ops/affine_scan/mlstm.h"
+#include "ops/op_common.h"
 
 #ifdef SCANLAB_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -15,19 +15,25 @@ namespace scanlab::ops {
 
 AffineScanOut affine_scan_chunked(const AffineScanArgs& a) { return affine_scan_chunked_torch(a); }
 
-bool affine_scan_step_cuda_supports(const AffineStepArgs& a, const at::Tensor& h) {
+namespace {
+
 #ifdef SCANLAB_WITH_CUDA
-  const auto on = [&](const at::Tensor& t) {
-    return t.is_cuda() && t.scalar_type() == at::kFloat && t.device() == a.q.device();
-  };
-  if (!on(a.q) || !on(a.k) || !on(a.v) || !on(h) || !h.is_contiguous()) return false;
-  if (a.log_a.defined() && !on(a.log_a)) return false;
-  return a.q.dim() == 3 && a.q.size(2) <= cuda::kMaxStepKeyDim;
+constexpr bool kCudaBuild = true;
+constexpr int64_t kMaxKeyDim = cuda::kMaxStepKeyDim;
+
+void check_launch(const char* op, cudaError_t err) {
+  SCANLAB_CHECK(err == cudaSuccess, op, ": kernel launch failed: ", cudaGetErrorString(err));
+}
 #else
-  (void)a;
-  (void)h;
-  return false;
+constexpr bool kCudaBuild = false;
+constexpr int64_t kMaxKeyDim = 0;
 #endif
+
+}  // namespace
+
+bool affine_scan_step_cuda_supports(const AffineStepArgs& a, const at::Tensor& h) {
+  return kCudaBuild && a.q.defined() && a.q.dim() == 3 && a.q.size(2) <= kMaxKeyDim &&
+         fused_step_eligible({a.q, a.k, a.v, a.log_a}, {h});
 }
 
 void affine_scan_step_cuda(const AffineStepArgs& a, at::Tensor& h, at::Tensor& out) {
@@ -35,16 +41,14 @@ void affine_scan_step_cuda(const AffineStepArgs& a, at::Tensor& h, at::Tensor& o
   SCANLAB_CHECK(affine_scan_step_cuda_supports(a, h),
                 "affine_scan_step_cuda: unsupported arguments; expected float32 CUDA tensors on one device, ",
                 "a contiguous state and K <= 1024, in a build with SCANLAB_WITH_CUDA");
+  const int64_t B = a.q.size(0), H = a.q.size(1), V = a.v.size(2);
+  check_step_out("affine_scan_step_cuda", out, B, H, V);
 #ifdef SCANLAB_WITH_CUDA
-  const int64_t B = a.q.size(0), H = a.q.size(1), K = a.q.size(2), V = a.v.size(2);
-  SCANLAB_CHECK(out.defined() && out.is_cuda() && out.scalar_type() == at::kFloat && out.is_contiguous() &&
-                    out.sizes() == at::IntArrayRef({B, H, V}),
-                "affine_scan_step_cuda: out must be a contiguous float32 CUDA tensor [", B, ", ", H, ", ", V, "]");
   auto q = a.q.contiguous(), k = a.k.contiguous(), v = a.v.contiguous();
   at::Tensor log_a = a.log_a.defined() ? a.log_a.contiguous() : at::Tensor();
   cuda::AffineStepParams p;
   p.batch_heads = B * H;
-  p.dk = static_cast<int>(K);
+  p.dk = static_cast<int>(a.q.size(2));
   p.dv = static_cast<int>(V);
   p.gate = !log_a.defined() ? cuda::kGateIdentity : (log_a.dim() == 2 ? cuda::kGateScalar : cuda::kGateDiagonal);
   p.q = q.data_ptr<float>();
@@ -53,24 +57,69 @@ void affine_scan_step_cuda(const AffineStepArgs& a, at::Tensor& h, at::Tensor& o
   p.log_a = log_a.defined() ? log_a.data_ptr<float>() : nullptr;
   p.state = h.data_ptr<float>();
   p.out = out.data_ptr<float>();
-  const cudaError_t err = cuda::launch_affine_scan_step(p, at::cuda::getCurrentCUDAStream().stream());
-  SCANLAB_CHECK(err == cudaSuccess, "affine_scan_step_cuda: kernel launch failed: ", cudaGetErrorString(err));
-#else
-  (void)out;
+  check_launch("affine_scan_step_cuda", cuda::launch_affine_scan_step(p, at::cuda::getCurrentCUDAStream().stream()));
 #endif
 }
 
 at::Tensor affine_scan_step(const AffineStepArgs& a, at::Tensor& h) {
-  // The kernel has no backward: it serves decoding, and autograd callers take the torch path.
-  const bool needs_grad = at::GradMode::is_enabled() &&
-                          (a.q.requires_grad() || a.k.requires_grad() || a.v.requires_grad() || h.requires_grad() ||
-                           (a.log_a.defined() && a.log_a.requires_grad()));
-  if (!needs_grad && affine_scan_step_cuda_supports(a, h)) {
-    at::Tensor out = at::empty({a.q.size(0), a.q.size(1), a.v.size(2)}, a.q.options());
-    affine_scan_step_cuda(a, h, out);
-    return out;
+  // The kernels have no backward: they serve decoding, and autograd callers take the torch path.
+  // Inputs of any float dtype go to the kernel as float32 (the state is float32 in every path), and a
+  // state left strided by a torch-path prefill is made contiguous once.
+  if (kCudaBuild && h.is_cuda() && !step_needs_grad({a.q, a.k, a.v, a.log_a, h})) {
+    const AffineStepArgs f{float32(a.q), float32(a.k), float32(a.v), float32(a.log_a)};
+    h = h.contiguous();
+    if (affine_scan_step_cuda_supports(f, h)) {
+      at::Tensor out = at::empty({f.q.size(0), f.q.size(1), f.v.size(2)}, f.q.options());
+      affine_scan_step_cuda(f, h, out);
+      return out.to(a.q.scalar_type());
+    }
   }
   return affine_scan_step_torch(a, h);
+}
+
+bool mlstm_step_cuda_supports(const MlstmStepArgs& a, const MlstmState& s) {
+  return kCudaBuild && a.q.defined() && a.q.dim() == 3 && a.q.size(2) <= kMaxKeyDim &&
+         fused_step_eligible({a.q, a.k, a.v, a.log_f, a.log_i}, {s.C, s.n, s.m});
+}
+
+void mlstm_step_cuda(const MlstmStepArgs& a, MlstmState& s, at::Tensor& out) {
+  check_mlstm_step_args(a, s);
+  SCANLAB_CHECK(mlstm_step_cuda_supports(a, s),
+                "mlstm_step_cuda: unsupported arguments; expected float32 CUDA tensors on one device, ",
+                "a contiguous state (C, n, m) and K <= 1024, in a build with SCANLAB_WITH_CUDA");
+  const int64_t B = a.q.size(0), H = a.q.size(1), V = a.v.size(2);
+  check_step_out("mlstm_step_cuda", out, B, H, V);
+#ifdef SCANLAB_WITH_CUDA
+  auto q = a.q.contiguous(), k = a.k.contiguous(), v = a.v.contiguous();
+  auto log_f = a.log_f.contiguous(), log_i = a.log_i.contiguous();
+  cuda::MlstmStepParams p;
+  p.batch_heads = B * H;
+  p.dk = static_cast<int>(a.q.size(2));
+  p.dv = static_cast<int>(V);
+  p.q = q.data_ptr<float>();
+  p.k = k.data_ptr<float>();
+  p.v = v.data_ptr<float>();
+  p.log_f = log_f.data_ptr<float>();
+  p.log_i = log_i.data_ptr<float>();
+  p.C = s.C.data_ptr<float>();
+  p.n = s.n.data_ptr<float>();
+  p.m = s.m.data_ptr<float>();
+  p.out = out.data_ptr<float>();
+  check_launch("mlstm_step_cuda", cuda::launch_mlstm_step(p, at::cuda::getCurrentCUDAStream().stream()));
+#endif
+}
+
+at::Tensor mlstm_step(const MlstmStepArgs& a, MlstmState& s) {
+  if (kCudaBuild && s.C.is_cuda() && !step_needs_grad({a.q, a.k, a.v, a.log_f, a.log_i, s.C, s.n, s.m})) {
+    const MlstmStepArgs f{float32(a.q), float32(a.k), float32(a.v), float32(a.log_f), float32(a.log_i)};
+    s = {s.C.contiguous(), s.n.contiguous(), s.m.contiguous()};
+    if (mlstm_step_cuda_supports(f, s)) {
+      at::Tensor out = at::empty({f.q.size(0), f.q.size(1), f.v.size(2)}, f.q.options());
+      mlstm_step_cuda(f, s, out);
+      return out.to(a.q.scalar_type());
+    }
+  }
+  return mlstm_step_torch(a, s);
 }
 
 }  // namespace scanlab::ops

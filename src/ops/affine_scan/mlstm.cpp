@@ -69,7 +69,7 @@ void check_mlstm_args(const MlstmArgs& a) {
   SCANLAB_CHECK(a.chunk_len >= 1, op, ": chunk_len is ", a.chunk_len, "; expected >= 1");
 }
 
-at::Tensor mlstm_step(const MlstmStepArgs& a, MlstmState& state) {
+void check_mlstm_step_args(const MlstmStepArgs& a, const MlstmState& state) {
   SCANLAB_CHECK(a.q.defined() && a.q.dim() == 3 && a.v.defined() && a.v.dim() == 3, "mlstm_step: q must be ",
                 "[B, H, K] and v [B, H, V]");
   const int64_t B = a.q.size(0), H = a.q.size(1), K = a.q.size(2), V = a.v.size(2);
@@ -77,6 +77,12 @@ at::Tensor mlstm_step(const MlstmStepArgs& a, MlstmState& state) {
   check_shape("mlstm_step", "log_f", a.log_f, {B, H});
   check_shape("mlstm_step", "log_i", a.log_i, {B, H});
   check_shape("mlstm_step", "state C", state.C, {B, H, K, V});
+  check_shape("mlstm_step", "state n", state.n, {B, H, K});
+  check_shape("mlstm_step", "state m", state.m, {B, H});
+}
+
+at::Tensor mlstm_step_torch(const MlstmStepArgs& a, MlstmState& state) {
+  check_mlstm_step_args(a, state);
   const auto sd = state.C.scalar_type();
   auto q = a.q.to(sd), k = a.k.to(sd);
   // The new token as a stabilized state (k v'ᵀ, log_i), merged after the decayed old state.
@@ -92,7 +98,7 @@ MlstmOut mlstm_ref(const MlstmArgs& a) {
   std::vector<at::Tensor> o;
   for (int64_t t = 0; t < a.q.size(1); ++t) {
     MlstmStepArgs step{a.q.select(1, t), a.k.select(1, t), a.v.select(1, t), a.log_f.select(1, t), a.log_i.select(1, t)};
-    o.push_back(mlstm_step(step, s));
+    o.push_back(mlstm_step_torch(step, s));
   }
   return {at::stack(o, 1), s};
 }

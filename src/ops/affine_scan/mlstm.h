@@ -31,12 +31,20 @@ struct MlstmStepArgs {
 };
 
 void check_mlstm_args(const MlstmArgs& a);
+void check_mlstm_step_args(const MlstmStepArgs& a, const MlstmState& state);
 MlstmState mlstm_zero_state(int64_t batch, int64_t heads, int64_t dk, int64_t dv, const at::TensorOptions& opts);
 
 MlstmOut mlstm_ref(const MlstmArgs& a);
 MlstmOut mlstm_chunked(const MlstmArgs& a);
 MlstmOut mlstm_blelloch(const MlstmArgs& a);
-// Returns o [B, H, V]; `state` becomes the state after the token.
+// Returns o [B, H, V]; `state` becomes the state after the token. mlstm_step routes to the fused
+// CUDA kernel (cuda/affine_step.cu) where mlstm_step_cuda_supports() accepts the arguments and no
+// gradient is needed, else to the device-generic torch step.
 at::Tensor mlstm_step(const MlstmStepArgs& a, MlstmState& state);
+at::Tensor mlstm_step_torch(const MlstmStepArgs& a, MlstmState& state);
+// float32 CUDA tensors on one device, a contiguous state, K <= 1024, a CUDA build.
+bool mlstm_step_cuda_supports(const MlstmStepArgs& a, const MlstmState& state);
+// Updates `state` in place; writes o into `out` ([B, H, V] contiguous float32).
+void mlstm_step_cuda(const MlstmStepArgs& a, MlstmState& state, at::Tensor& out);
 
 }  // namespace scanlab::ops

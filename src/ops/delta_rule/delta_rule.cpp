@@ -19,7 +19,7 @@ void check_delta_rule_args(const DeltaRuleArgs& a) {
   SCANLAB_CHECK(a.chunk_len >= 1, op, ": chunk_len is ", a.chunk_len, "; expected >= 1");
 }
 
-at::Tensor delta_rule_step(const DeltaRuleStepArgs& a, at::Tensor& h) {
+void check_delta_rule_step_args(const DeltaRuleStepArgs& a, const at::Tensor& h) {
   SCANLAB_CHECK(a.q.defined() && a.q.dim() == 3 && a.v.defined() && a.v.dim() == 3, "delta_rule_step: q must be ",
                 "[B, H, K] and v [B, H, V]");
   const int64_t B = a.q.size(0), H = a.q.size(1), K = a.q.size(2), V = a.v.size(2);
@@ -27,6 +27,10 @@ at::Tensor delta_rule_step(const DeltaRuleStepArgs& a, at::Tensor& h) {
   check_shape("delta_rule_step", "beta", a.beta, {B, H});
   check_shape("delta_rule_step", "h", h, {B, H, K, V});
   if (a.log_a.defined()) check_shape("delta_rule_step", "log_a", a.log_a, {B, H});
+}
+
+at::Tensor delta_rule_step_torch(const DeltaRuleStepArgs& a, at::Tensor& h) {
+  check_delta_rule_step_args(a, h);
   const auto sd = h.scalar_type();
   auto q = a.q.to(sd), k = a.k.to(sd), v = a.v.to(sd), beta = a.beta.to(sd).unsqueeze(-1);
   // 1. gate: h <- α h;  2. delta: u = β (v - hᵀk), h <- h + k uᵀ;  3. read: o = hᵀq
@@ -52,7 +56,7 @@ DeltaRuleOut delta_rule_ref(const DeltaRuleArgs& a) {
   for (int64_t t = 0; t < a.q.size(1); ++t) {
     DeltaRuleStepArgs s{a.q.select(1, t), a.k.select(1, t), a.v.select(1, t), a.beta.select(1, t),
                         a.log_a.defined() ? a.log_a.select(1, t) : at::Tensor()};
-    o.push_back(delta_rule_step(s, h));
+    o.push_back(delta_rule_step_torch(s, h));
   }
   return {at::stack(o, 1), h};
 }

@@ -30,10 +30,18 @@ struct DeltaRuleStepArgs {
 };
 
 void check_delta_rule_args(const DeltaRuleArgs& a);
+void check_delta_rule_step_args(const DeltaRuleStepArgs& a, const at::Tensor& h);
 DeltaRuleOut delta_rule_ref(const DeltaRuleArgs& a);
 DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a);
 DeltaRuleOut delta_rule_blelloch(const DeltaRuleArgs& a);
-// Returns o [B, H, V]; h becomes the state after the token.
+// Returns o [B, H, V]; h becomes the state after the token. delta_rule_step routes to the fused CUDA
+// kernel (cuda/delta_step.cu) where delta_rule_step_cuda_supports() accepts the arguments and no
+// gradient is needed, else to the device-generic torch step.
 at::Tensor delta_rule_step(const DeltaRuleStepArgs& a, at::Tensor& h);
+at::Tensor delta_rule_step_torch(const DeltaRuleStepArgs& a, at::Tensor& h);
+// float32 CUDA tensors on one device, a contiguous state, K <= 256, a CUDA build.
+bool delta_rule_step_cuda_supports(const DeltaRuleStepArgs& a, const at::Tensor& h);
+// Updates h in place; writes o into `out` ([B, H, V] contiguous float32).
+void delta_rule_step_cuda(const DeltaRuleStepArgs& a, at::Tensor& h, at::Tensor& out);
 
 }  // namespace scanlab::ops

@@ -8,7 +8,7 @@ namespace scanlab::ops::cuda {
 
 enum AffineGate : int { kGateIdentity = 0, kGateScalar = 1, kGateDiagonal = 2 };
 
-// The largest key dim the decode step stages in shared memory (3 * K floats per block).
+// The largest key dim the decode steps stage in shared memory (3 * K floats per block).
 constexpr int kMaxStepKeyDim = 1024;
 
 // One decode step h <- a ▶ h + k vᵀ, o = hᵀ q for BH = B*H independent heads. Every pointer is a
@@ -26,7 +26,24 @@ struct AffineStepParams {
   float* out = nullptr;
 };
 
-// Returns the launch error (cudaSuccess when the kernel was queued).
+// One mLSTM decode step (see mlstm.h) for BH heads: q, k [BH, K]; v [BH, V]; log_f, log_i [BH];
+// the stabilized state C [BH, K, V], n [BH, K], m [BH], all read and written once, in place; out [BH, V].
+struct MlstmStepParams {
+  long long batch_heads = 0;
+  int dk = 0, dv = 0;
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  const float* log_f = nullptr;
+  const float* log_i = nullptr;
+  float* C = nullptr;
+  float* n = nullptr;
+  float* m = nullptr;
+  float* out = nullptr;
+};
+
+// Each returns the launch error (cudaSuccess when the kernel was queued).
 cudaError_t launch_affine_scan_step(const AffineStepParams& p, cudaStream_t stream);
+cudaError_t launch_mlstm_step(const MlstmStepParams& p, cudaStream_t stream);
 
 }  // namespace scanlab::ops::cuda
