@@ -1,36 +1,99 @@
 #!/usr/bin/env bash
-# On the GPU machine, in one call: build against the PyTorch wheel's LibTorch with CUDA, run the
-# whole test suite (CUDA tests included) and the benchmarks; logs and tables go to $OUT.
-# Needs .vendor/ (scripts/gpu_vendor.sh) carried along.
+# On the GPU machine, in one call: build against the PyTorch wheel's LibTorch with CUDA, then run one
+# or more parts; logs and tables go to $OUT. Needs .vendor/ (scripts/gpu_vendor.sh) and data/cache
+# (scripts/fetch_data.sh) carried along: the device machine has no network.
+#
+#   bash scripts/gpu_check.sh [tests] [bench] [study]     (no argument = tests bench)
+#
+#   tests  the CUDA tests first (their own log), then the whole suite
+#   bench  bench_scan, bench_affine (decode-step batch sweep), scanlab bench decode
+#          (DECODE_TOKENS tokens, default 8192; DECODE_LARGE=1 adds the d = 768, 6 + 6 layer T-PSM)
+#   study  the NAR sequential-vs-parallel study, one process per pair x processor on the one GPU,
+#          cut off after STUDY_SECONDS (default 420) with whatever runs finished, then joined
+# Each test process gets OMP_NUM_THREADS=2: with 16 threads each, 8 parallel ctest jobs oversubscribe
+# the 16 cores and the suite crawls.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
+parts=("$@")
+[[ ${#parts[@]} -eq 0 ]] && parts=(tests bench)
 [[ -d .vendor ]] || { echo "gpu_check: .vendor/ missing; run scripts/gpu_vendor.sh here and carry .vendor" >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
 TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 BUILD=build-gpu
+for p in "${parts[@]}"; do
+  case $p in
+    tests | bench | study) ;;
+    *) echo "gpu_check: unknown part '$p'; expected tests, bench or study" >&2; exit 2 ;;
+  esac
+done
+t0=$SECONDS
 cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
   -DSCANLAB_VENDOR_DIR="$PWD/.vendor" -DTORCH_CUDA_ARCH_LIST=9.0 > "$OUT/configure.log" 2>&1 \
   || { tail -40 "$OUT/configure.log"; exit 1; }
-cmake --build $BUILD -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
-echo "== build ok"
-(cd $BUILD && ctest --output-on-failure -j 8 --timeout 900) > "$OUT/tests.log" 2>&1
-echo "== tests: $(grep -E 'tests passed|tests failed' "$OUT/tests.log")"
-grep -E "^\s+[0-9]+ - .*\(Failed|Timeout\)" "$OUT/tests.log" | head -20
-grep -E "^\s+[0-9]+ - .*\(Failed|Timeout\)" "$OUT/tests.log" > "$OUT/tests_failed.txt"
-grep -B2 -A25 "Failure$\|\[  FAILED  \]" "$OUT/tests.log" | head -300 > "$OUT/tests_failures.log"
-for dev in cuda cpu; do
-  ./$BUILD/bench_scan --device $dev --lengths 16,64,256,1024,4096 -r 5 > "$OUT/bench_scan_$dev.md" 2>/dev/null
-  echo "== bench_scan --device $dev"; cat "$OUT/bench_scan_$dev.md"
-done
-./$BUILD/bench_affine --device cuda -r 5 > "$OUT/bench_affine_cuda.md" 2>&1
-echo "== bench_affine --device cuda"; cat "$OUT/bench_affine_cuda.md"
-# Decode latency vs token index at the paper's latency-benchmark shape (d 256, 2+2 layers, c 64).
-./$BUILD/scanlab --device cuda bench decode --tokens ${DECODE_TOKENS:-8192} --width 256 --depth 2 --chunk 64 \
-  --window 1024 --csv "$OUT/decode_steps.csv" > "$OUT/bench_decode_cuda.md" 2>/dev/null
-echo "== bench decode --device cuda"; cat "$OUT/bench_decode_cuda.md"
+# Everything is built whatever the parts: a later call on the still-warm machine reuses this build.
+cmake --build $BUILD -j "$(nproc)" > "$OUT/build.log" 2>&1 \
+  || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
+echo "== build ok ($((SECONDS - t0)) s)"
+
+run_tests() {
+  export OMP_NUM_THREADS=2
+  (cd $BUILD && ctest --output-on-failure -j 8 --timeout 300 -R "[Cc]uda|Autocast") > "$OUT/tests_cuda.log" 2>&1
+  echo "== CUDA tests: $(grep -E 'tests passed|tests failed' "$OUT/tests_cuda.log")"
+  grep -E "^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess)" "$OUT/tests_cuda.log" | head -20
+  grep -cE "Passed" "$OUT/tests_cuda.log" | sed 's/^/   passed entries: /'
+  grep -E "Skipped|SKIPPED" "$OUT/tests_cuda.log" | head -5
+  (cd $BUILD && ctest --output-on-failure -j 8 --timeout 300 -E "[Cc]uda|Autocast") > "$OUT/tests.log" 2>&1
+  echo "== other tests: $(grep -E 'tests passed|tests failed' "$OUT/tests.log")"
+  grep -E "^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess)" "$OUT/tests.log" | head -20
+  grep -h -B2 -A25 "Failure$\|\[  FAILED  \]" "$OUT/tests_cuda.log" "$OUT/tests.log" | head -300 > "$OUT/tests_failures.log"
+  unset OMP_NUM_THREADS
+}
+
+run_bench() {
+  ./$BUILD/bench_scan --device cuda --lengths 16,64,256,1024,4096 -r 5 > "$OUT/bench_scan_cuda.md" 2>&1
+  echo "== bench_scan --device cuda"; cat "$OUT/bench_scan_cuda.md"
+  ./$BUILD/bench_affine --device cuda -r 9 > "$OUT/bench_affine_cuda.md" 2>&1
+  echo "== bench_affine --device cuda"; cat "$OUT/bench_affine_cuda.md"
+  # Decode latency vs token index at the paper's latency-benchmark shape (d 256, 2+2 layers, c 64).
+  ./$BUILD/scanlab --device cuda bench decode --tokens "${DECODE_TOKENS:-8192}" --width 256 --depth 2 --chunk 64 \
+    --window 1024 --csv "$OUT/decode_steps.csv" > "$OUT/bench_decode_cuda.md" 2>&1
+  echo "== bench decode --device cuda"; cat "$OUT/bench_decode_cuda.md"
+  if [[ ${DECODE_LARGE:-0} == 1 ]]; then
+    ./$BUILD/scanlab --device cuda bench decode --tokens "${DECODE_LARGE_TOKENS:-4096}" --width 768 --depth 6 \
+      --chunk 64 --models transformer_psm,gpt2 --csv "$OUT/decode_large.csv" > "$OUT/bench_decode_large.md" 2>&1
+    echo "== bench decode d=768 6+6"; cat "$OUT/bench_decode_large.md"
+  fi
+}
+
+run_study() {
+  local dirs=() pids=()
+  export OMP_NUM_THREADS=1
+  for pair in search sort scc prefix_sum; do
+    for proc in deepsets gat mpnn pgn; do
+      local d="$OUT/study/$pair-$proc"
+      mkdir -p "$d"
+      timeout "${STUDY_SECONDS:-420}" ./$BUILD/scanlab --device cuda --threads 1 nar compare --pair $pair \
+        --processors $proc --seeds "${STUDY_SEEDS:-5}" --out-dir "$d" > "$d/progress.log" 2>&1 &
+      pids+=($!)
+      dirs+=("$d")
+    done
+  done
+  wait "${pids[@]}"
+  unset OMP_NUM_THREADS
+  local have=()
+  for d in "${dirs[@]}"; do [[ -s $d/results.jsonl ]] && have+=("$d"); done
+  echo "== study: $(cat "${have[@]/%//results.jsonl}" 2>/dev/null | wc -l) runs finished in ${#have[@]} of ${#dirs[@]} cells"
+  mkdir -p "$OUT/study_joined"
+  local list
+  list=$(IFS=,; echo "${have[*]}")
+  [[ -n $list ]] && ./$BUILD/scanlab nar compare --merge "$list" --out-dir "$OUT/study_joined" | tee "$OUT/study_table.md"
+  (cd "$OUT" && tar czf study.tgz study study_joined && rm -rf study study_joined)
+}
+
+for p in "${parts[@]}"; do "run_$p"; done
 # The device tool returns at most 8 files: pack the logs, keep the tables and failure excerpts.
-(cd "$OUT" && tar czf all_logs.tgz --exclude=all_logs.tgz --exclude=gpu_check.log . && \
-  rm -f configure.log build.log tests.log tests_failed.txt gpu.txt decode_steps.csv bench_scan_cpu.md)
+(cd "$OUT" && tar czf all_logs.tgz --exclude=all_logs.tgz --exclude=study.tgz --exclude=gpu_check.log . && \
+  rm -f configure.log build.log tests.log tests_cuda.log gpu.txt decode_steps.csv decode_large.csv)
 exit 0

@@ -20,6 +20,9 @@ void register_generate(CLI::App& root, GlobalContext& ctx) {
   cmd->add_option("--max-new-tokens", opts->generate.max_new_tokens, "tokens to generate")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--dtype", opts->dtype, "weights as float32 or bfloat16 (states stay float32)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float32", "bfloat16"}));
   cmd->add_option("--temperature", opts->generate.sampling.temperature, "0 = greedy (argmax)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

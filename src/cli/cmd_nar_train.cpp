@@ -117,8 +117,17 @@ void register_nar_training(CLI::App& nar, GlobalContext& ctx) {
     cmd->add_option("--processors", opts->processors, "processors")->delimiter(',')->capture_default_str();
     cmd->add_option("--seeds", opts->seeds, "number of the paper's seeds (42, 51, 34, 103, 60)")->capture_default_str()->check(CLI::Range(1, 5));
     cmd->add_option("--out-dir", opts->out_dir, "write results.jsonl, summary.csv, table.md and SVG plots here");
+    auto merge = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("--merge", *merge,
+                    "train nothing: join the results.jsonl of these --out-dirs (studies run apart) into --out-dir")
+        ->delimiter(',');
     add_train_flags(cmd, *flags, false);
-    cmd->callback([flags, opts, &ctx] {
+    cmd->callback([flags, opts, merge, &ctx] {
+      if (!merge->empty()) {
+        if (opts->out_dir.empty()) throw CLI::ValidationError("--merge", "needs --out-dir for the joined study");
+        std::cout << nar::study::merge_comparisons(*merge, *opts).table_markdown;
+        return;
+      }
       const auto device = apply_runtime(ctx.runtime);
       opts->base = flags->resolve();
       const auto result = nar::study::run_comparison(*opts, nar::study::make_splits, device, &std::cerr);

@@ -17,7 +17,10 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
                 "nothing to continue: give --prompt TEXT, --prompt-tokens FILE or --resume-state FILE");
   SCANLAB_CHECK(opts.output == "auto" || opts.output == "text" || opts.output == "ids", "--output '", opts.output,
                 "': expected text, ids or auto");
+  SCANLAB_CHECK(opts.dtype == "float32" || opts.dtype == "bfloat16", "--dtype '", opts.dtype,
+                "': expected float32 or bfloat16");
   auto model = models::load_checkpoint(opts.checkpoint, device);
+  if (opts.dtype == "bfloat16") model->to(device, at::kBFloat16);
   model->eval();
   std::vector<int64_t> prompt_ids = has_text ? io::byte_tokens(opts.prompt)
                                    : has_ids ? io::read_token_ids(opts.prompt_tokens_file)

@@ -18,6 +18,7 @@ struct GenerateCommandOptions {
   bool stats = false;
   std::string save_state;          // write the stream here at the end (safetensors)
   std::string resume_state;        // continue a stream saved by --save-state
+  std::string dtype = "float32";   // float32 | bfloat16 weights (recurrent states stay float32)
   GenerateOptions generate;
 };
 

@@ -119,6 +119,22 @@ TEST(GenerateCommand, WritesTextAndStatsAndRejectsBadInput) {
   std::ostringstream out2, report2;
   run_generate_command(again, at::kCPU, out2, report2);
   EXPECT_FALSE(out2.str().empty());
+  // bfloat16 weights: the same stream, token for token, as a model cast to bfloat16 by hand.
+  GenerateCommandOptions bf16 = o;
+  bf16.dtype = "bfloat16";
+  bf16.save_state.clear();
+  std::ostringstream out3, report3;
+  run_generate_command(bf16, at::kCPU, out3, report3);
+  auto cast = models::load_checkpoint(ckpt, at::kCPU);
+  cast->to(at::kBFloat16);
+  cast->eval();
+  std::string expected;
+  GenerateOptions g = o.generate;
+  generate(*cast, at::tensor(std::vector<int64_t>{1, 2, 3}, at::kLong).unsqueeze(0), g,
+           [&](int64_t, const at::Tensor& t) { expected += std::to_string(t[0].item<int64_t>()) + " "; });
+  EXPECT_EQ(out3.str(), expected + "\n");
+  bf16.dtype = "float16";
+  EXPECT_THROW(run_generate_command(bf16, at::kCPU, out3, report3), Error);
   // A token outside the vocabulary is an error naming it.
   {
     std::ofstream f(o.prompt_tokens_file);

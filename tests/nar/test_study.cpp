@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/atomic_file.h"
@@ -110,6 +111,56 @@ TEST(NarStudyCompare, WritesTableResultsAndPlots) {
   EXPECT_NE(read_file(dir + "/time_per_step_search.svg").find("<rect"), std::string::npos);
   o.pairs = {"graph_coloring"};
   EXPECT_THROW(run_comparison(o, tiny_splits, at::kCPU, nullptr), scanlab::Error);
+}
+
+TEST(NarStudyCompare, MergesStudiesRunApart) {
+  const std::string root = ::testing::TempDir() + "/nar_merge_test";
+  CompareOptions o;
+  o.pairs = {"search"};
+  o.seeds = 1;
+  o.base = tiny_options();
+  o.base.steps = 4;
+  std::vector<std::string> dirs;
+  for (const std::string proc : {"mpnn", "deepsets"}) {
+    o.processors = {proc};
+    o.out_dir = root + "/" + proc;
+    std::filesystem::create_directories(o.out_dir);
+    run_comparison(o, tiny_splits, at::kCPU, nullptr);
+    dirs.push_back(o.out_dir);
+  }
+  o.processors = {"mpnn", "deepsets"};
+  o.out_dir = root + "/joined";
+  std::filesystem::create_directories(o.out_dir);
+  const CompareResult joined = merge_comparisons(dirs, o);
+  ASSERT_EQ(joined.runs.size(), 4u);
+  o.out_dir = root + "/together";
+  std::filesystem::create_directories(o.out_dir);
+  const CompareResult together = run_comparison(o, tiny_splits, at::kCPU, nullptr);
+  // The same runs give the same table, whichever way they were made (timing columns aside).
+  for (size_t k = 0; k < 4; ++k) {
+    const auto& a = joined.runs[k];
+    const auto it = std::find_if(together.runs.begin(), together.runs.end(), [&](const TrainResult& r) {
+      return r.options.algorithm == a.options.algorithm && r.options.processor == a.options.processor;
+    });
+    ASSERT_NE(it, together.runs.end());
+    EXPECT_EQ(a.losses, it->losses);
+    EXPECT_EQ(a.test_score, it->test_score);
+    EXPECT_EQ(a.val_curve.size(), it->val_curve.size());
+    EXPECT_EQ(a.options.hidden, 16);
+  }
+  EXPECT_NE(read_file(root + "/joined/table.md").find("| search | deepsets | parallel_search | 2 | 1 |"), std::string::npos)
+      << read_file(root + "/joined/table.md");
+  EXPECT_EQ(read_file(root + "/joined/score_vs_step_search.svg").rfind("<svg", 0), 0u);
+  // Bad inputs name the file and line.
+  EXPECT_THROW(merge_comparisons({root + "/missing"}, o), scanlab::Error);
+  std::filesystem::create_directories(root + "/bad");
+  write_file_atomically(root + "/bad/results.jsonl", "{\"options\": {}}\n");
+  try {
+    merge_comparisons({root + "/bad"}, o);
+    ADD_FAILURE() << "a truncated result line was accepted";
+  } catch (const scanlab::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 1"), std::string::npos) << e.what();
+  }
 }
 
 TEST(NarStudyCompare, MeanStdAndCharts) {

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/check.h"
@@ -142,6 +144,31 @@ std::string comparison_table(const std::vector<TrainResult>& runs, const std::ve
     }
   }
   return md;
+}
+
+CompareResult merge_comparisons(const std::vector<std::string>& result_dirs, const CompareOptions& o) {
+  SCANLAB_CHECK(!result_dirs.empty(), "merge: no result directories given");
+  std::vector<TaskPair> pairs;
+  for (const auto& name : o.pairs) pairs.push_back(task_pair(name));
+  CompareResult result;
+  for (const auto& dir : result_dirs) {
+    const std::string path = dir + "/results.jsonl";
+    SCANLAB_CHECK(std::filesystem::exists(path), "merge: '", path, "' does not exist; expected the --out-dir of a finished or interrupted nar compare");
+    std::istringstream lines(read_file(path));
+    std::string line;
+    for (int64_t n = 1; std::getline(lines, line); ++n) {
+      if (line.empty()) continue;
+      try {
+        result.runs.push_back(result_from_json(line));
+      } catch (const Error& e) {
+        SCANLAB_CHECK(false, path, " line ", n, ": ", e.what());
+      }
+    }
+  }
+  result.table_markdown = comparison_table(result.runs, pairs, o.processors);
+  write_outputs(o, result.runs, result.table_markdown);
+  write_plots(o, result.runs);
+  return result;
 }
 
 CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_splits, at::Device device,

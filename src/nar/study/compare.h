@@ -43,6 +43,11 @@ struct CompareResult {
 CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_splits, at::Device device,
                              std::ostream* progress);
 
+// Joins the results.jsonl of studies run apart (e.g. one process per pair and processor on one GPU)
+// into one study: the runs of every listed directory, in the task_pairs() order, written to
+// o.out_dir with the table and plots. o.pairs and o.processors select and order what is shown.
+CompareResult merge_comparisons(const std::vector<std::string>& result_dirs, const CompareOptions& o);
+
 // mean ± sample std (n - 1), formatted with `precision` decimals; std 0 for one value.
 std::string mean_std(const std::vector<double>& v, int precision);
 

@@ -194,6 +194,35 @@ std::string result_to_json(const TrainResult& r) {
   return j.dump();
 }
 
+TrainResult result_from_json(const std::string& line) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    SCANLAB_CHECK(false, "a study result line is not JSON (", e.what(), ")");
+  }
+  SCANLAB_CHECK(j.is_object() && j.contains("options") && j.contains("val_curve") && j.contains("test_score"),
+                "a study result line lacks options, val_curve or test_score; expected a line of results.jsonl");
+  TrainResult r;
+  try {
+    r.options = options_from_json(j.at("options"));
+    r.device = j.value("device", "");
+    j.at("losses").get_to(r.losses);
+    j.at("step_seconds").get_to(r.step_seconds);
+    for (const auto& p : j.at("val_curve")) r.val_curve.push_back({p.at(0).get<int64_t>(), p.at(1).get<double>()});
+    j.at("best_step").get_to(r.best_step);
+    j.at("best_val").get_to(r.best_val);
+    j.at("test_score").get_to(r.test_score);
+    j.at("test_per_output").get_to(r.test_per_output);
+    j.at("train_seconds").get_to(r.train_seconds);
+    j.at("mean_step_seconds").get_to(r.mean_step_seconds);
+    j.at("train_unroll_steps").get_to(r.train_unroll_steps);
+  } catch (const nlohmann::json::exception& e) {
+    SCANLAB_CHECK(false, "a study result line has a missing or mistyped field (", e.what(), ")");
+  }
+  return r;
+}
+
 std::string format_run(const TrainResult& r) {
   const TrainOptions& o = r.options;
   std::string out = fmt::format(

@@ -100,6 +100,8 @@ std::string format_run(const TrainResult& r);
 
 // One JSON object per line (JSONL) / one CSV row per run.
 std::string result_to_json(const TrainResult& r);
+// The inverse of result_to_json; throws naming what is missing or mistyped.
+TrainResult result_from_json(const std::string& line);
 std::string csv_header();
 std::string result_to_csv_row(const TrainResult& r);
 
