@@ -32,8 +32,11 @@ t0=$SECONDS
 cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
   -DSCANLAB_VENDOR_DIR="$PWD/.vendor" -DTORCH_CUDA_ARCH_LIST=9.0 > "$OUT/configure.log" 2>&1 \
   || { tail -40 "$OUT/configure.log"; exit 1; }
-# Everything is built whatever the parts: a later call on the still-warm machine reuses this build.
-cmake --build $BUILD -j "$(nproc)" > "$OUT/build.log" 2>&1 \
+# Everything is built for tests or bench (a later call on the still-warm machine reuses the build);
+# the study alone needs only the CLI.
+targets=(all)
+[[ " ${parts[*]} " == " study " ]] && targets=(scanlab)
+cmake --build $BUILD -j "$(nproc)" --target "${targets[@]}" > "$OUT/build.log" 2>&1 \
   || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
 echo "== build ok ($((SECONDS - t0)) s)"
 

@@ -16,6 +16,8 @@ void register_mqar_demo(CLI::App& root, GlobalContext& ctx) {
   cmd->add_option("--seq-len", opts->seq_len, "MQAR sequence length")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--pairs", opts->num_kv_pairs, "key-value pairs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--vocab", opts->vocab_size, "vocabulary size")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", opts->lr, "peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", opts->batch_size, "examples per step")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--width", opts->width, "model width (n_embd)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--chunk", opts->chunk_size, "Transformer-PSM chunk size")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--eval-examples", opts->eval_examples, "validation examples")->capture_default_str()->check(CLI::PositiveNumber);

@@ -52,4 +52,32 @@ class CudaBf16Autocast {
   at::ScalarType prev_dtype_ = at::kHalf;
 };
 
+// Turns CUDA autocast off inside a scope (torch.autocast("cuda", enabled=False)): the recurrent ops
+// keep their state math in float32 even when called from an autocast region, where matmuls would
+// otherwise round the state to bfloat16.
+class CudaAutocastOff {
+ public:
+  CudaAutocastOff() {
+#if SCANLAB_TORCH_AT_LEAST(2, 4)
+    prev_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    prev_enabled_ = at::autocast::is_enabled();
+    at::autocast::set_enabled(false);
+#endif
+  }
+  ~CudaAutocastOff() {
+#if SCANLAB_TORCH_AT_LEAST(2, 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, prev_enabled_);
+#else
+    at::autocast::set_enabled(prev_enabled_);
+#endif
+  }
+  CudaAutocastOff(const CudaAutocastOff&) = delete;
+  CudaAutocastOff& operator=(const CudaAutocastOff&) = delete;
+
+ private:
+  bool prev_enabled_ = false;
+};
+
 }  // namespace scanlab

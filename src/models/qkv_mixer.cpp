@@ -1,6 +1,7 @@
 #include "models/qkv_mixer.h"
 
 #include "core/check.h"
+#include "core/torch_compat.h"
 
 namespace scanlab::models {
 
@@ -63,6 +64,7 @@ void check_single(const at::Tensor& q, bool single_step) {
 
 at::Tensor run_affine(ops::AffineScanArgs a, at::Tensor& h, bool single_step) {
   check_single(a.q, single_step);
+  CudaAutocastOff state_math_in_float32;
   if (single_step)
     return ops::affine_scan_step({first(a.q), first(a.k), first(a.v), first(a.log_a)}, h).unsqueeze(1);
   a.h0 = h;
@@ -73,6 +75,7 @@ at::Tensor run_affine(ops::AffineScanArgs a, at::Tensor& h, bool single_step) {
 
 at::Tensor run_delta_rule(ops::DeltaRuleArgs a, at::Tensor& h, bool single_step) {
   check_single(a.q, single_step);
+  CudaAutocastOff state_math_in_float32;
   if (single_step)
     return ops::delta_rule_step({first(a.q), first(a.k), first(a.v), first(a.beta), first(a.log_a)}, h).unsqueeze(1);
   a.h0 = h;
@@ -83,6 +86,7 @@ at::Tensor run_delta_rule(ops::DeltaRuleArgs a, at::Tensor& h, bool single_step)
 
 at::Tensor run_mlstm(ops::MlstmArgs a, MixerState& state, bool single_step) {
   check_single(a.q, single_step);
+  CudaAutocastOff state_math_in_float32;
   ops::MlstmState s{state.at(0), state.at(1), state.at(2)};
   at::Tensor o;
   if (single_step) {

@@ -28,7 +28,7 @@ config::ExperimentConfig demo_experiment(const MqarDemoOptions& o, const std::st
                 {"num_kv_pairs", o.num_kv_pairs}, {"num_train", 100000}, {"num_val", o.eval_examples},
                 {"seed", o.seed}}},
       {"model", m},
-      {"train", {{"steps", o.steps}, {"batch_size", 32}, {"lr", 3e-3}, {"warmup_steps", o.steps / 10},
+      {"train", {{"steps", o.steps}, {"batch_size", o.batch_size}, {"lr", o.lr}, {"warmup_steps", o.steps / 10},
                  {"min_lr_ratio", 0.1}, {"weight_decay", 0.01}, {"eval_every", 0},
                  {"eval_examples", o.eval_examples}, {"log_every", 10}, {"seed", o.seed},
                  {"out_dir", o.out_dir + "/" + model}}},
@@ -81,7 +81,7 @@ std::vector<MqarDemoRow> run_mqar_demo(const MqarDemoOptions& opts, at::Device d
 std::string format_mqar_demo(const MqarDemoOptions& o, const std::vector<MqarDemoRow>& rows) {
   std::ostringstream out;
   out << "MQAR (Zoology generator): T=" << o.seq_len << ", " << o.num_kv_pairs << " key-value pairs, vocabulary "
-      << o.vocab_size << ", uniform query gaps; " << o.steps << " steps of 32 examples; " << o.eval_examples
+      << o.vocab_size << ", uniform query gaps; " << o.steps << " steps of " << o.batch_size << " examples (peak lr " << o.lr << "); " << o.eval_examples
       << " validation examples\n\n";
   out << "| model | parameters | train s | accuracy (parallel) | accuracy (stream) | argmax agreement | max |logit diff| |\n"
       << "|---|---:|---:|---:|---:|---:|---:|\n";

@@ -16,6 +16,8 @@ struct MqarDemoOptions {
   int64_t num_kv_pairs = 4;
   int64_t vocab_size = 64;
   int64_t width = 64;       // n_embd of both models
+  double lr = 3e-3;         // AdamW peak learning rate (linear warmup over 10% of the steps, cosine decay)
+  int64_t batch_size = 32;
   int64_t chunk_size = 8;   // Transformer-PSM chunk
   int64_t eval_examples = 256;
   std::vector<std::string> models = {"transformer_psm", "gpt2"};

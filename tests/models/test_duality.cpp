@@ -79,7 +79,10 @@ TEST_P(ModelDuality, DropoutActsOnlyInTraining) {
   model->train();
   EXPECT_FALSE(at::allclose(model->forward(tokens), model->forward(tokens))) << "training mode is deterministic";
   model->eval();
-  EXPECT_TRUE(at::equal(model->forward(tokens), eval_logits));
+  // Equal up to rounding, not bit for bit: BLAS may take another code path for a differently
+  // aligned buffer (seen with MKL under LibTorch 2.11). A dropout mask would move logits by O(1).
+  testing::expect_close(name() + " eval after train", eval_logits, model->forward(tokens),
+                        testing::duality_tolerance(dtype()));
 }
 
 TEST_P(ModelDuality, StreamSaveRestoreContinuesIdentically) {
