@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -95,6 +96,10 @@ void write_plots(const CompareOptions& o, const std::vector<TrainResult>& runs) 
   if (o.out_dir.empty()) return;
   for (const auto& name : o.pairs) {
     const TaskPair& p = task_pair(name);
+    const bool any = std::any_of(runs.begin(), runs.end(), [&](const TrainResult& r) {
+      return r.options.algorithm == p.sequential || r.options.algorithm == p.parallel;
+    });
+    if (!any) continue;  // a merge of studies that did not run this pair
     std::vector<Series> curves;
     std::vector<std::vector<double>> times(2);
     for (const auto& proc : o.processors) {
@@ -179,21 +184,28 @@ CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_spl
   std::vector<TaskPair> pairs;
   for (const auto& name : o.pairs) pairs.push_back(task_pair(name));
   CompareResult result;
+  // Seeds run in the outer loop and the two algorithms of a pair alternate, so a study cut short
+  // (a time limit, a kill) leaves both sides of every finished seed: results.jsonl is rewritten
+  // after every run.
   for (const auto& p : pairs) {
+    std::vector<std::pair<TrainOptions, Splits>> sides;
     for (const auto* alg : {&p.sequential, &p.parallel}) {
       TrainOptions base = o.base;
       base.algorithm = *alg;
-      const Splits splits = make_splits(base);
-      for (const auto& proc : o.processors) {
-        for (int64_t s = 0; s < o.seeds; ++s) {
+      sides.emplace_back(base, make_splits(base));
+    }
+    for (const auto& proc : o.processors) {
+      for (int64_t s = 0; s < o.seeds; ++s) {
+        for (const auto& [base, splits] : sides) {
           TrainOptions run = base;
           run.processor = proc;
           run.seed = paper_seeds()[static_cast<size_t>(s)];
           result.runs.push_back(train_and_evaluate(run, splits, device));
           const TrainResult& r = result.runs.back();
           if (progress) {
-            *progress << fmt::format("{} {} seed {}: {:.2f} s ({:.1f} ms/step), val {:.3f}, test {:.3f}\n", *alg, proc,
-                                     run.seed, r.train_seconds, r.mean_step_seconds * 1e3, r.best_val, r.test_score);
+            *progress << fmt::format("{} {} seed {}: {:.2f} s ({:.1f} ms/step), val {:.3f}, test {:.3f}\n", run.algorithm,
+                                     proc, run.seed, r.train_seconds, r.mean_step_seconds * 1e3, r.best_val,
+                                     r.test_score);
             progress->flush();
           }
           write_outputs(o, result.runs, comparison_table(result.runs, pairs, o.processors));
