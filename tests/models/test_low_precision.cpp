@@ -7,6 +7,8 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
+#include <algorithm>
+
 #include "core/torch_compat.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
@@ -99,8 +101,15 @@ TEST_P(ModelCudaAutocast, MatchesCpuFloat64AndTrains) {
     CudaBf16Autocast autocast(true);
     const at::Tensor parallel = gpu->forward(cuda_tokens);
     const at::Tensor streamed = testing::stream_logits(*gpu, cuda_tokens);
-    EXPECT_LT(rel_rms(expected, parallel), 0.05) << name << " autocast parallel vs cpu f64";
-    EXPECT_LT(rel_rms(expected, streamed), 0.05) << name << " autocast stream vs cpu f64";
+    // Autocast keeps norms, softmax and states in float32, so it is at least about as accurate as the
+    // whole model cast to bf16 (same draw, CPU). That bound, not a fixed 5%, is what holds for every
+    // draw: mLSTM's normalizer max(|qᵀn|, exp(-m)) amplifies bf16 rounding where qᵀn nearly cancels
+    // (this draw: 13% relative RMS for mLSTM in plain bf16, as under autocast).
+    auto [unused, cpu_bf16] = reference_and_copy(name, 29, at::Device(at::kCPU), at::kBFloat16);
+    const double bf16_error = rel_rms(expected, cpu_bf16->forward(tokens));
+    const double bound = std::max(0.05, 1.5 * bf16_error);
+    EXPECT_LT(rel_rms(expected, parallel), bound) << name << " autocast parallel vs cpu f64; plain bf16: " << bf16_error;
+    EXPECT_LT(rel_rms(expected, streamed), bound) << name << " autocast stream vs cpu f64; plain bf16: " << bf16_error;
     EXPECT_LT(rel_rms(parallel, streamed), 0.05) << name << " autocast stream vs parallel";
   }
   gpu->train();
