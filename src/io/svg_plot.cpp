@@ -45,7 +45,73 @@ std::string num(double v) {
   return os.str();
 }
 
+std::string legend_entry(size_t k, double right, double top, const char* color, const std::string& name) {
+  std::ostringstream svg;
+  const double ly = top + 10 + 20.0 * static_cast<double>(k);
+  svg << "<line x1=\"" << right + 12 << "\" y1=\"" << ly << "\" x2=\"" << right + 36 << "\" y2=\"" << ly
+      << "\" stroke=\"" << color << "\" stroke-width=\"4\"/>\n<text x=\"" << right + 42 << "\" y=\"" << ly + 4
+      << "\">" << escape(name) << "</text>\n";
+  return svg.str();
+}
+
+// <svg> with a white background and the title centred over the plot area.
+std::string opening(const PlotSpec& spec, double title_x) {
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << spec.width << "\" height=\"" << spec.height
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  svg << "<text x=\"" << title_x << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << escape(spec.title)
+      << "</text>\n";
+  return svg.str();
+}
+
+const char* color_of(size_t k) { return kColors[k % (sizeof kColors / sizeof kColors[0])]; }
+
 }  // namespace
+
+std::string svg_bar_chart(const std::vector<std::string>& categories, const std::vector<std::string>& groups,
+                          const std::vector<std::vector<double>>& values, const PlotSpec& spec, bool log_scale) {
+  SCANLAB_CHECK(!categories.empty() && values.size() == groups.size(), "bar chart '", spec.title, "': ",
+                groups.size(), " groups but ", values.size(), " value rows");
+  auto scaled = [&](double v) { return log_scale ? std::log10(std::max(v, 1e-12)) : v; };
+  double ymin = INFINITY, ymax = -INFINITY;
+  for (const auto& row : values) {
+    SCANLAB_CHECK(row.size() == categories.size(), "bar chart '", spec.title, "': a row has ", row.size(),
+                  " values for ", categories.size(), " categories");
+    for (double v : row) ymin = std::min(ymin, scaled(v)), ymax = std::max(ymax, scaled(v));
+  }
+  ymin = log_scale ? std::floor(ymin) : std::min(ymin, 0.0);
+  ymax = log_scale ? std::max(std::ceil(ymax), ymin + 1) : std::max(ymax, ymin + 1e-12);
+  const double left = 70, right = spec.width - 170.0, top = 40, bottom = spec.height - 55.0;
+  const double n = static_cast<double>(categories.size());
+  auto px = [&](double x) { return left + x / n * (right - left); };
+  auto py = [&](double y) { return bottom - (y - ymin) / (ymax - ymin) * (bottom - top); };
+  std::ostringstream svg;
+  svg << opening(spec, (left + right) / 2);
+  for (double t : ticks(ymin, ymax)) {
+    svg << "<line x1=\"" << left << "\" y1=\"" << py(t) << "\" x2=\"" << right << "\" y2=\"" << py(t)
+        << "\" stroke=\"#e5e5e5\"/>\n<text x=\"" << left - 6 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\">"
+        << num(log_scale ? std::pow(10.0, t) : t) << "</text>\n";
+  }
+  svg << "<text transform=\"translate(18," << (top + bottom) / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
+      << escape(log_scale ? spec.y_label + " (log scale)" : spec.y_label) << "</text>\n";
+  const double slot = 1.0 / static_cast<double>(groups.size() + 1);
+  for (size_t c = 0; c < categories.size(); ++c) {
+    const double x0 = static_cast<double>(c);
+    svg << "<text x=\"" << px(x0 + 0.5) << "\" y=\"" << bottom + 16 << "\" text-anchor=\"middle\">"
+        << escape(categories[c]) << "</text>\n";
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const double x = px(x0 + slot * (static_cast<double>(g) + 0.5)), w = px(x0 + slot * (static_cast<double>(g) + 1.5)) - x;
+      const double y = py(scaled(values[g][c]));
+      svg << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << w << "\" height=\"" << std::max(0.0, bottom - y)
+          << "\" fill=\"" << color_of(g) << "\"/>\n";
+    }
+  }
+  svg << "<line x1=\"" << left << "\" y1=\"" << bottom << "\" x2=\"" << right << "\" y2=\"" << bottom
+      << "\" stroke=\"black\"/>\n";
+  for (size_t g = 0; g < groups.size(); ++g) svg << legend_entry(g, right, top, color_of(g), groups[g]);
+  svg << "</svg>\n";
+  return svg.str();
+}
 
 std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotSpec& spec) {
   double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
@@ -68,10 +134,7 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotSpec&
   auto py = [&](double y) { return bottom - (y - ymin) / (ymax - ymin) * (bottom - top); };
 
   std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << spec.width << "\" height=\"" << spec.height
-      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  svg << "<text x=\"" << (left + right) / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">"
-      << escape(spec.title) << "</text>\n";
+  svg << opening(spec, (left + right) / 2);
   for (double t : ticks(xmin, xmax)) {
     svg << "<line x1=\"" << px(t) << "\" y1=\"" << top << "\" x2=\"" << px(t) << "\" y2=\"" << bottom
         << "\" stroke=\"#e5e5e5\"/>\n<text x=\"" << px(t) << "\" y=\"" << bottom + 16 << "\" text-anchor=\"middle\">"
@@ -90,7 +153,7 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotSpec&
       << escape(spec.y_label) << "</text>\n";
   for (size_t k = 0; k < series.size(); ++k) {
     const auto& s = series[k];
-    const char* color = kColors[k % (sizeof kColors / sizeof kColors[0])];
+    const char* color = color_of(k);
     svg << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"2\" points=\"";
     for (size_t i = 0; i < s.x.size(); ++i)
       if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) svg << px(s.x[i]) << "," << py(s.y[i]) << " ";
@@ -98,10 +161,7 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotSpec&
     for (size_t i = 0; i < s.x.size(); ++i)
       if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && s.x.size() <= 40)
         svg << "<circle cx=\"" << px(s.x[i]) << "\" cy=\"" << py(s.y[i]) << "\" r=\"3\" fill=\"" << color << "\"/>\n";
-    const double ly = top + 10 + 20.0 * static_cast<double>(k);
-    svg << "<line x1=\"" << right + 12 << "\" y1=\"" << ly << "\" x2=\"" << right + 36 << "\" y2=\"" << ly
-        << "\" stroke=\"" << color << "\" stroke-width=\"2\"/>\n<text x=\"" << right + 42 << "\" y=\"" << ly + 4
-        << "\">" << escape(s.name) << "</text>\n";
+    svg << legend_entry(k, right, top, color, s.name);
   }
   svg << "</svg>\n";
   return svg.str();

@@ -26,6 +26,17 @@ TEST(SvgPlot, DrawsEverySeriesWithALegend) {
   EXPECT_NE(svg.find(">error vs length<"), std::string::npos);
 }
 
+TEST(SvgPlot, BarChartDrawsOneBarPerGroupAndCategory) {
+  const std::string svg = svg_bar_chart({"mpnn", "gat", "pgn"}, {"bubble_sort", "oets"}, {{10, 20, 30}, {1, 2, 3}},
+                                        {"time per step", "", "ms"}, true);
+  EXPECT_EQ(count(svg, "<rect"), 1u + 6u);  // background + 2 groups x 3 categories
+  EXPECT_NE(svg.find("ms (log scale)"), std::string::npos);
+  EXPECT_NE(svg.find(">bubble_sort<"), std::string::npos);
+  // Log scale: the axis spans whole decades, 1 to 100 here.
+  EXPECT_NE(svg.find(">100<"), std::string::npos);
+  EXPECT_THROW(svg_bar_chart({"a"}, {"g", "h"}, {{1}}, {}, false), Error);
+}
+
 TEST(SvgPlot, BadDataIsAnError) {
   EXPECT_THROW(svg_line_plot({{"x", {1, 2}, {1}}}, {}), Error);
   EXPECT_THROW(svg_line_plot({{"x", {NAN}, {NAN}}}, {}), Error);

@@ -9,9 +9,9 @@
 
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "io/svg_plot.h"
 #include "nar/study/compare.h"
 #include "nar/study/data.h"
-#include "nar/study/svg_plot.h"
 #include "nar/study/train_eval.h"
 #include "support/nar_tiny_task.h"
 
@@ -170,9 +170,9 @@ TEST(NarStudyCompare, MergesStudiesRunApart) {
 TEST(NarStudyCompare, MeanStdAndCharts) {
   EXPECT_EQ(mean_std({1.0, 2.0, 3.0}, 2), "2.00 ± 1.00");
   EXPECT_EQ(mean_std({0.5}, 1), "0.5 ± 0.0");
-  EXPECT_THROW(line_chart_svg("t", "x", "y", {{"a", {1, 2}, {1}}}), scanlab::Error);
-  EXPECT_THROW(bar_chart_svg("t", "y", {"a"}, {"g"}, {{1, 2}}, false), scanlab::Error);
-  const std::string bars = bar_chart_svg("t", "ms", {"a", "b"}, {"g1", "g2"}, {{1, 10}, {100, 1000}}, true);
+  EXPECT_THROW(io::svg_line_plot({{"a", {1, 2}, {1}}}, {"t", "x", "y"}), scanlab::Error);
+  EXPECT_THROW(io::svg_bar_chart({"a"}, {"g"}, {{1, 2}}, {"t", "", "y"}, false), scanlab::Error);
+  const std::string bars = io::svg_bar_chart({"a", "b"}, {"g1", "g2"}, {{1, 10}, {100, 1000}}, {"t", "", "ms"}, true);
   EXPECT_NE(bars.find("(log scale)"), std::string::npos);
 }
 

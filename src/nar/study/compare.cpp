@@ -10,7 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "core/check.h"
-#include "nar/study/svg_plot.h"
+#include "io/svg_plot.h"
 
 namespace scanlab::nar::study {
 
@@ -68,8 +68,8 @@ std::vector<double> collect(const std::vector<const TrainResult*>& rs, F f) {
 }
 
 // Mean validation curve over seeds (all runs of one cell share their evaluation steps).
-Series mean_curve(const std::vector<const TrainResult*>& rs, const std::string& label) {
-  Series s{label, {}, {}};
+io::PlotSeries mean_curve(const std::vector<const TrainResult*>& rs, const std::string& label) {
+  io::PlotSeries s{label, {}, {}};
   if (rs.empty()) return s;
   for (size_t k = 0; k < rs.front()->val_curve.size(); ++k) {
     double sum = 0;
@@ -100,7 +100,7 @@ void write_plots(const CompareOptions& o, const std::vector<TrainResult>& runs) 
       return r.options.algorithm == p.sequential || r.options.algorithm == p.parallel;
     });
     if (!any) continue;  // a merge of studies that did not run this pair
-    std::vector<Series> curves;
+    std::vector<io::PlotSeries> curves;
     std::vector<std::vector<double>> times(2);
     for (const auto& proc : o.processors) {
       for (int side = 0; side < 2; ++side) {
@@ -113,11 +113,11 @@ void write_plots(const CompareOptions& o, const std::vector<TrainResult>& runs) 
       }
     }
     write_file_atomically(o.out_dir + "/score_vs_step_" + p.name + ".svg",
-                          line_chart_svg("validation score vs training step: " + p.name, "training step",
-                                         "val score (mean over seeds)", curves));
+                          io::svg_line_plot(curves, {"validation score vs training step: " + p.name, "training step",
+                                                     "val score (mean over seeds)"}));
     write_file_atomically(o.out_dir + "/time_per_step_" + p.name + ".svg",
-                          bar_chart_svg("time per training step: " + p.name, "ms per step", o.processors,
-                                        {p.sequential, p.parallel}, times, true));
+                          io::svg_bar_chart(o.processors, {p.sequential, p.parallel}, times,
+                                            {"time per training step: " + p.name, "", "ms per step"}, true));
   }
 }
 
