@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Small CPU versions of the PSM paper's experiments (issue 4). Trains into runs/cpu_experiments/ and
+# writes tables and plots under docs/experiments/<part>/. Needs a Release build (build/scanlab) and,
+# for lm, the corpus from scripts/fetch_data.sh.
+#
+#   bash scripts/cpu_experiments.sh [s5] [lm] [mqar]     (no argument = all three)
+#
+#   s5    S5 word problems: T-PSM (c = 1) vs GPT-2 vs Mamba-like, curriculum to 18, evaluated to 162
+#   lm    byte-level LM on the State of the Union corpus: T-PSM perplexity vs chunk size c, and GPT-2
+#   mqar  MQAR (T = 48, 4 pairs): T-PSM c = 8 and 16 vs GPT-2 vs Mamba-like vs GLA
+# Environment: SCANLAB_BIN (default build/scanlab), THREADS per run (default 1), JOBS runs at once
+# (default 2), OUT_DIR (default docs/experiments).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${SCANLAB_BIN:-build/scanlab}
+OUT=${OUT_DIR:-docs/experiments}
+RUNS=runs/cpu_experiments
+JOBS=${JOBS:-2}
+parts=("$@")
+[[ ${#parts[@]} -eq 0 ]] && parts=(s5 lm mqar)
+[[ -x $BIN ]] || { echo "cpu_experiments: $BIN not found; build first (cmake --build build)" >&2; exit 2; }
+
+# train NAME CONFIG [--set k=v ...]: one training run into $RUNS/NAME, its log beside it.
+train() {
+  local name=$1 config=$2
+  shift 2
+  mkdir -p "$RUNS/$name"
+  "$BIN" --threads "${THREADS:-1}" train --config "$config" --set "name=$name" --set "train.out_dir=$RUNS/$name" "$@" \
+    > "$RUNS/$name/train.log" 2>&1
+  echo "  trained $name: $(tail -1 "$RUNS/$name/train.log")"
+}
+export -f train
+export BIN RUNS
+
+# Runs the lines of stdin ("NAME CONFIG [ARGS...]") as training runs, JOBS at a time.
+train_all() { xargs -P "$JOBS" -L 1 bash -c 'train "$@"' _; }
+
+ckpts() { for n in "$@"; do printf -- '--checkpoint %s ' "$RUNS/$n/checkpoint.safetensors"; done; }
+
+s5() {
+  printf '%s\n' "s5_transformer_psm configs/cpu_experiments/s5_transformer_psm.toml" \
+    "s5_gpt2 configs/cpu_experiments/s5_gpt2.toml" "s5_mamba configs/cpu_experiments/s5_mamba.toml" | train_all
+  # shellcheck disable=SC2046
+  "$BIN" --threads 2 eval $(ckpts s5_transformer_psm s5_gpt2 s5_mamba) --lengths 18,34,66,98,130,162 --out "$OUT/s5"
+}
+
+lm() {
+  for c in 4 8 16 32 64; do echo "lm_tpsm_c$c configs/lm_cpu.toml --set model.chunk_size=$c"; done | train_all
+  echo "lm_gpt2 configs/cpu_experiments/lm_gpt2.toml" | train_all
+  # shellcheck disable=SC2046
+  "$BIN" --threads 2 eval $(ckpts lm_tpsm_c4 lm_tpsm_c8 lm_tpsm_c16 lm_tpsm_c32 lm_tpsm_c64 lm_gpt2) --out "$OUT/lm"
+}
+
+mqar() {
+  local T=48
+  {
+    for c in 8 16; do echo "mqar_tpsm_c$c configs/cpu_experiments/mqar_transformer_psm.toml --set model.chunk_size=$c"; done
+    for m in gpt2 mamba gla; do echo "mqar_$m configs/cpu_experiments/mqar_$m.toml"; done
+  } | train_all
+  # shellcheck disable=SC2046
+  "$BIN" --threads 2 eval $(ckpts mqar_tpsm_c8 mqar_tpsm_c16 mqar_gpt2 mqar_mamba mqar_gla) --out "$OUT/mqar"
+  # shellcheck disable=SC2046
+  "$BIN" --threads 2 eval $(ckpts mqar_tpsm_c8 mqar_tpsm_c16 mqar_gpt2 mqar_mamba mqar_gla) --mode stream \
+    --examples 64 --out "$OUT/mqar/stream"
+}
+
+for p in "${parts[@]}"; do
+  case $p in
+    s5 | lm | mqar) echo "== $p"; "$p" ;;
+    *) echo "cpu_experiments: unknown part '$p'; expected s5, lm or mqar" >&2; exit 2 ;;
+  esac
+done
