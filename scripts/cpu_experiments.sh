@@ -3,11 +3,12 @@
 # writes tables and plots under docs/experiments/<part>/. Needs a Release build (build/scanlab) and,
 # for lm, the corpus from scripts/fetch_data.sh.
 #
-#   bash scripts/cpu_experiments.sh [s5] [lm] [mqar]     (no argument = all three)
+#   bash scripts/cpu_experiments.sh [s5] [s3] [lm] [mqar]     (no argument = all four)
 #
 #   s5    S5 word problems: T-PSM (c = 1) vs GPT-2 vs Mamba-like, curriculum to 18, evaluated to 162
+#   s3    the same three models and protocol on S3 (6 elements), which this scale can learn
 #   lm    byte-level LM on the State of the Union corpus: T-PSM perplexity vs chunk size c, and GPT-2
-#   mqar  MQAR (T = 48, 4 pairs): T-PSM c = 8 and 16 vs GPT-2 vs Mamba-like vs GLA
+#   mqar  MQAR (T = 32, 4 pairs): T-PSM c = 8 and 16 vs GPT-2 vs Mamba-like vs GLA
 # Environment: SCANLAB_BIN (default build/scanlab), THREADS per run (default 1), JOBS runs at once
 # (default 2), OUT_DIR (default docs/experiments).
 set -euo pipefail
@@ -17,7 +18,7 @@ OUT=${OUT_DIR:-docs/experiments}
 RUNS=runs/cpu_experiments
 JOBS=${JOBS:-2}
 parts=("$@")
-[[ ${#parts[@]} -eq 0 ]] && parts=(s5 lm mqar)
+[[ ${#parts[@]} -eq 0 ]] && parts=(s5 s3 lm mqar)
 [[ -x $BIN ]] || { echo "cpu_experiments: $BIN not found; build first (cmake --build build)" >&2; exit 2; }
 
 # train NAME CONFIG [--set k=v ...]: one training run into $RUNS/NAME, its log beside it.
@@ -37,12 +38,19 @@ train_all() { xargs -P "$JOBS" -L 1 bash -c 'train "$@"' _; }
 
 ckpts() { for n in "$@"; do printf -- '--checkpoint %s ' "$RUNS/$n/checkpoint.safetensors"; done; }
 
-s5() {
-  printf '%s\n' "s5_transformer_psm configs/cpu_experiments/s5_transformer_psm.toml" \
-    "s5_gpt2 configs/cpu_experiments/s5_gpt2.toml" "s5_mamba configs/cpu_experiments/s5_mamba.toml" | train_all
+# word_problem GROUP: the three S5 configs with the group overridden; runs named <group>_<model>.
+word_problem() {
+  local g=$1 lower
+  lower=$(echo "$g" | tr '[:upper:]' '[:lower:]')
+  for m in transformer_psm gpt2 mamba; do
+    echo "${lower}_$m configs/cpu_experiments/s5_$m.toml --set task.group=$g"
+  done | train_all
   # shellcheck disable=SC2046
-  "$BIN" --threads 2 eval $(ckpts s5_transformer_psm s5_gpt2 s5_mamba) --lengths 18,34,66,98,130,162 --out "$OUT/s5"
+  "$BIN" --threads 2 eval $(ckpts "${lower}_transformer_psm" "${lower}_gpt2" "${lower}_mamba") \
+    --lengths 18,34,66,98,130,162 --out "$OUT/$lower"
 }
+s5() { word_problem S5; }
+s3() { word_problem S3; }
 
 lm() {
   for c in 4 8 16 32 64; do echo "lm_tpsm_c$c configs/lm_cpu.toml --set model.chunk_size=$c"; done | train_all
@@ -52,7 +60,6 @@ lm() {
 }
 
 mqar() {
-  local T=48
   {
     for c in 8 16; do echo "mqar_tpsm_c$c configs/cpu_experiments/mqar_transformer_psm.toml --set model.chunk_size=$c"; done
     for m in gpt2 mamba gla; do echo "mqar_$m configs/cpu_experiments/mqar_$m.toml"; done
@@ -66,7 +73,7 @@ mqar() {
 
 for p in "${parts[@]}"; do
   case $p in
-    s5 | lm | mqar) echo "== $p"; "$p" ;;
-    *) echo "cpu_experiments: unknown part '$p'; expected s5, lm or mqar" >&2; exit 2 ;;
+    s5 | s3 | lm | mqar) echo "== $p"; "$p" ;;
+    *) echo "cpu_experiments: unknown part '$p'; expected s5, s3, lm or mqar" >&2; exit 2 ;;
   esac
 done

@@ -1,5 +1,6 @@
 #include "train/mqar_demo.h"
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -98,6 +99,17 @@ std::string format_mqar_demo(const MqarDemoOptions& o, const std::vector<MqarDem
       << (all_agree ? "Streaming inference reproduces the parallel predictions at every position."
                     : "WARNING: streaming and parallel predictions differ at some positions.")
       << "\n";
+  // Say whether the Transformer-PSM's Agg was on the prediction path at all: with two chunks or fewer
+  // the only prefix state is chunk 0's own encoding.
+  const bool has_psm = std::any_of(rows.begin(), rows.end(), [](const MqarDemoRow& r) { return r.model == "transformer_psm"; });
+  const int64_t chunks = (o.seq_len + o.chunk_size - 1) / o.chunk_size;
+  if (has_psm && chunks <= 2)
+    out << "Transformer-PSM: T = " << o.seq_len << " is " << chunks << " chunk(s) of " << o.chunk_size
+        << ", so no prediction goes through Agg (the second chunk's prefix state is chunk 0's encoding); "
+        << "--chunk 8 puts Agg on the path of every query after the second chunk.\n";
+  else if (has_psm)
+    out << "Transformer-PSM: T = " << o.seq_len << " is " << chunks << " chunks of " << o.chunk_size
+        << "; the queries from chunk 2 on are answered through Agg's prefix states.\n";
   return out.str();
 }
 
