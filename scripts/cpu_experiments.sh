@@ -8,7 +8,8 @@
 #   s5    S5 word problems: T-PSM (c = 1) vs GPT-2 vs Mamba-like, curriculum to 18, evaluated to 162
 #   s3    the same three models and protocol on S3 (6 elements), which this scale can learn
 #   lm    byte-level LM on the State of the Union corpus: T-PSM perplexity vs chunk size c, and GPT-2
-#   mqar  MQAR (T = 32, 4 pairs): T-PSM c = 8 and 16 vs GPT-2 vs Mamba-like vs GLA
+#   mqar  MQAR (T = 32, 4 pairs): T-PSM c = 8 and 16 vs GPT-2 vs GLA (MQAR_MAMBA=1 adds the Mamba-like
+#         model: about 15 s per step on 2 CPU cores, see docs/experiments.md)
 # Environment: SCANLAB_BIN (default build/scanlab), THREADS per run (default 1), JOBS runs at once
 # (default 2), OUT_DIR (default docs/experiments).
 set -euo pipefail
@@ -60,15 +61,21 @@ lm() {
 }
 
 mqar() {
+  local models=(gpt2 gla)
+  [[ ${MQAR_MAMBA:-0} == 1 ]] && models=(gpt2 mamba gla)
   {
     for c in 8 16; do echo "mqar_tpsm_c$c configs/cpu_experiments/mqar_transformer_psm.toml --set model.chunk_size=$c"; done
-    for m in gpt2 mamba gla; do echo "mqar_$m configs/cpu_experiments/mqar_$m.toml"; done
+    for m in "${models[@]}"; do echo "mqar_$m configs/cpu_experiments/mqar_$m.toml"; done
   } | train_all
+  local runs=(mqar_tpsm_c8 mqar_tpsm_c16)
+  for m in "${models[@]}"; do runs+=("mqar_$m"); done
   # shellcheck disable=SC2046
-  "$BIN" --threads 2 eval $(ckpts mqar_tpsm_c8 mqar_tpsm_c16 mqar_gpt2 mqar_mamba mqar_gla) --out "$OUT/mqar"
-  # shellcheck disable=SC2046
-  "$BIN" --threads 2 eval $(ckpts mqar_tpsm_c8 mqar_tpsm_c16 mqar_gpt2 mqar_mamba mqar_gla) --mode stream \
-    --examples 64 --out "$OUT/mqar/stream"
+  "$BIN" --threads 2 eval $(ckpts "${runs[@]}") --out "$OUT/mqar"
+  # The same 64 examples in both modes: streamed accuracy and loss must equal the parallel ones.
+  for mode in parallel stream; do
+    # shellcheck disable=SC2046
+    "$BIN" --threads 2 eval $(ckpts "${runs[@]}") --mode $mode --examples 64 --out "$OUT/mqar/${mode}_64"
+  done
 }
 
 for p in "${parts[@]}"; do
