@@ -63,9 +63,10 @@ void affine_scan_step_cuda(const AffineStepArgs& a, at::Tensor& h, at::Tensor& o
 
 at::Tensor affine_scan_step(const AffineStepArgs& a, at::Tensor& h) {
   // The kernels have no backward: they serve decoding, and autograd callers take the torch path.
-  // Inputs of any float dtype go to the kernel as float32 (the state is float32 in every path), and a
-  // state left strided by a torch-path prefill is made contiguous once.
-  if (kCudaBuild && h.is_cuda() && !step_needs_grad({a.q, a.k, a.v, a.log_a, h})) {
+  // Only a float32 state can take the kernel (a float64 model on CUDA skips the casts below). Inputs
+  // of any float dtype go to it as float32, and a state left strided by a torch-path prefill is made
+  // contiguous once.
+  if (kCudaBuild && h.is_cuda() && h.scalar_type() == at::kFloat && !step_needs_grad({a.q, a.k, a.v, a.log_a, h})) {
     const AffineStepArgs f{float32(a.q), float32(a.k), float32(a.v), float32(a.log_a)};
     h = h.contiguous();
     if (affine_scan_step_cuda_supports(f, h)) {
@@ -110,7 +111,8 @@ void mlstm_step_cuda(const MlstmStepArgs& a, MlstmState& s, at::Tensor& out) {
 }
 
 at::Tensor mlstm_step(const MlstmStepArgs& a, MlstmState& s) {
-  if (kCudaBuild && s.C.is_cuda() && !step_needs_grad({a.q, a.k, a.v, a.log_f, a.log_i, s.C, s.n, s.m})) {
+  if (kCudaBuild && s.C.is_cuda() && s.C.scalar_type() == at::kFloat &&
+      !step_needs_grad({a.q, a.k, a.v, a.log_f, a.log_i, s.C, s.n, s.m})) {
     const MlstmStepArgs f{float32(a.q), float32(a.k), float32(a.v), float32(a.log_f), float32(a.log_i)};
     s = {s.C.contiguous(), s.n.contiguous(), s.m.contiguous()};
     if (mlstm_step_cuda_supports(f, s)) {

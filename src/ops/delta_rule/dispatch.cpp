@@ -51,7 +51,7 @@ void delta_rule_step_cuda(const DeltaRuleStepArgs& a, at::Tensor& h, at::Tensor&
 
 at::Tensor delta_rule_step(const DeltaRuleStepArgs& a, at::Tensor& h) {
   // As affine_scan_step: float32 inputs to the kernel, a strided state made contiguous once.
-  if (h.is_cuda() && !step_needs_grad({a.q, a.k, a.v, a.beta, a.log_a, h})) {
+  if (h.is_cuda() && h.scalar_type() == at::kFloat && !step_needs_grad({a.q, a.k, a.v, a.beta, a.log_a, h})) {
     const DeltaRuleStepArgs f{float32(a.q), float32(a.k), float32(a.v), float32(a.beta), float32(a.log_a)};
     h = h.contiguous();
     if (delta_rule_step_cuda_supports(f, h)) {
