@@ -121,4 +121,8 @@ scanlab_cli_test(plot_s5_cpu ARGS plot --metrics ${PROJECT_BINARY_DIR}/cli_s5_cp
 set_tests_properties(cli.plot_s5_cpu PROPERTIES FIXTURES_REQUIRED cli_s5_cpu)
 scanlab_cli_test(mqar_demo_tiny ARGS --threads 1 mqar-demo --steps 3 --eval-examples 16
                  --out ${PROJECT_BINARY_DIR}/cli_mqar_demo
-                 EXPECT "\\| transformer_psm \\|.*\\| gpt2 \\|.*reproduces the parallel predictions")
+                 EXPECT "\\| transformer_psm \\|.*\\| gpt2 \\|.*reproduces the parallel predictions.*no prediction goes through Agg")
+# With c = 8, T = 32 is four chunks: the demo says the later queries depend on Agg.
+scanlab_cli_test(mqar_demo_agg_path ARGS --threads 1 mqar-demo --steps 1 --batch 4 --eval-examples 8 --chunk 8
+                 --models transformer_psm --out ${PROJECT_BINARY_DIR}/cli_mqar_demo_c8
+                 EXPECT "is 4 chunks of 8; the queries from chunk 2 on are answered through Agg")
