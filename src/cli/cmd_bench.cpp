@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "decode_bench.h"
 #include "scan_bench.h"
+#include "train_step_bench.h"
 
 namespace scanlab::cli {
 
@@ -38,6 +39,21 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   decode->callback([dec, &ctx] {
     const auto device = apply_runtime(ctx.runtime);
     std::cout << bench::format_decode_bench(bench::run_decode_bench(*dec, device), *dec, device.str());
+  });
+
+  auto tr = std::make_shared<bench::TrainStepBenchOptions>();
+  auto* train = bench->add_subcommand("train-step", "Forward + backward time of one training batch, per model");
+  train->add_option("--models", tr->models, "registered model names")->delimiter(',')->capture_default_str();
+  train->add_option("--lengths", tr->lengths, "sequence lengths T")->delimiter(',')->capture_default_str();
+  train->add_option("--batch", tr->batch, "sequences per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--width", tr->width, "model width")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--depth", tr->depth, "layers (T-PSM: Agg and Inf layers each)")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--chunk", tr->chunk, "T-PSM chunk size and affine-scan chunk length")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("-r,--repeats", tr->repeats, "timed runs per cell")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("-o,--format", tr->format, "md or json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
+  train->callback([tr, &ctx] {
+    const auto device = apply_runtime(ctx.runtime);
+    std::cout << bench::format_train_step_bench(bench::run_train_step_bench(*tr, device), *tr, device.str());
   });
 }
 

@@ -85,4 +85,10 @@ at::Tensor masked_exp(const at::Tensor& x, const at::Tensor& mask) {
   return at::where(mask, x, at::full({}, -std::numeric_limits<double>::infinity(), x.options())).exp();
 }
 
+std::vector<at::Tensor> time_slices(const at::Tensor& x, int64_t dim, int64_t count) {
+  return x.defined() ? x.unbind(dim) : std::vector<at::Tensor>(static_cast<size_t>(count));
+}
+
+std::vector<at::Tensor> chunk_slices(const at::Tensor& x, int64_t dim, int64_t chunk) { return x.split(chunk, dim); }
+
 }  // namespace scanlab::ops

@@ -34,6 +34,15 @@ bool step_needs_grad(std::initializer_list<at::Tensor> tensors);
 // The [B, H, V] float32 output a fused step writes, checked (defined, contiguous, float32, CUDA, shape).
 void check_step_out(const std::string& op, const at::Tensor& out, int64_t B, int64_t H, int64_t V);
 
+// The token loops and chunk loops slice their inputs with these, never with select/narrow per step:
+// the backward of select(dim, t) or narrow(dim, start, c) writes each piece's gradient into a zero
+// tensor as large as the whole input (T or T/c full-size allocations per input), while unbind's and
+// split's backward stack or concatenate the pieces once.
+// x's slices along `dim` (x.unbind(dim)); for an undefined x, `count` undefined tensors.
+std::vector<at::Tensor> time_slices(const at::Tensor& x, int64_t dim, int64_t count);
+// x in pieces of `chunk` along `dim`, the last possibly shorter (x.split(chunk, dim)).
+std::vector<at::Tensor> chunk_slices(const at::Tensor& x, int64_t dim, int64_t chunk);
+
 // [c, c] bool on `device`: j <= i (inclusive) or j < i (strict).
 at::Tensor causal_mask(int64_t c, bool inclusive, const at::Device& device);
 // exp(x) where mask is true and 0 elsewhere; masked entries never reach exp.

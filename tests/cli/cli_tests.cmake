@@ -126,3 +126,7 @@ scanlab_cli_test(mqar_demo_tiny ARGS --threads 1 mqar-demo --steps 3 --eval-exam
 scanlab_cli_test(mqar_demo_agg_path ARGS --threads 1 mqar-demo --steps 1 --batch 4 --eval-examples 8 --chunk 8
                  --models transformer_psm --out ${PROJECT_BINARY_DIR}/cli_mqar_demo_c8
                  EXPECT "is 4 chunks of 8; the queries from chunk 2 on are answered through Agg")
+# bench train-step: every model family it defaults to runs a forward and a backward at a tiny size.
+scanlab_cli_test(bench_train_step_small ARGS --threads 1 bench train-step --lengths 12 --batch 2 --width 16 --chunk 4 -r 1
+  EXPECT "\\| transformer_psm \\| 12 \\|.*\\| mamba \\| 12 \\|")
+scanlab_cli_test(bench_train_step_bad_length ARGS bench train-step --lengths 0 FAIL_EXPECT "length 0 must be >= 1")

@@ -54,11 +54,13 @@ AffineScanOut affine_scan_chunked_torch(const AffineScanArgs& a) {
                                                 : a.log_a.to(sd).transpose(1, 2);  // [B, H, T(, K)]
   const bool diagonal = kind == GateKind::Diagonal;
   at::Tensor h = a.h0.defined() ? a.h0.to(sd) : at::zeros({B, H, K, V}, q.options());
+  const auto qs = chunk_slices(q, 2, a.chunk_len), ks = chunk_slices(k, 2, a.chunk_len),
+             vs = chunk_slices(v, 2, a.chunk_len), log_as = chunk_slices(log_a, 2, a.chunk_len);
   std::vector<at::Tensor> outs;
-  for (int64_t start = 0; start < T; start += a.chunk_len) {
-    const int64_t c = std::min(a.chunk_len, T - start);
-    auto qc = q.narrow(2, start, c), kc = k.narrow(2, start, c), vc = v.narrow(2, start, c);
-    at::Tensor g = log_a.narrow(2, start, c).cumsum(2);  // [B, H, c(, K)]
+  for (size_t i = 0; i < qs.size(); ++i) {
+    const at::Tensor &qc = qs[i], &kc = ks[i], &vc = vs[i];
+    const int64_t c = qc.size(2);
+    at::Tensor g = log_as[i].cumsum(2);  // [B, H, c(, K)]
     at::Tensor scores, q_inter, k_state, g_last;
     if (diagonal) {
       scores = diagonal_gate_scores(qc, kc, g);                                      // [B, H, c, c]

@@ -13,7 +13,15 @@
 
 namespace scanlab::ops {
 
-AffineScanOut affine_scan_chunked(const AffineScanArgs& a) { return affine_scan_chunked_torch(a); }
+AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
+  // A diagonal gate with a narrow value (Mamba/S6: one head per channel, V = 1) makes the chunked
+  // form build [s, s, K] decays per head for O(s·K) work per token against the token loop's O(K·V):
+  // 16x more at V = 1, and its temporaries grow with the channel count. The loop computes the same
+  // function (it is the reference) with T small launches instead.
+  check_affine_scan_args(a);
+  if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim) return affine_scan_ref(a);
+  return affine_scan_chunked_torch(a);
+}
 
 namespace {
 

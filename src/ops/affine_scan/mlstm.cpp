@@ -95,11 +95,11 @@ at::Tensor mlstm_step_torch(const MlstmStepArgs& a, MlstmState& state) {
 MlstmOut mlstm_ref(const MlstmArgs& a) {
   check_mlstm_args(a);
   MlstmState s = initial_state(a, state_dtype(a.q.scalar_type()));
+  const int64_t T = a.q.size(1);
+  const auto q = time_slices(a.q, 1, T), k = time_slices(a.k, 1, T), v = time_slices(a.v, 1, T),
+             log_f = time_slices(a.log_f, 1, T), log_i = time_slices(a.log_i, 1, T);
   std::vector<at::Tensor> o;
-  for (int64_t t = 0; t < a.q.size(1); ++t) {
-    MlstmStepArgs step{a.q.select(1, t), a.k.select(1, t), a.v.select(1, t), a.log_f.select(1, t), a.log_i.select(1, t)};
-    o.push_back(mlstm_step_torch(step, s));
-  }
+  for (int64_t t = 0; t < T; ++t) o.push_back(mlstm_step_torch({q[t], k[t], v[t], log_f[t], log_i[t]}, s));
   return {at::stack(o, 1), s};
 }
 
@@ -108,7 +108,6 @@ MlstmOut mlstm_ref(const MlstmArgs& a) {
 //   [num | q·n]_i = Σ_j exp(log D_ij - m_i) (q_i·k_j) v'_j + exp(g_i + m_prev - m_i) q_iᵀ C̃'
 MlstmOut mlstm_chunked(const MlstmArgs& a) {
   check_mlstm_args(a);
-  const int64_t T = a.q.size(1);
   const auto sd = state_dtype(a.q.scalar_type());
   auto q = a.q.to(sd).transpose(1, 2), k = a.k.to(sd).transpose(1, 2);      // [B, H, T, K]
   auto v = with_ones(a.v.to(sd)).transpose(1, 2);                              // [B, H, T, V + 1]
@@ -116,13 +115,15 @@ MlstmOut mlstm_chunked(const MlstmArgs& a) {
   MlstmState s0 = initial_state(a, sd);
   at::Tensor C = augmented(s0), m = s0.m;
   const auto neg_inf = at::full({}, -std::numeric_limits<double>::infinity(), q.options());
+  const int64_t cl = a.chunk_len;
+  const auto qs = chunk_slices(q, 2, cl), ks = chunk_slices(k, 2, cl), vs = chunk_slices(v, 2, cl),
+             log_fs = chunk_slices(log_f, 2, cl), log_is = chunk_slices(log_i, 2, cl);
   std::vector<at::Tensor> outs;
-  for (int64_t start = 0; start < T; start += a.chunk_len) {
-    const int64_t c = std::min(a.chunk_len, T - start);
-    auto qc = q.narrow(2, start, c), kc = k.narrow(2, start, c), vc = v.narrow(2, start, c);
-    auto li = log_i.narrow(2, start, c);
+  for (size_t ci = 0; ci < qs.size(); ++ci) {
+    const at::Tensor &qc = qs[ci], &kc = ks[ci], &vc = vs[ci], &li = log_is[ci];
+    const int64_t c = qc.size(2);
     auto mask = causal_mask(c, /*inclusive=*/true, q.device());
-    auto g = log_f.narrow(2, start, c).cumsum(2);                          // [B, H, c]
+    auto g = log_fs[ci].cumsum(2);                                         // [B, H, c]
     auto log_d = g.unsqueeze(3) - g.unsqueeze(2) + li.unsqueeze(2);        // [B, H, c, c]
     auto inter = g + m.unsqueeze(-1);                                      // [B, H, c]
     auto m_row = at::maximum(inter, at::where(mask, log_d, neg_inf).amax(-1));

@@ -68,12 +68,10 @@ AffineScanOut affine_scan_ref(const AffineScanArgs& a) {
   const int64_t B = a.q.size(0), T = a.q.size(1), H = a.q.size(2), K = a.q.size(3), V = a.v.size(3);
   const auto sd = state_dtype(a.q.scalar_type());
   at::Tensor h = a.h0.defined() ? a.h0.to(sd) : at::zeros({B, H, K, V}, a.q.options().dtype(sd));
+  const auto q = time_slices(a.q, 1, T), k = time_slices(a.k, 1, T), v = time_slices(a.v, 1, T);
+  const auto log_a = time_slices(a.log_a, 1, T);
   std::vector<at::Tensor> o;
-  for (int64_t t = 0; t < T; ++t) {
-    AffineStepArgs s{a.q.select(1, t), a.k.select(1, t), a.v.select(1, t),
-                     a.log_a.defined() ? a.log_a.select(1, t) : at::Tensor()};
-    o.push_back(affine_scan_step_torch(s, h));
-  }
+  for (int64_t t = 0; t < T; ++t) o.push_back(affine_scan_step_torch({q[t], k[t], v[t], log_a[t]}, h));
   return {at::stack(o, 1), h};
 }
 

@@ -52,12 +52,11 @@ at::Tensor initial_state(const DeltaRuleArgs& a, at::ScalarType sd) {
 DeltaRuleOut delta_rule_ref(const DeltaRuleArgs& a) {
   check_delta_rule_args(a);
   at::Tensor h = initial_state(a, state_dtype(a.q.scalar_type()));
+  const int64_t T = a.q.size(1);
+  const auto q = time_slices(a.q, 1, T), k = time_slices(a.k, 1, T), v = time_slices(a.v, 1, T),
+             beta = time_slices(a.beta, 1, T), log_a = time_slices(a.log_a, 1, T);
   std::vector<at::Tensor> o;
-  for (int64_t t = 0; t < a.q.size(1); ++t) {
-    DeltaRuleStepArgs s{a.q.select(1, t), a.k.select(1, t), a.v.select(1, t), a.beta.select(1, t),
-                        a.log_a.defined() ? a.log_a.select(1, t) : at::Tensor()};
-    o.push_back(delta_rule_step_torch(s, h));
-  }
+  for (int64_t t = 0; t < T; ++t) o.push_back(delta_rule_step_torch({q[t], k[t], v[t], beta[t], log_a[t]}, h));
   return {at::stack(o, 1), h};
 }
 
@@ -73,12 +72,15 @@ DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a) {
   auto beta = a.beta.to(sd).transpose(1, 2);                                   // [B, H, T]
   auto log_a = a.log_a.defined() ? a.log_a.to(sd).transpose(1, 2) : at::zeros({B, H, T}, q.options());
   at::Tensor h = initial_state(a, sd);
+  const int64_t cl = a.chunk_len;
+  const auto qs = chunk_slices(q, 2, cl), ks = chunk_slices(k, 2, cl), vs = chunk_slices(v, 2, cl),
+             betas = chunk_slices(beta, 2, cl), log_as = chunk_slices(log_a, 2, cl);
   std::vector<at::Tensor> outs;
-  for (int64_t start = 0; start < T; start += a.chunk_len) {
-    const int64_t c = std::min(a.chunk_len, T - start);
-    auto qc = q.narrow(2, start, c), kc = k.narrow(2, start, c), vc = v.narrow(2, start, c);
-    auto bc = beta.narrow(2, start, c).unsqueeze(-1);                          // [B, H, c, 1]
-    auto g = log_a.narrow(2, start, c).cumsum(2);                              // [B, H, c]
+  for (size_t ci = 0; ci < qs.size(); ++ci) {
+    const at::Tensor &qc = qs[ci], &kc = ks[ci], &vc = vs[ci];
+    const int64_t c = qc.size(2);
+    auto bc = betas[ci].unsqueeze(-1);                                         // [B, H, c, 1]
+    auto g = log_as[ci].cumsum(2);                                             // [B, H, c]
     auto decay = masked_exp(g.unsqueeze(3) - g.unsqueeze(2), causal_mask(c, true, q.device()));  // [B, H, c, c]
     auto strict = causal_mask(c, /*inclusive=*/false, q.device());
     auto A = at::where(strict, bc * at::matmul(kc, kc.transpose(-1, -2)) * decay, at::zeros({}, q.options()));
