@@ -3,11 +3,14 @@
 # or more parts; logs and tables go to $OUT. Needs .vendor/ (scripts/gpu_vendor.sh) and data/cache
 # (scripts/fetch_data.sh) carried along: the device machine has no network.
 #
-#   bash scripts/gpu_check.sh [tests] [bench] [study]     (no argument = tests bench)
+#   bash scripts/gpu_check.sh [tests] [bench] [decode] [train] [study]   (no argument = tests bench)
 #
-#   tests  the CUDA tests first (their own log), then the whole suite
+#   tests  the CUDA tests first (their own log), then the whole suite (TESTS_CUDA_ONLY=1: only those)
 #   bench  bench_scan, bench_affine (decode-step batch sweep), scanlab bench decode
 #          (DECODE_TOKENS tokens, default 8192; DECODE_LARGE=1 adds the d = 768, 6 + 6 layer T-PSM)
+#   decode scanlab bench decode with CUDA graphs and without, side by side (DECODE_TOKENS, default
+#          8192, at the latency-benchmark shape; then the d = 768, 6 + 6 layer T-PSM and GPT-2)
+#   train  scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
 #   study  the NAR sequential-vs-parallel study, one process per pair x processor on the one GPU,
 #          cut off after STUDY_SECONDS (default 420) with whatever runs finished, then joined
 # Each test process gets OMP_NUM_THREADS=2: with 16 threads each, 8 parallel ctest jobs oversubscribe
@@ -24,8 +27,8 @@ TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 BUILD=build-gpu
 for p in "${parts[@]}"; do
   case $p in
-    tests | bench | study) ;;
-    *) echo "gpu_check: unknown part '$p'; expected tests, bench or study" >&2; exit 2 ;;
+    tests | bench | decode | train | study) ;;
+    *) echo "gpu_check: unknown part '$p'; expected tests, bench, decode, train or study" >&2; exit 2 ;;
   esac
 done
 t0=$SECONDS
@@ -47,6 +50,11 @@ run_tests() {
   grep -E "^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess)" "$OUT/tests_cuda.log" | head -20
   grep -cE "Passed" "$OUT/tests_cuda.log" | sed 's/^/   passed entries: /'
   grep -E "Skipped|SKIPPED" "$OUT/tests_cuda.log" | head -5
+  if [[ ${TESTS_CUDA_ONLY:-0} == 1 ]]; then
+    grep -h -B2 -A25 "Failure$\|\[  FAILED  \]" "$OUT/tests_cuda.log" | head -300 > "$OUT/tests_failures.log"
+    unset OMP_NUM_THREADS
+    return
+  fi
   (cd $BUILD && ctest --output-on-failure -j 8 --timeout 300 -E "[Cc]uda|Autocast") > "$OUT/tests.log" 2>&1
   echo "== other tests: $(grep -E 'tests passed|tests failed' "$OUT/tests.log")"
   grep -E "^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess)" "$OUT/tests.log" | head -20
@@ -68,6 +76,25 @@ run_bench() {
       --chunk 64 --models transformer_psm,gpt2 --csv "$OUT/decode_large.csv" > "$OUT/bench_decode_large.md" 2>&1
     echo "== bench decode d=768 6+6"; cat "$OUT/bench_decode_large.md"
   fi
+}
+
+run_decode() {
+  local g
+  for g in cuda-graphs no-cuda-graphs; do
+    ./$BUILD/scanlab --device cuda bench decode --tokens "${DECODE_TOKENS:-8192}" --width 256 --depth 2 --chunk 64 \
+      --window 1024 --$g --csv "$OUT/decode_steps_$g.csv" > "$OUT/bench_decode_$g.md" 2>&1
+    echo "== bench decode --$g"; cat "$OUT/bench_decode_$g.md"
+    ./$BUILD/scanlab --device cuda bench decode --tokens "${DECODE_LARGE_TOKENS:-4096}" --width 768 --depth 6 \
+      --chunk 64 --models transformer_psm,gpt2 --$g > "$OUT/bench_decode_large_$g.md" 2>&1
+    echo "== bench decode d=768 6+6 --$g"; cat "$OUT/bench_decode_large_$g.md"
+  done
+  (cd "$OUT" && tar czf decode_csv.tgz decode_steps_*.csv && rm -f decode_steps_*.csv)
+}
+
+run_train() {
+  ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm,gpt2,gla,mamba --lengths 128,256,512 \
+    --batch 64 --width 128 --chunk 64 -r 5 > "$OUT/bench_train_step.md" 2>&1
+  echo "== bench train-step --device cuda"; cat "$OUT/bench_train_step.md"
 }
 
 run_study() {

@@ -34,6 +34,8 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   decode->add_option("--window", dec->window, "sliding-window size")->capture_default_str()->check(CLI::PositiveNumber);
   decode->add_option("--batch", dec->batch, "sequences per step")->capture_default_str()->check(CLI::PositiveNumber);
   decode->add_option("--dtype", dec->dtype, "float32 or bfloat16")->capture_default_str()->check(CLI::IsMember({"float32", "bfloat16"}));
+  decode->add_flag("--cuda-graphs,!--no-cuda-graphs", dec->cuda_graphs,
+                   "replay each step as a CUDA graph where the model allows (on by default; CUDA only)");
   decode->add_option("--csv", dec->csv, "write every step's latency and state bytes here");
   decode->add_option("-o,--format", dec->format, "md or json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
   decode->callback([dec, &ctx] {

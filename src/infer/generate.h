@@ -20,6 +20,7 @@ struct GenerateOptions {
   int64_t max_new_tokens = 64;
   SamplingOptions sampling;
   uint64_t seed = 0;
+  bool cuda_graphs = true;  // replay decode steps as CUDA graphs where the stream allows it
 };
 
 struct GenerateResult {
@@ -28,6 +29,7 @@ struct GenerateResult {
   double prefill_ms = 0;
   std::unique_ptr<models::Stream> stream;  // positioned after the last generated token was fed
   at::Tensor next_logits;                  // [B, V] logits for the token after the last one
+  bool cuda_graphs = false;                // whether the steps were replayed as CUDA graphs
 };
 
 using TokenCallback = std::function<void(int64_t index, const at::Tensor& tokens /*[B]*/)>;

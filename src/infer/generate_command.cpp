@@ -56,6 +56,7 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
   out.flush();
   if (opts.stats) {
     report << fmt::format("prefill of {} prompt tokens: {:.3f} ms\n", prompt_ids.size(), result.prefill_ms);
+    report << fmt::format("decode steps as CUDA graphs: {}\n", result.cuda_graphs ? "yes" : "no");
     report << format_summary(summarize(result.steps));
     report << format_state_bytes_series(result.steps, 10);
   }

@@ -3,7 +3,9 @@
 #include <ATen/core/grad_mode.h>
 
 #include "core/check.h"
+#include "core/cuda_graph_call.h"
 #include "models/affine_family.h"
+#include "models/token_embedding.h"
 
 namespace scanlab::models {
 
@@ -112,10 +114,15 @@ class AffineLmStream : public Stream {
   at::Tensor step(const at::Tensor& token) override {
     SCANLAB_CHECK(token.dim() == 1 && token.size(0) == batch_, "stream step: token must be [", batch_,
                   "] (one per sequence), got ", token.sizes());
+    check_token_batch(token, model_->vocab_size(), true, model_->kind() + " stream step");
     at::NoGradGuard no_grad;
-    auto logits = model_->run(token.unsqueeze(1), states_, /*single_step=*/true).squeeze(1);
+    auto logits = graph_.run({token}, [this](const std::vector<at::Tensor>& in) { return step_in_place(in[0]); });
     ++position_;
     return logits;
+  }
+  bool use_cuda_graphs(bool on) override {
+    graph_.set_enabled(on);
+    return on && cuda_graphs_built() && states_.front().front().is_cuda();
   }
   int64_t position() const override { return position_; }
   int64_t state_bytes() const override { return bytes_of(states_); }
@@ -156,15 +163,29 @@ class AffineLmStream : public Stream {
                   " tensors; expected ", expected, " (position and the layers' states)");
     states_ = std::move(next);
     position_ = pos->second.item<int64_t>();
+    graph_.reset();  // the graph reads the old state tensors
   }
 
  private:
+  // One step that leaves every state tensor at its address: the fused CUDA steps update in place,
+  // the torch paths (CPU, conv buffers) return new tensors, copied back here. A graph captured from
+  // this body therefore reads and writes the same buffers on every replay.
+  at::Tensor step_in_place(const at::Tensor& token) {
+    std::vector<MixerState> next = states_;
+    at::Tensor logits = model_->run_unchecked(token.unsqueeze(1), next, /*single_step=*/true).squeeze(1);
+    for (size_t i = 0; i < next.size(); ++i)
+      for (size_t j = 0; j < next[i].size(); ++j)
+        if (!next[i][j].is_same(states_[i][j])) states_[i][j].copy_(next[i][j]);
+    return logits;
+  }
+
   static std::string key(size_t layer, const std::string& name) {
     return "layers." + std::to_string(layer) + "." + name;
   }
   std::shared_ptr<AffineLm> model_;
   std::vector<MixerState> states_;
   int64_t batch_, position_;
+  CudaGraphCall graph_;
 };
 
 }  // namespace
@@ -203,6 +224,10 @@ at::Tensor AffineLm::run(const at::Tensor& tokens, std::vector<MixerState>& stat
   SCANLAB_CHECK(!single_step || tokens.size(1) == 1, kind_, ": a single step takes T = 1");
   SCANLAB_CHECK(tokens.min().item<int64_t>() >= 0 && tokens.max().item<int64_t>() < options_.vocab_size, kind_,
                 ": token ids must lie in [0, ", options_.vocab_size, ")");
+  return run_unchecked(tokens, states, single_step);
+}
+
+at::Tensor AffineLm::run_unchecked(const at::Tensor& tokens, std::vector<MixerState>& states, bool single_step) {
   SCANLAB_ASSERT(states.size() == layers_->size());
   at::Tensor x = embed_(tokens);
   for (size_t i = 0; i < layers_->size(); ++i) {

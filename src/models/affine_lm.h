@@ -93,6 +93,9 @@ class AffineLm : public SequenceModel {
 
   // tokens [B, T] -> logits [B, T, V], advancing `states` (one per layer); single_step needs T == 1.
   at::Tensor run(const at::Tensor& tokens, std::vector<MixerState>& states, bool single_step);
+  // run() without its argument checks, which read the token ids back to the host: the decode step
+  // checks once before it and may be captured in a CUDA graph, where no host read is allowed.
+  at::Tensor run_unchecked(const at::Tensor& tokens, std::vector<MixerState>& states, bool single_step);
   std::vector<MixerState> initial_states(int64_t batch);
   std::vector<std::string> state_names(int64_t layer) const;
 

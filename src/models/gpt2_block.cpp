@@ -97,6 +97,14 @@ at::Tensor Gpt2AttentionImpl::forward_cached(const at::Tensor& x, KvCache& cache
   return attend(qkv[0], cache.k, cache.v, mask);
 }
 
+at::Tensor Gpt2AttentionImpl::forward_slots(const at::Tensor& x, KvSlots& kv, const at::Tensor& slots,
+                                            const at::Tensor& mask) {
+  auto qkv = split_heads(x);
+  kv.k.index_copy_(2, slots, qkv[1]);
+  kv.v.index_copy_(2, slots, qkv[2]);
+  return attend(qkv[0], kv.k, kv.v, mask);
+}
+
 Gpt2MlpImpl::Gpt2MlpImpl(const Gpt2BlockOptions& o) : resid_pdrop_(o.resid_pdrop) {
   c_fc = register_module("c_fc", Gpt2Conv1D(o.n_embd, 4 * o.n_embd));
   c_proj = register_module("c_proj", Gpt2Conv1D(4 * o.n_embd, o.n_embd));
@@ -126,7 +134,13 @@ at::Tensor Gpt2BlockImpl::forward_cached(const at::Tensor& x, KvCache& cache, co
   return h + mlp->forward(ln_2->forward(h));
 }
 
-Gpt2Stack::Gpt2Stack(torch::nn::Module& owner, int64_t n_layer, const Gpt2BlockOptions& o) {
+at::Tensor Gpt2BlockImpl::forward_slots(const at::Tensor& x, KvSlots& kv, const at::Tensor& slots,
+                                        const at::Tensor& mask) {
+  at::Tensor h = x + attn->forward_slots(ln_1->forward(x), kv, slots, mask);
+  return h + mlp->forward(ln_2->forward(h));
+}
+
+Gpt2Stack::Gpt2Stack(torch::nn::Module& owner, int64_t n_layer, const Gpt2BlockOptions& o) : o_(o) {
   torch::nn::ModuleList h;
   for (int64_t i = 0; i < n_layer; ++i) {
     blocks_.push_back(Gpt2Block(o));
@@ -151,6 +165,22 @@ std::vector<KvCache> Gpt2Stack::empty_caches(int64_t ring) const {
   std::vector<KvCache> caches(blocks_.size());
   for (auto& c : caches) c.ring = ring;
   return caches;
+}
+
+at::Tensor Gpt2Stack::forward_slots(at::Tensor x, std::vector<KvSlots>& kv, const at::Tensor& slots,
+                                    const at::Tensor& mask) {
+  SCANLAB_ASSERT(kv.size() == blocks_.size());
+  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_slots(x, kv[i], slots, mask);
+  return ln_f_->forward(x);
+}
+
+std::vector<KvSlots> Gpt2Stack::slot_buffers(int64_t batch, int64_t capacity, const at::Tensor& like) const {
+  std::vector<KvSlots> kv(blocks_.size());
+  for (auto& s : kv) {
+    s.k = at::zeros({batch, o_.n_head, capacity, o_.n_embd / o_.n_head}, like.options());
+    s.v = at::zeros_like(s.k);
+  }
+  return kv;
 }
 
 int64_t kv_cache_bytes(const std::vector<KvCache>& caches) {

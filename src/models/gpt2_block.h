@@ -47,6 +47,14 @@ struct KvCache {
   void add(const at::Tensor& k_new, const at::Tensor& v_new);
 };
 
+// Keys and values in fixed-capacity buffers [B, H, S, D/H] that a step writes at given slots in
+// place: no allocation per token and fixed addresses, so a decode step can be a CUDA graph (the
+// Transformer-PSM's Inf cache: S = 2C, the prefix state's C entries, then this chunk's tokens).
+struct KvSlots {
+  at::Tensor k, v;
+  int64_t bytes() const { return k.defined() ? 2 * k.numel() * static_cast<int64_t>(k.element_size()) : 0; }
+};
+
 // Mask for queries that are the last tq of tk positions: query i sees keys j <= i + (tk - tq).
 at::Tensor causal_mask(int64_t tq, int64_t tk, const at::Device& device);
 // Causal and at most `window` keys back (itself included): j <= i < j + window.
@@ -59,6 +67,9 @@ class Gpt2AttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);
   // Adds x's keys/values to `cache` first, then attends over the whole cache under `mask` [T, S].
   at::Tensor forward_cached(const at::Tensor& x, KvCache& cache, const at::Tensor& mask);
+  // Writes x's keys/values [B, H, T, D/H] into `kv` at `slots` ([T] int64, on x's device), then
+  // attends over all S slots under `mask` [T, S] (which must hide the slots not yet written).
+  at::Tensor forward_slots(const at::Tensor& x, KvSlots& kv, const at::Tensor& slots, const at::Tensor& mask);
 
   Gpt2Conv1D c_attn{nullptr}, c_proj{nullptr};
 
@@ -85,6 +96,7 @@ class Gpt2BlockImpl : public torch::nn::Module {
   explicit Gpt2BlockImpl(const Gpt2BlockOptions& o);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);
   at::Tensor forward_cached(const at::Tensor& x, KvCache& cache, const at::Tensor& mask);
+  at::Tensor forward_slots(const at::Tensor& x, KvSlots& kv, const at::Tensor& slots, const at::Tensor& mask);
 
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   Gpt2Attention attn{nullptr};
@@ -102,9 +114,14 @@ class Gpt2Stack {
   // One cache per layer; see Gpt2AttentionImpl::forward_cached for the mask.
   at::Tensor forward_cached(at::Tensor x, std::vector<KvCache>& caches, const at::Tensor& mask);
   std::vector<KvCache> empty_caches(int64_t ring = 0) const;
+  // One KvSlots per layer; see Gpt2AttentionImpl::forward_slots.
+  at::Tensor forward_slots(at::Tensor x, std::vector<KvSlots>& kv, const at::Tensor& slots, const at::Tensor& mask);
+  // Zeroed buffers of `capacity` slots per layer for `batch` sequences, dtype and device of `like`.
+  std::vector<KvSlots> slot_buffers(int64_t batch, int64_t capacity, const at::Tensor& like) const;
   int64_t n_layer() const { return static_cast<int64_t>(blocks_.size()); }
 
  private:
+  Gpt2BlockOptions o_;
   std::vector<Gpt2Block> blocks_;
   torch::nn::LayerNorm ln_f_{nullptr};
 };

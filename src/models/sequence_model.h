@@ -33,6 +33,13 @@ class Stream {
   // Agg calls made so far (chunk aggregations of a PSM); 0 for models without Agg. Lets latency
   // reports separate chunk-boundary steps from plain ones.
   virtual int64_t agg_calls() const { return 0; }
+  // Asks for each step to be replayed as a CUDA graph (core/cuda_graph_call.h) and returns whether
+  // that will happen: only on a CUDA build, for a stream on a CUDA device, for models whose step
+  // has fixed shapes. The function computed is the same; only launch overhead goes away.
+  virtual bool use_cuda_graphs(bool on) {
+    (void)on;
+    return false;
+  }
 };
 
 class SequenceModel : public torch::nn::Module {

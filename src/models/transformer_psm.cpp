@@ -60,6 +60,11 @@ at::Tensor TransformerPsm::encode(const at::Tensor& tokens, int64_t start) {
   return emb_.forward(tokens, positions, is_training());
 }
 
+at::Tensor TransformerPsm::encode_at(const at::Tensor& tokens, const at::Tensor& position) {
+  const at::Tensor p = o_.position_mode == "chunk_local" ? position.remainder(o_.chunk_size) : position;
+  return emb_.forward(tokens, p, is_training());
+}
+
 scan::TensorState TransformerPsm::agg(const scan::TensorState& older, const scan::TensorState& newer) {
   ++agg_calls_;
   const int64_t c = o_.chunk_size;
@@ -111,63 +116,125 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> TransformerPsm::prefill(const at:
   at::Tensor logits = forward(tokens);
   auto stream = std::make_unique<TransformerPsmStream>(std::dynamic_pointer_cast<TransformerPsm>(shared_from_this()),
                                                        tokens.size(0));
+  at::NoGradGuard no_grad;  // the stream's buffers are inference state
   const int64_t t = tokens.size(1), c = o_.chunk_size, full = t / c;
   const at::Tensor x = encode(tokens, 0);
   for (int64_t i = 0; i < full; ++i) stream->scanner_.insert({x.slice(1, i * c, (i + 1) * c)});
   stream->prefill_inf_prefix();
+  stream->position_dev_.fill_(full * c);
   if (t > full * c) {
     const at::Tensor partial = x.slice(1, full * c);
-    const int64_t have = stream->inf_cache_entries(), r = partial.size(1);
-    inf_stack_.forward_cached(partial, stream->inf_cache_, causal_mask(r, have + r, x.device()));
-    for (int64_t j = 0; j < r; ++j) stream->chunk_.push_back(partial.slice(1, j, j + 1));
+    const int64_t r = partial.size(1);
+    inf_stack_.forward_slots(partial, stream->inf_kv_, stream->slot_ids_.slice(0, c, c + r),
+                             stream->inf_mask(stream->position_dev_, r));
+    stream->chunk_.slice(1, 0, r).copy_(partial);
   }
   stream->position_ = t;
+  stream->position_dev_.fill_(t);
   return {logits, std::move(stream)};
 }
 
 TransformerPsmStream::TransformerPsmStream(std::shared_ptr<TransformerPsm> model, int64_t batch)
     : m_(std::move(model)),
       batch_(batch),
-      scanner_([m = m_](const scan::TensorState& a, const scan::TensorState& y) { return m->agg(a, y); }),
-      inf_cache_(m_->inf_stack_.empty_caches()) {}
+      scanner_([this](const scan::TensorState& a, const scan::TensorState& y) { return stream_agg(a, y); }) {
+  const at::Tensor& w = m_->emb_.token_weight();
+  const int64_t c = m_->o_.chunk_size;
+  chunk_ = at::zeros({batch, c, m_->o_.n_embd}, w.options());
+  inf_kv_ = m_->inf_stack_.slot_buffers(batch, 2 * c, w);
+  position_dev_ = at::zeros({1}, w.options().dtype(at::kLong));
+  slot_ids_ = at::arange(2 * c, w.options().dtype(at::kLong));
+}
+
+int64_t TransformerPsmStream::inf_cache_entries() const { return (has_prefix() ? m_->o_.chunk_size : 0) + in_chunk(); }
+
+bool TransformerPsmStream::use_cuda_graphs(bool on) {
+  for (CudaGraphCall* g : {&step_graph_, &agg_graph_, &prefix_graph_}) g->set_enabled(on);
+  return on && cuda_graphs_built() && chunk_.is_cuda();
+}
+
+scan::TensorState TransformerPsmStream::stream_agg(const scan::TensorState& older, const scan::TensorState& newer) {
+  return {agg_graph_.run({older[0], newer[0]},
+                         [this](const std::vector<at::Tensor>& in) { return m_->agg({in[0]}, {in[1]})[0]; })};
+}
+
+at::Tensor TransformerPsmStream::inf_mask(const at::Tensor& position, int64_t rows) const {
+  const int64_t c = m_->o_.chunk_size;
+  const at::Tensor p = rows == 1 ? position : position + at::arange(rows, position.options());  // [rows]
+  const at::Tensor own_slot = (p.remainder(c) + c).unsqueeze(1), seen_prefix = p.ge(c).unsqueeze(1);
+  const at::Tensor j = slot_ids_.unsqueeze(0);                                                    // [1, 2C]
+  return j.ge(c).logical_and(j.le(own_slot)).logical_or(j.lt(c).logical_and(seen_prefix));
+}
 
 void TransformerPsmStream::prefill_inf_prefix() {
-  inf_cache_ = m_->inf_stack_.empty_caches();
   const auto prefix = scanner_.prefix();
   if (!prefix) return;  // chunk 0 has no prefix state
   const int64_t c = m_->o_.chunk_size;
-  m_->inf_stack_.forward_cached((*prefix)[0], inf_cache_, causal_mask(c, c, (*prefix)[0].device()));
+  // Prefix row i sees prefix slots j <= i; the chunk slots [C, 2C) are all > i.
+  prefix_graph_.run({(*prefix)[0]}, [this, c](const std::vector<at::Tensor>& in) {
+    const at::Tensor rows = slot_ids_.slice(0, 0, c);
+    m_->inf_stack_.forward_slots(in[0], inf_kv_, rows, slot_ids_.unsqueeze(0).le(rows.unsqueeze(1)));
+    return at::Tensor();  // the result is the K/V written into slots [0, C)
+  });
 }
 
 void TransformerPsmStream::complete_chunk() {
-  scanner_.insert({at::cat(chunk_, 1)});
-  chunk_.clear();
+  scanner_.insert({chunk_.clone()});  // chunk_ is overwritten by the next chunk's steps
   prefill_inf_prefix();
+}
+
+at::Tensor TransformerPsmStream::plain_step(const at::Tensor& token) {
+  const int64_t c = m_->o_.chunk_size;
+  const at::Tensor z = m_->encode_at(token.unsqueeze(1), position_dev_);  // [B, 1, D]
+  const at::Tensor row = position_dev_.remainder(c);                    // [1]: index in the chunk
+  const at::Tensor h = m_->inf_stack_.forward_slots(z, inf_kv_, row + c, inf_mask(position_dev_, 1));
+  chunk_.index_copy_(1, row, z);
+  position_dev_.add_(1);
+  return m_->inf_head(h).squeeze(1);
 }
 
 at::Tensor TransformerPsmStream::step(const at::Tensor& token) {
   check_token_batch(token, m_->o_.vocab_size, true, "transformer_psm stream step");
   SCANLAB_CHECK(token.size(0) == batch_, "transformer_psm stream step: batch ", token.size(0), "; expected ", batch_);
-  const at::Tensor z = m_->encode(token.unsqueeze(1), position_);  // [B, 1, D]
-  // No mask: the cache holds exactly what this position sees (prefix state, then this chunk).
-  const at::Tensor h = m_->inf_stack_.forward_cached(z, inf_cache_, at::Tensor());
-  chunk_.push_back(z);
+  SCANLAB_CHECK(m_->o_.position_mode == "chunk_local" || position_ < m_->o_.n_positions,
+                "transformer_psm: global position ", position_, " has no learned embedding (n_positions ",
+                m_->o_.n_positions, "); use position_mode \"chunk_local\" for unbounded streams");
+  at::NoGradGuard no_grad;  // the step writes its buffers in place
+  at::Tensor logits = step_graph_.run({token}, [this](const std::vector<at::Tensor>& in) { return plain_step(in[0]); });
   ++position_;
-  if (position_ % m_->o_.chunk_size == 0) complete_chunk();
-  return m_->inf_head(h).squeeze(1);
+  if (in_chunk() == 0) complete_chunk();
+  return logits;
 }
 
 int64_t TransformerPsmStream::state_bytes() const {
-  int64_t bytes = scanner_.stored_bytes() + kv_cache_bytes(inf_cache_);
-  for (const auto& z : chunk_) bytes += z.numel() * static_cast<int64_t>(z.element_size());
-  return bytes;
+  // What the stream holds (the buffers are allocated at full capacity once): the counter's chunk
+  // states, the visible Inf entries of every layer, and this chunk's encodings.
+  const int64_t row = batch_ * m_->o_.n_embd * static_cast<int64_t>(chunk_.element_size());
+  const int64_t layers = static_cast<int64_t>(inf_kv_.size());
+  return scanner_.stored_bytes() + 2 * layers * inf_cache_entries() * row + in_chunk() * row;
 }
 
 std::map<std::string, at::Tensor> TransformerPsmStream::save() const {
   std::map<std::string, at::Tensor> out = scanner_.save("scanner.");
   out["position"] = at::full({1}, position_, at::kLong);
-  if (!chunk_.empty()) out["chunk"] = at::cat(chunk_, 1).detach();
-  save_kv_caches(inf_cache_, "inf_cache.", out);
+  const int64_t c = m_->o_.chunk_size, n = in_chunk();
+  if (n > 0) out["chunk"] = chunk_.slice(1, 0, n).clone();
+  // Only the visible entries, in the order a query sees them: prefix slots, then this chunk's.
+  std::vector<KvCache> visible(inf_kv_.size());
+  for (size_t l = 0; l < inf_kv_.size(); ++l) {
+    auto entries = [&](const at::Tensor& buf) {
+      std::vector<at::Tensor> parts;
+      if (has_prefix()) parts.push_back(buf.slice(2, 0, c));
+      parts.push_back(buf.slice(2, c, c + n));
+      return at::cat(parts, 2).clone();
+    };
+    visible[l].written = inf_cache_entries();
+    if (visible[l].written > 0) {
+      visible[l].k = entries(inf_kv_[l].k);
+      visible[l].v = entries(inf_kv_[l].v);
+    }
+  }
+  save_kv_caches(visible, "inf_cache.", out);
   return out;
 }
 
@@ -184,7 +251,7 @@ void TransformerPsmStream::restore(const std::map<std::string, at::Tensor>& save
   const at::Tensor& w = m_->emb_.token_weight();
 
   scan::TensorOnlineScanner scanner(
-      [m = m_](const scan::TensorState& a, const scan::TensorState& y) { return m->agg(a, y); });
+      [this](const scan::TensorState& a, const scan::TensorState& y) { return stream_agg(a, y); });
   scanner.restore(tensors, "scanner.");
   SCANLAB_CHECK(scanner.count() == position / c, what, ": the scanner holds ", scanner.count(),
                 " chunks but position ", position, " with chunk_size ", c, " needs ", position / c);
@@ -199,7 +266,7 @@ void TransformerPsmStream::restore(const std::map<std::string, at::Tensor>& save
   }
 
   const int64_t in_chunk = position % c;
-  std::vector<at::Tensor> chunk;
+  at::Tensor chunk;
   auto ch = tensors.find("chunk");
   if (in_chunk > 0) {
     SCANLAB_CHECK(ch != tensors.end(), what, ": tensor 'chunk' is missing (", in_chunk, " tokens into a chunk)");
@@ -207,7 +274,7 @@ void TransformerPsmStream::restore(const std::map<std::string, at::Tensor>& save
                       ch->second.scalar_type() == w.scalar_type(),
                   what, ": 'chunk' is ", ch->second.sizes(), " ", ch->second.scalar_type(), "; expected [", batch_,
                   ", ", in_chunk, ", ", d, "] ", w.scalar_type());
-    for (const auto& z : ch->second.split(1, 1)) chunk.push_back(z);
+    chunk = ch->second;
     ++used;
   } else {
     SCANLAB_CHECK(ch == tensors.end(), what, ": tensor 'chunk' is unexpected at a chunk boundary");
@@ -221,10 +288,24 @@ void TransformerPsmStream::restore(const std::map<std::string, at::Tensor>& save
     SCANLAB_CHECK(kv.written == expect, what, ": an Inf cache holds ", kv.written, " entries; expected ", expect);
   SCANLAB_CHECK(used == tensors.size(), what, ": ", tensors.size() - used, " tensor(s) do not belong to this stream");
 
+  // Into the existing buffers (their addresses stay, so would a captured graph's).
+  at::NoGradGuard no_grad;
+  const int64_t prefix_slots = scanner.count() > 0 ? c : 0;
+  for (size_t l = 0; l < cache.size(); ++l) {
+    if (prefix_slots > 0) {
+      inf_kv_[l].k.slice(2, 0, c).copy_(cache[l].k.slice(2, 0, c));
+      inf_kv_[l].v.slice(2, 0, c).copy_(cache[l].v.slice(2, 0, c));
+    }
+    if (in_chunk > 0) {
+      inf_kv_[l].k.slice(2, c, c + in_chunk).copy_(cache[l].k.slice(2, prefix_slots));
+      inf_kv_[l].v.slice(2, c, c + in_chunk).copy_(cache[l].v.slice(2, prefix_slots));
+    }
+  }
+  if (in_chunk > 0) chunk_.slice(1, 0, in_chunk).copy_(chunk);
   scanner_ = std::move(scanner);
-  chunk_ = std::move(chunk);
-  inf_cache_ = std::move(cache);
   position_ = position;
+  position_dev_.fill_(position);
+  for (CudaGraphCall* g : {&step_graph_, &agg_graph_, &prefix_graph_}) g->reset();
 }
 
 }  // namespace scanlab::models

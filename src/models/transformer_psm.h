@@ -8,8 +8,11 @@
 // P_i is the Blelloch-tree prefix of x_0..x_{i-1} (scan/blelloch.h); Agg is not associative, so
 // the tree is part of the model. Parallel: one batched Agg per tree level, Inf on every chunk at
 // once. Stream: the online binary counter (scan/online_scanner.h), O(log(T/C)) stored chunk
-// states, and an Inf KV cache of <= 2C entries per layer (the prefix state, then this chunk's
-// tokens). Positions: "global" (0..T-1, as the reference training code; streams stop at
+// states, and per Inf layer a K/V buffer of 2C slots allocated once (the prefix state's C
+// entries, then this chunk's tokens). A plain step (no chunk completed) writes its slot in place
+// and attends over all 2C slots under a mask built on the device from a device copy of the
+// position, so it has fixed shapes and addresses and can be replayed as a CUDA graph; the step
+// that completes a chunk then runs the counter and the Inf prefill of the new prefix eagerly. Positions: "global" (0..T-1, as the reference training code; streams stop at
 // n_positions) or "chunk_local" (0..C-1 in every chunk; unbounded streams).
 // Weight names: wte, wpe, agg.h.<i>.*, agg.ln_f, inf.h.<i>.*, inf.ln_f, head.weight.
 #pragma once
@@ -19,6 +22,7 @@
 #include <memory>
 #include <string>
 
+#include "core/cuda_graph_call.h"
 #include "models/gpt2_block.h"
 #include "models/sequence_model.h"
 #include "models/token_embedding.h"
@@ -60,6 +64,9 @@ class TransformerPsm : public SequenceModel {
  private:
   friend class TransformerPsmStream;
   at::Tensor encode(const at::Tensor& tokens, int64_t start);  // [B, T] -> [B, T, D]
+  // encode() for one token per sequence at the position held in `position` ([1] int64 on the
+  // device); no host read, so a CUDA graph can capture it.
+  at::Tensor encode_at(const at::Tensor& tokens, const at::Tensor& position);
   scan::TensorState agg(const scan::TensorState& older, const scan::TensorState& newer);
   at::Tensor inf_head(const at::Tensor& h);  // final dropout and head: [.., D] -> [.., V]
 
@@ -81,20 +88,36 @@ class TransformerPsmStream : public Stream {
   void restore(const std::map<std::string, at::Tensor>& tensors) override;
 
   int64_t agg_calls() const override { return scanner_.agg_counter().calls; }
+  bool use_cuda_graphs(bool on) override;
   int64_t stored_chunk_states() const { return scanner_.stored_states(); }
-  int64_t inf_cache_entries() const { return inf_cache_.empty() ? 0 : inf_cache_.front().length(); }
+  // Inf K/V entries a query of the next token can see: the prefix state's C (from chunk 1 on),
+  // then this chunk's tokens so far.
+  int64_t inf_cache_entries() const;
 
  private:
   friend class TransformerPsm;
+  int64_t in_chunk() const { return position_ % m_->o_.chunk_size; }
+  bool has_prefix() const { return scanner_.count() > 0; }
+  at::Tensor plain_step(const at::Tensor& token);  // the graphable part of step(): one token, no Agg
+  scan::TensorState stream_agg(const scan::TensorState& older, const scan::TensorState& newer);
   void complete_chunk();       // insert the chunk into the counter, prefill Inf with the new prefix
-  void prefill_inf_prefix();   // Inf cache := the current prefix state (nothing before chunk 1)
+  void prefill_inf_prefix();   // Inf slots [0, C) := the current prefix state (nothing before chunk 1)
+  // [rows, 2C] bool: which Inf slots tokens at positions position..position+rows-1 of the current
+  // chunk may see (`position` is a [1] int64 device tensor): the prefix's C slots once a prefix
+  // exists, and this chunk's slots up to their own.
+  at::Tensor inf_mask(const at::Tensor& position, int64_t rows) const;
 
   std::shared_ptr<TransformerPsm> m_;
   int64_t batch_;
   int64_t position_ = 0;
   scan::TensorOnlineScanner scanner_;
-  std::vector<at::Tensor> chunk_;  // this chunk's encodings so far, each [B, 1, D]
-  std::vector<KvCache> inf_cache_;
+  at::Tensor chunk_;              // [B, C, D]: this chunk's encodings; the first in_chunk() rows are valid
+  std::vector<KvSlots> inf_kv_;   // per Inf layer [B, H, 2C, D/H]: slots [0, C) prefix, [C, 2C) this chunk
+  at::Tensor position_dev_;       // [1] int64: position_ on the model's device, advanced by the step itself
+  at::Tensor slot_ids_;           // [2C] int64: 0 .. 2C-1 on the device
+  // CUDA graphs (when use_cuda_graphs is on): the plain step, one Agg call, the Inf prefill of a
+  // prefix; each has fixed shapes in a stream, so a chunk-boundary step is a few replays too.
+  CudaGraphCall step_graph_, agg_graph_, prefix_graph_;
 };
 
 }  // namespace scanlab::models

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "core/cuda_graph_call.h"
 #include "core/torch_compat.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
@@ -134,6 +135,53 @@ TEST_P(ModelCudaAutocast, MatchesCpuFloat64AndTrains) {
 
 INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, ModelCudaAutocast, ::testing::ValuesIn(model_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// Streams that replay their step as a CUDA graph (Stream::use_cuda_graphs) give the logits of an
+// eager stream and of the parallel forward: through the warm-up steps, the capture, many replays,
+// chunk boundaries (the T-PSM's eager Agg steps between replays), a parallel prefill before the
+// graph, and a save/restore into a graphed stream. Models whose step cannot be a graph (growing or
+// ring KV caches) say so and step eagerly. On the CPU no model graphs, and the flag changes nothing.
+class ModelCudaGraph : public ::testing::TestWithParam<std::tuple<std::string, at::DeviceType>> {};
+
+TEST_P(ModelCudaGraph, GraphedStepsMatchEagerStepsAndParallel) {
+  const auto& [name, device_type] = GetParam();
+  if (device_type == at::kCUDA && !torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const at::Device device(device_type, device_type == at::kCUDA ? 0 : -1);
+  auto model = reference_and_copy(name, 37, device, at::kFloat).second;
+  torch::NoGradGuard no_grad;
+  const int64_t T = 29, prompt = 5;
+  const at::Tensor tokens = at::randint(0, model->vocab_size(), {2, T}, at::kLong).to(device);
+  const at::Tensor parallel = model->forward(tokens);
+
+  auto eager = model->start_stream(2);
+  auto graphed = model->prefill(tokens.slice(1, 0, prompt)).second;
+  const bool graphs = graphed->use_cuda_graphs(true);
+  const bool expect_graphs = cuda_graphs_built() && device_type == at::kCUDA && name != "gpt2" && name != "sliding_window";
+  EXPECT_EQ(graphs, expect_graphs) << name;
+  for (int64_t t = 0; t < prompt; ++t) eager->step(tokens.select(1, t));
+  at::Tensor kept;
+  for (int64_t t = prompt; t < T; ++t) {
+    const at::Tensor e = eager->step(tokens.select(1, t)), g = graphed->step(tokens.select(1, t));
+    testing::expect_close(name + " graphed vs eager step " + std::to_string(t), e, g, 1e-5);
+    testing::expect_close(name + " graphed step vs parallel " + std::to_string(t), parallel.select(1, t), g, 1e-3);
+    if (t == prompt + 4) kept = g;  // after the capture: a later replay must not overwrite it
+    if (t == 17) {                  // mid-stream: continue from a saved copy in a new graphed stream
+      auto saved = graphed->save();
+      graphed = model->start_stream(2);
+      graphed->use_cuda_graphs(true);
+      graphed->restore(saved);
+    }
+  }
+  testing::expect_close(name + " logits kept across replays", parallel.select(1, prompt + 4), kept, 1e-3);
+  EXPECT_EQ(graphed->position(), T);
+  EXPECT_EQ(graphed->state_bytes(), eager->state_bytes()) << name;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, ModelCudaGraph,
+                         ::testing::Combine(::testing::ValuesIn(model_names()), ::testing::Values(at::kCPU, at::kCUDA)),
+                         [](const ::testing::TestParamInfo<ModelCudaGraph::ParamType>& info) {
+                           return std::get<0>(info.param) + (std::get<1>(info.param) == at::kCUDA ? "_cuda" : "_cpu");
+                         });
 
 }  // namespace
 }  // namespace scanlab::models
