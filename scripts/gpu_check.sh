@@ -11,6 +11,10 @@
 #   decode scanlab bench decode with CUDA graphs and without, side by side (DECODE_TOKENS, default
 #          8192, at the latency-benchmark shape; then the d = 768, 6 + 6 layer T-PSM and GPT-2)
 #   train  scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
+#   mqar   MQAR at T = 128/256/512 (configs/mqar_paper_lengths/): T-PSM c 32 and 64, GPT-2, GLA, Mamba-like,
+#          15 runs at once spread over the GPUs, each cut off (checkpointed) after MQAR_SECONDS
+#          (default 400); runs live in runs/mqar_gpu/ and a later call on the warm machine resumes
+#          them. Then eval (parallel; stream vs parallel on 64 examples for the finished runs).
 #   study  the NAR sequential-vs-parallel study, one process per pair x processor on the one GPU,
 #          cut off after STUDY_SECONDS (default 420) with whatever runs finished, then joined
 # Each test process gets OMP_NUM_THREADS=2: with 16 threads each, 8 parallel ctest jobs oversubscribe
@@ -27,8 +31,8 @@ TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 BUILD=build-gpu
 for p in "${parts[@]}"; do
   case $p in
-    tests | bench | decode | train | study) ;;
-    *) echo "gpu_check: unknown part '$p'; expected tests, bench, decode, train or study" >&2; exit 2 ;;
+    tests | bench | decode | train | mqar | study) ;;
+    *) echo "gpu_check: unknown part '$p'; expected tests, bench, decode, train, mqar or study" >&2; exit 2 ;;
   esac
 done
 t0=$SECONDS
@@ -95,6 +99,44 @@ run_train() {
   ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm,gpt2,gla,mamba --lengths 128,256,512 \
     --batch 64 --width 128 --chunk 64 -r 5 > "$OUT/bench_train_step.md" 2>&1
   echo "== bench train-step --device cuda"; cat "$OUT/bench_train_step.md"
+}
+
+run_mqar() {
+  local runs=runs/mqar_gpu gpus i=0 pids=() names=() done_runs=()
+  gpus=$(nvidia-smi -L | wc -l)
+  mkdir -p $runs
+  for T in 128 256 512; do
+    for cell in tpsm_c32 tpsm_c64 gpt2 gla mamba; do
+      local name=mqar_T${T}_$cell model=$cell extra=()
+      case $cell in tpsm_c*) model=transformer_psm; extra=(--set "model.chunk_size=${cell#tpsm_c}") ;; esac
+      local resume=()
+      [[ -f $runs/$name/checkpoint.safetensors ]] && resume=(--resume)
+      mkdir -p $runs/$name
+      CUDA_VISIBLE_DEVICES=$((i % gpus)) timeout -s TERM "${MQAR_SECONDS:-400}" ./$BUILD/scanlab --device cuda --threads 1 \
+        train --config configs/mqar_paper_lengths/$model.toml --set "name=$name" --set "task.seq_len=$T" \
+        --set "train.out_dir=$runs/$name" "${extra[@]}" "${resume[@]}" >> $runs/$name/train.log 2>&1 &
+      pids+=($!)
+      names+=("$name")
+      i=$((i + 1))
+    done
+  done
+  wait "${pids[@]}"
+  mkdir -p "$OUT/mqar"
+  for name in "${names[@]}"; do
+    echo "  $name: $(grep -E 'finished|stopped|saved' $runs/$name/train.log | tail -1)"
+    cp $runs/$name/metrics.csv "$OUT/mqar/$name.metrics.csv" 2>/dev/null
+    grep -q "^finished" $runs/$name/train.log && done_runs+=(--checkpoint $runs/$name/checkpoint.safetensors)
+  done
+  if [[ ${#done_runs[@]} -gt 0 ]]; then
+    ./$BUILD/scanlab --device cuda eval "${done_runs[@]}" --out "$OUT/mqar/eval" > "$OUT/mqar/eval.log" 2>&1
+    cat "$OUT/mqar/eval/eval.md" 2>/dev/null
+    for mode in parallel stream; do
+      ./$BUILD/scanlab --device cuda eval "${done_runs[@]}" --mode $mode --examples 64 --out "$OUT/mqar/${mode}_64" \
+        >> "$OUT/mqar/eval.log" 2>&1
+      echo "== $mode, 64 examples"; cat "$OUT/mqar/${mode}_64/eval.md" 2>/dev/null
+    done
+  fi
+  (cd "$OUT" && tar czf mqar.tgz mqar && rm -rf mqar)
 }
 
 run_study() {
