@@ -222,8 +222,7 @@ at::Tensor AffineLm::run(const at::Tensor& tokens, std::vector<MixerState>& stat
   SCANLAB_CHECK(tokens.dim() == 2 && tokens.size(1) >= 1 && tokens.scalar_type() == at::kLong, kind_,
                 ": tokens must be int64 [B, T] with T >= 1, got ", tokens.scalar_type(), " ", tokens.sizes());
   SCANLAB_CHECK(!single_step || tokens.size(1) == 1, kind_, ": a single step takes T = 1");
-  SCANLAB_CHECK(tokens.min().item<int64_t>() >= 0 && tokens.max().item<int64_t>() < options_.vocab_size, kind_,
-                ": token ids must lie in [0, ", options_.vocab_size, ")");
+  check_token_batch(tokens, options_.vocab_size, false, kind_);
   return run_unchecked(tokens, states, single_step);
 }
 

@@ -28,7 +28,9 @@ void check_token_batch(const at::Tensor& tokens, int64_t vocab, bool one_step, c
   SCANLAB_CHECK(shape_ok, what, ": tokens have shape ", tokens.sizes(), "; expected ",
                 one_step ? "[B] with B >= 1" : "[B, T] with B, T >= 1");
   SCANLAB_CHECK(tokens.scalar_type() == at::kLong, what, ": tokens are ", tokens.scalar_type(), "; expected int64");
-  const int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+  // One device-to-host read for both bounds: a decode step pays this synchronisation per token.
+  const at::Tensor bounds = at::stack({tokens.min(), tokens.max()}).to(at::kCPU);
+  const int64_t lo = bounds[0].item<int64_t>(), hi = bounds[1].item<int64_t>();
   SCANLAB_CHECK(lo >= 0 && hi < vocab, what, ": token ids span [", lo, ", ", hi, "]; expected ids in [0, ", vocab,
                 ")");
 }
