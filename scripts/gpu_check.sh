@@ -17,6 +17,7 @@
 #          them. Then eval (parallel; stream vs parallel on 64 examples for the finished runs).
 #   study  the NAR sequential-vs-parallel study, one process per pair x processor on the one GPU,
 #          cut off after STUDY_SECONDS (default 420) with whatever runs finished, then joined
+#          (STUDY_PAIRS picks pairs, e.g. "sort scc"; STUDY_SEEDS the seed count)
 # Each test process gets OMP_NUM_THREADS=2: with 16 threads each, 8 parallel ctest jobs oversubscribe
 # the 16 cores and the suite crawls.
 set -uo pipefail
@@ -142,7 +143,7 @@ run_mqar() {
 run_study() {
   local dirs=() pids=()
   export OMP_NUM_THREADS=1
-  for pair in search sort scc prefix_sum; do
+  for pair in ${STUDY_PAIRS:-search sort scc prefix_sum}; do
     for proc in deepsets gat mpnn pgn; do
       local d="$OUT/study/$pair-$proc"
       mkdir -p "$d"
