@@ -2,6 +2,7 @@
 // where supports() accepts the arguments, and to the device-generic torch path otherwise.
 #include "core/check.h"
 #include "ops/affine_scan/affine_scan.h"
+#include "ops/affine_scan/diagonal_scan.h"
 #include "ops/affine_scan/mlstm.h"
 #include "ops/op_common.h"
 
@@ -16,9 +17,11 @@ namespace scanlab::ops {
 AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
   // A diagonal gate with a narrow value (Mamba/S6: one head per channel, V = 1) makes the chunked
   // form build [s, s, K] decays per head for O(s·K) work per token against the token loop's O(K·V):
-  // 16x more at V = 1, and its temporaries grow with the channel count. The loop computes the same
-  // function (it is the reference) with T small launches instead.
+  // 16x more at V = 1, and its temporaries grow with the channel count. V = 1 takes the fused scan
+  // (diagonal_scan.h); other narrow V the token loop, which computes the same function (it is the
+  // reference) with T small launches instead.
   check_affine_scan_args(a);
+  if (affine_scan_diagonal_v1_supports(a)) return affine_scan_diagonal_v1(a);
   if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim) return affine_scan_ref(a);
   return affine_scan_chunked_torch(a);
 }

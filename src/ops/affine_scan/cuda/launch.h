@@ -47,3 +47,36 @@ cudaError_t launch_affine_scan_step(const AffineStepParams& p, cudaStream_t stre
 cudaError_t launch_mlstm_step(const MlstmStepParams& p, cudaStream_t stream);
 
 }  // namespace scanlab::ops::cuda
+
+namespace scanlab::ops::cuda {
+
+// The diagonal-gate scan with V = 1 (ops/affine_scan/diagonal_scan.h), float32, one block per
+// (b, h) with one thread per key k (K rounded up to whole warps).
+constexpr int kMaxDiagonalScanKeyDim = 1024;
+
+// Layouts (contiguous): q, k, log_a [B, T, H, K]; v, o, d_o [B, T, H]; h0, h_final, d_h_final [B, H, K];
+// checkpoints [B, T / stride rounded up, H, K] hold the state before each stride-token segment.
+struct DiagonalScanParams {
+  int batch = 0, steps = 0, heads = 0, dk = 0, stride = 32;
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  const float* log_a = nullptr;
+  const float* h0 = nullptr;      // may be null (zeros)
+  float* o = nullptr;
+  float* h_final = nullptr;
+  float* checkpoints = nullptr;
+  // backward only
+  const float* d_o = nullptr;         // may be null (zeros)
+  const float* d_h_final = nullptr;   // may be null (zeros)
+  float* d_q = nullptr;
+  float* d_k = nullptr;
+  float* d_v = nullptr;
+  float* d_log_a = nullptr;
+  float* d_h0 = nullptr;
+};
+
+cudaError_t launch_diagonal_scan_forward(const DiagonalScanParams& p, cudaStream_t stream);
+cudaError_t launch_diagonal_scan_backward(const DiagonalScanParams& p, cudaStream_t stream);
+
+}  // namespace scanlab::ops::cuda
