@@ -9,7 +9,7 @@
 #   s3    the same three models and protocol on S3 (6 elements), which this scale can learn
 #   lm    byte-level LM on the State of the Union corpus: T-PSM perplexity vs chunk size c, and GPT-2
 #   mqar  MQAR (T = 32, 4 pairs): T-PSM c = 8 and 16 vs GPT-2 vs GLA (MQAR_MAMBA=1 adds the Mamba-like
-#         model: about 15 s per step on 2 CPU cores, see docs/experiments.md)
+#         model: about 0.6 s per step on one thread, 20 minutes)
 # Environment: SCANLAB_BIN (default build/scanlab), THREADS per run (default 1), JOBS runs at once
 # (default 2), OUT_DIR (default docs/experiments).
 set -euo pipefail
