@@ -12,8 +12,8 @@
 #          8192, at the latency-benchmark shape; then the d = 768, 6 + 6 layer T-PSM and GPT-2)
 #   train  scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
 #   mqar   MQAR at T = 128/256/512 (configs/mqar_paper_lengths/): T-PSM c 32 and 64, GPT-2, GLA, Mamba-like,
-#          15 runs at once spread over the GPUs, each cut off (checkpointed) after MQAR_SECONDS
-#          (default 400); runs live in runs/mqar_gpu/ and a later call on the warm machine resumes
+#          in two waves (attention models, then GLA and Mamba-like) spread over the GPUs, each run cut
+#          off (checkpointed) after MQAR_SECONDS (default 400); runs live in runs/mqar_gpu/ and a later call on the warm machine resumes
 #          them. Then eval (parallel; stream vs parallel on 64 examples for the finished runs).
 #   study  the NAR sequential-vs-parallel study, one process per pair x processor on the one GPU,
 #          cut off after STUDY_SECONDS (default 420) with whatever runs finished, then joined
@@ -106,25 +106,34 @@ run_mqar() {
   local runs=runs/mqar_gpu gpus i=0 pids=() names=() done_runs=()
   gpus=$(nvidia-smi -L | wc -l)
   mkdir -p $runs
-  for T in 128 256 512; do
-    for cell in tpsm_c32 tpsm_c64 gpt2 gla mamba; do
-      local name=mqar_T${T}_$cell model=$cell extra=()
-      case $cell in tpsm_c*) model=transformer_psm; extra=(--set "model.chunk_size=${cell#tpsm_c}") ;; esac
-      local resume=()
-      [[ -f $runs/$name/checkpoint.safetensors ]] && resume=(--resume)
-      mkdir -p $runs/$name
-      CUDA_VISIBLE_DEVICES=$((i % gpus)) timeout -s TERM "${MQAR_SECONDS:-400}" ./$BUILD/scanlab --device cuda --threads 1 \
-        train --config configs/mqar_paper_lengths/$model.toml --set "name=$name" --set "task.seq_len=$T" \
-        --set "train.out_dir=$runs/$name" "${extra[@]}" "${resume[@]}" >> $runs/$name/train.log 2>&1 &
-      pids+=($!)
-      names+=("$name")
-      i=$((i + 1))
+  # launch CELL...: one run per cell and length, spread over the GPUs, each cut off after MQAR_SECONDS.
+  launch() {
+    local cell T
+    pids=()
+    for T in 128 256 512; do
+      for cell in "$@"; do
+        local name=mqar_T${T}_$cell model=$cell extra=() resume=()
+        case $cell in tpsm_c*) model=transformer_psm; extra=(--set "model.chunk_size=${cell#tpsm_c}") ;; esac
+        [[ -f $runs/$name/checkpoint.safetensors ]] && resume=(--resume)
+        mkdir -p $runs/$name
+        CUDA_VISIBLE_DEVICES=$((i % gpus)) timeout -s TERM "${MQAR_SECONDS:-400}" ./$BUILD/scanlab --device cuda --threads 1 \
+          train --config configs/mqar_paper_lengths/mqar_$model.toml --set "name=$name" --set "task.seq_len=$T" \
+          --set "train.out_dir=$runs/$name" "${extra[@]}" "${resume[@]}" >> $runs/$name/train.log 2>&1 &
+        pids+=($!)
+        names+=("$name")
+        i=$((i + 1))
+      done
     done
-  done
+  }
+  # Two waves: all 15 runs at once overflow one 80 GB GPU (GLA and the Mamba-like model hold
+  # [B, T, channels, d_state] tensors at batch 128).
+  launch tpsm_c32 tpsm_c64 gpt2
+  wait "${pids[@]}"
+  launch gla mamba
   wait "${pids[@]}"
   mkdir -p "$OUT/mqar"
   for name in "${names[@]}"; do
-    echo "  $name: $(grep -E 'finished|stopped|saved' $runs/$name/train.log | tail -1)"
+    echo "  $name: $(grep -E '^(finished|stopped)|error' $runs/$name/train.log | tail -1)"
     cp $runs/$name/metrics.csv "$OUT/mqar/$name.metrics.csv" 2>/dev/null
     grep -q "^finished" $runs/$name/train.log && done_runs+=(--checkpoint $runs/$name/checkpoint.safetensors)
   done
