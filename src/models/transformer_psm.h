@@ -81,6 +81,9 @@ class TransformerPsm : public SequenceModel {
 class TransformerPsmStream : public Stream {
  public:
   TransformerPsmStream(std::shared_ptr<TransformerPsm> model, int64_t batch);
+  // The scanner's Agg callback holds `this` (it replays the stream's Agg graph): not copyable or movable.
+  TransformerPsmStream(const TransformerPsmStream&) = delete;
+  TransformerPsmStream& operator=(const TransformerPsmStream&) = delete;
   at::Tensor step(const at::Tensor& token) override;
   int64_t position() const override { return position_; }
   int64_t state_bytes() const override;
