@@ -41,8 +41,8 @@ void check_affine_scan_args(const AffineScanArgs& a);  // names the tensor, its 
 void check_affine_step_args(const AffineStepArgs& a, const at::Tensor& h);
 
 AffineScanOut affine_scan_ref(const AffineScanArgs& a);
-// Routes to the chunked torch form, except diagonal gates with V < kTokenLoopMaxValueDim, which
-// take the token loop (see dispatch.cpp).
+// Routes to the chunked torch form, except diagonal gates with a narrow value: V = 1 takes the fused
+// scan (diagonal_scan.h), 1 < V < kTokenLoopMaxValueDim the token loop (see dispatch.cpp).
 constexpr int64_t kTokenLoopMaxValueDim = 8;
 AffineScanOut affine_scan_chunked(const AffineScanArgs& a);
 AffineScanOut affine_scan_chunked_torch(const AffineScanArgs& a);  // device-generic torch ops
