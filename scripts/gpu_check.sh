@@ -15,9 +15,10 @@
 #          in two waves (attention models, then GLA and Mamba-like) spread over the GPUs, each run cut
 #          off (checkpointed) after MQAR_SECONDS (default 400); runs live in runs/mqar_gpu/ and a later call on the warm machine resumes
 #          them. Then eval (parallel; stream vs parallel on 64 examples for the finished runs).
-#   study  the NAR sequential-vs-parallel study, one process per pair x processor on the one GPU,
-#          cut off after STUDY_SECONDS (default 420) with whatever runs finished, then joined
-#          (STUDY_PAIRS picks pairs, e.g. "sort scc"; STUDY_SEEDS the seed count)
+#   study  the NAR sequential-vs-parallel study: one job per pair x side x seed x processor, STUDY_JOBS
+#          (default 16) at a time on the one GPU under MPS (STUDY_MPS=0: without), until STUDY_SECONDS
+#          (default 540); finished jobs stay in runs/study_gpu/ (carry it to resume on a fresh machine),
+#          all finished jobs are joined into one table. STUDY_PAIRS, STUDY_SEEDS, STUDY_PROCESSORS select.
 # Each test process gets OMP_NUM_THREADS=2: with 16 threads each, 8 parallel ctest jobs oversubscribe
 # the 16 cores and the suite crawls.
 set -uo pipefail
@@ -150,32 +151,53 @@ run_mqar() {
 }
 
 run_study() {
-  local dirs=() pids=()
-  export OMP_NUM_THREADS=1
-  for pair in ${STUDY_PAIRS:-search sort scc prefix_sum}; do
-    for proc in deepsets gat mpnn pgn; do
-      local d="$OUT/study/$pair-$proc"
-      mkdir -p "$d"
-      timeout "${STUDY_SECONDS:-420}" ./$BUILD/scanlab --device cuda --threads 1 nar compare --pair $pair \
-        --processors $proc --seeds "${STUDY_SEEDS:-5}" --out-dir "$d" > "$d/progress.log" 2>&1 &
-      pids+=($!)
-      dirs+=("$d")
+  # One job per pair x side x seed x processor (160 for the full study), longest tasks first, STUDY_JOBS
+  # processes at a time on the one GPU. Jobs live in runs/study_gpu/<pair>-<side>-<seed>-<processor>/; a job
+  # whose results.jsonl exists is skipped, so a later call (or one that carries runs/study_gpu) resumes.
+  # A job cut off by the call's deadline (STUDY_SECONDS from now, default 540) leaves nothing and reruns.
+  local root=runs/study_gpu deadline=$(($(date +%s) + ${STUDY_SECONDS:-540}))
+  mkdir -p "$root"
+  if [[ ${STUDY_MPS:-1} == 1 ]]; then
+    # MPS lets the launch-bound processes' kernels share the GPU instead of time-slicing it.
+    export CUDA_MPS_PIPE_DIRECTORY=/tmp/scanlab_mps CUDA_MPS_LOG_DIRECTORY=/tmp/scanlab_mps_log
+    mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
+    nvidia-cuda-mps-control -d && echo "== study: MPS daemon started" || echo "== study: no MPS, processes time-slice"
+  fi
+  local jobs=()
+  for pair_side in ${STUDY_ORDER:-scc:sequential sort:sequential scc:parallel sort:parallel prefix_sum:sequential \
+      search:sequential prefix_sum:parallel search:parallel}; do
+    local pair=${pair_side%%:*} side=${pair_side##*:}
+    [[ " ${STUDY_PAIRS:-search sort scc prefix_sum} " == *" $pair "* ]] || continue
+    for seed in ${STUDY_SEEDS:-42 51 34 103 60}; do
+      for proc in ${STUDY_PROCESSORS:-deepsets gat mpnn pgn}; do
+        local d="$root/$pair-$side-$seed-$proc"
+        [[ -s $d/results.jsonl ]] || jobs+=("$pair $side $seed $proc $d")
+      done
     done
   done
-  wait "${pids[@]}"
+  echo "== study: ${#jobs[@]} jobs to run, ${STUDY_JOBS:-16} at a time, $((deadline - $(date +%s))) s left"
+  export OMP_NUM_THREADS=1 BUILD deadline
+  printf '%s\n' "${jobs[@]}" | xargs -P "${STUDY_JOBS:-16}" -L 1 bash -c '
+    left=$((deadline - $(date +%s))); (( left > 5 )) || exit 0
+    mkdir -p "$4.part" && rm -rf "$4.part"/*
+    timeout $left ./$BUILD/scanlab --device cuda --threads 1 nar compare --pair $0 --side $1 --seed $2 \
+      --processors $3 --out-dir "$4.part" > "$4.part/progress.log" 2>&1 && rm -rf "$4" && mv "$4.part" "$4"' 
   unset OMP_NUM_THREADS
-  local have=()
-  for d in "${dirs[@]}"; do [[ -s $d/results.jsonl ]] && have+=("$d"); done
-  echo "== study: $(cat "${have[@]/%//results.jsonl}" 2>/dev/null | wc -l) runs finished in ${#have[@]} of ${#dirs[@]} cells"
-  mkdir -p "$OUT/study_joined"
+  [[ ${STUDY_MPS:-1} == 1 ]] && echo quit | nvidia-cuda-mps-control
+  local have=() all=()
+  for d in "$root"/*/; do d=${d%/}; [[ $d == *.part ]] && continue; [[ -s $d/results.jsonl ]] && have+=("$d"); done
+  for d in "$root"/*.part; do [[ -e $d ]] && all+=("$d"); done
+  echo "== study: ${#have[@]} of 160 jobs finished so far; ${#all[@]} cut off this call"
   local list
   list=$(IFS=,; echo "${have[*]}")
+  mkdir -p "$OUT/study_joined"
   [[ -n $list ]] && ./$BUILD/scanlab nar compare --merge "$list" --out-dir "$OUT/study_joined" | tee "$OUT/study_table.md"
-  (cd "$OUT" && tar czf study.tgz study study_joined && rm -rf study study_joined)
+  tar czf "$OUT/study.tgz" --exclude='*.part' -C runs study_gpu && tar czf "$OUT/study_joined.tgz" -C "$OUT" study_joined \
+    && rm -rf "$OUT/study_joined"
 }
 
 for p in "${parts[@]}"; do "run_$p"; done
 # The device tool returns at most 8 files: pack the logs, keep the tables and failure excerpts.
-(cd "$OUT" && tar czf all_logs.tgz --exclude=all_logs.tgz --exclude=study.tgz --exclude=gpu_check.log . && \
+(cd "$OUT" && tar czf all_logs.tgz --exclude=all_logs.tgz --exclude=study.tgz --exclude=study_joined.tgz --exclude=gpu_check.log . && \
   rm -f configure.log build.log tests.log tests_cuda.log gpu.txt decode_steps.csv decode_large.csv)
 exit 0

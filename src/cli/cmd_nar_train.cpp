@@ -116,6 +116,12 @@ void register_nar_training(CLI::App& nar, GlobalContext& ctx) {
     cmd->add_option("--pair", opts->pairs, "task pairs: search, sort, scc, prefix_sum")->delimiter(',')->capture_default_str();
     cmd->add_option("--processors", opts->processors, "processors")->delimiter(',')->capture_default_str();
     cmd->add_option("--seeds", opts->seeds, "number of the paper's seeds (42, 51, 34, 103, 60)")->capture_default_str()->check(CLI::Range(1, 5));
+    auto* seed = cmd->add_option("--seed", opts->only_seed,
+                                 "train only this one of the paper's seeds (for splitting a study into jobs)");
+    seed->excludes("--seeds");
+    cmd->add_option("--side", opts->side, "which task of each pair to train: both, sequential or parallel")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"both", "sequential", "parallel"}));
     cmd->add_option("--out-dir", opts->out_dir, "write results.jsonl, summary.csv, table.md and SVG plots here");
     auto merge = std::make_shared<std::vector<std::string>>();
     cmd->add_option("--merge", *merge,

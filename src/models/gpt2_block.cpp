@@ -1,5 +1,8 @@
 #include "models/gpt2_block.h"
 
+#include <ATen/core/grad_mode.h>
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -19,6 +22,12 @@ int64_t KvCache::bytes() const {
   return k.defined() ? 2 * k.numel() * static_cast<int64_t>(k.element_size()) : 0;
 }
 
+int64_t KvCache::capacity_bytes() const {
+  if (k_store.defined() && k.defined() && k.data_ptr() == k_store.data_ptr())
+    return 2 * k_store.numel() * static_cast<int64_t>(k_store.element_size());
+  return bytes();
+}
+
 void KvCache::add(const at::Tensor& k_new, const at::Tensor& v_new) {
   const int64_t t = k_new.size(2);
   if (ring > 0) {
@@ -32,9 +41,31 @@ void KvCache::add(const at::Tensor& k_new, const at::Tensor& v_new) {
       k = k.index_copy(2, slot, k_new);
       v = v.index_copy(2, slot, v_new);
     }
-  } else {
+  } else if (at::GradMode::is_enabled() && (k_new.requires_grad() || v_new.requires_grad())) {
+    // Out of place under autograd: a step must not write into storage a saved tensor views.
     k = k.defined() ? at::cat({k, k_new}, 2) : k_new;
     v = v.defined() ? at::cat({v, v_new}, 2) : v_new;
+  } else {
+    // Decoding: k and v view the first `length` slots of buffers that double when full, so a step
+    // copies one token's keys, not the whole cache (a cat per token made long decodes quadratic in
+    // memory traffic and allocator work).
+    const int64_t need = length() + t;
+    const bool room = k_store.defined() && k.defined() && k.data_ptr() == k_store.data_ptr() && k_store.size(2) >= need;
+    if (!room) {
+      const int64_t capacity = std::max<int64_t>(need, std::max<int64_t>(64, 2 * length()));
+      auto grow = [&](const at::Tensor& old, const at::Tensor& like) {
+        at::Tensor store = at::empty({like.size(0), like.size(1), capacity, like.size(3)}, like.options());
+        if (old.defined()) store.narrow(2, 0, old.size(2)).copy_(old);
+        return store;
+      };
+      k_store = grow(k, k_new);
+      v_store = grow(v, v_new);
+    }
+    const int64_t start = length();
+    k_store.narrow(2, start, t).copy_(k_new);
+    v_store.narrow(2, start, t).copy_(v_new);
+    k = k_store.narrow(2, 0, need);
+    v = v_store.narrow(2, 0, need);
   }
   written += t;
 }

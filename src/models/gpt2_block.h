@@ -37,12 +37,14 @@ TORCH_MODULE(Gpt2Conv1D);
 // Inf cache); ring mode (ring = W > 0) keeps the last W tokens in W slots, overwriting the oldest,
 // so a step attends to the same key set as a window-W banded mask (in another order).
 struct KvCache {
-  at::Tensor k, v;      // [B, H, S, D/H]; undefined while empty
+  at::Tensor k, v;      // [B, H, S, D/H]; undefined while empty (append mode: views of k_store, v_store)
+  at::Tensor k_store, v_store;  // append mode without autograd: buffers of doubling capacity
   int64_t ring = 0;     // 0: append; W > 0: ring buffer of W slots
   int64_t written = 0;  // tokens ever added (ring mode writes slot written % W)
 
   int64_t length() const { return k.defined() ? k.size(2) : 0; }
-  int64_t bytes() const;
+  int64_t bytes() const;           // the S cached tokens' keys and values
+  int64_t capacity_bytes() const;  // what the buffers hold allocated (up to 2x bytes() while decoding)
   // Adds this call's k, v [B, H, T, D/H]; ring mode takes one token at a time.
   void add(const at::Tensor& k_new, const at::Tensor& v_new);
 };

@@ -117,6 +117,28 @@ TEST(NarStudyCompare, WritesTableResultsAndPlots) {
   EXPECT_THROW(run_comparison(o, tiny_splits, at::kCPU, nullptr), scanlab::Error);
 }
 
+TEST(NarStudyCompare, OneSeedAndOneSideMakeOneJob) {
+  const std::string dir = ::testing::TempDir() + "/nar_compare_job";
+  std::filesystem::create_directories(dir);
+  CompareOptions o;
+  o.pairs = {"search"};
+  o.processors = {"mpnn"};
+  o.only_seed = 51;
+  o.side = "parallel";
+  o.base = tiny_options();
+  o.base.steps = 2;
+  o.out_dir = dir;
+  const CompareResult r = run_comparison(o, tiny_splits, at::kCPU, nullptr);
+  ASSERT_EQ(r.runs.size(), 1u);
+  EXPECT_EQ(r.runs[0].options.seed, 51u);
+  EXPECT_EQ(r.runs[0].options.algorithm, "parallel_search");
+  o.only_seed = 7;
+  EXPECT_THROW(run_comparison(o, tiny_splits, at::kCPU, nullptr), scanlab::Error);
+  o.only_seed = 0;
+  o.side = "middle";
+  EXPECT_THROW(run_comparison(o, tiny_splits, at::kCPU, nullptr), scanlab::Error);
+}
+
 TEST(NarStudyCompare, MergesStudiesRunApart) {
   const std::string root = ::testing::TempDir() + "/nar_merge_test";
   CompareOptions o;

@@ -8,6 +8,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,11 +27,20 @@ struct DecoderInputs {
 class Decoders : public torch::nn::Module {
  public:
   Decoders(const std::vector<std::pair<SpecEntry, int64_t>>& entries, int64_t hidden, int64_t edge_width);
-  // `sinkhorn` is used by permutation pointers (Gumbel noise only when it says so).
+  // `sinkhorn` is used by permutation pointers (Gumbel noise only when it says so). The reference path.
   at::Tensor decode(const SpecEntry& e, const DecoderInputs& in, const SinkhornOptions& sinkhorn);
+  // Decodes several datapoints; every linear layer that reads the same input (h, the edge features,
+  // the graph features, max over nodes of h) runs as one matrix product with the layers' weights
+  // stacked, then each datapoint combines its slices as `decode` does. Same results as `decode` on
+  // each; the unroll uses it because its steps are launch-bound on a GPU.
+  std::map<std::string, at::Tensor> decode_all(const std::vector<SpecEntry>& es, const DecoderInputs& in,
+                                               const SinkhornOptions& sinkhorn);
   bool decodes(const std::string& name) const { return layers_.count(name) > 0; }
 
  private:
+  // Layer k of a datapoint applied to x; `decode` and `decode_all` differ only in how.
+  using LayerFn = std::function<at::Tensor(size_t k, const at::Tensor& x)>;
+  at::Tensor combine(const SpecEntry& e, const DecoderInputs& in, const SinkhornOptions& sinkhorn, const LayerFn& layer);
   std::map<std::string, std::vector<torch::nn::Linear>> layers_;
 };
 

@@ -47,36 +47,84 @@ EncodedFeatures Encoders::zeros(int64_t b, int64_t n, const at::TensorOptions& o
           at::eye(n, opts).unsqueeze(0).repeat({b, 1, 1})};
 }
 
+namespace {
+
+enum Target { kNodes = 0, kEdges = 1, kGraph = 2 };
+
+bool is_any_pointer(Type t) { return t == Type::Pointer || t == Type::PermutationPointer || t == Type::SoftPointer; }
+
+// The value a datapoint's linear layer reads: dense distributions for pointers, floats otherwise.
+at::Tensor encoder_input(const Feature& f, int64_t nodes) {
+  return is_any_pointer(f.entry.type) ? dense_pointer(f, nodes) : f.data.to(at::kFloat);
+}
+
+// Node pointers (P[i,j] = 1 iff i points to j) and edge masks join the adjacency, symmetrised.
+void update_adjacency(const SpecEntry& e, const at::Tensor& x, EncodedFeatures& acc) {
+  if (is_node_pointer_like(e)) {
+    acc.adj = at::clamp_max(acc.adj + ((x + x.transpose(-1, -2)) > 0.5).to(acc.adj.scalar_type()), 1.0);
+  } else if (e.location == Location::Edge && e.type == Type::Mask) {
+    acc.adj = at::clamp_max(acc.adj + ((x + x.transpose(1, 2)) > 0.0).to(acc.adj.scalar_type()), 1.0);
+  }
+}
+
+// Which accumulator a single-linear datapoint is added to: node pointers become edge features,
+// graph pointers (a one-hot over nodes) node features.
+Target target_of(const SpecEntry& e) {
+  if (is_node_pointer_like(e)) return kEdges;
+  if (e.location == Location::Node) return kNodes;
+  if (e.location == Location::Edge) return kEdges;
+  return e.type == Type::Pointer ? kNodes : kGraph;
+}
+
+at::Tensor& accumulator(EncodedFeatures& acc, Target t) {
+  return t == kNodes ? acc.nodes : t == kEdges ? acc.edges : acc.graph;
+}
+
+}  // namespace
+
 void Encoders::accumulate(const Feature& f, EncodedFeatures& acc) {
   auto it = layers_.find(f.entry.name);
   SCANLAB_CHECK(it != layers_.end(), "no encoder for datapoint '", f.entry.name, "'");
   auto& lin = it->second;
-  const int64_t n = acc.nodes.size(1);
   const SpecEntry& e = f.entry;
-  const bool pointer = e.type == Type::Pointer || e.type == Type::PermutationPointer || e.type == Type::SoftPointer;
-  const at::Tensor x = pointer ? dense_pointer(f, n) : f.data.to(at::kFloat);
+  const at::Tensor x = encoder_input(f, acc.nodes.size(1));
   const at::Tensor encoded = e.type == Type::Categorical ? lin[0](x) : lin[0](x.unsqueeze(-1));
-
-  if (is_node_pointer_like(e)) {
-    acc.edges = acc.edges + encoded;  // P[i,j] = 1 iff i points to j
-    acc.adj = acc.adj + ((x + x.transpose(-1, -2)) > 0.5).to(acc.adj.scalar_type());
-  } else if (e.location == Location::Node) {
-    acc.nodes = acc.nodes + encoded;
-  } else if (e.location == Location::Edge && e.type == Type::Pointer) {
+  update_adjacency(e, x, acc);
+  if (e.location == Location::Edge && e.type == Type::Pointer) {
     // x[b,a,c,k] = 1 iff edge (a,c) points to node k; mean over the edge's other endpoint.
     const at::Tensor second = lin[1](x.unsqueeze(-1));
     acc.edges = acc.edges + encoded.mean(1) + second.mean(2);
-  } else if (e.location == Location::Edge) {
-    acc.edges = acc.edges + encoded;
-    if (e.type == Type::Mask) {
-      acc.adj = acc.adj + ((x + x.transpose(1, 2)) > 0.0).to(acc.adj.scalar_type());
-    }
-  } else if (e.type == Type::Pointer) {  // graph pointer: a one-hot over nodes becomes node features
-    acc.nodes = acc.nodes + encoded;
-  } else {
-    acc.graph = acc.graph + encoded;
+    return;
   }
-  acc.adj = (acc.adj > 0).to(acc.adj.scalar_type());
+  at::Tensor& target = accumulator(acc, target_of(e));
+  target = target + encoded;
+}
+
+void Encoders::accumulate_all(const std::vector<Feature>& fs, EncodedFeatures& acc) {
+  std::vector<at::Tensor> columns[3], weights[3], biases[3];
+  for (const auto& f : fs) {
+    const SpecEntry& e = f.entry;
+    if (e.location == Location::Edge && e.type == Type::Pointer) {  // two layers and means: no shared product
+      accumulate(f, acc);
+      continue;
+    }
+    auto it = layers_.find(e.name);
+    SCANLAB_CHECK(it != layers_.end(), "no encoder for datapoint '", e.name, "'");
+    const at::Tensor x = encoder_input(f, acc.nodes.size(1));
+    update_adjacency(e, x, acc);
+    const Target t = target_of(e);
+    columns[t].push_back(e.type == Type::Categorical ? x : x.unsqueeze(-1));
+    weights[t].push_back(it->second[0]->weight);
+    biases[t].push_back(it->second[0]->bias);
+  }
+  for (Target t : {kNodes, kEdges, kGraph}) {
+    if (columns[t].empty()) continue;
+    const at::Tensor x = columns[t].size() == 1 ? columns[t][0] : at::cat(columns[t], -1);
+    const at::Tensor w = weights[t].size() == 1 ? weights[t][0] : at::cat(weights[t], 1);
+    const at::Tensor b = biases[t].size() == 1 ? biases[t][0] : at::stack(biases[t]).sum(0);
+    at::Tensor& target = accumulator(acc, t);
+    target = target + at::linear(x, w, b);
+  }
 }
 
 }  // namespace scanlab::nar::gnn

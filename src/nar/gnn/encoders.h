@@ -30,8 +30,12 @@ class Encoders : public torch::nn::Module {
   // init 1/sqrt(H) when `xavier_on_scalars` (CLRS default), all others Haiku's default.
   Encoders(const std::vector<std::pair<SpecEntry, int64_t>>& entries, int64_t hidden, bool xavier_on_scalars);
   bool encodes(const std::string& name) const { return layers_.count(name) > 0; }
-  // Adds one datapoint (no time axis: [B, ...]) to the accumulators.
+  // Adds one datapoint (no time axis: [B, ...]) to the accumulators. The reference path.
   void accumulate(const Feature& f, EncodedFeatures& acc);
+  // Adds several datapoints with one matrix product per accumulator (node, edge, graph) instead of one
+  // linear layer each: sum_k (x_k W_k^T + b_k) = [x_1 .. x_K] [W_1 .. W_K]^T + sum_k b_k. Same result as
+  // calling `accumulate` on each; the unroll uses it because its steps are launch-bound on a GPU.
+  void accumulate_all(const std::vector<Feature>& fs, EncodedFeatures& acc);
   EncodedFeatures zeros(int64_t batch, int64_t nodes, const at::TensorOptions& opts) const;
 
  private:

@@ -53,22 +53,44 @@ Net::Net(const FeatureBatch& example, const NetOptions& opts) : opts_(opts) {
 
 NetPrediction Net::forward(const FeatureBatch& batch) {
   const int64_t b = batch.batch_size(), n = batch.nodes();
-  const int64_t steps = std::max<int64_t>(1, batch.max_length() - 1);
+  // Unroll to the longest sample of this batch, not the split's padded hint axis: steps past every
+  // sample's length predict only masked hints and leave every output frozen, so they change nothing.
+  const at::Tensor lengths_cpu = batch.lengths.to(at::kCPU).to(at::kLong);
+  const int64_t longest = std::min(batch.max_length(), b > 0 ? lengths_cpu.max().item<int64_t>() : int64_t{1});
+  const int64_t steps = std::max<int64_t>(1, longest - 1);
   const auto opts = at::TensorOptions().dtype(at::kFloat).device(batch.lengths.device());
   const bool training = is_training();
   SinkhornOptions sinkhorn;
   sinkhorn.steps = opts_.sinkhorn_steps;
   sinkhorn.gumbel_noise = training;
 
-  std::vector<Feature> inputs, hints;
-  for (const auto& e : inputs_) inputs.push_back(find_feature(batch.inputs, e.name));
+  std::vector<Feature> hints;
   for (const auto& e : hints_) hints.push_back(find_feature(batch.hints, e.name));
+
+  // A sample's outputs are decoded from the decoder inputs of its last step, max(0, length - 2).
+  // Only those inputs are kept (one select per step where some sample ends) and the output
+  // decoders run once after the unroll: the same outputs as decoding at every step and freezing.
+  const at::Tensor last_step = at::clamp(batch.lengths.to(at::kLong) - 2, 0, steps - 1);
+  std::vector<bool> some_sample_ends(steps, false);
+  {
+    const at::Tensor last_cpu = at::clamp(lengths_cpu - 2, 0, steps - 1);
+    const auto* p = last_cpu.data_ptr<int64_t>();
+    for (int64_t k = 0; k < last_cpu.numel(); ++k) some_sample_ends[p[k]] = true;
+  }
 
   NetPrediction result;
   result.steps = steps;
+  // Inputs do not change over the unroll: encode them once.
+  EncodedFeatures encoded_inputs = encoders_->zeros(b, n, opts);
+  {
+    std::vector<Feature> inputs;
+    for (const auto& e : inputs_) inputs.push_back(find_feature(batch.inputs, e.name));
+    encoders_->accumulate_all(inputs, encoded_inputs);
+  }
   at::Tensor hidden = at::zeros({b, n, opts_.processor.hidden}, opts);
   std::vector<Feature> current(hints.size());
   for (size_t k = 0; k < hints.size(); ++k) current[k] = {hints[k].entry, hints[k].data[0]};
+  DecoderInputs last_dec;
 
   for (int64_t i = 0; i < steps; ++i) {
     if (i > 0 && !hints.empty()) {
@@ -89,27 +111,26 @@ NetPrediction Net::forward(const FeatureBatch& batch) {
         current[k] = {e, fed};
       }
     }
-    EncodedFeatures acc = encoders_->zeros(b, n, opts);
-    for (const auto& f : inputs) encoders_->accumulate(f, acc);
-    for (const auto& f : current) encoders_->accumulate(f, acc);
+    EncodedFeatures acc = encoded_inputs;
+    encoders_->accumulate_all(current, acc);
     const ProcessorOutput next = processor_->step(acc.nodes, acc.edges, acc.graph, acc.adj, hidden);
     DecoderInputs dec{at::cat({acc.nodes, hidden, next.nodes}, -1),
                       next.edges.defined() ? at::cat({acc.edges, next.edges}, -1) : acc.edges, acc.graph};
     hidden = next.nodes;
 
-    std::map<std::string, at::Tensor> hint_preds;
-    for (const auto& e : hints_) hint_preds[e.name] = decoders_->decode(e, dec, sinkhorn);
-    result.hints.push_back(std::move(hint_preds));
-    // A sample still running at this step (length > i + 1) takes this step's outputs.
-    const at::Tensor running = batch.lengths > (i + 1);
-    for (const auto& e : outputs_) {
-      at::Tensor out = decoders_->decode(e, dec, sinkhorn);
-      if (i > 0) out = select_per_sample(running, out, result.outputs.at(e.name));
-      result.outputs[e.name] = out;
+    result.hints.push_back(decoders_->decode_all(hints_, dec, sinkhorn));
+    if (!some_sample_ends[i]) continue;
+    if (!last_dec.h.defined()) {
+      last_dec = dec;  // samples ending later are overwritten at their own last step
+    } else {
+      const at::Tensor ends_here = last_step == i;
+      last_dec = {select_per_sample(ends_here, dec.h, last_dec.h), select_per_sample(ends_here, dec.edges, last_dec.edges),
+                  select_per_sample(ends_here, dec.graph, last_dec.graph)};
     }
   }
+  result.outputs = decoders_->decode_all(outputs_, last_dec, sinkhorn);
   // With T = 1 there is no later hint to predict (nar.md §2.5.6).
-  if (batch.max_length() <= 1) result.hints.clear();
+  if (longest <= 1) result.hints.clear();
   return result;
 }
 

@@ -67,6 +67,11 @@ std::vector<double> collect(const std::vector<const TrainResult*>& rs, F f) {
   return v;
 }
 
+// Processor steps per training batch: whole numbers as such, means of varying lengths with one decimal.
+std::string steps_text(double steps) {
+  return steps == std::round(steps) ? fmt::format("{}", static_cast<int64_t>(steps)) : fmt::format("{:.1f}", steps);
+}
+
 // Mean validation curve over seeds (all runs of one cell share their evaluation steps).
 io::PlotSeries mean_curve(const std::vector<const TrainResult*>& rs, const std::string& label) {
   io::PlotSeries s{label, {}, {}};
@@ -82,6 +87,9 @@ io::PlotSeries mean_curve(const std::vector<const TrainResult*>& rs, const std::
 
 void write_outputs(const CompareOptions& o, const std::vector<TrainResult>& runs, const std::string& table) {
   if (o.out_dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(o.out_dir, ec);
+  SCANLAB_CHECK(!ec, "cannot create the output directory '", o.out_dir, "': ", ec.message());
   std::string jsonl, csv = csv_header() + "\n";
   for (const auto& r : runs) {
     jsonl += result_to_json(r) + "\n";
@@ -140,7 +148,7 @@ std::string comparison_table(const std::vector<TrainResult>& runs, const std::ve
         const auto rs = runs_of(runs, *alg, proc);
         if (rs.empty()) continue;
         md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", p.name, proc, *alg,
-                          rs.front()->train_unroll_steps, rs.size(),
+                          steps_text(rs.front()->train_unroll_steps), rs.size(),
                           mean_std(collect(rs, [](const TrainResult& r) { return r.train_seconds; }), 2),
                           mean_std(collect(rs, [](const TrainResult& r) { return r.mean_step_seconds * 1e3; }), 1),
                           mean_std(collect(rs, [](const TrainResult& r) { return r.best_val; }), 3),
@@ -181,6 +189,15 @@ CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_spl
   SCANLAB_CHECK(o.seeds >= 1 && o.seeds <= static_cast<int64_t>(paper_seeds().size()), "--seeds must be in 1..",
                 paper_seeds().size(), ", got ", o.seeds);
   SCANLAB_CHECK(!o.pairs.empty() && !o.processors.empty(), "the study needs at least one pair and one processor");
+  SCANLAB_CHECK(o.side == "both" || o.side == "sequential" || o.side == "parallel", "side '", o.side,
+                "' is not both, sequential or parallel");
+  std::vector<uint64_t> seeds(paper_seeds().begin(), paper_seeds().begin() + o.seeds);
+  if (o.only_seed != 0) {
+    const auto& all = paper_seeds();
+    SCANLAB_CHECK(std::find(all.begin(), all.end(), o.only_seed) != all.end(), "seed ", o.only_seed,
+                  " is not one of the paper's seeds (42, 51, 34, 103, 60)");
+    seeds = {o.only_seed};
+  }
   std::vector<TaskPair> pairs;
   for (const auto& name : o.pairs) pairs.push_back(task_pair(name));
   CompareResult result;
@@ -190,16 +207,18 @@ CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_spl
   for (const auto& p : pairs) {
     std::vector<std::pair<TrainOptions, Splits>> sides;
     for (const auto* alg : {&p.sequential, &p.parallel}) {
+      if (o.side == "sequential" && alg != &p.sequential) continue;
+      if (o.side == "parallel" && alg != &p.parallel) continue;
       TrainOptions base = o.base;
       base.algorithm = *alg;
       sides.emplace_back(base, make_splits(base));
     }
     for (const auto& proc : o.processors) {
-      for (int64_t s = 0; s < o.seeds; ++s) {
+      for (const uint64_t seed : seeds) {
         for (const auto& [base, splits] : sides) {
           TrainOptions run = base;
           run.processor = proc;
-          run.seed = paper_seeds()[static_cast<size_t>(s)];
+          run.seed = seed;
           result.runs.push_back(train_and_evaluate(run, splits, device));
           const TrainResult& r = result.runs.back();
           if (progress) {

@@ -31,6 +31,8 @@ struct CompareOptions {
   std::vector<std::string> pairs = {"search", "sort", "scc", "prefix_sum"};
   std::vector<std::string> processors = {"deepsets", "gat", "mpnn", "pgn"};
   int64_t seeds = 5;        // the first `seeds` of paper_seeds()
+  uint64_t only_seed = 0;   // nonzero: this one of paper_seeds() instead of the first `seeds`
+  std::string side = "both";  // both | sequential | parallel: which task of each pair to train
   TrainOptions base;        // everything but algorithm, processor and seed
   std::string out_dir;      // results.jsonl, summary.csv, table.md, *.svg; empty = write nothing
 };

@@ -110,7 +110,7 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
   };
   const int64_t n_train = train.batch_size();
   const int64_t batches_per_epoch = n_train / o.batch_size;
-  r.train_unroll_steps = std::max<int64_t>(1, train.max_length() - 1);
+  int64_t unrolled = 0;
   for (int64_t step = 0; step < o.steps; ++step) {
     const int64_t begin = (step % batches_per_epoch) * o.batch_size;
     FeatureBatch batch = slice_batch(train, begin, begin + o.batch_size);
@@ -119,7 +119,9 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
     synchronize(device);
     const auto t0 = std::chrono::steady_clock::now();
     adam.zero_grad();
-    const at::Tensor loss = gnn::net_loss(net->forward(batch), batch, *net);
+    const gnn::NetPrediction pred = net->forward(batch);
+    unrolled += pred.steps;
+    const at::Tensor loss = gnn::net_loss(pred, batch, *net);
     loss.backward();
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), o.grad_clip);
     adam.step();
@@ -142,6 +144,7 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
     auto params = net->parameters();
     for (size_t k = 0; k < params.size(); ++k) params[k].copy_(best[k]);
   }
+  r.train_unroll_steps = static_cast<double>(unrolled) / static_cast<double>(o.steps);
   const gnn::OutputScores t = evaluate_split(*net, test, o.batch_size, device);
   r.test_score = t.score;
   r.test_per_output = t.per_output;
@@ -226,7 +229,7 @@ TrainResult result_from_json(const std::string& line) {
 std::string format_run(const TrainResult& r) {
   const TrainOptions& o = r.options;
   std::string out = fmt::format(
-      "{} / {} (seed {}, H {}, batch {}, {} steps, {} processor steps per batch) on {}\n"
+      "{} / {} (seed {}, H {}, batch {}, {} steps, {:.1f} processor steps per batch) on {}\n"
       "  training time {:.2f} s ({:.2f} ms/step after {} warm-up step(s)), final loss {:.4f}\n"
       "  best validation score (n = {}) {:.4f} at step {}; test score (n = {}) {:.4f}\n",
       o.algorithm, o.processor, o.seed, o.hidden, o.batch_size, o.steps, r.train_unroll_steps, r.device, r.train_seconds,
@@ -243,7 +246,7 @@ std::string csv_header() {
 
 std::string result_to_csv_row(const TrainResult& r) {
   const TrainOptions& o = r.options;
-  return fmt::format("{},{},{},{},{},{},{},{},{:.6f},{:.6f},{},{:.6f},{:.6f}", o.algorithm, o.processor, o.seed, r.device,
+  return fmt::format("{},{},{},{},{},{},{},{:.2f},{:.6f},{:.6f},{},{:.6f},{:.6f}", o.algorithm, o.processor, o.seed, r.device,
                      o.hidden, o.steps, o.batch_size, r.train_unroll_steps, r.train_seconds, r.mean_step_seconds,
                      r.best_step, r.best_val, r.test_score);
 }

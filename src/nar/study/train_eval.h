@@ -71,7 +71,7 @@ struct TrainResult {
   std::map<std::string, double> test_per_output;
   double train_seconds = 0.0;         // sum of step times after warm-up
   double mean_step_seconds = 0.0;
-  int64_t train_unroll_steps = 0;     // processor steps per training batch (max(1, T-1))
+  double train_unroll_steps = 0.0;    // mean processor steps per training batch (its longest sample - 1)
 };
 
 // Replaces every sample's `pos` input by sorted U[0,1] values drawn from `gen`.
