@@ -16,9 +16,10 @@
 #          off (checkpointed) after MQAR_SECONDS (default 400); runs live in runs/mqar_gpu/ and a later call on the warm machine resumes
 #          them. Then eval (parallel; stream vs parallel on 64 examples for the finished runs).
 #   study  the NAR sequential-vs-parallel study: one job per pair x side x seed x processor, STUDY_JOBS
-#          (default 16) at a time on the one GPU under MPS (STUDY_MPS=0: without), until STUDY_SECONDS
-#          (default 540); finished jobs stay in runs/study_gpu/ (carry it to resume on a fresh machine),
-#          all finished jobs are joined into one table. STUDY_PAIRS, STUDY_SEEDS, STUDY_PROCESSORS select.
+#          (default 16) at a time on the one GPU under MPS (STUDY_MPS=0: without), in a detached queue that
+#          outlives the call; the call waits STUDY_WAIT s (default 540), then joins what finished.
+#          Finished jobs stay in runs/study_gpu/ (carry it to resume on a fresh machine).
+#          STUDY_PAIRS, STUDY_SEEDS, STUDY_PROCESSORS, STUDY_ORDER select.
 # Each test process gets OMP_NUM_THREADS=2: with 16 threads each, 8 parallel ctest jobs oversubscribe
 # the 16 cores and the suite crawls.
 set -uo pipefail
@@ -152,48 +153,63 @@ run_mqar() {
 
 run_study() {
   # One job per pair x side x seed x processor (160 for the full study), longest tasks first, STUDY_JOBS
-  # processes at a time on the one GPU. Jobs live in runs/study_gpu/<pair>-<side>-<seed>-<processor>/; a job
-  # whose results.jsonl exists is skipped, so a later call (or one that carries runs/study_gpu) resumes.
-  # A job cut off by the call's deadline (STUDY_SECONDS from now, default 540) leaves nothing and reruns.
-  local root=runs/study_gpu deadline=$(($(date +%s) + ${STUDY_SECONDS:-540}))
+  # processes at a time on the one GPU under MPS. The queue runs detached (setsid), so it goes on between
+  # calls while the machine stays warm; a call starts it (or finds it running), waits up to STUDY_WAIT s,
+  # then reports and packs what finished. Jobs live in runs/study_gpu/<pair>-<side>-<seed>-<processor>/;
+  # a job whose results.jsonl exists is skipped, so carrying runs/study_gpu resumes on a fresh machine
+  # (a job cut off by a machine's release reruns from its start).
+  local root=runs/study_gpu
+  local pidfile=$root/queue.pid
   mkdir -p "$root"
-  if [[ ${STUDY_MPS:-1} == 1 ]]; then
-    # MPS lets the launch-bound processes' kernels share the GPU instead of time-slicing it.
-    export CUDA_MPS_PIPE_DIRECTORY=/tmp/scanlab_mps CUDA_MPS_LOG_DIRECTORY=/tmp/scanlab_mps_log
-    mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
-    nvidia-cuda-mps-control -d && echo "== study: MPS daemon started" || echo "== study: no MPS, processes time-slice"
-  fi
-  local jobs=()
-  for pair_side in ${STUDY_ORDER:-scc:sequential sort:sequential scc:parallel sort:parallel prefix_sum:sequential \
-      search:sequential prefix_sum:parallel search:parallel}; do
-    local pair=${pair_side%%:*} side=${pair_side##*:}
-    [[ " ${STUDY_PAIRS:-search sort scc prefix_sum} " == *" $pair "* ]] || continue
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/scanlab_mps CUDA_MPS_LOG_DIRECTORY=/tmp/scanlab_mps_log
+  if [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "== study: the queue an earlier call started is still running"
+  else
+    if [[ ${STUDY_MPS:-1} == 1 ]]; then
+      # MPS lets the launch-bound processes' kernels share the GPU instead of time-slicing it.
+      mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
+      nvidia-cuda-mps-control -d 2>/dev/null && echo "== study: MPS daemon started" || echo "== study: no new MPS daemon"
+    fi
+    rm -rf "$root"/*.part
+    : > "$root/queue.txt"
+    # Seeds outermost, so every cell gets its first seed before any cell its second; inside a seed the
+    # longest tasks first.
     for seed in ${STUDY_SEEDS:-42 51 34 103 60}; do
-      for proc in ${STUDY_PROCESSORS:-deepsets gat mpnn pgn}; do
-        local d="$root/$pair-$side-$seed-$proc"
-        [[ -s $d/results.jsonl ]] || jobs+=("$pair $side $seed $proc $d")
+      for pair_side in ${STUDY_ORDER:-scc:sequential sort:sequential scc:parallel sort:parallel prefix_sum:sequential \
+          search:sequential prefix_sum:parallel search:parallel}; do
+        local pair=${pair_side%%:*} side=${pair_side##*:}
+        [[ " ${STUDY_PAIRS:-search sort scc prefix_sum} " == *" $pair "* ]] || continue
+        for proc in ${STUDY_PROCESSORS:-deepsets gat mpnn pgn}; do
+          local d="$root/$pair-$side-$seed-$proc"
+          [[ -s $d/results.jsonl ]] || echo "$pair $side $seed $proc $d" >> "$root/queue.txt"
+        done
       done
     done
-  done
-  echo "== study: ${#jobs[@]} jobs to run, ${STUDY_JOBS:-16} at a time, $((deadline - $(date +%s))) s left"
-  export OMP_NUM_THREADS=1 BUILD deadline
-  printf '%s\n' "${jobs[@]}" | xargs -P "${STUDY_JOBS:-16}" -L 1 bash -c '
-    left=$((deadline - $(date +%s))); (( left > 5 )) || exit 0
-    mkdir -p "$4.part" && rm -rf "$4.part"/*
-    timeout $left ./$BUILD/scanlab --device cuda --threads 1 nar compare --pair $0 --side $1 --seed $2 \
-      --processors $3 --out-dir "$4.part" > "$4.part/progress.log" 2>&1 && rm -rf "$4" && mv "$4.part" "$4"' 
-  unset OMP_NUM_THREADS
-  [[ ${STUDY_MPS:-1} == 1 ]] && echo quit | nvidia-cuda-mps-control
-  local have=() all=()
-  for d in "$root"/*/; do d=${d%/}; [[ $d == *.part ]] && continue; [[ -s $d/results.jsonl ]] && have+=("$d"); done
-  for d in "$root"/*.part; do [[ -e $d ]] && all+=("$d"); done
-  echo "== study: ${#have[@]} of 160 jobs finished so far; ${#all[@]} cut off this call"
+    echo "== study: $(wc -l < "$root/queue.txt") jobs queued, ${STUDY_JOBS:-16} at a time"
+    BUILD=$BUILD OMP_NUM_THREADS=1 setsid nohup xargs -P "${STUDY_JOBS:-16}" -L 1 -a "$root/queue.txt" bash -c '
+      mkdir -p "$4.part" && date +%s > "$4.part/started"
+      ./$BUILD/scanlab --device cuda --threads 1 nar compare --pair $0 --side $1 --seed $2 --processors $3 \
+        --out-dir "$4.part" > "$4.part/progress.log" 2>&1 && rm -rf "$4" && mv "$4.part" "$4"' \
+      > "$root/queue.log" 2>&1 < /dev/null &
+    echo $! > "$pidfile"
+  fi
+  local until=$(($(date +%s) + ${STUDY_WAIT:-540}))
+  while kill -0 "$(cat "$pidfile")" 2>/dev/null && (( $(date +%s) < until )); do sleep 5; done
+  local have=() running=0
+  for d in "$root"/*/; do d=${d%/}; [[ $d != *.part && -s $d/results.jsonl ]] && have+=("$d"); done
+  for d in "$root"/*.part; do [[ -e $d ]] && running=$((running + 1)); done
+  echo "== study: ${#have[@]} jobs finished; $running running or cut off"
+  for d in "$root"/*.part; do [[ -e $d ]] && echo "   $(basename "$d"): $(tail -n 1 "$d/progress.log" 2>/dev/null)"; done
+  if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "== study: the queue goes on; call again (soon: the machine is released when idle)"
+  elif [[ ${STUDY_MPS:-1} == 1 ]]; then
+    echo quit | nvidia-cuda-mps-control 2>/dev/null
+  fi
   local list
   list=$(IFS=,; echo "${have[*]}")
   mkdir -p "$OUT/study_joined"
-  [[ -n $list ]] && ./$BUILD/scanlab nar compare --merge "$list" --out-dir "$OUT/study_joined" | tee "$OUT/study_table.md"
-  tar czf "$OUT/study.tgz" --exclude='*.part' -C runs study_gpu && tar czf "$OUT/study_joined.tgz" -C "$OUT" study_joined \
-    && rm -rf "$OUT/study_joined"
+  [[ -n $list ]] && ./$BUILD/scanlab nar compare --merge "$list" --out-dir "$OUT/study_joined" > "$OUT/study_table.md"
+  tar czf "$OUT/study.tgz" -C runs study_gpu && tar czf "$OUT/study_joined.tgz" -C "$OUT" study_joined && rm -rf "$OUT/study_joined"
 }
 
 for p in "${parts[@]}"; do "run_$p"; done

@@ -219,7 +219,7 @@ CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_spl
           TrainOptions run = base;
           run.processor = proc;
           run.seed = seed;
-          result.runs.push_back(train_and_evaluate(run, splits, device));
+          result.runs.push_back(train_and_evaluate(run, splits, device, nullptr, progress));
           const TrainResult& r = result.runs.back();
           if (progress) {
             *progress << fmt::format("{} {} seed {}: {:.2f} s ({:.1f} ms/step), val {:.3f}, test {:.3f}\n", run.algorithm,

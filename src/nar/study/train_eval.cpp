@@ -5,6 +5,8 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -81,7 +83,7 @@ gnn::OutputScores evaluate_split(gnn::Net& net, const FeatureBatch& split, int64
 }
 
 TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::Device device,
-                               std::shared_ptr<gnn::Net>* trained) {
+                               std::shared_ptr<gnn::Net>* trained, std::ostream* progress) {
   SCANLAB_CHECK(o.steps > 0 && o.batch_size > 0 && o.eval_every > 0, "steps, batch size and eval_every must be positive");
   SCANLAB_CHECK(o.learning_rate > 0, "learning rate must be positive, got ", o.learning_rate);
   TrainResult r;
@@ -132,6 +134,13 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
     if ((step + 1) % o.eval_every == 0 || step + 1 == o.steps) {
       const double score = evaluate_split(*net, val, o.batch_size, device).score;
       r.val_curve.push_back({step + 1, score});
+      if (progress) {
+        double sum = 0;
+        for (double t : r.step_seconds) sum += t;
+        *progress << fmt::format("  {} {} seed {}: step {}/{}, val {:.3f}, {:.1f} ms/step\n", o.algorithm, o.processor,
+                                 o.seed, step + 1, o.steps, score, 1e3 * sum / static_cast<double>(r.step_seconds.size()));
+        progress->flush();
+      }
       if (r.best_step < 0 || score > r.best_val) {
         r.best_val = score;
         r.best_step = step + 1;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -92,8 +93,9 @@ void save_checkpoint(const std::string& path, gnn::Net& net, const TrainOptions&
 TrainOptions checkpoint_options(const std::string& path);
 void load_checkpoint_into(const std::string& path, gnn::Net& net);
 
+// `progress`, when given, gets one line per validation (step, score, mean ms per step so far).
 TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::Device device,
-                               std::shared_ptr<gnn::Net>* trained = nullptr);
+                               std::shared_ptr<gnn::Net>* trained = nullptr, std::ostream* progress = nullptr);
 
 // A human-readable summary of one run (what `scanlab nar train` prints).
 std::string format_run(const TrainResult& r);
