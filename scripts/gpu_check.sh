@@ -195,11 +195,11 @@ run_study() {
   fi
   local until=$(($(date +%s) + ${STUDY_WAIT:-540}))
   while kill -0 "$(cat "$pidfile")" 2>/dev/null && (( $(date +%s) < until )); do sleep 5; done
-  local have=() running=0
+  local have=() running=()
   for d in "$root"/*/; do d=${d%/}; [[ $d != *.part && -s $d/results.jsonl ]] && have+=("$d"); done
-  for d in "$root"/*.part; do [[ -e $d ]] && running=$((running + 1)); done
-  echo "== study: ${#have[@]} jobs finished; $running running or cut off"
-  for d in "$root"/*.part; do [[ -e $d ]] && echo "   $(basename "$d"): $(tail -n 1 "$d/progress.log" 2>/dev/null)"; done
+  for d in "$root"/*.part; do [[ -e $d ]] && running+=("   $(basename "$d"): $(tail -n 1 "$d/progress.log" 2>/dev/null)"); done
+  echo "== study: ${#have[@]} jobs finished; ${#running[@]} running or cut off"
+  (( ${#running[@]} )) && printf '%s\n' "${running[@]}"
   if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "== study: the queue goes on; call again (soon: the machine is released when idle)"
   elif [[ ${STUDY_MPS:-1} == 1 ]]; then

@@ -22,12 +22,6 @@ int64_t KvCache::bytes() const {
   return k.defined() ? 2 * k.numel() * static_cast<int64_t>(k.element_size()) : 0;
 }
 
-int64_t KvCache::capacity_bytes() const {
-  if (k_store.defined() && k.defined() && k.data_ptr() == k_store.data_ptr())
-    return 2 * k_store.numel() * static_cast<int64_t>(k_store.element_size());
-  return bytes();
-}
-
 void KvCache::add(const at::Tensor& k_new, const at::Tensor& v_new) {
   const int64_t t = k_new.size(2);
   if (ring > 0) {

@@ -43,8 +43,7 @@ struct KvCache {
   int64_t written = 0;  // tokens ever added (ring mode writes slot written % W)
 
   int64_t length() const { return k.defined() ? k.size(2) : 0; }
-  int64_t bytes() const;           // the S cached tokens' keys and values
-  int64_t capacity_bytes() const;  // what the buffers hold allocated (up to 2x bytes() while decoding)
+  int64_t bytes() const;  // the S cached tokens' keys and values (the doubling buffers hold up to 2x)
   // Adds this call's k, v [B, H, T, D/H]; ring mode takes one token at a time.
   void add(const at::Tensor& k_new, const at::Tensor& v_new);
 };

@@ -70,10 +70,10 @@ NetPrediction Net::forward(const FeatureBatch& batch) {
   // A sample's outputs are decoded from the decoder inputs of its last step, max(0, length - 2).
   // Only those inputs are kept (one select per step where some sample ends) and the output
   // decoders run once after the unroll: the same outputs as decoding at every step and freezing.
-  const at::Tensor last_step = at::clamp(batch.lengths.to(at::kLong) - 2, 0, steps - 1);
+  const at::Tensor last_cpu = at::clamp(lengths_cpu - 2, 0, steps - 1);
+  const at::Tensor last_step = last_cpu.to(batch.lengths.device());
   std::vector<bool> some_sample_ends(steps, false);
   {
-    const at::Tensor last_cpu = at::clamp(lengths_cpu - 2, 0, steps - 1);
     const auto* p = last_cpu.data_ptr<int64_t>();
     for (int64_t k = 0; k < last_cpu.numel(); ++k) some_sample_ends[p[k]] = true;
   }

@@ -67,11 +67,6 @@ std::vector<double> collect(const std::vector<const TrainResult*>& rs, F f) {
   return v;
 }
 
-// Processor steps per training batch: whole numbers as such, means of varying lengths with one decimal.
-std::string steps_text(double steps) {
-  return steps == std::round(steps) ? fmt::format("{}", static_cast<int64_t>(steps)) : fmt::format("{:.1f}", steps);
-}
-
 // Mean validation curve over seeds (all runs of one cell share their evaluation steps).
 io::PlotSeries mean_curve(const std::vector<const TrainResult*>& rs, const std::string& label) {
   io::PlotSeries s{label, {}, {}};
@@ -148,7 +143,7 @@ std::string comparison_table(const std::vector<TrainResult>& runs, const std::ve
         const auto rs = runs_of(runs, *alg, proc);
         if (rs.empty()) continue;
         md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", p.name, proc, *alg,
-                          steps_text(rs.front()->train_unroll_steps), rs.size(),
+                          format_unroll_steps(rs.front()->train_unroll_steps), rs.size(),
                           mean_std(collect(rs, [](const TrainResult& r) { return r.train_seconds; }), 2),
                           mean_std(collect(rs, [](const TrainResult& r) { return r.mean_step_seconds * 1e3; }), 1),
                           mean_std(collect(rs, [](const TrainResult& r) { return r.best_val; }), 3),

@@ -236,16 +236,17 @@ TrainResult result_from_json(const std::string& line) {
   return r;
 }
 
+std::string format_unroll_steps(double steps) {
+  return steps == std::round(steps) ? fmt::format("{}", static_cast<int64_t>(steps)) : fmt::format("{:.1f}", steps);
+}
+
 std::string format_run(const TrainResult& r) {
   const TrainOptions& o = r.options;
   std::string out = fmt::format(
       "{} / {} (seed {}, H {}, batch {}, {} steps, {} processor steps per batch) on {}\n"
       "  training time {:.2f} s ({:.2f} ms/step after {} warm-up step(s)), final loss {:.4f}\n"
       "  best validation score (n = {}) {:.4f} at step {}; test score (n = {}) {:.4f}\n",
-      o.algorithm, o.processor, o.seed, o.hidden, o.batch_size, o.steps,
-      r.train_unroll_steps == std::round(r.train_unroll_steps) ? fmt::format("{}", static_cast<int64_t>(r.train_unroll_steps))
-                                                               : fmt::format("{:.1f}", r.train_unroll_steps),
-      r.device, r.train_seconds,
+      o.algorithm, o.processor, o.seed, o.hidden, o.batch_size, o.steps, format_unroll_steps(r.train_unroll_steps), r.device, r.train_seconds,
       r.mean_step_seconds * 1e3, o.warmup_steps, r.losses.empty() ? 0.0 : r.losses.back(), o.val_nodes, r.best_val,
       r.best_step, o.test_nodes, r.test_score);
   for (const auto& [name, v] : r.test_per_output) out += fmt::format("    test {}: {:.4f}\n", name, v);

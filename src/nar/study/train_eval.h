@@ -98,6 +98,8 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
                                std::shared_ptr<gnn::Net>* trained = nullptr, std::ostream* progress = nullptr);
 
 // A human-readable summary of one run (what `scanlab nar train` prints).
+// Processor steps per training batch: whole numbers as such, means of varying lengths with one decimal.
+std::string format_unroll_steps(double steps);
 std::string format_run(const TrainResult& r);
 
 // One JSON object per line (JSONL) / one CSV row per run.
