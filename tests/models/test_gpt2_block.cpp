@@ -118,5 +118,37 @@ TEST(Gpt2Block, CachedPathEqualsFullPass) {
   EXPECT_EQ(ring.length(), 3);
 }
 
+TEST(Gpt2Block, AppendCacheGrowsInPlaceWithoutAutogradAndCopiesUnderIt) {
+  // Decoding (no autograd): one token's keys are written per step into buffers that double when
+  // full, and the cache equals concatenating every step's keys.
+  torch::NoGradGuard no_grad;
+  const at::Tensor k = at::randn({2, 3, 150, 4}, at::kDouble), v = at::randn({2, 3, 150, 4}, at::kDouble);
+  KvCache cache;
+  cache.add(k.slice(2, 0, 10), v.slice(2, 0, 10));
+  const void* first_buffer = cache.k.data_ptr();
+  for (int64_t t = 10; t < 64; ++t) cache.add(k.slice(2, t, t + 1), v.slice(2, t, t + 1));
+  EXPECT_EQ(cache.k.data_ptr(), first_buffer);  // 64 slots from the start: no copy yet
+  for (int64_t t = 64; t < 150; ++t) cache.add(k.slice(2, t, t + 1), v.slice(2, t, t + 1));
+  EXPECT_NE(cache.k.data_ptr(), first_buffer);  // grew (twice)
+  EXPECT_EQ(cache.length(), 150);
+  EXPECT_TRUE(at::equal(cache.k, k));
+  EXPECT_TRUE(at::equal(cache.v, v));
+  EXPECT_EQ(cache.bytes(), 2 * 2 * 3 * 150 * 4 * 8);
+}
+
+TEST(Gpt2Block, AppendCacheUnderAutogradLeavesSavedTensorsIntact) {
+  // Under autograd the cache concatenates out of place, so a gradient through earlier steps is right.
+  const at::Tensor k = at::randn({1, 1, 5, 2}, at::kDouble).requires_grad_(), v = at::randn({1, 1, 5, 2}, at::kDouble);
+  KvCache cache;
+  cache.add(k.slice(2, 0, 3), v.slice(2, 0, 3));
+  const at::Tensor first = cache.k;
+  cache.add(k.slice(2, 3, 5), v.slice(2, 3, 5));
+  EXPECT_EQ(first.size(2), 3);
+  (cache.k.pow(2).sum() + first.sum()).backward();
+  at::Tensor want = 2 * k.detach();
+  want.slice(2, 0, 3).add_(1.0);
+  testing::expect_close("gradient through both steps", want, k.grad(), 1e-12);
+}
+
 }  // namespace
 }  // namespace scanlab::models
