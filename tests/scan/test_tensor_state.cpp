@@ -23,6 +23,9 @@ std::vector<TensorState> random_states(int64_t n, int64_t batch, int64_t dim, at
   return xs;
 }
 
+// `tol` is relative to the prefix's magnitude (this MLP's prefixes reach |x| ~ 1e3 by N = 67): the
+// level-batched parallel scan feeds its matmuls many pairs at once, the online and reference scans
+// one, and BLAS may sum a batched product in another order, so the last bits may differ on some CPUs.
 void check_duality(at::ScalarType dtype, double tol) {
   RandomMlpAgg mlp(6, 12, 3, dtype, at::kCPU);
   TensorAgg agg = [&](const TensorState& a, const TensorState& b) { return mlp(a, b); };
@@ -37,17 +40,21 @@ void check_duality(at::ScalarType dtype, double tol) {
     ASSERT_FALSE(exclusive[0].has_value());
     for (int64_t i = 0; i < n; ++i) {
       const std::string at_i = "N=" + std::to_string(n) + " i=" + std::to_string(i);
-      if (i > 0) expect_close("exclusive vs reference " + at_i, (*reference[i])[0], (*exclusive[i])[0], tol);
-      expect_close("inclusive vs reference " + at_i, (*reference[i + 1])[0], (*inclusive[i])[0], tol);
+      const double bound = tol * (1 + (*reference[i + 1])[0].abs().max().item<double>());
+      if (i > 0) {
+        const double exclusive_bound = tol * (1 + (*reference[i])[0].abs().max().item<double>());
+        expect_close("exclusive vs reference " + at_i, (*reference[i])[0], (*exclusive[i])[0], exclusive_bound);
+      }
+      expect_close("inclusive vs reference " + at_i, (*reference[i + 1])[0], (*inclusive[i])[0], bound);
       online.insert(xs[i]);
-      expect_close("online vs parallel " + at_i, (*inclusive[i])[0], (*online.prefix())[0], tol);
+      expect_close("online vs parallel " + at_i, (*inclusive[i])[0], (*online.prefix())[0], bound);
       ASSERT_EQ((*online.prefix())[0].scalar_type(), dtype);
     }
   }
 }
 
-TEST(TensorScanDuality, Float64ParallelOnlineAndReferenceAgreeTo1e12) { check_duality(at::kDouble, 1e-12); }
-TEST(TensorScanDuality, Float32ParallelOnlineAndReferenceAgreeTo1e5) { check_duality(at::kFloat, 1e-5); }
+TEST(TensorScanDuality, Float64ParallelOnlineAndReferenceAgreeTo1e12Relative) { check_duality(at::kDouble, 1e-12); }
+TEST(TensorScanDuality, Float32ParallelOnlineAndReferenceAgreeTo1e5Relative) { check_duality(at::kFloat, 1e-5); }
 
 TEST(TensorScanDuality, Bfloat16RunsAndStaysNearFloat64) {
   RandomMlpAgg mlp64(8, 16, 5, at::kDouble, at::kCPU), mlp16(8, 16, 5, at::kBFloat16, at::kCPU);
