@@ -28,4 +28,26 @@ __device__ inline void stage(float* dst, const float* src, int n) {
   for (int i = tid; i < n; i += kLanes * kRowGroups) dst[i] = src[i];
 }
 
+// kVec consecutive floats of a state row: one float, or one float4 (16-byte aligned; a warp then
+// moves 512 contiguous bytes per row, which large batches need to approach the copy bandwidth).
+template <int kVec>
+__device__ inline void load_columns(const float* row, float* h) {
+  static_assert(kVec == 1 || kVec == 4, "one column or a float4 of columns");
+  if constexpr (kVec == 4) {
+    const float4 v = *reinterpret_cast<const float4*>(row);
+    h[0] = v.x, h[1] = v.y, h[2] = v.z, h[3] = v.w;
+  } else {
+    h[0] = row[0];
+  }
+}
+
+template <int kVec>
+__device__ inline void store_columns(float* row, const float* h) {
+  if constexpr (kVec == 4) {
+    *reinterpret_cast<float4*>(row) = make_float4(h[0], h[1], h[2], h[3]);
+  } else {
+    row[0] = h[0];
+  }
+}
+
 }  // namespace scanlab::ops::cuda

@@ -1,18 +1,66 @@
-// Fused recurrent decode steps of the affine family, one launch per layer and token, the float32
-// state read and written once, in place (layout: ops/cuda/step_tiles.cuh).
+// Fused recurrent decode steps of the affine family, the float32 state read and written once, in
+// place (layout: ops/cuda/step_tiles.cuh).
 //   affine: h[i, c] = a_i h[i, c] + k_i v_c,                      o_c = sum_i q_i h[i, c]
 //   mLSTM:  m' = max(log f + m, log i),  a = exp(log f + m - m'),  b = exp(log i - m')
 //           C[i, c] = a C[i, c] + b k_i v_c,  n_i = a n_i + b k_i,  o_c = (qᵀC)_c / max(|qᵀn|, exp(-m'))
-// The mLSTM normalizer n and stabilizer m are per head, so one block owns a whole head (and walks
-// its column tiles): no other block reads n or m while it is rewritten.
+// The mLSTM matrix update is the affine one with gate a and keys b·k, so both run the same tiled
+// kernel (grid: heads x column tiles). Its per-head normalizer n and stabilizer m are read by every
+// column tile of the head, so no tile may rewrite them: a second, tiny kernel does that after the
+// first has finished (stream order), instead of one block walking all of a head's tiles.
 #include "ops/affine_scan/cuda/launch.h"
 #include "ops/cuda/step_tiles.cuh"
 
 namespace scanlab::ops::cuda {
 namespace {
 
-// kVec lanes' worth of columns per thread: 1, or 4 (float4 loads and stores; a warp then moves
-// 512 contiguous bytes per row, which large batches need to approach the copy bandwidth).
+// mLSTM gate coefficients of one head from the state's stabilizer before the step.
+struct MlstmGates {
+  float a, b, m_new;
+};
+__device__ inline MlstmGates mlstm_gates(const MlstmStepParams& p, long long bh) {
+  const float m_old = p.m[bh], log_f = p.log_f[bh], log_i = p.log_i[bh];
+  const float m_new = fmaxf(log_f + m_old, log_i);
+  return {expf(log_f + m_old - m_new), expf(log_i - m_new), m_new};
+}
+
+// One head's [K, V] state, columns [col, col + kVec): h <- sa ⊙ h + sk vᵀ (sa, sk, sq staged in
+// shared memory), out = (qᵀh) * scale. kVec = 1, or 4 (float4 columns, see load_columns).
+template <int kVec>
+__device__ inline void update_column_tile(const float* sq, const float* sk, const float* sa, const float* v,
+                                          float* state, float* out, int dk, int dv, int col, float scale,
+                                          float* scratch) {
+  float acc[kVec] = {};
+  if (col < dv) {  // with kVec = 4 the launcher guarantees dv % 4 == 0
+    float vv[kVec];
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) vv[j] = v[col + j];
+    float* s = state + col;
+#pragma unroll 4
+    for (int i = threadIdx.y; i < dk; i += kRowGroups) {
+      float* row = s + static_cast<long long>(i) * dv;
+      float h[kVec];
+      load_columns<kVec>(row, h);
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        h[j] = fmaf(sa[i], h[j], sk[i] * vv[j]);
+        acc[j] = fmaf(sq[i], h[j], acc[j]);
+      }
+      store_columns<kVec>(row, h);
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    const float total = sum_over_row_groups(acc[j], scratch);
+    if (threadIdx.y == 0 && col < dv) out[col + j] = total * scale;
+  }
+}
+
+// First column of this thread's kVec columns.
+template <int kVec>
+__device__ inline int tile_column() {
+  return (blockIdx.y * kLanes + threadIdx.x) * kVec;
+}
+
 template <int kVec>
 __global__ void affine_scan_step_kernel(AffineStepParams p) {
   extern __shared__ float smem[];
@@ -30,117 +78,86 @@ __global__ void affine_scan_step_kernel(AffineStepParams p) {
     sa[i] = expf(la);
   }
   __syncthreads();
-  const int col = (blockIdx.y * kLanes + threadIdx.x) * kVec;  // first of this thread's kVec columns
-  float acc[kVec] = {};
-  if (col < p.dv) {  // with kVec = 4 the launcher guarantees dv % 4 == 0
-    float vv[kVec];
-#pragma unroll
-    for (int j = 0; j < kVec; ++j) vv[j] = p.v[bh * p.dv + col + j];
-    float* s = p.state + bh * p.dk * static_cast<long long>(p.dv) + col;
-#pragma unroll 4
-    for (int i = threadIdx.y; i < p.dk; i += kRowGroups) {
-      float* row = s + static_cast<long long>(i) * p.dv;
-      float h[kVec];
-      if constexpr (kVec == 4) {
-        const float4 old = *reinterpret_cast<const float4*>(row);
-        h[0] = old.x, h[1] = old.y, h[2] = old.z, h[3] = old.w;
-      } else {
-        h[0] = row[0];
-      }
-#pragma unroll
-      for (int j = 0; j < kVec; ++j) {
-        h[j] = fmaf(sa[i], h[j], sk[i] * vv[j]);
-        acc[j] = fmaf(sq[i], h[j], acc[j]);
-      }
-      if constexpr (kVec == 4) {
-        *reinterpret_cast<float4*>(row) = make_float4(h[0], h[1], h[2], h[3]);
-      } else {
-        row[0] = h[0];
-      }
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < kVec; ++j) {
-    const float total = sum_over_row_groups(acc[j], scratch);
-    if (threadIdx.y == 0 && col < p.dv) p.out[bh * p.dv + col + j] = total;
-  }
+  update_column_tile<kVec>(sq, sk, sa, p.v + bh * p.dv, p.state + bh * p.dk * static_cast<long long>(p.dv),
+                           p.out + bh * p.dv, p.dk, p.dv, tile_column<kVec>(), 1.f, scratch);
 }
 
-__global__ void mlstm_step_kernel(MlstmStepParams p) {
+// The matrix part of the mLSTM step for one column tile; reads n and m, writes neither.
+template <int kVec>
+__global__ void mlstm_matrix_step_kernel(MlstmStepParams p) {
   extern __shared__ float smem[];
   float* sq = smem;
-  float* sk = smem + p.dk;
-  float* scratch = smem + 2 * p.dk;
+  float* sk = smem + p.dk;  // b·k
+  float* sa = smem + 2 * p.dk;
+  float* scratch = smem + 3 * p.dk;
   const long long bh = blockIdx.x;
-  stage(sq, p.q + bh * p.dk, p.dk);
-  stage(sk, p.k + bh * p.dk, p.dk);
-  const float m_old = p.m[bh], log_f = p.log_f[bh], log_i = p.log_i[bh];
-  const float m_new = fmaxf(log_f + m_old, log_i);
-  const float a = expf(log_f + m_old - m_new), b = expf(log_i - m_new);
-  __syncthreads();  // every thread has read m before thread 0 rewrites it below
-  // Normalizer: n <- a n + b k, and its readout qᵀn, summed over the block.
+  const MlstmGates g = mlstm_gates(p, bh);
+  // Normalizer readout qᵀn' with n' = a n + b k, from the old n (which the second kernel rewrites).
   float qn = 0.f;
-  float* n = p.n + bh * p.dk;
+  const float* n = p.n + bh * p.dk;
   for (int i = threadIdx.y * kLanes + threadIdx.x; i < p.dk; i += kLanes * kRowGroups) {
-    const float ni = fmaf(a, n[i], b * sk[i]);
-    n[i] = ni;
-    qn = fmaf(sq[i], ni, qn);
+    const float qi = p.q[bh * p.dk + i], bk = g.b * p.k[bh * p.dk + i];
+    sq[i] = qi;
+    sk[i] = bk;
+    sa[i] = g.a;
+    qn = fmaf(qi, fmaf(g.a, n[i], bk), qn);
   }
   for (int offset = kLanes / 2; offset > 0; offset /= 2) qn += __shfl_down_sync(0xffffffffu, qn, offset);
   if (threadIdx.x == 0) scratch[threadIdx.y] = qn;
-  __syncthreads();
+  __syncthreads();  // also publishes sq, sk, sa
   float qn_total = 0.f;
 #pragma unroll
-  for (int g = 0; g < kRowGroups; ++g) qn_total += scratch[g];
-  __syncthreads();
-  if (threadIdx.x == 0 && threadIdx.y == 0) p.m[bh] = m_new;
-  const float den = fmaxf(fabsf(qn_total), expf(-m_new));
-  for (int tile = 0; tile * kLanes < p.dv; ++tile) {
-    const int col = tile * kLanes + threadIdx.x;
-    float acc = 0.f;
-    if (col < p.dv) {
-      const float bv = b * p.v[bh * p.dv + col];
-      float* s = p.C + bh * p.dk * static_cast<long long>(p.dv) + col;
-#pragma unroll 4
-      for (int i = threadIdx.y; i < p.dk; i += kRowGroups) {
-        const long long at = static_cast<long long>(i) * p.dv;
-        const float h = fmaf(a, s[at], sk[i] * bv);
-        s[at] = h;
-        acc = fmaf(sq[i], h, acc);
-      }
-    }
-    const float total = sum_over_row_groups(acc, scratch);
-    if (threadIdx.y == 0 && col < p.dv) p.out[bh * p.dv + col] = total / den;
-  }
+  for (int r = 0; r < kRowGroups; ++r) qn_total += scratch[r];
+  __syncthreads();  // scratch is reused below
+  const float den = fmaxf(fabsf(qn_total), expf(-g.m_new));
+  update_column_tile<kVec>(sq, sk, sa, p.v + bh * p.dv, p.C + bh * p.dk * static_cast<long long>(p.dv),
+                           p.out + bh * p.dv, p.dk, p.dv, tile_column<kVec>(), 1.f / den, scratch);
+}
+
+// n <- a n + b k and m <- m' for one head per block, after the matrix kernel has read both.
+__global__ void mlstm_normalizer_step_kernel(MlstmStepParams p) {
+  const long long bh = blockIdx.x;
+  const MlstmGates g = mlstm_gates(p, bh);
+  __syncthreads();  // every thread has read m before thread 0 rewrites it
+  float* n = p.n + bh * p.dk;
+  for (int i = threadIdx.x; i < p.dk; i += blockDim.x) n[i] = fmaf(g.a, n[i], g.b * p.k[bh * p.dk + i]);
+  if (threadIdx.x == 0) p.m[bh] = g.m_new;
 }
 
 const dim3 kBlock(kLanes, kRowGroups);
+
+// Launches kernel<4> (float4 columns) when that still gives enough blocks to fill the GPU (~a few
+// per SM), else kernel<1>: small batches keep one column per lane, which gives 4x the blocks and
+// so a shorter step.
+template <class Params, class Kernel1, class Kernel4>
+void launch_column_tiles(const Params& p, const float* state, Kernel1 kernel1, Kernel4 kernel4, cudaStream_t stream) {
+  const size_t smem = sizeof(float) * (3 * static_cast<size_t>(p.dk) + kLanes * kRowGroups);
+  const bool aligned = p.dv % 4 == 0 && reinterpret_cast<unsigned long long>(state) % 16 == 0;
+  const long long vec_tiles = (p.dv + 4 * kLanes - 1) / (4 * kLanes);
+  if (aligned && p.batch_heads * vec_tiles >= 1024) {
+    kernel4<<<dim3(static_cast<unsigned>(p.batch_heads), static_cast<unsigned>(vec_tiles)), kBlock, smem, stream>>>(p);
+  } else {
+    const dim3 grid(static_cast<unsigned>(p.batch_heads), static_cast<unsigned>((p.dv + kLanes - 1) / kLanes));
+    kernel1<<<grid, kBlock, smem, stream>>>(p);
+  }
+}
 
 }  // namespace
 
 cudaError_t launch_affine_scan_step(const AffineStepParams& p, cudaStream_t stream) {
   if (p.batch_heads == 0 || p.dv == 0) return cudaSuccess;
   if (p.dk < 1 || p.dk > kMaxStepKeyDim) return cudaErrorInvalidValue;
-  const size_t smem = sizeof(float) * (3 * static_cast<size_t>(p.dk) + kLanes * kRowGroups);
-  // float4 columns when they keep enough blocks to fill the GPU (~a few per SM); small batches
-  // keep one column per lane, which gives 4x the blocks and so a shorter step.
-  const bool aligned = p.dv % 4 == 0 && reinterpret_cast<unsigned long long>(p.state) % 16 == 0;
-  const long long vec_blocks = p.batch_heads * ((p.dv + 4 * kLanes - 1) / (4 * kLanes));
-  if (aligned && vec_blocks >= 1024) {
-    const dim3 grid(static_cast<unsigned>(p.batch_heads), static_cast<unsigned>((p.dv + 4 * kLanes - 1) / (4 * kLanes)));
-    affine_scan_step_kernel<4><<<grid, kBlock, smem, stream>>>(p);
-  } else {
-    const dim3 grid(static_cast<unsigned>(p.batch_heads), static_cast<unsigned>((p.dv + kLanes - 1) / kLanes));
-    affine_scan_step_kernel<1><<<grid, kBlock, smem, stream>>>(p);
-  }
+  launch_column_tiles(p, p.state, affine_scan_step_kernel<1>, affine_scan_step_kernel<4>, stream);
   return cudaGetLastError();
 }
 
 cudaError_t launch_mlstm_step(const MlstmStepParams& p, cudaStream_t stream) {
   if (p.batch_heads == 0) return cudaSuccess;
   if (p.dk < 1 || p.dk > kMaxStepKeyDim || p.dv < 1) return cudaErrorInvalidValue;
-  const size_t smem = sizeof(float) * (2 * static_cast<size_t>(p.dk) + kLanes * kRowGroups);
-  mlstm_step_kernel<<<static_cast<unsigned>(p.batch_heads), kBlock, smem, stream>>>(p);
+  launch_column_tiles(p, p.C, mlstm_matrix_step_kernel<1>, mlstm_matrix_step_kernel<4>, stream);
+  const cudaError_t matrix = cudaGetLastError();
+  if (matrix != cudaSuccess) return matrix;
+  mlstm_normalizer_step_kernel<<<static_cast<unsigned>(p.batch_heads), 128, 0, stream>>>(p);
   return cudaGetLastError();
 }
 
