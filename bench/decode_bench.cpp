@@ -54,6 +54,7 @@ std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::De
     for (const auto& p : model->parameters()) row.parameters += p.numel();
     auto stream = model->start_stream(o.batch);
     row.cuda_graphs = stream->use_cuda_graphs(o.cuda_graphs);
+    row.boundary_overlap = stream->use_boundary_overlap(o.boundary_overlap);
     at::Tensor tokens = at::randint(0, o.vocab, {o.tokens, o.batch}, at::kLong).to(device);
     for (int64_t w = 0; w < 4; ++w) stream->step(tokens[w]);  // warm-up: kernels loaded, caches sized
     std::vector<infer::StepRecord> steps;
@@ -95,7 +96,7 @@ std::string format_decode_bench(const std::vector<DecodeBenchRow>& rows, const D
       j.push_back({{"model", r.model}, {"parameters", r.parameters}, {"window_end", r.window_end},
                    {"p50_ms", r.p50_ms}, {"p99_ms", r.p99_ms}, {"state_bytes", r.state_bytes},
                    {"agg_steps", r.agg_steps}, {"agg_step_p50_ms", r.agg_step_p50_ms}, {"device", device_name},
-                   {"cuda_graphs", r.cuda_graphs},
+                   {"cuda_graphs", r.cuda_graphs}, {"boundary_overlap", r.boundary_overlap},
                    {"width", o.width}, {"depth", o.depth}, {"batch", o.batch}, {"dtype", o.dtype}});
     return j.dump(2) + "\n";
   }
@@ -106,15 +107,16 @@ std::string format_decode_bench(const std::vector<DecodeBenchRow>& rows, const D
   if (rows.empty()) return s + "\n";
   for (int64_t end : rows.front().window_end) s += fmt::format(" ms @{} |", end);
   for (int64_t end : rows.front().window_end) s += fmt::format(" state KiB @{} |", end);
-  s += " Agg steps | Agg step p50 ms | CUDA graph |\n|---|---:|";
+  s += " Agg steps | Agg step p50 ms | CUDA graph | Agg overlap |\n|---|---:|";
   for (size_t i = 0; i < 2 * rows.front().window_end.size() + 2; ++i) s += "---:|";
-  s += "---|";
+  s += "---|---|";
   s += "\n";
   for (const auto& r : rows) {
     s += fmt::format("| {} | {} |", r.model, r.parameters);
     for (size_t i = 0; i < r.p50_ms.size(); ++i) s += fmt::format(" {:.3f} ({:.3f}) |", r.p50_ms[i], r.p99_ms[i]);
     for (int64_t b : r.state_bytes) s += fmt::format(" {:.1f} |", b / 1024.0);
-    s += fmt::format(" {} | {:.3f} | {} |\n", r.agg_steps, r.agg_step_p50_ms, r.cuda_graphs ? "yes" : "no");
+    s += fmt::format(" {} | {:.3f} | {} | {} |\n", r.agg_steps, r.agg_step_p50_ms, r.cuda_graphs ? "yes" : "no",
+                     r.boundary_overlap ? "yes" : "no");
   }
   return s;
 }

@@ -21,6 +21,7 @@ struct DecodeBenchOptions {
   int64_t batch = 1;
   std::string dtype = "float32";  // float32 | bfloat16 (CUDA)
   bool cuda_graphs = true;    // replay steps as CUDA graphs where the stream allows it
+  bool boundary_overlap = true;  // T-PSM: chunk-boundary work on a second CUDA stream
   std::string csv;            // optional: every step's latency and state bytes
   std::string format = "md";  // md | json
 };
@@ -35,6 +36,7 @@ struct DecodeBenchRow {
   double agg_step_p50_ms = 0;  // chunk-boundary steps (T-PSM); 0 if none
   int64_t agg_steps = 0;
   bool cuda_graphs = false;    // whether its steps were CUDA-graph replays
+  bool boundary_overlap = false;  // whether its chunk-boundary work overlapped the step
 };
 
 // Model config for the benchmark: the registry's small config with width, depth, vocabulary,

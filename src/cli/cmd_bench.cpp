@@ -36,6 +36,8 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   decode->add_option("--dtype", dec->dtype, "float32 or bfloat16")->capture_default_str()->check(CLI::IsMember({"float32", "bfloat16"}));
   decode->add_flag("--cuda-graphs,!--no-cuda-graphs", dec->cuda_graphs,
                    "replay each step as a CUDA graph where the model allows (on by default; CUDA only)");
+  decode->add_flag("--boundary-overlap,!--no-boundary-overlap", dec->boundary_overlap,
+                   "run a T-PSM's chunk-boundary Agg work on a second CUDA stream, overlapping the step (on by default)");
   decode->add_option("--csv", dec->csv, "write every step's latency and state bytes here");
   decode->add_option("-o,--format", dec->format, "md or json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
   decode->callback([dec, &ctx] {

@@ -32,6 +32,7 @@ GenerateResult generate_from_stream(models::SequenceModel& model, std::unique_pt
   logits = logits.to(device);
   GenerateResult result;
   result.cuda_graphs = stream->use_cuda_graphs(opts.cuda_graphs);
+  result.boundary_overlap = stream->use_boundary_overlap(opts.boundary_overlap);
   std::vector<at::Tensor> produced;
   at::Tensor next = sample_next(logits, opts.sampling, gen);
   for (int64_t i = 0; i < opts.max_new_tokens; ++i) {

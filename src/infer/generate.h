@@ -21,6 +21,7 @@ struct GenerateOptions {
   SamplingOptions sampling;
   uint64_t seed = 0;
   bool cuda_graphs = true;  // replay decode steps as CUDA graphs where the stream allows it
+  bool boundary_overlap = true;  // overlap chunk-boundary work with the step (Stream::use_boundary_overlap)
 };
 
 struct GenerateResult {
@@ -30,6 +31,7 @@ struct GenerateResult {
   std::unique_ptr<models::Stream> stream;  // positioned after the last generated token was fed
   at::Tensor next_logits;                  // [B, V] logits for the token after the last one
   bool cuda_graphs = false;                // whether the steps were replayed as CUDA graphs
+  bool boundary_overlap = false;           // whether chunk-boundary work ran on a second stream
 };
 
 using TokenCallback = std::function<void(int64_t index, const at::Tensor& tokens /*[B]*/)>;

@@ -57,6 +57,7 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
   if (opts.stats) {
     report << fmt::format("prefill of {} prompt tokens: {:.3f} ms\n", prompt_ids.size(), result.prefill_ms);
     report << fmt::format("decode steps as CUDA graphs: {}\n", result.cuda_graphs ? "yes" : "no");
+    report << fmt::format("chunk-boundary work overlapped on a second stream: {}\n", result.boundary_overlap ? "yes" : "no");
     report << format_summary(summarize(result.steps));
     report << format_state_bytes_series(result.steps, 10);
   }

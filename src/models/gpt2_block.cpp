@@ -203,12 +203,14 @@ at::Tensor Gpt2Stack::forward_slots(at::Tensor x, std::vector<KvSlots>& kv, cons
   return ln_f_->forward(x);
 }
 
-std::vector<KvSlots> Gpt2Stack::slot_buffers(int64_t batch, int64_t capacity, const at::Tensor& like) const {
-  std::vector<KvSlots> kv(blocks_.size());
-  for (auto& s : kv) {
-    s.k = at::zeros({batch, o_.n_head, capacity, o_.n_embd / o_.n_head}, like.options());
-    s.v = at::zeros_like(s.k);
-  }
+at::Tensor Gpt2Stack::slot_storage(int64_t batch, int64_t capacity, const at::Tensor& like) const {
+  return at::zeros({2 * n_layer(), batch, o_.n_head, capacity, o_.n_embd / o_.n_head}, like.options());
+}
+
+std::vector<KvSlots> kv_slot_views(const at::Tensor& storage) {
+  SCANLAB_ASSERT(storage.dim() == 5 && storage.size(0) % 2 == 0);
+  std::vector<KvSlots> kv(storage.size(0) / 2);
+  for (int64_t l = 0; l < static_cast<int64_t>(kv.size()); ++l) kv[l] = {storage.select(0, 2 * l), storage.select(0, 2 * l + 1)};
   return kv;
 }
 

@@ -117,8 +117,10 @@ class Gpt2Stack {
   std::vector<KvCache> empty_caches(int64_t ring = 0) const;
   // One KvSlots per layer; see Gpt2AttentionImpl::forward_slots.
   at::Tensor forward_slots(at::Tensor x, std::vector<KvSlots>& kv, const at::Tensor& slots, const at::Tensor& mask);
-  // Zeroed buffers of `capacity` slots per layer for `batch` sequences, dtype and device of `like`.
-  std::vector<KvSlots> slot_buffers(int64_t batch, int64_t capacity, const at::Tensor& like) const;
+  // Zeroed slots for every layer in one tensor [2 * n_layer, batch, heads, capacity, head size]
+  // (layer l's K at 2l, V at 2l + 1), dtype and device of `like`; kv_slot_views() gives the
+  // per-layer KvSlots. One tensor, so a range of slots of all layers is one copy.
+  at::Tensor slot_storage(int64_t batch, int64_t capacity, const at::Tensor& like) const;
   int64_t n_layer() const { return static_cast<int64_t>(blocks_.size()); }
 
  private:
@@ -126,6 +128,9 @@ class Gpt2Stack {
   std::vector<Gpt2Block> blocks_;
   torch::nn::LayerNorm ln_f_{nullptr};
 };
+
+// Per-layer K and V views of a slot_storage() tensor.
+std::vector<KvSlots> kv_slot_views(const at::Tensor& storage);
 
 // Bytes held by a set of per-layer caches.
 int64_t kv_cache_bytes(const std::vector<KvCache>& caches);

@@ -40,6 +40,13 @@ class Stream {
     (void)on;
     return false;
   }
+  // Asks for a PSM's chunk-boundary work (Agg calls, the Inf prefill of the new prefix) to run on a
+  // second CUDA stream, overlapping the boundary token's own step, and returns whether it will
+  // (streams with such work, on a CUDA device). The function computed is the same.
+  virtual bool use_boundary_overlap(bool on) {
+    (void)on;
+    return false;
+  }
 };
 
 class SequenceModel : public torch::nn::Module {

@@ -121,6 +121,7 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> TransformerPsm::prefill(const at:
   const at::Tensor x = encode(tokens, 0);
   for (int64_t i = 0; i < full; ++i) stream->scanner_.insert({x.slice(1, i * c, (i + 1) * c)});
   stream->prefill_inf_prefix();
+  stream->publish_prefix();
   stream->position_dev_.fill_(full * c);
   if (t > full * c) {
     const at::Tensor partial = x.slice(1, full * c);
@@ -141,7 +142,11 @@ TransformerPsmStream::TransformerPsmStream(std::shared_ptr<TransformerPsm> model
   const at::Tensor& w = m_->emb_.token_weight();
   const int64_t c = m_->o_.chunk_size;
   chunk_ = at::zeros({batch, c, m_->o_.n_embd}, w.options());
-  inf_kv_ = m_->inf_stack_.slot_buffers(batch, 2 * c, w);
+  sealed_ = at::zeros_like(chunk_);
+  inf_slots_ = m_->inf_stack_.slot_storage(batch, 2 * c, w);
+  inf_kv_ = kv_slot_views(inf_slots_);
+  staged_slots_ = m_->inf_stack_.slot_storage(batch, c, w);
+  staged_kv_ = kv_slot_views(staged_slots_);
   position_dev_ = at::zeros({1}, w.options().dtype(at::kLong));
   slot_ids_ = at::arange(2 * c, w.options().dtype(at::kLong));
 }
@@ -149,8 +154,13 @@ TransformerPsmStream::TransformerPsmStream(std::shared_ptr<TransformerPsm> model
 int64_t TransformerPsmStream::inf_cache_entries() const { return (has_prefix() ? m_->o_.chunk_size : 0) + in_chunk(); }
 
 bool TransformerPsmStream::use_cuda_graphs(bool on) {
-  for (CudaGraphCall* g : {&step_graph_, &agg_graph_, &prefix_graph_}) g->set_enabled(on);
+  for (CudaGraphCall* g : graphs()) g->set_enabled(on);
   return on && cuda_graphs_built() && chunk_.is_cuda();
+}
+
+bool TransformerPsmStream::use_boundary_overlap(bool on) {
+  overlap_boundary_ = on;
+  return on && SideStream::available(chunk_.device());
 }
 
 scan::TensorState TransformerPsmStream::stream_agg(const scan::TensorState& older, const scan::TensorState& newer) {
@@ -170,17 +180,27 @@ void TransformerPsmStream::prefill_inf_prefix() {
   const auto prefix = scanner_.prefix();
   if (!prefix) return;  // chunk 0 has no prefix state
   const int64_t c = m_->o_.chunk_size;
-  // Prefix row i sees prefix slots j <= i; the chunk slots [C, 2C) are all > i.
+  // Prefix row i sees prefix slots j <= i (causal within the prefix, as in the parallel forward).
   prefix_graph_.run({(*prefix)[0]}, [this, c](const std::vector<at::Tensor>& in) {
     const at::Tensor rows = slot_ids_.slice(0, 0, c);
-    m_->inf_stack_.forward_slots(in[0], inf_kv_, rows, slot_ids_.unsqueeze(0).le(rows.unsqueeze(1)));
-    return at::Tensor();  // the result is the K/V written into slots [0, C)
+    m_->inf_stack_.forward_slots(in[0], staged_kv_, rows, rows.unsqueeze(0).le(rows.unsqueeze(1)));
+    return at::Tensor();  // the result is the K/V written into the staging slots
   });
 }
 
-void TransformerPsmStream::complete_chunk() {
-  scanner_.insert({chunk_.clone()});  // chunk_ is overwritten by the next chunk's steps
+void TransformerPsmStream::publish_prefix() {
+  if (has_prefix()) inf_slots_.narrow(3, 0, m_->o_.chunk_size).copy_(staged_slots_);
+}
+
+void TransformerPsmStream::complete_chunk(const at::Tensor& chunk) {
+  scanner_.insert({chunk.clone()});  // the caller's buffer is overwritten by the next chunk
   prefill_inf_prefix();
+}
+
+void TransformerPsmStream::seal_chunk(const at::Tensor& token) {
+  const int64_t c = m_->o_.chunk_size;
+  sealed_.slice(1, 0, c - 1).copy_(chunk_.slice(1, 0, c - 1));
+  sealed_.slice(1, c - 1).copy_(m_->encode_at(token.unsqueeze(1), position_dev_));
 }
 
 at::Tensor TransformerPsmStream::plain_step(const at::Tensor& token) {
@@ -200,9 +220,31 @@ at::Tensor TransformerPsmStream::step(const at::Tensor& token) {
                 "transformer_psm: global position ", position_, " has no learned embedding (n_positions ",
                 m_->o_.n_positions, "); use position_mode \"chunk_local\" for unbounded streams");
   at::NoGradGuard no_grad;  // the step writes its buffers in place
+  const bool last_of_chunk = in_chunk() == m_->o_.chunk_size - 1;
+  // In training mode the encoding draws dropout, so a sealed copy would not match the step's own.
+  const bool overlap = last_of_chunk && overlap_boundary_ && !m_->is_training();
+  if (overlap) {
+    // The complete chunk is known before this token's step runs: hand a copy of it to the
+    // boundary work, which then needs nothing this step writes, and mark that point.
+    seal_graph_.run({token}, [this](const std::vector<at::Tensor>& in) {
+      seal_chunk(in[0]);
+      return at::Tensor();
+    });
+    boundary_side_.mark(chunk_.device());
+  }
   at::Tensor logits = step_graph_.run({token}, [this](const std::vector<at::Tensor>& in) { return plain_step(in[0]); });
   ++position_;
-  if (in_chunk() == 0) complete_chunk();
+  if (last_of_chunk) {
+    if (overlap) {
+      // Queued after this step's own (allocating) work, as SideStream requires; the step reads the
+      // old prefix slots while the boundary work fills the staging ones.
+      boundary_side_.run([this] { complete_chunk(sealed_); });
+      boundary_side_.join();
+    } else {
+      complete_chunk(chunk_);
+    }
+    publish_prefix();
+  }
   return logits;
 }
 
@@ -305,7 +347,7 @@ void TransformerPsmStream::restore(const std::map<std::string, at::Tensor>& save
   scanner_ = std::move(scanner);
   position_ = position;
   position_dev_.fill_(position);
-  for (CudaGraphCall* g : {&step_graph_, &agg_graph_, &prefix_graph_}) g->reset();
+  for (CudaGraphCall* g : graphs()) g->reset();
 }
 
 }  // namespace scanlab::models

@@ -21,8 +21,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/cuda_graph_call.h"
+#include "core/side_stream.h"
 #include "models/gpt2_block.h"
 #include "models/sequence_model.h"
 #include "models/token_embedding.h"
@@ -92,6 +94,7 @@ class TransformerPsmStream : public Stream {
 
   int64_t agg_calls() const override { return scanner_.agg_counter().calls; }
   bool use_cuda_graphs(bool on) override;
+  bool use_boundary_overlap(bool on) override;
   int64_t stored_chunk_states() const { return scanner_.stored_states(); }
   // Inf K/V entries a query of the next token can see: the prefix state's C (from chunk 1 on),
   // then this chunk's tokens so far.
@@ -103,8 +106,14 @@ class TransformerPsmStream : public Stream {
   bool has_prefix() const { return scanner_.count() > 0; }
   at::Tensor plain_step(const at::Tensor& token);  // the graphable part of step(): one token, no Agg
   scan::TensorState stream_agg(const scan::TensorState& older, const scan::TensorState& newer);
-  void complete_chunk();       // insert the chunk into the counter, prefill Inf with the new prefix
-  void prefill_inf_prefix();   // Inf slots [0, C) := the current prefix state (nothing before chunk 1)
+  // The chunk-boundary work: insert `chunk` (a complete chunk's encodings) into the counter, then
+  // run Inf over the new prefix into the staging slots. Touches neither chunk_ nor inf_kv_.
+  void complete_chunk(const at::Tensor& chunk);
+  void prefill_inf_prefix();   // staging slots := Inf K/V of the current prefix state (none before chunk 1)
+  void publish_prefix();       // Inf slots [0, C) := the staging slots
+  // sealed_ := chunk_ with its last row set to the encoding of `token` (the chunk's last token).
+  void seal_chunk(const at::Tensor& token);
+  std::vector<CudaGraphCall*> graphs() { return {&step_graph_, &agg_graph_, &prefix_graph_, &seal_graph_}; }
   // [rows, 2C] bool: which Inf slots tokens at positions position..position+rows-1 of the current
   // chunk may see (`position` is a [1] int64 device tensor): the prefix's C slots once a prefix
   // exists, and this chunk's slots up to their own.
@@ -115,12 +124,21 @@ class TransformerPsmStream : public Stream {
   int64_t position_ = 0;
   scan::TensorOnlineScanner scanner_;
   at::Tensor chunk_;              // [B, C, D]: this chunk's encodings; the first in_chunk() rows are valid
-  std::vector<KvSlots> inf_kv_;   // per Inf layer [B, H, 2C, D/H]: slots [0, C) prefix, [C, 2C) this chunk
+  at::Tensor inf_slots_;          // [2L, B, H, 2C, D/H] (Gpt2Stack::slot_storage): slots [0, C) prefix, [C, 2C) this chunk
+  std::vector<KvSlots> inf_kv_;   // its per-layer K, V views
+  at::Tensor staged_slots_;       // [2L, B, H, C, D/H]: the next prefix's Inf K/V, computed before it is published
+  std::vector<KvSlots> staged_kv_;
+  at::Tensor sealed_;             // [B, C, D]: the complete chunk handed to the boundary work
+  // Chunk-boundary work on a second CUDA stream, overlapping the boundary token's own step (which
+  // reads the old prefix slots, hence the staging slots). In order on the CPU.
+  bool overlap_boundary_ = true;
+  SideStream boundary_side_;
   at::Tensor position_dev_;       // [1] int64: position_ on the model's device, advanced by the step itself
   at::Tensor slot_ids_;           // [2C] int64: 0 .. 2C-1 on the device
   // CUDA graphs (when use_cuda_graphs is on): the plain step, one Agg call, the Inf prefill of a
-  // prefix; each has fixed shapes in a stream, so a chunk-boundary step is a few replays too.
-  CudaGraphCall step_graph_, agg_graph_, prefix_graph_;
+  // prefix, the sealing of a chunk; each has fixed shapes in a stream, so a chunk-boundary step is
+  // a few replays too.
+  CudaGraphCall step_graph_, agg_graph_, prefix_graph_, seal_graph_;
 };
 
 }  // namespace scanlab::models

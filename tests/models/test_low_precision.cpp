@@ -141,6 +141,8 @@ INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, ModelCudaAutocast, ::testing::Val
 // chunk boundaries (the T-PSM's eager Agg steps between replays), a parallel prefill before the
 // graph, and a save/restore into a graphed stream. Models whose step cannot be a graph (growing or
 // ring KV caches) say so and step eagerly. On the CPU no model graphs, and the flag changes nothing.
+// The eager reference also keeps the T-PSM's chunk-boundary work in order, while the graphed stream
+// and a third, eager one overlap it on a second CUDA stream (Stream::use_boundary_overlap).
 class ModelCudaGraph : public ::testing::TestWithParam<std::tuple<std::string, at::DeviceType>> {};
 
 TEST_P(ModelCudaGraph, GraphedStepsMatchEagerStepsAndParallel) {
@@ -154,21 +156,32 @@ TEST_P(ModelCudaGraph, GraphedStepsMatchEagerStepsAndParallel) {
   const at::Tensor parallel = model->forward(tokens);
 
   auto eager = model->start_stream(2);
+  EXPECT_FALSE(eager->use_boundary_overlap(false));
+  auto overlapped = model->start_stream(2);
+  const bool overlap = overlapped->use_boundary_overlap(true);
+  EXPECT_EQ(overlap, cuda_graphs_built() && device_type == at::kCUDA && name == "transformer_psm") << name;
   auto graphed = model->prefill(tokens.slice(1, 0, prompt)).second;
   const bool graphs = graphed->use_cuda_graphs(true);
+  EXPECT_EQ(graphed->use_boundary_overlap(true), overlap) << name;
   const bool expect_graphs = cuda_graphs_built() && device_type == at::kCUDA && name != "gpt2" && name != "sliding_window";
   EXPECT_EQ(graphs, expect_graphs) << name;
-  for (int64_t t = 0; t < prompt; ++t) eager->step(tokens.select(1, t));
+  for (int64_t t = 0; t < prompt; ++t) {
+    eager->step(tokens.select(1, t));
+    overlapped->step(tokens.select(1, t));
+  }
   at::Tensor kept;
   for (int64_t t = prompt; t < T; ++t) {
     const at::Tensor e = eager->step(tokens.select(1, t)), g = graphed->step(tokens.select(1, t));
     testing::expect_close(name + " graphed vs eager step " + std::to_string(t), e, g, 1e-5);
+    testing::expect_close(name + " overlapped vs in-order step " + std::to_string(t), e,
+                          overlapped->step(tokens.select(1, t)), 1e-5);
     testing::expect_close(name + " graphed step vs parallel " + std::to_string(t), parallel.select(1, t), g, 1e-3);
     if (t == prompt + 4) kept = g;  // after the capture: a later replay must not overwrite it
     if (t == 17) {                  // mid-stream: continue from a saved copy in a new graphed stream
       auto saved = graphed->save();
       graphed = model->start_stream(2);
       graphed->use_cuda_graphs(true);
+      graphed->use_boundary_overlap(true);
       graphed->restore(saved);
     }
   }

@@ -47,6 +47,26 @@ TEST(TransformerPsm, StreamStoresTwoPopcountMinusOneChunkStates) {
   }
 }
 
+// The overlapped boundary (a sealed copy of the chunk, the new prefix staged, then published) runs
+// in order on the CPU: same arithmetic as the plain boundary, so the logits agree to the bit, and
+// both agree with the parallel forward; on CUDA ModelCudaGraph runs it on a second stream.
+TEST(TransformerPsm, SealedBoundaryPathGivesTheInOrderStreamBitForBit) {
+  auto m = make_psm({{"chunk_size", 3}, {"n_positions", 64}});
+  torch::NoGradGuard no_grad;
+  const at::Tensor tokens = at::randint(0, 37, {2, 20}, at::kLong);
+  const at::Tensor parallel = m->forward(tokens);
+  auto sealed = m->start_stream(2), in_order = m->start_stream(2);
+  EXPECT_FALSE(sealed->use_boundary_overlap(true)) << "no second stream on the CPU";
+  in_order->use_boundary_overlap(false);
+  for (int64_t t = 0; t < tokens.size(1); ++t) {
+    const at::Tensor a = sealed->step(tokens.select(1, t)), b = in_order->step(tokens.select(1, t));
+    EXPECT_TRUE(at::equal(a, b)) << "step " << t;
+    testing::expect_close("sealed boundary vs parallel, step " + std::to_string(t), parallel.select(1, t), a, 1e-9);
+  }
+  EXPECT_EQ(sealed->agg_calls(), in_order->agg_calls());
+  EXPECT_EQ(sealed->state_bytes(), in_order->state_bytes());
+}
+
 TEST(TransformerPsm, ParallelPathMakesOneAggCallPerTreeLevel) {
   auto m = make_psm({{"chunk_size", 2}, {"n_positions", 64}});
   torch::NoGradGuard no_grad;
