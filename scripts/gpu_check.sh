@@ -3,13 +3,16 @@
 # or more parts; logs and tables go to $OUT. Needs .vendor/ (scripts/gpu_vendor.sh) and data/cache
 # (scripts/fetch_data.sh) carried along: the device machine has no network.
 #
-#   bash scripts/gpu_check.sh [tests] [bench] [decode] [train] [study]   (no argument = tests bench)
+#   bash scripts/gpu_check.sh [tests] [bench] [kernels] [decode] [train] [study]   (no argument = tests bench)
 #
 #   tests  the CUDA tests first (their own log), then the whole suite (TESTS_CUDA_ONLY=1: only those)
 #   bench  bench_scan, bench_affine (decode-step batch sweep), scanlab bench decode
 #          (DECODE_TOKENS tokens, default 8192; DECODE_LARGE=1 adds the d = 768, 6 + 6 layer T-PSM)
-#   decode scanlab bench decode with CUDA graphs and without, side by side (DECODE_TOKENS, default
-#          8192, at the latency-benchmark shape; then the d = 768, 6 + 6 layer T-PSM and GPT-2)
+#   kernels bench_affine alone (the decode-step batch sweep)
+#   decode scanlab bench decode with the T-PSM's chunk-boundary work overlapped and in order, side
+#          by side (CUDA graphs on; DECODE_EAGER=1 adds graphs off), at the latency-benchmark shape
+#          (DECODE_TOKENS, default 8192) and for the d = 768, 6 + 6 layer T-PSM and GPT-2; then GPT-2
+#          alone to GPT2_TOKENS (default 100000) within GPT2_SECONDS (default 240)
 #   train  scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
 #   mqar   MQAR at T = 128/256/512 (configs/mqar_paper_lengths/): T-PSM c 32 and 64, GPT-2, GLA, Mamba-like,
 #          in two waves (attention models, then GLA and Mamba-like) spread over the GPUs, each run cut
@@ -34,8 +37,8 @@ TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 BUILD=build-gpu
 for p in "${parts[@]}"; do
   case $p in
-    tests | bench | decode | train | mqar | study) ;;
-    *) echo "gpu_check: unknown part '$p'; expected tests, bench, decode, train, mqar or study" >&2; exit 2 ;;
+    tests | bench | kernels | decode | train | mqar | study) ;;
+    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, train, mqar or study" >&2; exit 2 ;;
   esac
 done
 t0=$SECONDS
@@ -69,6 +72,11 @@ run_tests() {
   unset OMP_NUM_THREADS
 }
 
+run_kernels() {
+  ./$BUILD/bench_affine --device cuda -r 9 > "$OUT/bench_affine_cuda.md" 2>&1
+  echo "== bench_affine --device cuda"; cat "$OUT/bench_affine_cuda.md"
+}
+
 run_bench() {
   ./$BUILD/bench_scan --device cuda --lengths 16,64,256,1024,4096 -r 5 > "$OUT/bench_scan_cuda.md" 2>&1
   echo "== bench_scan --device cuda"; cat "$OUT/bench_scan_cuda.md"
@@ -86,15 +94,38 @@ run_bench() {
 }
 
 run_decode() {
-  local g
-  for g in cuda-graphs no-cuda-graphs; do
+  # At the latency-benchmark shape: every model with graphs and the T-PSM's boundary overlap, then
+  # the T-PSM with the boundary work in order, side by side; DECODE_EAGER=1 adds every model eager.
+  local variants=("cuda-graphs boundary-overlap" "cuda-graphs no-boundary-overlap")
+  [[ ${DECODE_EAGER:-0} == 1 ]] && variants+=("no-cuda-graphs boundary-overlap")
+  local v name models
+  for v in "${variants[@]}"; do
+    name=${v// /_}
+    models=transformer_psm,gpt2,sliding_window,gla,mamba2,mamba
+    [[ $v == *no-boundary-overlap* ]] && models=transformer_psm
     ./$BUILD/scanlab --device cuda bench decode --tokens "${DECODE_TOKENS:-8192}" --width 256 --depth 2 --chunk 64 \
-      --window 1024 --$g --csv "$OUT/decode_steps_$g.csv" > "$OUT/bench_decode_$g.md" 2>&1
-    echo "== bench decode --$g"; cat "$OUT/bench_decode_$g.md"
+      --window 1024 --models $models --${v// / --} --csv "$OUT/decode_steps_$name.csv" > "$OUT/bench_decode_$name.md" 2>&1
+    echo "== bench decode --${v// / --}"; cat "$OUT/bench_decode_$name.md"
+    models=transformer_psm,gpt2
+    [[ $v == *no-boundary-overlap* ]] && models=transformer_psm
     ./$BUILD/scanlab --device cuda bench decode --tokens "${DECODE_LARGE_TOKENS:-4096}" --width 768 --depth 6 \
-      --chunk 64 --models transformer_psm,gpt2 --$g > "$OUT/bench_decode_large_$g.md" 2>&1
-    echo "== bench decode d=768 6+6 --$g"; cat "$OUT/bench_decode_large_$g.md"
+      --chunk 64 --models $models --${v// / --} > "$OUT/bench_decode_large_$name.md" 2>&1
+    echo "== bench decode d=768 6+6 --${v// / --}"; cat "$OUT/bench_decode_large_$name.md"
   done
+  # GPT-2 with its KV cache as far as GPT2_TOKENS (default 100000) in GPT2_SECONDS (default 240);
+  # the per-step CSV survives the time limit, so the windows are summarised from it.
+  timeout "${GPT2_SECONDS:-240}" ./$BUILD/scanlab --device cuda bench decode --models gpt2 --tokens "${GPT2_TOKENS:-100000}" \
+    --width 256 --depth 2 --csv "$OUT/decode_steps_gpt2_long.csv" > "$OUT/bench_decode_gpt2_long.md" 2>&1
+  echo "== bench decode gpt2 to ${GPT2_TOKENS:-100000} tokens (exit $?): p50 ms over 1000-token windows"
+  python3 - "$OUT/decode_steps_gpt2_long.csv" <<'PY'
+import csv, statistics, sys
+windows = {}
+for r in csv.DictReader(open(sys.argv[1])):
+    windows.setdefault((int(r["token"]) - 1) // 1000, []).append(float(r["ms"]))
+for w in sorted(windows):
+    if w < 8 or w % 8 == 0 or w == max(windows):
+        print(f"  tokens {w * 1000 + 1:6d}-{w * 1000 + 1000:6d}: p50 {statistics.median(windows[w]):.3f} ms")
+PY
   (cd "$OUT" && tar czf decode_csv.tgz decode_steps_*.csv && rm -f decode_steps_*.csv)
 }
 
@@ -213,7 +244,7 @@ run_study() {
 }
 
 for p in "${parts[@]}"; do "run_$p"; done
-# The device tool returns at most 8 files: pack the logs, keep the tables and failure excerpts.
+# The device tool returns at most 8 files: pack the logs and tables (printed above), keep the failure excerpts.
 (cd "$OUT" && tar czf all_logs.tgz --exclude=all_logs.tgz --exclude=study.tgz --exclude=study_joined.tgz --exclude=gpu_check.log . && \
-  rm -f configure.log build.log tests.log tests_cuda.log gpu.txt decode_steps.csv decode_large.csv)
+  rm -f configure.log build.log tests.log tests_cuda.log gpu.txt decode_steps.csv decode_large.csv bench_*.md)
 exit 0
