@@ -3,15 +3,30 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "core/atomic_file.h"
 #include "core/check.h"
 #include "core/device_sync.h"
 #include "infer/latency_stats.h"
+#include "io/svg_plot.h"
 #include "models/registry.h"
 
 namespace scanlab::bench {
+namespace {
+
+constexpr int64_t kCurveWindows = 50;
+
+void make_plot_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  SCANLAB_CHECK(!ec && std::filesystem::is_directory(dir), "--plot-dir '", dir, "': cannot create the directory (",
+                ec ? ec.message() : "a file has that name", ")");
+}
+
+}  // namespace
 
 nlohmann::json decode_bench_config(const std::string& model, const DecodeBenchOptions& o) {
   nlohmann::json c = models::find_model(model).small_config();
@@ -43,6 +58,7 @@ std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::De
     SCANLAB_CHECK(csv.good(), "cannot write --csv '", o.csv, "'");
     csv << "model,token,ms,aggregated,state_bytes\n";
   }
+  if (!o.plot_dir.empty()) make_plot_dir(o.plot_dir);  // before the run, not after it
   at::NoGradGuard no_grad;
   std::vector<DecodeBenchRow> rows;
   for (const auto& name : o.models) {
@@ -79,6 +95,15 @@ std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::De
       row.p99_ms.push_back(s.p99_ms);
       row.state_bytes.push_back(window.back().state_bytes);
     }
+    const int64_t span = std::max<int64_t>(1, static_cast<int64_t>(steps.size()) / kCurveWindows);
+    for (int64_t begin = 0; begin + span <= static_cast<int64_t>(steps.size()); begin += span) {
+      std::vector<infer::StepRecord> window(steps.begin() + begin, steps.begin() + begin + span);
+      auto s = infer::summarize(window);
+      row.curve_token.push_back(begin + span + 4);
+      row.curve_p50_ms.push_back(s.plain_p50_ms > 0 ? s.plain_p50_ms : s.p50_ms);
+      row.curve_agg_p50_ms.push_back(s.agg_p50_ms);
+      row.curve_state_bytes.push_back(window.back().state_bytes);
+    }
     auto all = infer::summarize(steps);
     row.agg_steps = all.agg_steps;
     row.agg_step_p50_ms = all.agg_p50_ms;
@@ -86,6 +111,35 @@ std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::De
     std::cerr << fmt::format("  {}: {} steps done\n", name, steps.size());
   }
   return rows;
+}
+
+std::vector<std::string> write_decode_plots(const std::vector<DecodeBenchRow>& rows, const DecodeBenchOptions& o,
+                                            const std::string& dir, const std::string& device_name) {
+  make_plot_dir(dir);
+  std::vector<io::PlotSeries> latency, state;
+  for (const auto& r : rows) {
+    io::PlotSeries lat{r.model, {}, {}}, boundary{r.model + " (chunk-boundary steps)", {}, {}}, bytes{r.model, {}, {}};
+    for (size_t i = 0; i < r.curve_token.size(); ++i) {
+      const double token = static_cast<double>(r.curve_token[i]);
+      lat.x.push_back(token);
+      lat.y.push_back(r.curve_p50_ms[i]);
+      if (r.curve_agg_p50_ms[i] > 0) {
+        boundary.x.push_back(token);
+        boundary.y.push_back(r.curve_agg_p50_ms[i]);
+      }
+      bytes.x.push_back(token);
+      bytes.y.push_back(static_cast<double>(r.curve_state_bytes[i]) / 1024.0);
+    }
+    latency.push_back(lat);
+    if (!boundary.x.empty()) latency.push_back(boundary);
+    state.push_back(bytes);
+  }
+  const std::string shape = fmt::format("batch {}, d {}, depth {}, {}, {}", o.batch, o.width, o.depth, o.dtype, device_name);
+  const std::vector<std::string> paths = {dir + "/decode_latency.svg", dir + "/decode_state.svg"};
+  write_file_atomically(paths[0], io::svg_line_plot(latency, {"Per-token latency (p50 per window): " + shape,
+                                                              "token index", "ms per token"}));
+  write_file_atomically(paths[1], io::svg_line_plot(state, {"Stream state: " + shape, "token index", "state KiB"}));
+  return paths;
 }
 
 std::string format_decode_bench(const std::vector<DecodeBenchRow>& rows, const DecodeBenchOptions& o,

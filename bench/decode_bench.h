@@ -23,6 +23,7 @@ struct DecodeBenchOptions {
   bool cuda_graphs = true;    // replay steps as CUDA graphs where the stream allows it
   bool boundary_overlap = true;  // T-PSM: chunk-boundary work on a second CUDA stream
   std::string csv;            // optional: every step's latency and state bytes
+  std::string plot_dir;       // optional: SVG plots of latency and state bytes vs token index
   std::string format = "md";  // md | json
 };
 
@@ -33,6 +34,11 @@ struct DecodeBenchRow {
   std::vector<int64_t> window_end;
   std::vector<double> p50_ms, p99_ms;
   std::vector<int64_t> state_bytes;
+  // The same in kCurveWindows equal windows of the run, for the plots: p50 of the steps without
+  // Agg, p50 of the chunk-boundary steps (0 where a window has none), state bytes at the window end.
+  std::vector<int64_t> curve_token;
+  std::vector<double> curve_p50_ms, curve_agg_p50_ms;
+  std::vector<int64_t> curve_state_bytes;
   double agg_step_p50_ms = 0;  // chunk-boundary steps (T-PSM); 0 if none
   int64_t agg_steps = 0;
   bool cuda_graphs = false;    // whether its steps were CUDA-graph replays
@@ -44,6 +50,10 @@ struct DecodeBenchRow {
 nlohmann::json decode_bench_config(const std::string& model, const DecodeBenchOptions& o);
 
 std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::Device device);
+// Writes decode_latency.svg and decode_state.svg into `dir` (created if missing); returns their paths.
+std::vector<std::string> write_decode_plots(const std::vector<DecodeBenchRow>& rows, const DecodeBenchOptions& o,
+                                            const std::string& dir, const std::string& device_name);
+
 std::string format_decode_bench(const std::vector<DecodeBenchRow>& rows, const DecodeBenchOptions& o,
                                 const std::string& device_name);
 

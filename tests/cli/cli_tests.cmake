@@ -67,6 +67,11 @@ add_test(NAME cli.score_parallel_equals_stream
 set_tests_properties(cli.score_parallel_equals_stream PROPERTIES FIXTURES_REQUIRED cli_psm)
 scanlab_cli_test(bench_decode_small ARGS --threads 1 bench decode --models transformer_psm,gpt2,sliding_window --tokens 40 --width 16 --chunk 4 --window 8
                  EXPECT "\\| transformer_psm \\|.*\\| gpt2 \\|")
+add_test(NAME cli.bench_decode_plots
+         COMMAND ${CMAKE_COMMAND} -DSCANLAB=$<TARGET_FILE:scanlab> -DDIR=${CMAKE_CURRENT_BINARY_DIR}/decode_plots
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/decode_plots.cmake)
+scanlab_cli_test(bench_decode_plot_dir_is_a_file ARGS bench decode --models gla --tokens 20 --width 16
+                 --plot-dir ${PROJECT_SOURCE_DIR}/README.md FAIL_EXPECT "--plot-dir .*README.md.*cannot create the directory")
 scanlab_cli_test(bench_decode_unknown_model ARGS bench decode --models nosuch --tokens 20 FAIL_EXPECT "unknown model 'nosuch'")
 scanlab_cli_test(generate_missing_checkpoint ARGS generate --checkpoint /nonexistent.safetensors --prompt hi FAIL_EXPECT "checkpoint")
 # scanlab nar: datasets, read-back, statistics, and errors that name the culprit.
