@@ -245,6 +245,10 @@ run_study() {
 
 for p in "${parts[@]}"; do "run_$p"; done
 # The device tool returns at most 8 files: pack the logs and tables (printed above), keep the failure excerpts.
-(cd "$OUT" && tar czf all_logs.tgz --exclude=all_logs.tgz --exclude=study.tgz --exclude=study_joined.tgz --exclude=gpu_check.log . && \
+# The archive is written outside $OUT first: tar exits 1 ("file changed as we read it") when it
+# grows inside the directory it reads, which skipped the clean-up.
+logs=$(mktemp --suffix=.tgz)
+(cd "$OUT" && tar czf "$logs" --exclude=study.tgz --exclude=study_joined.tgz --exclude=gpu_check.log . && \
+  mv "$logs" all_logs.tgz && \
   rm -f configure.log build.log tests.log tests_cuda.log gpu.txt decode_steps.csv decode_large.csv bench_*.md)
 exit 0
