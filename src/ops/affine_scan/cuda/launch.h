@@ -27,7 +27,8 @@ struct AffineStepParams {
 };
 
 // One mLSTM decode step (see mlstm.h) for BH heads: q, k [BH, K]; v [BH, V]; log_f, log_i [BH];
-// the stabilized state C [BH, K, V], n [BH, K], m [BH], all read and written once, in place; out [BH, V].
+// the stabilized state C [BH, K, V], n [BH, K], m [BH], updated in place (two kernels: C by column
+// tiles, which also read n and m; then n and m); out [BH, V].
 struct MlstmStepParams {
   long long batch_heads = 0;
   int dk = 0, dv = 0;
