@@ -28,6 +28,20 @@ __device__ inline void stage(float* dst, const float* src, int n) {
   for (int i = tid; i < n; i += kLanes * kRowGroups) dst[i] = src[i];
 }
 
+// First of this thread's kVec value columns: tile blockIdx.y holds kLanes * kVec columns.
+template <int kVec>
+__device__ inline int tile_column() {
+  return (blockIdx.y * kLanes + threadIdx.x) * kVec;
+}
+
+// Whether a step over `batch_heads` heads of `dv` columns should take float4 columns: the state
+// must allow 16-byte row segments, and the 4x fewer blocks must still fill the GPU (~a few per SM);
+// smaller grids keep one column per lane, which gives 4x the blocks and so a shorter step.
+inline bool float4_columns_fill_gpu(long long batch_heads, int dv, const float* state) {
+  const long long float4_tiles = (dv + 4 * kLanes - 1) / (4 * kLanes);
+  return dv % 4 == 0 && reinterpret_cast<unsigned long long>(state) % 16 == 0 && batch_heads * float4_tiles >= 1024;
+}
+
 // kVec consecutive floats of a state row: one float, or one float4 (16-byte aligned; a warp then
 // moves 512 contiguous bytes per row, which large batches need to approach the copy bandwidth).
 template <int kVec>

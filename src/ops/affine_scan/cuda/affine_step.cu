@@ -55,12 +55,6 @@ __device__ inline void update_column_tile(const float* sq, const float* sk, cons
   }
 }
 
-// First column of this thread's kVec columns.
-template <int kVec>
-__device__ inline int tile_column() {
-  return (blockIdx.y * kLanes + threadIdx.x) * kVec;
-}
-
 template <int kVec>
 __global__ void affine_scan_step_kernel(AffineStepParams p) {
   extern __shared__ float smem[];
@@ -126,18 +120,15 @@ __global__ void mlstm_normalizer_step_kernel(MlstmStepParams p) {
 
 const dim3 kBlock(kLanes, kRowGroups);
 
-// Launches kernel<4> (float4 columns) when that still gives enough blocks to fill the GPU (~a few
-// per SM), else kernel<1>: small batches keep one column per lane, which gives 4x the blocks and
-// so a shorter step.
+// Launches kernel<4> (float4 columns) where float4_columns_fill_gpu says so, else kernel<1>.
 template <class Params, class Kernel1, class Kernel4>
 void launch_column_tiles(const Params& p, const float* state, Kernel1 kernel1, Kernel4 kernel4, cudaStream_t stream) {
   const size_t smem = sizeof(float) * (3 * static_cast<size_t>(p.dk) + kLanes * kRowGroups);
-  const bool aligned = p.dv % 4 == 0 && reinterpret_cast<unsigned long long>(state) % 16 == 0;
-  const long long vec_tiles = (p.dv + 4 * kLanes - 1) / (4 * kLanes);
-  if (aligned && p.batch_heads * vec_tiles >= 1024) {
-    kernel4<<<dim3(static_cast<unsigned>(p.batch_heads), static_cast<unsigned>(vec_tiles)), kBlock, smem, stream>>>(p);
+  const int vec = float4_columns_fill_gpu(p.batch_heads, p.dv, state) ? 4 : 1;
+  const dim3 grid(static_cast<unsigned>(p.batch_heads), static_cast<unsigned>((p.dv + vec * kLanes - 1) / (vec * kLanes)));
+  if (vec == 4) {
+    kernel4<<<grid, kBlock, smem, stream>>>(p);
   } else {
-    const dim3 grid(static_cast<unsigned>(p.batch_heads), static_cast<unsigned>((p.dv + kLanes - 1) / kLanes));
     kernel1<<<grid, kBlock, smem, stream>>>(p);
   }
 }

@@ -23,7 +23,7 @@ __global__ void delta_rule_step_kernel(DeltaStepParams p) {
   const float alpha = p.log_a ? expf(p.log_a[bh]) : 1.f;
   const float beta = p.beta[bh];
   __syncthreads();
-  const int col = (blockIdx.y * kLanes + threadIdx.x) * kVec;  // with kVec = 4 the launcher guarantees dv % 4 == 0
+  const int col = tile_column<kVec>();  // with kVec = 4 the launcher guarantees dv % 4 == 0
   const bool live = col < p.dv;
   float* s = p.state + bh * p.dk * static_cast<long long>(p.dv) + col;
   float held[kRows][kVec];
@@ -88,11 +88,8 @@ void launch_columns(const DeltaStepParams& p, cudaStream_t stream) {
 cudaError_t launch_delta_rule_step(const DeltaStepParams& p, cudaStream_t stream) {
   if (p.batch_heads == 0 || p.dv == 0) return cudaSuccess;
   if (p.dk < 1 || p.dk > kMaxDeltaKeyDim) return cudaErrorInvalidValue;
-  // float4 columns when they still give enough blocks to fill the GPU and a thread's rows stay in
-  // registers (4 x 16 floats); otherwise one column per lane.
-  const bool aligned = p.dv % 4 == 0 && reinterpret_cast<unsigned long long>(p.state) % 16 == 0;
-  const long long vec_blocks = p.batch_heads * ((p.dv + 4 * kLanes - 1) / (4 * kLanes));
-  if (aligned && vec_blocks >= 1024 && p.dk <= 16 * kRowGroups) {
+  // float4 columns only while a thread's rows stay in registers (4 x 16 floats).
+  if (float4_columns_fill_gpu(p.batch_heads, p.dv, p.state) && p.dk <= 16 * kRowGroups) {
     launch_columns<4>(p, stream);
   } else {
     launch_columns<1>(p, stream);
