@@ -29,21 +29,15 @@ void make_plot_dir(const std::string& dir) {
 }  // namespace
 
 nlohmann::json decode_bench_config(const std::string& model, const DecodeBenchOptions& o) {
-  nlohmann::json c = models::find_model(model).small_config();
-  auto set_if = [&](const char* key, int64_t value) {
-    if (c.contains(key)) c[key] = value;
-  };
-  for (const char* k : {"n_embd", "d_model", "hidden_size"}) set_if(k, o.width);
-  for (const char* k : {"n_layer", "n_layer_agg", "n_layer_inf", "n_layers"}) set_if(k, o.depth);
-  set_if("vocab_size", o.vocab);
-  set_if("chunk_size", o.chunk);
-  set_if("window", o.window);
-  set_if("mlp_hidden", 4 * o.width);  // the GPT-2 MLP's width, so stacks are comparable
-  if (c.contains("n_head")) c["n_head"] = std::max<int64_t>(1, o.width / 64);
-  if (c.contains("position_mode")) c["position_mode"] = "chunk_local";  // unbounded streaming
-  if (c.contains("n_positions"))
-    c["n_positions"] = c.contains("position_mode") ? std::max<int64_t>(o.chunk, 1) : o.tokens + 1;
-  return c;
+  models::ModelSize size;
+  size.width = o.width;
+  size.depth = o.depth;
+  size.chunk = o.chunk;
+  size.vocab = o.vocab;
+  size.window = o.window;
+  size.max_positions = o.tokens + 1;   // GPT-2 learns a position per decoded token
+  size.chunk_local_positions = true;   // T-PSM: unbounded streaming
+  return models::find_model(model).sized_config(size);
 }
 
 std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::Device device) {

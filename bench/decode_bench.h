@@ -45,8 +45,8 @@ struct DecodeBenchRow {
   bool boundary_overlap = false;  // whether its chunk-boundary work overlapped the step
 };
 
-// Model config for the benchmark: the registry's small config with width, depth, vocabulary,
-// chunk, window and positions overridden where the model has such keys.
+// Model config for the benchmark: the registry's sized_config at width, depth, vocabulary, chunk and
+// window, heads of 64 and d_state 16 (registry.h ModelSize defaults), positions for `tokens` steps.
 nlohmann::json decode_bench_config(const std::string& model, const DecodeBenchOptions& o);
 
 std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::Device device);

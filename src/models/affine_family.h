@@ -15,5 +15,8 @@ ModelEntry retnet_entry();
 
 // The small test configuration every affine model starts from (narrow, 2 layers, chunk 8).
 nlohmann::json affine_small_config(const std::string& model);
+// The benchmarks' configuration: width, depth, vocabulary, chunk length, a SwiGLU of 4 x width (the
+// GPT-2 MLP's width, so stacks compare) and, where `heads` is true, n_heads = size.heads_for(width).
+nlohmann::json affine_sized_config(const std::string& model, const ModelSize& size, bool heads = true);
 
 }  // namespace scanlab::models

@@ -269,4 +269,11 @@ nlohmann::json affine_small_config(const std::string& model) {
   return {{"model", model}, {"vocab_size", 32}, {"d_model", 32}, {"n_layers", 2}, {"chunk_len", 8}, {"mlp_hidden", 48}};
 }
 
+nlohmann::json affine_sized_config(const std::string& model, const ModelSize& size, bool heads) {
+  nlohmann::json c{{"model", model},         {"vocab_size", size.vocab}, {"d_model", size.width},
+                   {"n_layers", size.depth}, {"chunk_len", size.chunk},  {"mlp_hidden", 4 * size.width}};
+  if (heads) c["n_heads"] = size.heads_for(size.width);
+  return c;
+}
+
 }  // namespace scanlab::models

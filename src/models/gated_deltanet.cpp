@@ -46,7 +46,8 @@ class GatedDeltaNetMixer : public QkvMixer {
 ModelEntry gated_deltanet_entry() {
   return {"gated_deltanet", "Gated DeltaNet: gated delta rule, chunked WY/UT form (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<GatedDeltaNetMixer>(c, "gated_deltanet"); },
-          [] { return affine_small_config("gated_deltanet"); }};
+          [] { return affine_small_config("gated_deltanet"); },
+          [](const ModelSize& s) { return affine_sized_config("gated_deltanet", s); }};
 }
 
 }  // namespace scanlab::models

@@ -51,7 +51,8 @@ std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
 
 ModelEntry gla_entry() {
   return {"gla", "Gated linear attention: data-dependent diagonal gate (affine PSM)", make,
-          [] { return affine_small_config("gla"); }};
+          [] { return affine_small_config("gla"); },
+          [](const ModelSize& s) { return affine_sized_config("gla", s); }};
 }
 
 }  // namespace scanlab::models

@@ -80,6 +80,11 @@ ModelEntry mamba_entry() {
             auto c = affine_small_config("mamba");
             c["d_state"] = 4;
             return c;
+          },
+          [](const ModelSize& s) {  // one head per inner channel: no head count to size
+            auto c = affine_sized_config("mamba", s, false);
+            c["d_state"] = s.state_size;
+            return c;
           }};
 }
 

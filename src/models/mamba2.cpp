@@ -76,6 +76,12 @@ ModelEntry mamba2_entry() {
             auto c = affine_small_config("mamba2");
             c["d_state"] = 8;
             return c;
+          },
+          [](const ModelSize& s) {  // heads over the inner width expand * d_model (head dim P)
+            auto c = affine_sized_config("mamba2", s, false);
+            c["d_state"] = s.state_size;
+            c["n_heads"] = s.heads_for(SsmOptions{}.expand * s.width);
+            return c;
           }};
 }
 

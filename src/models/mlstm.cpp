@@ -46,7 +46,8 @@ class MlstmMixer : public QkvMixer {
 ModelEntry mlstm_entry() {
   return {"mlstm", "mLSTM: exponential input gate, normalizer and max stabilizer (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<MlstmMixer>(c, "mlstm"); },
-          [] { return affine_small_config("mlstm"); }};
+          [] { return affine_small_config("mlstm"); },
+          [](const ModelSize& s) { return affine_sized_config("mlstm", s); }};
 }
 
 }  // namespace scanlab::models

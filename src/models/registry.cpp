@@ -1,11 +1,40 @@
 #include "models/registry.h"
 
+#include <algorithm>
+
 #include "core/check.h"
 #include "models/affine_family.h"
 #include "models/gpt2.h"
 #include "models/transformer_psm.h"
 
 namespace scanlab::models {
+
+int64_t ModelSize::heads_for(int64_t mixer_width) const {
+  if (heads > 0) return heads;
+  SCANLAB_CHECK(head_dim >= 1, "model size: head_dim ", head_dim, " must be >= 1");
+  return std::max<int64_t>(1, mixer_width / head_dim);
+}
+
+namespace {
+
+nlohmann::json gpt2_sized(const std::string& name, const ModelSize& s) {
+  nlohmann::json c{{"model", name}, {"vocab_size", s.vocab}, {"n_positions", s.max_positions},
+                   {"n_embd", s.width}, {"n_head", s.heads_for(s.width)}, {"n_layer", s.depth}};
+  if (name == "sliding_window") {
+    c["window"] = s.window;
+    c["tie_word_embeddings"] = false;
+  }
+  return c;
+}
+
+nlohmann::json transformer_psm_sized(const ModelSize& s) {
+  return {{"model", "transformer_psm"}, {"vocab_size", s.vocab}, {"n_embd", s.width},
+          {"n_head", s.heads_for(s.width)}, {"n_layer_agg", s.depth}, {"n_layer_inf", s.depth},
+          {"chunk_size", s.chunk}, {"position_mode", s.chunk_local_positions ? "chunk_local" : "global"},
+          {"n_positions", s.chunk_local_positions ? s.chunk : std::max(s.max_positions, s.chunk)}};
+}
+
+}  // namespace
 
 const std::vector<ModelEntry>& model_registry() {
   // One line per model; keep alphabetical to ease merges.
@@ -15,7 +44,8 @@ const std::vector<ModelEntry>& model_registry() {
       {"gpt2", "GPT-2: causal softmax attention, KV cache growing with T (SPD(n^2, n))",
        [](const nlohmann::json& c) { return std::make_shared<Gpt2Model>(Gpt2Options::from_json(c, false)); },
        [] { return nlohmann::json{{"model", "gpt2"}, {"vocab_size", 37}, {"n_positions", 32}, {"n_embd", 16},
-                                  {"n_head", 2}, {"n_layer", 2}}; }},
+                                  {"n_head", 2}, {"n_layer", 2}}; },
+       [](const ModelSize& s) { return gpt2_sized("gpt2", s); }},
       linear_attention_entry(),
       mamba_entry(),
       mamba2_entry(),
@@ -25,12 +55,14 @@ const std::vector<ModelEntry>& model_registry() {
        [](const nlohmann::json& c) { return std::make_shared<Gpt2Model>(Gpt2Options::from_json(c, true)); },
        [] { return nlohmann::json{{"model", "sliding_window"}, {"vocab_size", 37}, {"n_positions", 32},
                                   {"n_embd", 16}, {"n_head", 2}, {"n_layer", 2}, {"window", 4},
-                                  {"tie_word_embeddings", false}}; }},
+                                  {"tie_word_embeddings", false}}; },
+       [](const ModelSize& s) { return gpt2_sized("sliding_window", s); }},
       {"transformer_psm", "Transformer-PSM: softmax-attention Agg over a Blelloch tree of chunk states (SPD(n, log n))",
        [](const nlohmann::json& c) { return std::make_shared<TransformerPsm>(TransformerPsmOptions::from_json(c)); },
        [] { return nlohmann::json{{"model", "transformer_psm"}, {"vocab_size", 37}, {"n_positions", 32},
                                   {"n_embd", 16}, {"n_head", 2}, {"n_layer_agg", 2}, {"n_layer_inf", 2},
-                                  {"chunk_size", 4}}; }},
+                                  {"chunk_size", 4}}; },
+       transformer_psm_sized},
   };
   return entries;
 }

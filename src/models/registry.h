@@ -1,5 +1,6 @@
-// Model registry: one table maps a model name to its factory and to a small configuration that the
-// shared duality test (tests/models/test_duality.cpp) and quick demos use. Every model registers
+// Model registry: one table maps a model name to its factory, to a small configuration that the
+// shared duality test (tests/models/test_duality.cpp) and quick demos use, and to a sizing hook
+// that the benchmarks use to build every model at one width and depth. Every model registers
 // here; the shared tests run over every entry with no skip list.
 #pragma once
 #include <nlohmann/json.hpp>
@@ -13,6 +14,23 @@
 
 namespace scanlab::models {
 
+// Sizes a benchmark asks for; each model maps them onto its own config keys (sized_config).
+struct ModelSize {
+  int64_t width = 128;      // n_embd / d_model
+  int64_t depth = 2;        // layers (T-PSM: this many Agg and this many Inf layers)
+  int64_t heads = 0;        // attention / mixer heads; 0 means mixer width / head_dim
+  int64_t head_dim = 64;    // used when heads == 0
+  int64_t state_size = 16;  // d_state of Mamba and Mamba2
+  int64_t chunk = 64;       // T-PSM chunk size; chunk length of the affine models' chunked ops
+  int64_t vocab = 256;
+  int64_t window = 256;     // sliding-window size
+  int64_t max_positions = 1024;  // learned positions (GPT-2, global T-PSM positions)
+  bool chunk_local_positions = false;  // T-PSM: positions 0..C-1 in every chunk (unbounded streams)
+
+  // Heads for a mixer of width `mixer_width`: `heads` if set, else mixer_width / head_dim (>= 1).
+  int64_t heads_for(int64_t mixer_width) const;
+};
+
 struct ModelEntry {
   std::string name;
   std::string description;
@@ -20,6 +38,9 @@ struct ModelEntry {
   std::function<std::shared_ptr<SequenceModel>(const nlohmann::json& config)> make;
   // A small configuration (a few layers, narrow, small vocabulary) for tests.
   std::function<nlohmann::json()> small_config;
+  // A configuration at the given sizes (the benchmarks' models). Keys the model lacks are ignored;
+  // sizes it cannot take (heads that do not divide its width) fail when the model is made.
+  std::function<nlohmann::json(const ModelSize&)> sized_config;
 };
 
 const std::vector<ModelEntry>& model_registry();

@@ -35,7 +35,8 @@ class RetentionMixer : public QkvMixer {
 ModelEntry retnet_entry() {
   return {"retnet", "RetNet retention: fixed per-head decay 1 - 2^(-5-h) (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<RetentionMixer>(c, "retnet"); },
-          [] { return affine_small_config("retnet"); }};
+          [] { return affine_small_config("retnet"); },
+          [](const ModelSize& s) { return affine_sized_config("retnet", s); }};
 }
 
 }  // namespace scanlab::models
