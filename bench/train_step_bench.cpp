@@ -3,35 +3,49 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "core/check.h"
-#include "decode_bench.h"
-#include "models/registry.h"
+#include "core/torch_compat.h"
+#include "device_memory.h"
+#include "flops.h"
 #include "timing.h"
 
 namespace scanlab::bench {
 
+models::ModelSize TrainStepBenchOptions::size(int64_t seq_len) const {
+  models::ModelSize s;
+  s.width = width;
+  s.depth = depth;
+  s.heads = heads;
+  s.head_dim = head_dim;
+  s.state_size = state_size;
+  s.chunk = chunk;
+  s.vocab = vocab;
+  s.window = seq_len;
+  s.max_positions = std::max(seq_len, chunk);  // training runs use global positions
+  s.chunk_local_positions = false;
+  return s;
+}
+
 std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions& o, at::Device device) {
-  SCANLAB_CHECK(o.batch >= 1 && o.width >= 1 && o.depth >= 1 && o.chunk >= 1 && o.repeats >= 1,
-                "bench train-step: --batch, --width, --depth, --chunk and --repeats must be positive");
+  SCANLAB_CHECK(o.batch >= 1 && o.width >= 1 && o.depth >= 1 && o.chunk >= 1 && o.repeats >= 1 && o.vocab >= 1,
+                "bench train-step: --batch, --width, --depth, --chunk, --vocab and --repeats must be positive");
+  SCANLAB_CHECK(o.heads >= 0 && o.head_dim >= 1 && o.state_size >= 1,
+                "bench train-step: --heads must be >= 0 (0: width / head-dim), --head-dim and --state-size >= 1");
   SCANLAB_CHECK(!o.lengths.empty(), "bench train-step: --lengths is empty; expected e.g. 128,256,512");
   for (int64_t t : o.lengths) SCANLAB_CHECK(t >= 1, "bench train-step: length ", t, " must be >= 1");
   SCANLAB_CHECK(o.format == "md" || o.format == "json", "--format '", o.format, "': expected md or json");
+  SCANLAB_CHECK(o.dtype == "float32" || o.dtype == "bfloat16", "bench train-step: --dtype '", o.dtype,
+                "': expected float32 or bfloat16");
+  SCANLAB_CHECK(o.dtype == "float32" || device.is_cuda(), "bench train-step: --dtype bfloat16 is CUDA autocast (as ",
+                "the trainer's train.bf16) and needs --device cuda; on ", device.str(), " use --dtype float32");
+  const bool bf16 = o.dtype == "bfloat16";
   std::vector<TrainStepBenchRow> rows;
   for (const auto& name : o.models) {
     for (int64_t t : o.lengths) {
-      DecodeBenchOptions d;
-      d.width = o.width;
-      d.depth = o.depth;
-      d.chunk = o.chunk;
-      d.vocab = o.vocab;
-      d.window = t;
-      d.tokens = t;
-      nlohmann::json config = decode_bench_config(name, d);
-      if (config.contains("chunk_len")) config["chunk_len"] = o.chunk;
-      if (config.contains("position_mode")) {  // training runs use global positions
-        config["position_mode"] = "global";
-        config["n_positions"] = std::max(t, o.chunk);
-      }
+      const nlohmann::json config = models::find_model(name).sized_config(o.size(t));
+      reset_peak_memory(device);
       auto model = models::make_model(config);
       model->to(device);
       model->train();
@@ -39,10 +53,13 @@ std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions&
       row.model = name;
       row.seq_len = t;
       for (const auto& p : model->parameters()) row.parameters += p.numel();
+      row.flops = model_train_flops(model->config(), o.batch, t);
       const at::Tensor tokens = at::randint(0, o.vocab, {o.batch, t + 1}, at::kLong).to(device);
       const at::Tensor input = tokens.slice(1, 0, t), target = tokens.slice(1, 1);
       auto loss_of = [&] {
-        return at::cross_entropy_loss(model->forward(input).reshape({-1, o.vocab}), target.reshape(-1));
+        CudaBf16Autocast autocast(bf16);  // forward and loss, as the trainer; backward outside
+        return at::cross_entropy_loss(model->forward(input).reshape({-1, o.vocab}).to(at::kFloat),
+                                      target.reshape(-1));
       };
       row.forward_ms = median_ms(o.repeats, device, [&] {
         at::NoGradGuard no_grad;
@@ -52,28 +69,48 @@ std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions&
         model->zero_grad();
         loss_of().backward();
       });
+      row.peak_bytes = peak_memory_bytes(device);
       rows.push_back(row);
     }
   }
   return rows;
 }
 
+namespace {
+
+double tokens_per_s(const TrainStepBenchRow& r, int64_t batch) {
+  return 1000.0 * static_cast<double>(batch * r.seq_len) / r.step_ms;
+}
+double tflops(const TrainStepBenchRow& r) { return r.flops / (r.step_ms * 1e-3) / 1e12; }
+
+}  // namespace
+
 std::string format_train_step_bench(const std::vector<TrainStepBenchRow>& rows, const TrainStepBenchOptions& o,
                                     const std::string& device_name) {
+  const std::string heads = o.heads > 0 ? std::to_string(o.heads) : fmt::format("width/{}", o.head_dim);
+  // json: "heads" 0 means width / head_dim (registry.h ModelSize::heads_for), as the flag does
   if (o.format == "json") {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
       j.push_back({{"model", r.model}, {"seq_len", r.seq_len}, {"parameters", r.parameters},
-                   {"forward_ms", r.forward_ms}, {"step_ms", r.step_ms}, {"batch", o.batch}, {"device", device_name}});
+                   {"forward_ms", r.forward_ms}, {"step_ms", r.step_ms}, {"tokens_per_s", tokens_per_s(r, o.batch)},
+                   {"flops_per_step", r.flops}, {"tflops", tflops(r)},
+                   {"peak_bytes", r.peak_bytes >= 0 ? nlohmann::json(r.peak_bytes) : nlohmann::json(nullptr)},
+                   {"batch", o.batch}, {"width", o.width}, {"depth", o.depth}, {"heads", o.heads}, {"head_dim", o.head_dim}, {"chunk", o.chunk},
+                   {"vocab", o.vocab}, {"state_size", o.state_size}, {"dtype", o.dtype}, {"device", device_name}});
     return j.dump(2) + "\n";
   }
   std::string s = fmt::format(
-      "Training step (forward + cross-entropy + backward), batch {}, width {}, depth {}, chunk {}, device {}, "
-      "median of {}\n\n| model | T | params | forward ms | step ms | tokens / s |\n|---|---:|---:|---:|---:|---:|\n",
-      o.batch, o.width, o.depth, o.chunk, device_name, o.repeats);
+      "Training step (forward + cross-entropy + backward), batch {}, width {}, depth {}, heads {}, chunk {}, "
+      "vocab {}, d_state {}, {}, device {}, median of {}; model TFLOP/s = model FLOPs per step (bench/README.md) "
+      "/ step time\n\n| model | T | params | forward ms | step ms | tokens / s | peak MiB | model TFLOP/s |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|\n",
+      o.batch, o.width, o.depth, heads, o.chunk, o.vocab, o.state_size, o.dtype, device_name, o.repeats);
   for (const auto& r : rows)
-    s += fmt::format("| {} | {} | {} | {:.1f} | {:.1f} | {:.0f} |\n", r.model, r.seq_len, r.parameters, r.forward_ms,
-                     r.step_ms, 1000.0 * static_cast<double>(o.batch * r.seq_len) / r.step_ms);
+    s += fmt::format("| {} | {} | {} | {:.2f} | {:.2f} | {:.0f} | {} | {:.3g} |\n", r.model, r.seq_len, r.parameters,
+                     r.forward_ms, r.step_ms, tokens_per_s(r, o.batch),
+                     r.peak_bytes >= 0 ? fmt::format("{:.0f}", r.peak_bytes / 1048576.0) : std::string("-"),
+                     tflops(r));
   return s;
 }
 

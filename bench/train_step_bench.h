@@ -1,12 +1,15 @@
 // Training-step benchmark (`scanlab bench train-step`): milliseconds for one forward + cross-entropy
-// + backward pass over a [B, T] batch of random tokens, per model, at equal width and depth (the
-// model configs of the decode benchmark). Tells a user what a training run will cost before it runs.
-// Figures, not assertions.
+// + backward pass over a [B, T] batch of random tokens, per model, every model sized through the
+// registry (models::ModelEntry::sized_config) at one width, depth, head size and vocabulary. Also
+// model FLOPs per step (bench/flops.h), model TFLOP/s and, on CUDA, peak allocated memory. Tells a
+// user what a training run will cost before it runs. Figures, not assertions.
 #pragma once
 #include <ATen/ATen.h>
 
 #include <string>
 #include <vector>
+
+#include "models/registry.h"
 
 namespace scanlab::bench {
 
@@ -17,9 +20,15 @@ struct TrainStepBenchOptions {
   int64_t width = 128;
   int64_t depth = 2;
   int64_t chunk = 64;  // T-PSM chunk size (and the chunk of the chunked affine scans)
-  int64_t vocab = 256;
+  int64_t vocab = 256;  // 256 keeps CPU runs quick; the GPU comparisons use 50257
+  int64_t heads = 0;    // 0: width / head_dim (registry.h ModelSize::heads_for)
+  int64_t head_dim = 64;
+  int64_t state_size = 16;  // d_state of Mamba and Mamba2
+  std::string dtype = "float32";  // float32 | bfloat16 (CUDA autocast, as the trainer's train.bf16)
   int repeats = 3;
   std::string format = "md";  // md | json
+
+  models::ModelSize size(int64_t seq_len) const;
 };
 
 struct TrainStepBenchRow {
@@ -28,6 +37,8 @@ struct TrainStepBenchRow {
   int64_t parameters = 0;
   double forward_ms = 0;   // forward + loss, no graph kept
   double step_ms = 0;      // forward + loss + backward
+  double flops = 0;        // model FLOPs per step (bench/flops.h)
+  int64_t peak_bytes = -1;  // peak allocated device memory of the cell; -1 where not measured (CPU)
 };
 
 std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions& o, at::Device device);

@@ -1,4 +1,4 @@
-// `scanlab bench scan`: figures for the scan engine (see bench/README.md).
+// `scanlab bench scan|decode|train-step`: benchmarks that print figures (see bench/README.md).
 #include <iostream>
 #include <memory>
 
@@ -58,6 +58,11 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   train->add_option("--width", tr->width, "model width")->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("--depth", tr->depth, "layers (T-PSM: Agg and Inf layers each)")->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("--chunk", tr->chunk, "T-PSM chunk size and affine-scan chunk length")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--vocab", tr->vocab, "vocabulary size (GPT-2's is 50257)")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--heads", tr->heads, "heads per layer; 0: width / head-dim")->capture_default_str()->check(CLI::NonNegativeNumber);
+  train->add_option("--head-dim", tr->head_dim, "head width when --heads is 0")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--state-size", tr->state_size, "d_state of Mamba and Mamba2")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--dtype", tr->dtype, "float32, or bfloat16 (CUDA autocast, as train.bf16)")->capture_default_str();
   train->add_option("-r,--repeats", tr->repeats, "timed runs per cell")->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("-o,--format", tr->format, "md or json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
   train->callback([tr, &ctx] {
