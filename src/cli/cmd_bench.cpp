@@ -1,9 +1,10 @@
-// `scanlab bench scan|decode|train-step`: benchmarks that print figures (see bench/README.md).
+// `scanlab bench scan|decode|train-step|ops`: benchmarks that print figures (see bench/README.md).
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
 #include "decode_bench.h"
+#include "ops_bench.h"
 #include "scan_bench.h"
 #include "train_step_bench.h"
 
@@ -68,6 +69,27 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   train->callback([tr, &ctx] {
     const auto device = apply_runtime(ctx.runtime);
     std::cout << bench::format_train_step_bench(bench::run_train_step_bench(*tr, device), *tr, device.str());
+  });
+
+  auto op = std::make_shared<bench::OpsBenchOptions>();
+  auto* ops = bench->add_subcommand("ops", "Chunked linear-recurrence ops at the S1 shapes: ms, TFLOP/s, GB/s vs the HBM floor");
+  ops->add_option("--ops", op->ops, "ops (default: all of linear_attn, scalar_gate, gla, mlstm, delta_rule, gated_delta_rule)")
+      ->delimiter(',');
+  ops->add_option("--lengths", op->lengths, "sequence lengths T")->delimiter(',')->capture_default_str();
+  ops->add_option("--tokens", op->tokens, "tokens per call B·T (B = tokens / T)")->capture_default_str()->check(CLI::PositiveNumber);
+  ops->add_option("--heads", op->heads, "heads H, paired with --dim")->delimiter(',')->capture_default_str();
+  ops->add_option("--dim", op->dims, "head dims d = K = V, paired with --heads")->delimiter(',')->capture_default_str();
+  ops->add_option("--chunk", op->chunk, "chunk length C")->capture_default_str()->check(CLI::PositiveNumber);
+  ops->add_option("--dtype", op->dtype, "float32 or bfloat16 inputs (default: bfloat16 on CUDA, float32 on the CPU)");
+  ops->add_option("--pass", op->passes, "fwd, fwdbwd")->delimiter(',')->capture_default_str();
+  ops->add_option("-r,--repeats", op->repeats, "timed runs per cell (median)")->capture_default_str()->check(CLI::PositiveNumber);
+  ops->add_option("--hbm-gbps", op->hbm_gbps, "HBM bandwidth of the floor (default: the H200's measured copy rate)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  ops->add_option("-o,--format", op->format, "md or json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
+  ops->add_option("--dump", op->dump_dir, "write each op's inputs, o, final state and gradients as safetensors here");
+  ops->callback([op, &ctx] {
+    const auto device = apply_runtime(ctx.runtime);
+    std::cout << bench::format_ops_bench(bench::run_ops_bench(*op, device), *op, device);
   });
 }
 

@@ -141,3 +141,11 @@ scanlab_cli_test(bench_train_step_flags ARGS --threads 1 bench train-step --mode
 scanlab_cli_test(bench_train_step_json ARGS --threads 1 bench train-step --models transformer_psm,gla --lengths 8 --batch 2
   --width 16 --chunk 4 --head-dim 8 -r 1 -o json
   EXPECT "\"dtype\": \"float32\",.*\"flops_per_step\": [0-9.e+]+,.*\"head_dim\": 8,.*\"peak_bytes\": null,.*\"state_size\": 16,.*\"tflops\": [0-9.e+-]+,.*\"tokens_per_s\"")
+# bench ops: every chunked op at a tiny CPU shape, md and json; errors and --dump in bench_cli.cmake.
+scanlab_cli_test(bench_ops_md ARGS --threads 1 bench ops --tokens 64 --lengths 32 --heads 2 --dim 8 -r 1
+  EXPECT "% of HBM floor \\|.*\\| linear_attn \\| 32 \\| 2 \\| 2 \\| 8 \\| fwd \\|.*\\| scalar_gate \\|.*\\| gla \\|.*\\| mlstm \\|.*\\| delta_rule \\|.*\\| gated_delta_rule \\| 32 \\| 2 \\| 2 \\| 8 \\| fwdbwd \\|")
+scanlab_cli_test(bench_ops_json ARGS --threads 1 bench ops --tokens 64 --lengths 32 --heads 2 --dim 8 -r 1 --pass fwdbwd -o json
+  EXPECT "\"op\": \"linear_attn\".*\"op\": \"scalar_gate\".*\"op\": \"gla\".*\"op\": \"mlstm\".*\"op\": \"delta_rule\".*\"hbm_floor_pct\".*\"op\": \"gated_delta_rule\"")
+add_test(NAME cli.bench_errors_and_ops_dump
+         COMMAND ${CMAKE_COMMAND} -DSCANLAB=$<TARGET_FILE:scanlab> -DDIR=${CMAKE_CURRENT_BINARY_DIR}/ops_dump
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/bench_cli.cmake)

@@ -1,0 +1,256 @@
+#include "ops_bench.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <utility>
+
+#include "core/check.h"
+#include "flops.h"
+#include "io/safetensors.h"
+#include "ops/affine_scan/affine_scan.h"
+#include "ops/affine_scan/mlstm.h"
+#include "ops/delta_rule/delta_rule.h"
+#include "timing.h"
+
+namespace scanlab::bench {
+namespace {
+
+using Named = std::vector<std::pair<std::string, at::Tensor>>;
+
+struct OpInfo {
+  std::string name;
+  ChunkedOp kind;
+};
+
+const std::vector<OpInfo>& op_table() {
+  static const std::vector<OpInfo> table = {
+      {"linear_attn", ChunkedOp::LinearAttention}, {"scalar_gate", ChunkedOp::ScalarGate},
+      {"gla", ChunkedOp::VectorGate},              {"mlstm", ChunkedOp::Mlstm},
+      {"delta_rule", ChunkedOp::DeltaRule},        {"gated_delta_rule", ChunkedOp::GatedDeltaRule},
+  };
+  return table;
+}
+
+const OpInfo& find_op(const std::string& name) {
+  for (const auto& op : op_table())
+    if (op.name == name) return op;
+  std::string known;
+  for (const auto& op : op_table()) known += (known.empty() ? "" : ", ") + op.name;
+  SCANLAB_CHECK(false, "bench ops: unknown op '", name, "'; known ops: ", known);
+  throw;  // unreachable
+}
+
+// One op call: leaf inputs (q, k, v first, then gates / beta) and the call, which returns o first,
+// then the final state's tensors.
+struct OpCall {
+  Named inputs;
+  std::function<Named(const Named&)> run;
+};
+
+OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int64_t C, at::ScalarType dtype,
+                 at::Device device, bool grad) {
+  // Generated in float32 as bench/affine_bench.cpp does, then cast: q small, unit-norm keys,
+  // log-sigmoid gates near 1, sigmoid beta.
+  const auto f32 = at::TensorOptions().device(device).dtype(at::kFloat);
+  auto leaf = [&](const at::Tensor& t) { return t.to(dtype).detach().requires_grad_(grad); };
+  auto gate = [&](std::vector<int64_t> s) { return leaf(at::log_sigmoid(at::randn(s, f32) + 3.0)); };
+  const at::Tensor k = at::randn({B, T, H, D}, f32);
+  OpCall c;
+  c.inputs = {{"q", leaf(at::randn({B, T, H, D}, f32) * 0.1)},
+              {"k", leaf(k / k.norm(2, -1, true))},
+              {"v", leaf(at::randn({B, T, H, D}, f32))}};
+  auto in = [](const Named& x, size_t i) { return x.at(i).second; };
+  switch (kind) {
+    case ChunkedOp::LinearAttention:
+    case ChunkedOp::ScalarGate:
+    case ChunkedOp::VectorGate: {
+      if (kind == ChunkedOp::ScalarGate) c.inputs.push_back({"log_a", gate({B, T, H})});
+      if (kind == ChunkedOp::VectorGate) c.inputs.push_back({"log_a", gate({B, T, H, D})});
+      const bool gated = kind != ChunkedOp::LinearAttention;
+      c.run = [=](const Named& x) {
+        auto out = ops::affine_scan_chunked({in(x, 0), in(x, 1), in(x, 2), gated ? in(x, 3) : at::Tensor(), {}, C});
+        return Named{{"o", out.o}, {"h_final", out.h_final}};
+      };
+      break;
+    }
+    case ChunkedOp::Mlstm:
+      c.inputs.push_back({"log_f", gate({B, T, H})});
+      c.inputs.push_back({"log_i", leaf(at::randn({B, T, H}, f32))});
+      c.run = [=](const Named& x) {
+        auto out = ops::mlstm_chunked({in(x, 0), in(x, 1), in(x, 2), in(x, 3), in(x, 4), {}, C});
+        return Named{{"o", out.o}, {"C_final", out.state.C}, {"n_final", out.state.n}, {"m_final", out.state.m}};
+      };
+      break;
+    case ChunkedOp::DeltaRule:
+    case ChunkedOp::GatedDeltaRule: {
+      c.inputs.push_back({"beta", leaf(at::sigmoid(at::randn({B, T, H}, f32)))});
+      const bool gated = kind == ChunkedOp::GatedDeltaRule;
+      if (gated) c.inputs.push_back({"log_a", gate({B, T, H})});
+      c.run = [=](const Named& x) {
+        auto out = ops::delta_rule_chunked(
+            {in(x, 0), in(x, 1), in(x, 2), in(x, 3), gated ? in(x, 4) : at::Tensor(), {}, C});
+        return Named{{"o", out.o}, {"h_final", out.h_final}};
+      };
+      break;
+    }
+  }
+  return c;
+}
+
+double bytes_of(const at::Tensor& t) {
+  return t.defined() ? static_cast<double>(t.numel()) * static_cast<double>(t.element_size()) : 0.0;
+}
+
+// Forward: inputs read once, o and the final state written once. Backward adds the inputs read
+// again, dO read and one gradient per input written (performance.md §2.1-2.2, "fused minimum").
+double min_bytes(const Named& inputs, const Named& outputs, bool backward) {
+  double in = 0, out = 0;
+  for (const auto& [name, t] : inputs) in += bytes_of(t);
+  for (const auto& [name, t] : outputs) out += bytes_of(t);
+  return backward ? 3 * in + out + bytes_of(outputs.front().second) : in + out;
+}
+
+void clear_grads(const Named& inputs) {
+  for (const auto& [name, t] : inputs) t.mutable_grad() = at::Tensor();
+}
+
+void dump_case(const std::string& dir, const std::string& op, const OpCall& call, int64_t B, int64_t T, int64_t H,
+               int64_t D, int64_t C, const std::string& dtype) {
+  const Named outputs = call.run(call.inputs);
+  const at::Tensor d_o = at::randn_like(outputs.front().second);
+  outputs.front().second.backward(d_o);
+  io::Safetensors st;
+  for (const auto& [name, t] : call.inputs) {
+    st.tensors[name] = t.detach();
+    SCANLAB_CHECK(t.grad().defined(), "bench ops --dump: ", op, " left no gradient for ", name);
+    st.tensors["d" + name] = t.grad();
+  }
+  for (const auto& [name, t] : outputs) st.tensors[name] = t.detach();
+  st.tensors["do"] = d_o;
+  st.metadata = {{"op", op},
+                 {"T", std::to_string(T)},
+                 {"B", std::to_string(B)},
+                 {"H", std::to_string(H)},
+                 {"d", std::to_string(D)},
+                 {"chunk", std::to_string(C)},
+                 {"dtype", dtype},
+                 {"layout", "q, k [B, T, H, K]; v, o [B, T, H, V]; gates and beta [B, T, H] (gla: [B, T, H, K]); "
+                            "h_final [B, H, K, V]; q unscaled; gates are log-space; grads d<name> from upstream do"}};
+  const std::string path = fmt::format("{}/{}_T{}_B{}_H{}_d{}.safetensors", dir, op, T, B, H, D);
+  io::save_safetensors(path, st);
+  std::cerr << "  dump written: " << path << "\n";
+  clear_grads(call.inputs);
+}
+
+}  // namespace
+
+std::vector<std::string> ops_bench_op_names() {
+  std::vector<std::string> names;
+  for (const auto& op : op_table()) names.push_back(op.name);
+  return names;
+}
+
+std::string ops_bench_dtype(const OpsBenchOptions& o, at::Device device) {
+  if (!o.dtype.empty()) return o.dtype;
+  return device.is_cuda() ? "bfloat16" : "float32";
+}
+
+std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device device) {
+  const std::vector<std::string> names = o.ops.empty() ? ops_bench_op_names() : o.ops;
+  for (const auto& name : names) find_op(name);  // every name checked before any timing
+  const std::string dtype_name = ops_bench_dtype(o, device);
+  SCANLAB_CHECK(dtype_name == "float32" || dtype_name == "bfloat16", "bench ops: --dtype '", dtype_name,
+                "': expected float32 or bfloat16");
+  SCANLAB_CHECK(o.format == "md" || o.format == "json", "bench ops: --format '", o.format, "': expected md or json");
+  SCANLAB_CHECK(o.heads.size() == o.dims.size() && !o.heads.empty(), "bench ops: --heads and --dim pair up (H, d) ",
+                "shapes and need the same number of entries; got ", o.heads.size(), " and ", o.dims.size());
+  SCANLAB_CHECK(!o.lengths.empty() && !o.passes.empty(), "bench ops: --lengths and --pass must not be empty");
+  SCANLAB_CHECK(o.chunk >= 1 && o.repeats >= 1 && o.hbm_gbps > 0,
+                "bench ops: --chunk, --repeats and --hbm-gbps must be positive");
+  for (size_t i = 0; i < o.heads.size(); ++i)
+    SCANLAB_CHECK(o.heads[i] >= 1 && o.dims[i] >= 1, "bench ops: heads ", o.heads[i], " and dim ", o.dims[i],
+                  " must be >= 1");
+  for (int64_t T : o.lengths)
+    SCANLAB_CHECK(T >= 1 && o.tokens >= T && o.tokens % T == 0, "bench ops: --tokens ", o.tokens,
+                  " must be a positive multiple of every length; T = ", T, " is not a divisor");
+  for (const auto& p : o.passes)
+    SCANLAB_CHECK(p == "fwd" || p == "fwdbwd", "bench ops: --pass '", p, "': expected fwd or fwdbwd");
+  if (!o.dump_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.dump_dir, ec);
+    SCANLAB_CHECK(!ec && std::filesystem::is_directory(o.dump_dir), "bench ops: --dump '", o.dump_dir,
+                  "': cannot create the directory (", ec ? ec.message() : "a file has that name", ")");
+  }
+  const at::ScalarType dtype = dtype_name == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  std::vector<OpsBenchRow> rows;
+  for (const auto& name : names) {
+    const OpInfo& op = find_op(name);
+    for (size_t s = 0; s < o.heads.size(); ++s) {
+      const int64_t H = o.heads[s], D = o.dims[s];
+      for (int64_t T : o.lengths) {
+        const int64_t B = o.tokens / T;
+        for (const auto& pass : o.passes) {
+          const bool backward = pass == "fwdbwd";
+          const OpCall call = make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward);
+          OpsBenchRow row{name, pass, T, B, H, D};
+          Named outputs;
+          if (backward) {
+            outputs = call.run(call.inputs);
+            const at::Tensor d_o = at::randn_like(outputs.front().second);
+            auto step = [&] {
+              clear_grads(call.inputs);
+              call.run(call.inputs).front().second.backward(d_o);
+            };
+            step();  // one more warm-up than median_ms's own
+            row.ms = median_ms(o.repeats, device, step);
+          } else {
+            at::NoGradGuard no_grad;
+            outputs = call.run(call.inputs);
+            row.ms = median_ms(o.repeats, device, [&] { call.run(call.inputs); });
+          }
+          row.flops = chunked_op_flops(op.kind, {B * T, T, H, D, D, o.chunk}, backward);
+          row.min_bytes = min_bytes(call.inputs, outputs, backward);
+          rows.push_back(row);
+        }
+        if (!o.dump_dir.empty())
+          dump_case(o.dump_dir, name, make_call(op.kind, B, T, H, D, o.chunk, dtype, device, true), B, T, H, D,
+                    o.chunk, dtype_name);
+      }
+    }
+  }
+  return rows;
+}
+
+std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenchOptions& o, at::Device device) {
+  const std::string dtype = ops_bench_dtype(o, device);
+  auto tflops = [](const OpsBenchRow& r) { return r.flops / (r.ms * 1e-3) / 1e12; };
+  auto gbps = [](const OpsBenchRow& r) { return r.min_bytes / (r.ms * 1e-3) / 1e9; };
+  if (o.format == "json") {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : rows)
+      j.push_back({{"op", r.op}, {"seq_len", r.seq_len}, {"batch", r.batch}, {"heads", r.heads}, {"dim", r.dim},
+                   {"pass", r.pass}, {"ms", r.ms}, {"flops", r.flops}, {"tflops", tflops(r)},
+                   {"min_bytes", r.min_bytes}, {"gbps", gbps(r)}, {"hbm_floor_pct", 100.0 * gbps(r) / o.hbm_gbps},
+                   {"hbm_gbps", o.hbm_gbps}, {"chunk", o.chunk}, {"dtype", dtype}, {"device", device.str()},
+                   {"repeats", o.repeats}});
+    return j.dump(2) + "\n";
+  }
+  std::string s = fmt::format(
+      "Chunked ops, {} inputs, B·T = {} tokens, chunk {}, device {}, median of {} after warm-up. FLOPs: "
+      "performance.md §2.1-2.2 (bench/README.md); GB/s: minimum bytes (inputs, outputs and gradients moved once) "
+      "/ time; % of HBM floor: (minimum bytes / {:.0f} GB/s) / time, {:.0f} GB/s being --hbm-gbps (default: the "
+      "H200's measured copy rate)\n\n"
+      "| op | T | B | H | d | pass | ms | TFLOP/s | GB/s | % of HBM floor |\n"
+      "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
+      dtype, o.tokens, o.chunk, device.str(), o.repeats, o.hbm_gbps, o.hbm_gbps);
+  for (const auto& r : rows)
+    s += fmt::format("| {} | {} | {} | {} | {} | {} | {:.3f} | {:.3g} | {:.0f} | {:.1f}% |\n", r.op, r.seq_len, r.batch,
+                     r.heads, r.dim, r.pass, r.ms, tflops(r), gbps(r), 100.0 * gbps(r) / o.hbm_gbps);
+  return s;
+}
+
+}  // namespace scanlab::bench

@@ -1,0 +1,44 @@
+// Chunked-op benchmark (`scanlab bench ops`): every chunked linear-recurrence op (linear attention,
+// scalar gate, vector gate / GLA, mLSTM, delta rule, gated delta rule) at the anchor shape S1 of
+// performance.md (B·T = 16,384 tokens, H x d = 16 x 128 and 32 x 64, chunk 64), forward and
+// forward + backward, with TFLOP/s and bandwidth against the minimum (fused) bytes (bench/README.md).
+// --dump writes each op's inputs, outputs and gradients as safetensors for cross-checks against
+// other implementations (scripts/peers/fla_ops.py). Figures, not assertions.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace scanlab::bench {
+
+struct OpsBenchOptions {
+  std::vector<std::string> ops;  // empty: every op (ops_bench_op_names())
+  std::vector<int64_t> lengths{4096, 16384};
+  int64_t tokens = 16384;  // B·T per call; B = tokens / T
+  std::vector<int64_t> heads{16, 32};
+  std::vector<int64_t> dims{128, 64};  // head dim d = K = V, paired with heads
+  int64_t chunk = 64;
+  std::string dtype;  // float32 | bfloat16; empty: bfloat16 on CUDA, float32 elsewhere
+  std::vector<std::string> passes{"fwd", "fwdbwd"};
+  int repeats = 10;
+  double hbm_gbps = 4300;  // the H200's measured device copy rate (performance.md §1)
+  std::string format = "md";  // md | json
+  std::string dump_dir;       // optional: safetensors per op and shape
+};
+
+struct OpsBenchRow {
+  std::string op, pass;
+  int64_t seq_len = 0, batch = 0, heads = 0, dim = 0;
+  double ms = 0;
+  double flops = 0;      // performance.md §2.1-2.2 (bench/flops.h)
+  double min_bytes = 0;  // inputs, outputs (and gradients) read or written once
+};
+
+std::vector<std::string> ops_bench_op_names();
+std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device device);
+std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenchOptions& o, at::Device device);
+// The dtype run_ops_bench uses: --dtype, or its default for the device.
+std::string ops_bench_dtype(const OpsBenchOptions& o, at::Device device);
+
+}  // namespace scanlab::bench

@@ -1,0 +1,44 @@
+# `scanlab bench train-step` and `scanlab bench ops` errors (exit code 2, one line naming the culprit)
+# and `bench ops --dump` files (one per op, a safetensors header naming inputs, outputs and gradients).
+# Usage: cmake -DSCANLAB=<binary> -DDIR=<dump dir> -P this
+function(expect_error expected)
+  execute_process(COMMAND ${SCANLAB} --threads 1 ${ARGN} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+  string(STRIP "${err}" err)
+  if(NOT rc EQUAL 2)
+    message(FATAL_ERROR "scanlab ${ARGN}: exit code ${rc}, expected 2; stderr: ${err}")
+  endif()
+  if(err MATCHES "\n")
+    message(FATAL_ERROR "scanlab ${ARGN}: expected one line on stderr, got: ${err}")
+  endif()
+  if(NOT err MATCHES "${expected}")
+    message(FATAL_ERROR "scanlab ${ARGN}: stderr '${err}' does not match '${expected}'")
+  endif()
+endfunction()
+
+expect_error("--dtype 'float16': expected float32 or bfloat16" bench train-step --lengths 8 --width 16 --dtype float16)
+expect_error("--dtype bfloat16 is CUDA autocast .* needs --device cuda" --device cpu bench train-step --lengths 8 --dtype bfloat16)
+expect_error("unknown op 'flash'; known ops: linear_attn, scalar_gate, gla, mlstm, delta_rule, gated_delta_rule"
+             bench ops --ops gla,flash --tokens 64 --lengths 32 --heads 2 --dim 8)
+expect_error("--tokens 64 must be a positive multiple of every length; T = 48" bench ops --tokens 64 --lengths 48)
+
+file(REMOVE_RECURSE ${DIR})
+execute_process(COMMAND ${SCANLAB} --threads 1 bench ops --tokens 64 --lengths 32 --heads 2 --dim 8 -r 1 --pass fwd
+                        --dump ${DIR}
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "bench ops --dump failed (${rc}): ${err}")
+endif()
+foreach(op linear_attn scalar_gate gla mlstm delta_rule gated_delta_rule)
+  set(file ${DIR}/${op}_T32_B2_H2_d8.safetensors)
+  if(NOT EXISTS ${file})
+    message(FATAL_ERROR "bench ops --dump wrote no ${file}; stderr: ${err}")
+  endif()
+  file(STRINGS ${file} header LIMIT_COUNT 1 REGEX "__metadata__")  # the JSON header after 8 length bytes
+  foreach(name "\"q\"" "\"dq\"" "\"dk\"" "\"dv\"" "\"o\"" "\"do\"" "\"op\":\"${op}\"")
+    string(FIND "${header}" "${name}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "${file}: header lacks ${name}: ${header}")
+    endif()
+  endforeach()
+endforeach()
+message(STATUS "bench ops dumps: ${DIR}")
