@@ -248,7 +248,7 @@ std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenc
       "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
       dtype, o.tokens, o.chunk, device.str(), o.repeats, o.hbm_gbps, o.hbm_gbps);
   for (const auto& r : rows)
-    s += fmt::format("| {} | {} | {} | {} | {} | {} | {:.3f} | {:.3g} | {:.0f} | {:.1f}% |\n", r.op, r.seq_len, r.batch,
+    s += fmt::format("| {} | {} | {} | {} | {} | {} | {:.3f} | {:.3g} | {:.3g} | {:.1f}% |\n", r.op, r.seq_len, r.batch,
                      r.heads, r.dim, r.pass, r.ms, tflops(r), gbps(r), 100.0 * gbps(r) / o.hbm_gbps);
   return s;
 }
