@@ -85,6 +85,32 @@ at::Tensor masked_exp(const at::Tensor& x, const at::Tensor& mask) {
   return at::where(mask, x, at::full({}, -std::numeric_limits<double>::infinity(), x.options())).exp();
 }
 
+at::Tensor to_chunks(const at::Tensor& x, int64_t chunk, double fill) {
+  SCANLAB_CHECK(x.dim() >= 3 && chunk >= 1, "to_chunks: expected [B, T, H, ...] and chunk >= 1");
+  const int64_t T = x.size(1), NC = (T + chunk - 1) / chunk, pad = NC * chunk - T;
+  at::Tensor y = x;
+  if (pad > 0) {
+    std::vector<int64_t> spec(2 * (x.dim() - 1), 0);  // (left, right) pairs from the last dim back to dim 1
+    spec.back() = pad;
+    y = at::constant_pad_nd(x, spec, fill);
+  }
+  std::vector<int64_t> shape{x.size(0), NC, chunk};
+  for (int64_t d = 2; d < x.dim(); ++d) shape.push_back(x.size(d));
+  std::vector<int64_t> order{0, 3, 1, 2};
+  for (int64_t d = 4; d < x.dim() + 1; ++d) order.push_back(d);
+  return y.reshape(shape).permute(order).contiguous();
+}
+
+at::Tensor from_chunks(const at::Tensor& x, int64_t T) {
+  const int64_t B = x.size(0), H = x.size(1), NC = x.size(2), C = x.size(3), X = x.size(4);
+  return x.permute({0, 2, 3, 1, 4}).reshape({B, NC * C, H, X}).narrow(1, 0, T);
+}
+
+at::ScalarType matmul_dtype(at::ScalarType input) {
+  if (input == at::kBFloat16 || input == at::kHalf) return input;
+  return input == at::kDouble ? at::kDouble : at::kFloat;
+}
+
 std::vector<at::Tensor> time_slices(const at::Tensor& x, int64_t dim, int64_t count) {
   return x.defined() ? x.unbind(dim) : std::vector<at::Tensor>(static_cast<size_t>(count));
 }

@@ -43,6 +43,17 @@ std::vector<at::Tensor> time_slices(const at::Tensor& x, int64_t dim, int64_t co
 // x in pieces of `chunk` along `dim`, the last possibly shorter (x.split(chunk, dim)).
 std::vector<at::Tensor> chunk_slices(const at::Tensor& x, int64_t dim, int64_t chunk);
 
+// The chunked forms work on all chunks at once: x [B, T, H, ...] becomes [B, H, NC, C, ...]
+// (contiguous), with T padded at the end to NC * C by `fill`. Padded tokens are chosen by each op
+// to leave the state unchanged (k = v = 0, log decay 0), and their outputs are dropped by
+// from_chunks, the inverse: [B, H, NC, C, X] -> [B, T, H, X] keeping the first T tokens.
+at::Tensor to_chunks(const at::Tensor& x, int64_t chunk, double fill = 0.0);
+at::Tensor from_chunks(const at::Tensor& x, int64_t T);
+
+// The dtype of the chunked forms' large matrix products: bfloat16 / half inputs keep their dtype (the
+// products accumulate in float32), everything else runs in the state dtype.
+at::ScalarType matmul_dtype(at::ScalarType input);
+
 // [c, c] bool on `device`: j <= i (inclusive) or j < i (strict).
 at::Tensor causal_mask(int64_t c, bool inclusive, const at::Device& device);
 // exp(x) where mask is true and 0 elsewhere; masked entries never reach exp.

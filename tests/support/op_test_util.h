@@ -57,4 +57,10 @@ inline double rel_err(const at::Tensor& expected, const at::Tensor& actual) {
   return ((e - a).abs().max() / e.abs().max().clamp_min(1e-300)).item<double>();
 }
 
+// ‖expected - actual‖ / ‖expected‖ over all elements (fla's assert_close measure; the bf16 bounds).
+inline double rel_rms(const at::Tensor& expected, const at::Tensor& actual) {
+  auto e = expected.detach().to(at::kCPU, at::kDouble), a = actual.detach().to(at::kCPU, at::kDouble);
+  return ((e - a).pow(2).mean().sqrt() / e.pow(2).mean().sqrt().clamp_min(1e-300)).item<double>();
+}
+
 }  // namespace scanlab::testing

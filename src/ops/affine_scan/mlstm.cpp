@@ -8,6 +8,7 @@
 #include "core/check.h"
 #include "ops/affine_scan/affine_scan.h"
 #include "ops/affine_scan/mlstm.h"
+#include "ops/chunk_state_pass.h"
 #include "ops/op_common.h"
 #include "scan/tensor_state.h"
 
@@ -103,40 +104,48 @@ MlstmOut mlstm_ref(const MlstmArgs& a) {
   return {at::stack(o, 1), s};
 }
 
-// Per chunk, with g the cumulative log forget gate and m_prev the stabilizer entering the chunk:
-//   log D_ij = g_i - g_j + log_i_j (j <= i),  m_i = max(g_i + m_prev, max_j log D_ij)   (= the step's m)
-//   [num | q·n]_i = Σ_j exp(log D_ij - m_i) (q_i·k_j) v'_j + exp(g_i + m_prev - m_i) q_iᵀ C̃'
+// Per chunk n, with g the cumulative log forget gate inside the chunk (G_n = g at its end) and m_n the
+// stabilizer entering it:
+//   log D_ij = g_i - g_j + log_i_j (j <= i),  m_i = max(g_i + m_n, max_j log D_ij)   (= the step's m)
+//   [num | q·n]_i = Σ_j exp(log D_ij - m_i) (q_i·k_j) v'_j + exp(g_i + m_n - m_i) q_iᵀ C̃'_n
+// The stabilizers entering the chunks follow m_{n+1} = max(G_n + m_n, M_n), M_n = max_j (G_n - g_j +
+// log_i_j), a max-plus recurrence with the closed form (P_n = Σ_{l<n} G_l)
+//   m_n = P_n + max(m_0, max_{l<n} (M_l - P_{l+1}))
+// (a cumulative max, computed in float64: P_n grows like the sequence length). The states then
+// follow the plain affine pass C̃'_{n+1} = exp(G_n + m_n - m_{n+1}) C̃'_n + Σ_j k_j e^{G_n - g_j +
+// log_i_j - m_{n+1}} v'_jᵀ, every exponent <= 0, so all chunks are batched products around one
+// state pass (ops/chunk_state_pass.h), as in the affine chunked form.
 MlstmOut mlstm_chunked(const MlstmArgs& a) {
   check_mlstm_args(a);
-  const auto sd = state_dtype(a.q.scalar_type());
-  auto q = a.q.to(sd).transpose(1, 2), k = a.k.to(sd).transpose(1, 2);      // [B, H, T, K]
-  auto v = with_ones(a.v.to(sd)).transpose(1, 2);                              // [B, H, T, V + 1]
-  auto log_f = a.log_f.to(sd).transpose(1, 2), log_i = a.log_i.to(sd).transpose(1, 2);  // [B, H, T]
+  const int64_t T = a.q.size(1), C = a.chunk_len;
+  const auto sd = state_dtype(a.q.scalar_type()), md = matmul_dtype(a.q.scalar_type());
+  const double inf = std::numeric_limits<double>::infinity();
+  // [B, H, NC, C, *]. Padded tokens: k = 0 (no contribution), log f = 0, log i = -inf (no say in m).
+  const at::Tensor q = to_chunks(a.q.to(md), C), k = to_chunks(a.k.to(md), C), v = to_chunks(with_ones(a.v.to(md)), C);
+  const at::Tensor g = to_chunks(a.log_f.to(sd), C).cumsum(3), li = to_chunks(a.log_i.to(sd), C, -inf);  // [B, H, NC, C]
   MlstmState s0 = initial_state(a, sd);
-  at::Tensor C = augmented(s0), m = s0.m;
-  const auto neg_inf = at::full({}, -std::numeric_limits<double>::infinity(), q.options());
-  const int64_t cl = a.chunk_len;
-  const auto qs = chunk_slices(q, 2, cl), ks = chunk_slices(k, 2, cl), vs = chunk_slices(v, 2, cl),
-             log_fs = chunk_slices(log_f, 2, cl), log_is = chunk_slices(log_i, 2, cl);
-  std::vector<at::Tensor> outs;
-  for (size_t ci = 0; ci < qs.size(); ++ci) {
-    const at::Tensor &qc = qs[ci], &kc = ks[ci], &vc = vs[ci], &li = log_is[ci];
-    const int64_t c = qc.size(2);
-    auto mask = causal_mask(c, /*inclusive=*/true, q.device());
-    auto g = log_fs[ci].cumsum(2);                                         // [B, H, c]
-    auto log_d = g.unsqueeze(3) - g.unsqueeze(2) + li.unsqueeze(2);        // [B, H, c, c]
-    auto inter = g + m.unsqueeze(-1);                                      // [B, H, c]
-    auto m_row = at::maximum(inter, at::where(mask, log_d, neg_inf).amax(-1));
-    auto scores = at::matmul(qc, kc.transpose(-1, -2)) * masked_exp(log_d - m_row.unsqueeze(-1), mask);
-    auto readout = at::matmul(scores, vc) + (inter - m_row).exp().unsqueeze(-1) * at::matmul(qc, C);
-    outs.push_back(normalize(readout, m_row));
-    auto m_new = m_row.select(2, c - 1);
-    auto g_last = g.select(2, c - 1);
-    auto k_state = kc * (g_last.unsqueeze(-1) - g + li - m_new.unsqueeze(-1)).exp().unsqueeze(-1);
-    C = (g_last + m - m_new).exp().unsqueeze(-1).unsqueeze(-1) * C + at::matmul(k_state.transpose(-1, -2), vc);
-    m = m_new;
-  }
-  return {at::cat(outs, 2).transpose(1, 2).to(a.q.scalar_type()), split(C, m)};
+  const auto mask = causal_mask(C, /*inclusive=*/true, q.device());
+  const auto neg_inf = at::full({}, -inf, g.options());
+  // Stabilizers entering each chunk, m_prev [B, H, NC], and after the last, m_final [B, H].
+  const at::Tensor G = g.select(3, C - 1);                                                   // [B, H, NC]
+  const at::Tensor M = (G.unsqueeze(-1) - g + li).amax(-1);                                  // [B, H, NC]
+  const at::Tensor P_next = G.to(at::kDouble).cumsum(-1);                                    // P_{n+1}
+  const at::Tensor best = std::get<0>(at::cummax(M.to(at::kDouble) - P_next, -1));
+  const at::Tensor m_next = (P_next + at::maximum(best, s0.m.to(at::kDouble).unsqueeze(-1))).to(sd);  // m_{n+1}
+  const at::Tensor m_prev = at::cat({s0.m.unsqueeze(-1), m_next.narrow(-1, 0, m_next.size(-1) - 1)}, -1);
+  // Outputs inside each chunk.
+  const at::Tensor log_d = g.unsqueeze(4) - g.unsqueeze(3) + li.unsqueeze(3);                // [B, H, NC, C, C]
+  const at::Tensor inter = g + m_prev.unsqueeze(-1);                                         // [B, H, NC, C]
+  const at::Tensor m_row = at::maximum(inter, at::where(mask, log_d, neg_inf).amax(-1));
+  const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(sd) * masked_exp(log_d - m_row.unsqueeze(-1), mask);
+  // The chunks' own (stabilized) contributions and the state pass.
+  const at::Tensor k_state = k.to(sd) * (G.unsqueeze(-1) - g + li - m_next.unsqueeze(-1)).exp().unsqueeze(-1);
+  const at::Tensor u = at::matmul(k_state.to(md).transpose(-1, -2), v).to(sd);              // [B, H, NC, K, V + 1]
+  const ChunkStates x = chunk_state_pass(u, G + m_prev - m_next, augmented(s0));
+  const at::Tensor readout = at::matmul(scores.to(md), v).to(sd) +
+                             (inter - m_row).exp().unsqueeze(-1) * at::matmul(q, x.entering.to(md)).to(sd);
+  const at::Tensor o = normalize(readout, m_row);                                            // [B, H, NC, C, V]
+  return {from_chunks(o, T).to(a.q.scalar_type()), split(x.final, m_next.select(-1, m_next.size(-1) - 1))};
 }
 
 // Pairs (E_t, C̃'_t, m_t) = (log f_t, k_t v'_tᵀ, log i_t); Agg((E_a, C_a, m_a), (E_b, C_b, m_b)) =

@@ -64,38 +64,47 @@ DeltaRuleOut delta_rule_ref(const DeltaRuleArgs& a) {
 // step's corrections u_i = β_i (v_i - α_i h_{i-1}ᵀ k_i) solve the unit lower-triangular system
 //   (I + A) U = βV - (βγ ⊙ K) h,   A_ij = β_i exp(g_i - g_j) k_i·k_j  (j < i)
 // and then o_i = γ_i hᵀq_i + Σ_{j<=i} exp(g_i - g_j) (q_i·k_j) u_j,  h <- γ_c h + Σ_j exp(g_c - g_j) k_j u_jᵀ.
+// With (I + A)[X | Y] = [βV | βγK] solved for every chunk at once, U_n = X_n - Y_n h_n: the state
+// recurrence h_{n+1} = γ_C h_n + K̃_nᵀ (X_n - Y_n h_n) is the one sequential piece (two small batched
+// products per chunk, in the state dtype); the scores, the solve and both output products are batched
+// over all chunks. Padded tokens have k = v = 0 and β = 0, so they add nothing.
 DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a) {
   check_delta_rule_args(a);
-  const int64_t B = a.q.size(0), T = a.q.size(1), H = a.q.size(2), V = a.v.size(3);
-  const auto sd = state_dtype(a.q.scalar_type());
-  auto q = a.q.to(sd).transpose(1, 2), k = a.k.to(sd).transpose(1, 2), v = a.v.to(sd).transpose(1, 2);
-  auto beta = a.beta.to(sd).transpose(1, 2);                                   // [B, H, T]
-  auto log_a = a.log_a.defined() ? a.log_a.to(sd).transpose(1, 2) : at::zeros({B, H, T}, q.options());
-  at::Tensor h = initial_state(a, sd);
-  const int64_t cl = a.chunk_len;
-  const auto qs = chunk_slices(q, 2, cl), ks = chunk_slices(k, 2, cl), vs = chunk_slices(v, 2, cl),
-             betas = chunk_slices(beta, 2, cl), log_as = chunk_slices(log_a, 2, cl);
-  std::vector<at::Tensor> outs;
-  for (size_t ci = 0; ci < qs.size(); ++ci) {
-    const at::Tensor &qc = qs[ci], &kc = ks[ci], &vc = vs[ci];
-    const int64_t c = qc.size(2);
-    auto bc = betas[ci].unsqueeze(-1);                                         // [B, H, c, 1]
-    auto g = log_as[ci].cumsum(2);                                             // [B, H, c]
-    auto decay = masked_exp(g.unsqueeze(3) - g.unsqueeze(2), causal_mask(c, true, q.device()));  // [B, H, c, c]
-    auto strict = causal_mask(c, /*inclusive=*/false, q.device());
-    auto A = at::where(strict, bc * at::matmul(kc, kc.transpose(-1, -2)) * decay, at::zeros({}, q.options()));
-    auto eye = at::eye(c, q.options());
-    // One solve for both right-hand sides: [βV | βγK].
-    auto rhs = at::cat({bc * vc, bc * g.exp().unsqueeze(-1) * kc}, -1);
-    auto sol = at::linalg_solve_triangular(eye + A, rhs, /*upper=*/false, /*left=*/true, /*unitriangular=*/true);
-    auto U = sol.narrow(-1, 0, V) - at::matmul(sol.narrow(-1, V, sol.size(-1) - V), h);  // [B, H, c, V]
-    auto scores = at::matmul(qc, kc.transpose(-1, -2)) * decay;
-    outs.push_back(at::matmul(qc * g.exp().unsqueeze(-1), h) + at::matmul(scores, U));
-    auto g_last = g.select(2, c - 1).unsqueeze(-1);                            // [B, H, 1]
-    auto k_state = kc * (g_last - g).exp().unsqueeze(-1);
-    h = h * g_last.exp().unsqueeze(-1) + at::matmul(k_state.transpose(-1, -2), U);
+  const int64_t T = a.q.size(1), C = a.chunk_len, K = a.q.size(3), V = a.v.size(3);
+  const auto sd = state_dtype(a.q.scalar_type()), md = matmul_dtype(a.q.scalar_type());
+  const at::Tensor q = to_chunks(a.q.to(md), C), k = to_chunks(a.k.to(md), C), v = to_chunks(a.v.to(md), C);
+  const int64_t B = q.size(0), H = q.size(1), NC = q.size(2);
+  const at::Tensor beta = to_chunks(a.beta.to(sd), C).unsqueeze(-1);                        // [B, H, NC, C, 1]
+  const at::Tensor g = a.log_a.defined() ? to_chunks(a.log_a.to(sd), C).cumsum(3)
+                                         : at::zeros({B, H, NC, C}, beta.options());      // [B, H, NC, C]
+  const at::Tensor decay = masked_exp(g.unsqueeze(4) - g.unsqueeze(3), causal_mask(C, true, q.device()));
+  const at::Tensor kk = at::matmul(k, k.transpose(-1, -2)).to(sd);
+  const at::Tensor A = at::where(causal_mask(C, /*inclusive=*/false, q.device()), beta * kk * decay,
+                                 at::zeros({}, beta.options()));
+  const at::Tensor ks = k.to(sd);
+  // One solve for both right-hand sides: [βV | βγK].
+  const at::Tensor rhs = at::cat({beta * v.to(sd), beta * g.exp().unsqueeze(-1) * ks}, -1);
+  const at::Tensor sol = at::linalg_solve_triangular(at::eye(C, beta.options()) + A, rhs, /*upper=*/false,
+                                                     /*left=*/true, /*unitriangular=*/true);
+  const at::Tensor g_last = g.select(3, C - 1);                                             // [B, H, NC]
+  const at::Tensor k_state = ks * (g_last.unsqueeze(-1) - g).exp().unsqueeze(-1);           // [B, H, NC, C, K]
+  // The sequential pass over chunks, on [B*H, ...] views so each step is two batched products.
+  auto per_chunk = [&](const at::Tensor& x) { return chunk_slices(x.reshape({B * H, NC, x.size(3), x.size(4)}), 1, 1); };
+  const auto X = per_chunk(sol.narrow(-1, 0, V)), Y = per_chunk(sol.narrow(-1, V, K)),
+             Kt = per_chunk(k_state.transpose(-1, -2));
+  const auto gamma = chunk_slices(g_last.exp().reshape({B * H, NC, 1}), 1, 1);
+  at::Tensor h = (a.h0.defined() ? a.h0.to(sd) : at::zeros({B, H, K, V}, beta.options())).reshape({B * H, K, V});
+  std::vector<at::Tensor> entering, U;
+  for (int64_t n = 0; n < NC; ++n) {
+    entering.push_back(h);
+    U.push_back(at::baddbmm(X[n].squeeze(1), Y[n].squeeze(1), h, /*beta=*/1, /*alpha=*/-1));  // [BH, C, V]
+    h = at::baddbmm(h * gamma[n], Kt[n].squeeze(1), U.back());
   }
-  return {at::cat(outs, 2).transpose(1, 2).to(a.q.scalar_type()), h};
+  const at::Tensor Hn = at::stack(entering, 1).view({B, H, NC, K, V}), Un = at::stack(U, 1).view({B, H, NC, C, V});
+  const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(sd) * decay;
+  const at::Tensor o = at::matmul((q.to(sd) * g.exp().unsqueeze(-1)).to(md), Hn.to(md)) +
+                       at::matmul(scores.to(md), Un.to(md));
+  return {from_chunks(o, T).to(a.q.scalar_type()), h.view({B, H, K, V})};
 }
 
 // Pairs (E_t, f_t) = (α_t (I - β_t k_t k_tᵀ), β_t k_t v_tᵀ) with E acting by left matmul on [K, V]:
