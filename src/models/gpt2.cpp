@@ -68,7 +68,7 @@ at::Tensor Gpt2Model::forward(const at::Tensor& tokens) {
   check_token_batch(tokens, o_.vocab_size, false, kind() + " forward");
   const int64_t t = tokens.size(1);
   const at::Tensor mask = o_.window > 0 ? banded_mask(t, o_.window, tokens.device()) : causal_mask(t, t, tokens.device());
-  return head(stack_.forward(embed(tokens, 0), mask));
+  return head(stack_.forward(embed(tokens, 0), mask, /*causal=*/o_.window == 0));
 }
 
 std::unique_ptr<Stream> Gpt2Model::start_stream(int64_t batch) {

@@ -16,7 +16,13 @@ Gpt2Conv1DImpl::Gpt2Conv1DImpl(int64_t in, int64_t out) {
   bias = register_parameter("bias", at::zeros({out}));
 }
 
-at::Tensor Gpt2Conv1DImpl::forward(const at::Tensor& x) { return at::matmul(x, weight) + bias; }
+// One GEMM with the bias in its epilogue (addmm), not a product and a separate add: one kernel and
+// one pass over the output fewer, forward and backward.
+at::Tensor Gpt2Conv1DImpl::forward(const at::Tensor& x) {
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = weight.size(1);
+  return at::addmm(bias, x.reshape({-1, x.size(-1)}), weight).view(sizes);
+}
 
 int64_t KvCache::bytes() const {
   return k.defined() ? 2 * k.numel() * static_cast<int64_t>(k.element_size()) : 0;
@@ -92,7 +98,7 @@ std::vector<at::Tensor> Gpt2AttentionImpl::split_heads(const at::Tensor& x) {
 }
 
 at::Tensor Gpt2AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                     const at::Tensor& mask) {
+                                     const at::Tensor& mask, bool causal) {
   const double p = is_training() ? o_.attn_pdrop : 0.0;
   at::Tensor y;
 #if SCANLAB_HAS_SDPA
@@ -102,8 +108,10 @@ at::Tensor Gpt2AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, c
   // heads but walks all keys serially; the portable path's matrix products spread the keys instead.
   const bool float32_decode_step = q.size(2) == 1 && q.scalar_type() == at::kFloat;
   if (q.is_cuda() && !float32_decode_step) {
-    y = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt,
-                                         p, false);
+    // A square causal mask goes as is_causal: SDPA's flash and cuDNN kernels take no explicit mask.
+    const bool as_causal = causal && q.size(2) == k.size(2);
+    y = at::scaled_dot_product_attention(
+        q, k, v, mask.defined() && !as_causal ? c10::optional<at::Tensor>(mask) : c10::nullopt, p, as_causal);
   }
 #endif
   if (!y.defined()) {
@@ -115,9 +123,9 @@ at::Tensor Gpt2AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, c
   return at::dropout(c_proj->forward(y), is_training() ? o_.resid_pdrop : 0.0, is_training());
 }
 
-at::Tensor Gpt2AttentionImpl::forward(const at::Tensor& x, const at::Tensor& mask) {
+at::Tensor Gpt2AttentionImpl::forward(const at::Tensor& x, const at::Tensor& mask, bool causal) {
   auto qkv = split_heads(x);
-  return attend(qkv[0], qkv[1], qkv[2], mask);
+  return attend(qkv[0], qkv[1], qkv[2], mask, causal);
 }
 
 at::Tensor Gpt2AttentionImpl::forward_cached(const at::Tensor& x, KvCache& cache, const at::Tensor& mask) {
@@ -153,8 +161,8 @@ Gpt2BlockImpl::Gpt2BlockImpl(const Gpt2BlockOptions& o) {
   mlp = register_module("mlp", Gpt2Mlp(o));
 }
 
-at::Tensor Gpt2BlockImpl::forward(const at::Tensor& x, const at::Tensor& mask) {
-  at::Tensor h = x + attn->forward(ln_1->forward(x), mask);
+at::Tensor Gpt2BlockImpl::forward(const at::Tensor& x, const at::Tensor& mask, bool causal) {
+  at::Tensor h = x + attn->forward(ln_1->forward(x), mask, causal);
   return h + mlp->forward(ln_2->forward(h));
 }
 
@@ -179,8 +187,8 @@ Gpt2Stack::Gpt2Stack(torch::nn::Module& owner, int64_t n_layer, const Gpt2BlockO
   ln_f_ = owner.register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.n_embd}).eps(1e-5)));
 }
 
-at::Tensor Gpt2Stack::forward(at::Tensor x, const at::Tensor& mask) {
-  for (auto& b : blocks_) x = b->forward(x, mask);
+at::Tensor Gpt2Stack::forward(at::Tensor x, const at::Tensor& mask, bool causal) {
+  for (auto& b : blocks_) x = b->forward(x, mask, causal);
   return ln_f_->forward(x);
 }
 

@@ -64,8 +64,10 @@ at::Tensor banded_mask(int64_t t, int64_t window, const at::Device& device);
 class Gpt2AttentionImpl : public torch::nn::Module {
  public:
   explicit Gpt2AttentionImpl(const Gpt2BlockOptions& o);
-  // x [B, T, D]; attends within x under `mask` [T, T].
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);
+  // x [B, T, D]; attends within x under `mask` [T, T]. `causal` says that mask is the square causal
+  // mask (j <= i): on CUDA the attention then asks SDPA for is_causal instead of reading the mask,
+  // which lets it take the flash or cuDNN kernels; the CPU keeps the explicit mask (the reference).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask, bool causal = false);
   // Adds x's keys/values to `cache` first, then attends over the whole cache under `mask` [T, S].
   at::Tensor forward_cached(const at::Tensor& x, KvCache& cache, const at::Tensor& mask);
   // Writes x's keys/values [B, H, T, D/H] into `kv` at `slots` ([T] int64, on x's device), then
@@ -76,7 +78,8 @@ class Gpt2AttentionImpl : public torch::nn::Module {
 
  private:
   std::vector<at::Tensor> split_heads(const at::Tensor& x);  // q, k, v [B, H, T, D/H]
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask);
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                    bool causal = false);
   Gpt2BlockOptions o_;
 };
 TORCH_MODULE(Gpt2Attention);
@@ -95,7 +98,7 @@ TORCH_MODULE(Gpt2Mlp);
 class Gpt2BlockImpl : public torch::nn::Module {
  public:
   explicit Gpt2BlockImpl(const Gpt2BlockOptions& o);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask, bool causal = false);
   at::Tensor forward_cached(const at::Tensor& x, KvCache& cache, const at::Tensor& mask);
   at::Tensor forward_slots(const at::Tensor& x, KvSlots& kv, const at::Tensor& slots, const at::Tensor& mask);
 
@@ -111,7 +114,8 @@ class Gpt2Stack {
  public:
   Gpt2Stack() = default;
   Gpt2Stack(torch::nn::Module& owner, int64_t n_layer, const Gpt2BlockOptions& o);
-  at::Tensor forward(at::Tensor x, const at::Tensor& mask);  // blocks, then ln_f
+  // Blocks, then ln_f; `causal` as in Gpt2AttentionImpl::forward.
+  at::Tensor forward(at::Tensor x, const at::Tensor& mask, bool causal = false);
   // One cache per layer; see Gpt2AttentionImpl::forward_cached for the mask.
   at::Tensor forward_cached(at::Tensor x, std::vector<KvCache>& caches, const at::Tensor& mask);
   std::vector<KvCache> empty_caches(int64_t ring = 0) const;

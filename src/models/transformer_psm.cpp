@@ -70,7 +70,7 @@ scan::TensorState TransformerPsm::agg(const scan::TensorState& older, const scan
   const int64_t c = o_.chunk_size;
   const at::Tensor x = at::cat({older[0], newer[0]}, 1);  // [P*B, 2C, D]
   const at::Tensor mask = o_.agg_mask == "causal" ? causal_mask(2 * c, 2 * c, x.device()) : at::Tensor();
-  return {agg_stack_.forward(x, mask).slice(1, c).contiguous()};
+  return {agg_stack_.forward(x, mask, /*causal=*/mask.defined()).slice(1, c).contiguous()};
 }
 
 at::Tensor TransformerPsm::inf_head(const at::Tensor& h) {
@@ -86,7 +86,7 @@ at::Tensor TransformerPsm::forward(const at::Tensor& tokens) {
   if (n * c > t) x = at::cat({x, at::zeros({b, n * c - t, d}, x.options())}, 1);
   const at::Tensor chunks = x.view({b, n, c, d});
 
-  std::vector<at::Tensor> hidden = {inf_stack_.forward(chunks.select(1, 0), causal_mask(c, c, x.device()))};
+  std::vector<at::Tensor> hidden = {inf_stack_.forward(chunks.select(1, 0), causal_mask(c, c, x.device()), true)};
   if (n >= 2) {
     // Chunks 1..n-1 need the prefixes of x_0..x_{n-2}: the inclusive scan over those n-1 chunks,
     // which is bracketed as the exclusive scan over all n (scan/blelloch.h) without feeding it
@@ -101,7 +101,7 @@ at::Tensor TransformerPsm::forward(const at::Tensor& tokens) {
     // All chunks with a prefix as one batch of (n-1)*B sequences [P_i | x_i] of length 2C.
     const at::Tensor prefix = at::stack(p, 0).reshape({(n - 1) * b, c, d});
     const at::Tensor rest = chunks.slice(1, 1).transpose(0, 1).reshape({(n - 1) * b, c, d});
-    const at::Tensor h = inf_stack_.forward(at::cat({prefix, rest}, 1), causal_mask(2 * c, 2 * c, x.device()));
+    const at::Tensor h = inf_stack_.forward(at::cat({prefix, rest}, 1), causal_mask(2 * c, 2 * c, x.device()), true);
     hidden.push_back(h.slice(1, c).reshape({n - 1, b, c, d}).transpose(0, 1).reshape({b, (n - 1) * c, d}));
   }
   return inf_head(at::cat(hidden, 1).slice(1, 0, t));
