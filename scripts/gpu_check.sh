@@ -13,7 +13,15 @@
 #          by side (CUDA graphs on; DECODE_EAGER=1 adds graphs off), at the latency-benchmark shape
 #          (DECODE_TOKENS, default 8192) and for the d = 768, 6 + 6 layer T-PSM and GPT-2; then GPT-2
 #          alone to GPT2_TOKENS (default 100000) within GPT2_SECONDS (default 240)
-#   train  scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
+#   ops    scanlab bench ops at S1 (every chunked op, T 4096/16384, 16K tokens a call, bf16), twice (run to
+#          run spread), then fla's kernels at the same shapes joined with it (scripts/peers/fla_ops.py,
+#          within FLA_SECONDS, default 300; needs .peers/fla carried), then a small shape through both
+#          on the same inputs (bench ops --dump) for the output and gradient errors
+#   train  scanlab bench train-step in bf16 at 16K tokens a step: the T-PSM (d 768, 12 heads, 6 Agg + 6 Inf,
+#          c 64, vocab 50257) and GPT-2 (12 layers) at TRAIN_LENGTHS (default 1024,4096,8192,16384), the
+#          T-PSM alone at 65536 (one sequence), then the peers (HF GPT-2 sdpa, the authors' tree.py) at
+#          the same shapes (scripts/peers/tpsm_step.py, within PEER_SECONDS, default 300; .peers/hidden)
+#   mqarsmall scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
 #   mqar   MQAR at T = 128/256/512 (configs/mqar_paper_lengths/): T-PSM c 32 and 64, GPT-2, GLA, Mamba-like,
 #          in two waves (attention models, then GLA and Mamba-like) spread over the GPUs, each run cut
 #          off (checkpointed) after MQAR_SECONDS (default 400); runs live in runs/mqar_gpu/ and a later call on the warm machine resumes
@@ -37,8 +45,8 @@ TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 BUILD=build-gpu
 for p in "${parts[@]}"; do
   case $p in
-    tests | bench | kernels | decode | train | mqar | study) ;;
-    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, train, mqar or study" >&2; exit 2 ;;
+    tests | bench | kernels | decode | ops | train | mqarsmall | mqar | study) ;;
+    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, ops, train, mqarsmall, mqar or study" >&2; exit 2 ;;
   esac
 done
 t0=$SECONDS
@@ -129,10 +137,62 @@ PY
   (cd "$OUT" && tar czf decode_csv.tgz decode_steps_*.csv && rm -f decode_steps_*.csv)
 }
 
-run_train() {
+run_mqarsmall() {
   ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm,gpt2,gla,mamba --lengths 128,256,512 \
     --batch 64 --width 128 --chunk 64 -r 5 > "$OUT/bench_train_step.md" 2>&1
   echo "== bench train-step --device cuda"; cat "$OUT/bench_train_step.md"
+}
+
+run_ops() {
+  local i
+  for i in 1 2; do
+    ./$BUILD/scanlab --device cuda bench ops -o json > "$OUT/ops_scanlab_$i.json" 2> "$OUT/ops_scanlab_$i.log"
+    echo "== bench ops (run $i, exit $?)"
+  done
+  ./$BUILD/scanlab --device cuda bench ops -o md -r 3 --pass fwd --lengths 4096 --heads 16 --dim 128 > "$OUT/ops_scanlab.md" 2>&1
+  cat "$OUT/ops_scanlab.md"
+  PYTHONUNBUFFERED=1 timeout "${FLA_SECONDS:-300}" python3 scripts/peers/fla_ops.py --scanlab-json "$OUT/ops_scanlab_2.json" \
+    > "$OUT/ops_vs_fla.md" 2> "$OUT/fla.log"
+  echo "== scanlab vs fla at S1 (exit $?)"; cat "$OUT/ops_vs_fla.md"; tail -5 "$OUT/fla.log"
+  rm -rf /tmp/ops_dump
+  ./$BUILD/scanlab --device cuda bench ops --tokens 2048 --lengths 1024 --heads 4 --dim 64 --pass fwdbwd -r 1 \
+    --dump /tmp/ops_dump > /dev/null 2>> "$OUT/ops_scanlab_1.log"
+  PYTHONUNBUFFERED=1 timeout 240 python3 scripts/peers/fla_ops.py --dump /tmp/ops_dump > "$OUT/ops_errors_vs_fla.md" 2>> "$OUT/fla.log"
+  echo "== errors vs fla on the same inputs (exit $?)"; cat "$OUT/ops_errors_vs_fla.md"
+}
+
+run_train() {
+  local T lengths=${TRAIN_LENGTHS:-1024,4096,8192,16384} f="$OUT/train_step_scanlab.jsonl"
+  : > "$f"
+  for T in ${lengths//,/ }; do
+    ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm --lengths "$T" --batch $((16384 / T)) \
+      --width 768 --heads 12 --depth 6 --chunk 64 --vocab 50257 --dtype bfloat16 -r 5 -o json >> "$f" 2>> "$OUT/train_step.log"
+    ./$BUILD/scanlab --device cuda bench train-step --models gpt2 --lengths "$T" --batch $((16384 / T)) \
+      --width 768 --heads 12 --depth 12 --vocab 50257 --dtype bfloat16 -r 5 -o json >> "$f" 2>> "$OUT/train_step.log"
+  done
+  ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm --lengths 65536 --batch 1 \
+    --width 768 --heads 12 --depth 6 --chunk 64 --vocab 50257 --dtype bfloat16 -r 3 -o json >> "$f" 2>> "$OUT/train_step.log"
+  echo "== bench train-step bf16, 16K tokens a step"
+  python3 - "$f" <<'PY'
+import json, sys
+rows, text = [], open(sys.argv[1]).read()  # one JSON array per bench call, back to back
+dec, i = json.JSONDecoder(), 0
+while i < len(text):
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if i >= len(text):
+        break
+    obj, i = dec.raw_decode(text, i)
+    rows += obj if isinstance(obj, list) else [obj]
+keys = [k for k in rows[0].keys() if k != "device"] if rows else []
+print("| " + " | ".join(keys) + " |")
+print("|" + "---|" * len(keys))
+for r in rows:
+    print("| " + " | ".join(f"{r.get(k):.4g}" if isinstance(r.get(k), float) else str(r.get(k)) for k in keys) + " |")
+PY
+  PYTHONUNBUFFERED=1 timeout "${PEER_SECONDS:-300}" python3 scripts/peers/tpsm_step.py --lengths "$lengths" \
+    --agg-layers 6 --inf-layers 6 --depth 12 > "$OUT/train_step_peers.md" 2> "$OUT/peers.log"
+  echo "== peers (exit $?)"; cat "$OUT/train_step_peers.md"; tail -5 "$OUT/peers.log"
 }
 
 run_mqar() {
