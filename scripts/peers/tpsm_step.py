@@ -40,6 +40,17 @@ def import_tree(path):
         print("tpsm_step.py: matplotlib missing; stubbed for tree.py's unused import", file=sys.stderr)
     import tree
 
+    # tree.py was written for transformers 4, whose GPT2Block returned a tuple (hidden, present, ...)
+    # and took layer_past; from transformers 5 it returns the hidden states alone. Training never
+    # reads the cache, so the shim keeps the block's computation and gives tree.py the tuple it indexes.
+    base = tree.GPT2Block
+
+    class TupleGPT2Block(base):
+        def forward(self, x, attention_mask=None, use_cache=False, output_attentions=False, layer_past=None, **kw):
+            out = base.forward(self, x, attention_mask=attention_mask)
+            return (out[0], None) if isinstance(out, tuple) else (out, None)
+
+    tree.GPT2Block = TupleGPT2Block
     return tree
 
 

@@ -137,8 +137,9 @@ at::Tensor Gpt2AttentionImpl::forward_cached(const at::Tensor& x, KvCache& cache
 at::Tensor Gpt2AttentionImpl::forward_slots(const at::Tensor& x, KvSlots& kv, const at::Tensor& slots,
                                             const at::Tensor& mask) {
   auto qkv = split_heads(x);
-  kv.k.index_copy_(2, slots, qkv[1]);
-  kv.v.index_copy_(2, slots, qkv[2]);
+  // Under autocast the projections come out in bf16 while the slots keep the model's dtype.
+  kv.k.index_copy_(2, slots, qkv[1].to(kv.k.scalar_type()));
+  kv.v.index_copy_(2, slots, qkv[2].to(kv.v.scalar_type()));
   return attend(qkv[0], kv.k, kv.v, mask);
 }
 
