@@ -130,35 +130,36 @@ TEST(ChunkedOps, LongOddLengthInFloat32MatchesFloat64Reference) {
   }
 }
 
-// Outputs and gradients of every chunked op on the GPU, float32 and bfloat16, against the float64
-// reference on the CPU; then a 16K-token sequence with strong decay stays finite.
-TEST(ChunkedOps, CudaMatchesFloat64ReferenceWithGradients) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  const at::Device gpu(at::kCUDA);
-  for (int64_t T : {63, 1000})
-    for (const auto& op : op_cases())
-      for (auto dt : {at::kFloat, at::kBFloat16}) {
-        const Shape s{2, T, 3, 32, 32, 64};
-        SCOPED_TRACE(op.name + " T=" + std::to_string(T) + (dt == at::kFloat ? " f32" : " bf16"));
-        Rng rng(T);
-        const auto x = cast(op.inputs(s, rng), dt, at::kCPU);  // the rounded inputs both sides see
-        const auto ref_in = cast(x, at::kDouble, at::kCPU);
-        auto weights = op.run(ref_in, s.chunk, false);
-        for (auto& w : weights) w = at::randn_like(w);
-        auto loss = [&](bool chunked, at::Device dev) {
-          return [&, chunked, dev](const std::vector<at::Tensor>& in) {
-            auto out = op.run(in, s.chunk, chunked);
-            at::Tensor l = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(dev));
-            for (size_t i = 0; i < out.size(); ++i) l = l + (out[i].to(at::kDouble) * weights[i].to(dev)).sum();
-            return l;
+// Outputs and gradients of every chunked op, float32 and bfloat16, on the CPU and (where there is
+// one) the GPU, against the float64 reference on the CPU, at odd lengths with a partial last chunk.
+TEST(ChunkedOps, MatchesFloat64ReferenceWithGradientsOnCpuAndCuda) {
+  std::vector<at::Device> devices{at::kCPU};
+  if (torch::cuda::is_available()) devices.emplace_back(at::kCUDA);
+  for (const auto& dev : devices)
+    for (int64_t T : {63, 1000})
+      for (const auto& op : op_cases())
+        for (auto dt : {at::kFloat, at::kBFloat16}) {
+          const Shape s{2, T, 3, 32, 32, 64};
+          SCOPED_TRACE(op.name + " T=" + std::to_string(T) + (dt == at::kFloat ? " f32 " : " bf16 ") + dev.str());
+          Rng rng(T);
+          const auto x = cast(op.inputs(s, rng), dt, at::kCPU);  // the rounded inputs both sides see
+          const auto ref_in = cast(x, at::kDouble, at::kCPU);
+          auto weights = op.run(ref_in, s.chunk, false);
+          for (auto& w : weights) w = at::randn_like(w);
+          auto loss = [&](bool chunked, at::Device d) {
+            return [&, chunked, d](const std::vector<at::Tensor>& in) {
+              auto out = op.run(in, s.chunk, chunked);
+              at::Tensor l = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(d));
+              for (size_t i = 0; i < out.size(); ++i) l = l + (out[i].to(at::kDouble) * weights[i].to(d)).sum();
+              return l;
+            };
           };
-        };
-        const auto ref = op.run(ref_in, s.chunk, false), out = op.run(cast(x, dt, gpu), s.chunk, true);
-        const double bound = dt == at::kFloat ? 1e-4 : 2e-2;
-        for (size_t i = 0; i < ref.size(); ++i) EXPECT_LT(rel_rms(ref[i], out[i]), bound) << "output " << i;
-        const auto g_ref = grads_of(loss(false, at::kCPU), ref_in), g = grads_of(loss(true, gpu), cast(x, dt, gpu));
-        for (size_t i = 0; i < g.size(); ++i) EXPECT_LT(rel_rms(g_ref[i], g[i]), bound) << "grad of input " << i;
-      }
+          const auto ref = op.run(ref_in, s.chunk, false), out = op.run(cast(x, dt, dev), s.chunk, true);
+          const double bound = dt == at::kFloat ? 1e-4 : 2e-2;
+          for (size_t i = 0; i < ref.size(); ++i) EXPECT_LT(rel_rms(ref[i], out[i]), bound) << "output " << i;
+          const auto g_ref = grads_of(loss(false, at::kCPU), ref_in), g = grads_of(loss(true, dev), cast(x, dt, dev));
+          for (size_t i = 0; i < g.size(); ++i) EXPECT_LT(rel_rms(g_ref[i], g[i]), bound) << "grad of input " << i;
+        }
 }
 
 TEST(ChunkedOps, SixteenThousandTokensWithStrongDecayStayFiniteOnCudaOrCpu) {

@@ -114,14 +114,15 @@ MlstmOut mlstm_ref(const MlstmArgs& a) {
 // (a cumulative max, computed in float64: P_n grows like the sequence length). The states then
 // follow the plain affine pass C̃'_{n+1} = exp(G_n + m_n - m_{n+1}) C̃'_n + Σ_j k_j e^{G_n - g_j +
 // log_i_j - m_{n+1}} v'_jᵀ, every exponent <= 0, so all chunks are batched products around one
-// state pass (ops/chunk_state_pass.h), as in the affine chunked form.
+// state pass (ops/chunk_state_pass.h), as in the affine chunked form. With bf16 inputs the
+// numerators take bf16 products and the normalizer q·n stays in float32.
 MlstmOut mlstm_chunked(const MlstmArgs& a) {
   check_mlstm_args(a);
   const int64_t T = a.q.size(1), C = a.chunk_len;
   const auto sd = state_dtype(a.q.scalar_type()), md = matmul_dtype(a.q.scalar_type());
   const double inf = std::numeric_limits<double>::infinity();
   // [B, H, NC, C, *]. Padded tokens: k = 0 (no contribution), log f = 0, log i = -inf (no say in m).
-  const at::Tensor q = to_chunks(a.q.to(md), C), k = to_chunks(a.k.to(md), C), v = to_chunks(with_ones(a.v.to(md)), C);
+  const at::Tensor q = to_chunks(a.q.to(md), C), k = to_chunks(a.k.to(md), C), v = to_chunks(a.v.to(md), C);
   const at::Tensor g = to_chunks(a.log_f.to(sd), C).cumsum(3), li = to_chunks(a.log_i.to(sd), C, -inf);  // [B, H, NC, C]
   MlstmState s0 = initial_state(a, sd);
   const auto mask = causal_mask(C, /*inclusive=*/true, q.device());
@@ -133,18 +134,24 @@ MlstmOut mlstm_chunked(const MlstmArgs& a) {
   const at::Tensor best = std::get<0>(at::cummax(M.to(at::kDouble) - P_next, -1));
   const at::Tensor m_next = (P_next + at::maximum(best, s0.m.to(at::kDouble).unsqueeze(-1))).to(sd);  // m_{n+1}
   const at::Tensor m_prev = at::cat({s0.m.unsqueeze(-1), m_next.narrow(-1, 0, m_next.size(-1) - 1)}, -1);
-  // Outputs inside each chunk.
+  // Scores inside each chunk.
   const at::Tensor log_d = g.unsqueeze(4) - g.unsqueeze(3) + li.unsqueeze(3);                // [B, H, NC, C, C]
   const at::Tensor inter = g + m_prev.unsqueeze(-1);                                         // [B, H, NC, C]
   const at::Tensor m_row = at::maximum(inter, at::where(mask, log_d, neg_inf).amax(-1));
   const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(sd) * masked_exp(log_d - m_row.unsqueeze(-1), mask);
-  // The chunks' own (stabilized) contributions and the state pass.
+  // The chunks' own (stabilized) contributions [C | n] and the state pass. The normalizer column is
+  // a sum (v' = [v, 1]), kept in the state dtype: the readout's q·n can nearly cancel, and bf16
+  // products there cost several percent in the gradients at T = 1000 (tests/ops/test_chunked_ops.cpp).
   const at::Tensor k_state = k.to(sd) * (G.unsqueeze(-1) - g + li - m_next.unsqueeze(-1)).exp().unsqueeze(-1);
-  const at::Tensor u = at::matmul(k_state.to(md).transpose(-1, -2), v).to(sd);              // [B, H, NC, K, V + 1]
+  const at::Tensor u = at::cat({at::matmul(k_state.to(md).transpose(-1, -2), v).to(sd), k_state.sum(3).unsqueeze(-1)},
+                               -1);                                                           // [B, H, NC, K, V + 1]
   const ChunkStates x = chunk_state_pass(u, G + m_prev - m_next, augmented(s0));
-  const at::Tensor readout = at::matmul(scores.to(md), v).to(sd) +
-                             (inter - m_row).exp().unsqueeze(-1) * at::matmul(q, x.entering.to(md)).to(sd);
-  const at::Tensor o = normalize(readout, m_row);                                            // [B, H, NC, C, V]
+  const int64_t V = a.v.size(3);
+  const at::Tensor C_in = x.entering.narrow(-1, 0, V), n_in = x.entering.select(-1, V);    // [.., K, V], [.., K]
+  const at::Tensor carry = (inter - m_row).exp();                                           // [B, H, NC, C]
+  const at::Tensor num = at::matmul(scores.to(md), v).to(sd) + carry.unsqueeze(-1) * at::matmul(q, C_in.to(md)).to(sd);
+  const at::Tensor qn = scores.sum(-1) + carry * at::matmul(q.to(sd), n_in.unsqueeze(-1)).squeeze(-1);
+  const at::Tensor o = normalize(at::cat({num, qn.unsqueeze(-1)}, -1), m_row);               // [B, H, NC, C, V]
   return {from_chunks(o, T).to(a.q.scalar_type()), split(x.final, m_next.select(-1, m_next.size(-1) - 1))};
 }
 
