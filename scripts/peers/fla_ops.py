@@ -20,8 +20,10 @@ GPU machine only; needs torch with CUDA, triton and einops.
 import argparse
 import json
 import os
-import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from event_timing import event_median_ms  # noqa: E402
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -76,25 +78,6 @@ def make_inputs(torch, op, B, T, H, D, dtype, grad):
     if op == "delta_rule" or op == "gated_delta_rule":
         x["beta"] = torch.sigmoid(torch.randn(B, T, H, **f))
     return {n: t.to(dtype).detach().requires_grad_(grad) for n, t in x.items()}
-
-
-def event_median_ms(torch, fn, repeats, warmup, flush):
-    """do_bench-style: warm-up calls, then CUDA events around each call; optional L2 flush between calls."""
-    cache = torch.empty(256 * 1024 * 1024 // 4, dtype=torch.int32, device="cuda") if flush else None
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        if cache is not None:
-            cache.zero_()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
 
 
 def first_call_s(torch, fn):

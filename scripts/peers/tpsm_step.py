@@ -19,9 +19,11 @@ GPU machine only (torch with CUDA, transformers). See scripts/peers/README.md.
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from event_timing import event_median_ms  # noqa: E402
 import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -75,21 +77,6 @@ def build(args, model, T):
     m = tree.TransformerScanModel(gpt2_config(args, T), chunk_size=args.chunk, T1_num_layers=args.agg_layers,
                                   T2_num_layers=args.inf_layers)
     return m, lambda x: m(x)["logits"]
-
-
-def event_median_ms(torch, fn, repeats, warmup):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
 
 
 def worker(args, model, T):
