@@ -12,7 +12,7 @@ namespace scanlab::cli {
 void register_eval(CLI::App& root, GlobalContext& ctx) {
   auto opts = std::make_shared<train::EvalOptions>();
   auto* cmd = root.add_subcommand("eval", "Evaluate trained checkpoints: accuracy, per-position error, perplexity");
-  cmd->add_option("--checkpoint", opts->checkpoints, "checkpoint.safetensors written by `scanlab train` (repeatable)")
+  cmd->add_option("--checkpoint", opts->checkpoints, "training checkpoint, or any model file with --config (repeatable)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--mode", opts->mode, "parallel or stream (default: the experiment's eval.mode)")
@@ -22,6 +22,8 @@ void register_eval(CLI::App& root, GlobalContext& ctx) {
   cmd->add_option("--examples", opts->examples, "validation examples per length")->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", opts->batch_size, "evaluation batch size")->check(CLI::PositiveNumber);
   cmd->add_option("--out", opts->out_dir, "folder for eval.md, eval.json and the SVG plots");
+  cmd->add_option("--config", opts->experiment, "experiment TOML whose task to evaluate on (needed for an exported model file)")
+      ->check(CLI::ExistingFile);
   cmd->callback([opts, &ctx] {
     const auto device = apply_runtime(ctx.runtime);
     const auto rows = train::run_eval(*opts, device);

@@ -10,10 +10,10 @@ namespace scanlab::cli {
 void register_generate(CLI::App& root, GlobalContext& ctx) {
   auto opts = std::make_shared<infer::GenerateCommandOptions>();
   auto* cmd = root.add_subcommand("generate", "Prefill a prompt in parallel, then stream new tokens one at a time");
-  cmd->add_option("--checkpoint", opts->checkpoint, "safetensors checkpoint (scanlab init-model or train)")
+  cmd->add_option("--checkpoint", opts->checkpoint, "model file or training checkpoint (init-model, train, export)")
       ->required()
       ->check(CLI::ExistingFile);
-  auto* text = cmd->add_option("--prompt", opts->prompt, "prompt text (byte-level tokens)");
+  auto* text = cmd->add_option("--prompt", opts->prompt, "prompt text, through the tokenizer the model file carries");
   auto* ids = cmd->add_option("--prompt-tokens", opts->prompt_tokens_file, "file of whitespace-separated token ids")
                   ->check(CLI::ExistingFile);
   text->excludes(ids);
@@ -38,6 +38,7 @@ void register_generate(CLI::App& root, GlobalContext& ctx) {
   cmd->add_flag("--boundary-overlap,!--no-boundary-overlap", opts->generate.boundary_overlap,
                 "run a T-PSM's chunk-boundary Agg work on a second CUDA stream, overlapping the step (on by default)");
   cmd->add_flag("--stats", opts->stats, "report per-token latency (p50/p99/max), Agg steps and state bytes on stderr");
+  cmd->add_option("--bpe-dir", opts->bpe_dir, "folder with GPT-2's encoder.json and vocab.bpe for a GPT-2 BPE model (default data/cache/gpt2)");
   cmd->add_option("--save-state", opts->save_state, "save the stream at the end (safetensors)");
   cmd->add_option("--resume-state", opts->resume_state, "continue a stream saved with --save-state")
       ->check(CLI::ExistingFile);

@@ -15,6 +15,7 @@ struct GlobalContext {
 void register_demo(CLI::App& root, GlobalContext& ctx);
 void register_bench(CLI::App& root, GlobalContext& ctx);
 void register_init_model(CLI::App& root, GlobalContext& ctx);
+void register_export(CLI::App& root, GlobalContext& ctx);  // cmd_init_model.cpp
 void register_score(CLI::App& root, GlobalContext& ctx);
 void register_generate(CLI::App& root, GlobalContext& ctx);
 void register_nar(CLI::App& root, GlobalContext& ctx);

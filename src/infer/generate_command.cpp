@@ -6,6 +6,7 @@
 #include "io/safetensors.h"
 #include "io/token_files.h"
 #include "models/checkpoint.h"
+#include "tokenize/tokenizer.h"
 
 namespace scanlab::infer {
 
@@ -19,24 +20,27 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
                 "': expected text, ids or auto");
   SCANLAB_CHECK(opts.dtype == "float32" || opts.dtype == "bfloat16", "--dtype '", opts.dtype,
                 "': expected float32 or bfloat16");
-  auto model = models::load_checkpoint(opts.checkpoint, device);
+  const models::ModelFile file = models::read_model_file(opts.checkpoint);
+  auto model = models::load_model(file, opts.checkpoint, device);
   if (opts.dtype == "bfloat16") model->to(device, at::kBFloat16);
   model->eval();
-  std::vector<int64_t> prompt_ids = has_text ? io::byte_tokens(opts.prompt)
-                                   : has_ids ? io::read_token_ids(opts.prompt_tokens_file)
-                                             : std::vector<int64_t>{};
+  // Text in or out needs the tokenizer the file carries; ids in and out need none.
+  const bool carries_text = file.tokenizer.value("kind", std::string("none")) != "none";
+  const bool text_out = opts.output == "text" || (opts.output == "auto" && !has_ids && carries_text);
+  std::unique_ptr<tokenize::Tokenizer> tokenizer;
+  if (has_text || text_out)
+    tokenizer = models::text_tokenizer(file, opts.bpe_dir, has_text ? "generate --prompt" : "generate --output text");
+  std::vector<int64_t> prompt_ids = has_text ? tokenizer->encode(opts.prompt)
+                                    : has_ids ? io::read_token_ids(opts.prompt_tokens_file)
+                                              : std::vector<int64_t>{};
   for (int64_t id : prompt_ids)
     SCANLAB_CHECK(id >= 0 && id < model->vocab_size(), "prompt token ", id, " is outside the model's vocabulary [0, ",
                   model->vocab_size(), ")");
-  const bool as_text = opts.output == "text" || (opts.output == "auto" && (has_text || !has_ids));
-  SCANLAB_CHECK(opts.output != "text" || model->vocab_size() <= io::kByteVocab,
-                "--output text needs a byte-level model (vocabulary <= 256); this one has ", model->vocab_size());
-  const bool print_text = as_text && model->vocab_size() <= io::kByteVocab;
 
   TokenCallback emit = [&](int64_t, const at::Tensor& tokens) {
     const int64_t t = tokens[0].item<int64_t>();
-    if (print_text)
-      out.put(static_cast<char>(static_cast<unsigned char>(t)));
+    if (text_out && t < tokenizer->vocab_size())
+      out << tokenizer->decode({t});
     else
       out << t << ' ';
     out.flush();

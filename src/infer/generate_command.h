@@ -12,9 +12,10 @@ namespace scanlab::infer {
 
 struct GenerateCommandOptions {
   std::string checkpoint;
-  std::string prompt;              // text, byte-level tokens
+  std::string prompt;              // text, through the tokenizer the model file carries
+  std::string bpe_dir;             // GPT-2 tokenizer files (empty: tokenize::kDefaultBpeDir)
   std::string prompt_tokens_file;  // whitespace-separated ids
-  std::string output = "auto";     // text | ids | auto (text for a text prompt, else ids)
+  std::string output = "auto";     // text | ids | auto (text when the model has a tokenizer and the prompt is text)
   bool stats = false;
   std::string save_state;          // write the stream here at the end (safetensors)
   std::string resume_state;        // continue a stream saved by --save-state

@@ -7,13 +7,6 @@
 
 namespace scanlab::io {
 
-std::vector<int64_t> byte_tokens(const std::string& text) {
-  std::vector<int64_t> out;
-  out.reserve(text.size());
-  for (char ch : text) out.push_back(static_cast<unsigned char>(ch));
-  return out;
-}
-
 std::vector<int64_t> parse_token_ids(const std::string& text, const std::string& source) {
   std::vector<int64_t> out;
   int64_t line = 1;

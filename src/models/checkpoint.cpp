@@ -1,12 +1,25 @@
 #include "models/checkpoint.h"
 
+#include <c10/util/hash.h>
 #include <torch/utils.h>
+
+#include <sstream>
 
 #include "core/check.h"
 #include "models/registry.h"
+#include "tokenize/tokenizer.h"
+
+#ifndef SCANLAB_VERSION
+#define SCANLAB_VERSION "unknown"
+#endif
 
 namespace scanlab::models {
 namespace {
+
+constexpr const char* kTokenizerKey = "scanlab.tokenizer";
+constexpr const char* kVersionKey = "scanlab.version";
+constexpr const char* kHashKey = "scanlab.weights_sha1";
+constexpr const char* kTrainPrefix = "scanlab.train.";
 
 std::string join_names(const std::vector<std::string>& names) {
   constexpr size_t kShown = 12;
@@ -16,61 +29,188 @@ std::string join_names(const std::vector<std::string>& names) {
   return s;
 }
 
+// SHA-1 over "name dtype shape sha1(bytes)" lines, in name order: the same weights give the same
+// hash whatever else the file holds (training sections, metadata order).
+std::string weights_sha1(const std::map<std::string, at::Tensor>& weights) {
+  std::ostringstream lines;
+  for (const auto& [name, t] : weights) {
+    const at::Tensor c = t.detach().to(at::kCPU).contiguous();
+    const std::string bytes(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+    lines << name << ' ' << c.scalar_type() << ' ' << c.sizes() << ' ' << c10::sha1(bytes).str() << '\n';
+  }
+  return c10::sha1(lines.str()).str();
+}
+
+nlohmann::json parse_json(const std::string& text, const std::string& path, const std::string& key) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    SCANLAB_CHECK(false, path, ": the '", key, "' metadata is not JSON (", e.what(), ")");
+  }
+  return {};
+}
+
+// The training checkpoints of earlier versions: weights under "model/", metadata "model_config",
+// "progress" and "config", no tokenizer (byte-level when the vocabulary holds 256 ids).
+ModelFile read_legacy_training_layout(io::Safetensors st, const std::string& path) {
+  ModelFile f;
+  f.config = parse_json(st.metadata.at("model_config"), path, "model_config");
+  for (auto& [k, v] : st.tensors) {
+    const auto slash = k.find('/');
+    SCANLAB_CHECK(slash != std::string::npos, path, ": unexpected tensor '", k, "' in a training checkpoint");
+    const std::string group = k.substr(0, slash), name = k.substr(slash + 1);
+    if (group == "model")
+      f.weights[name] = v;
+    else
+      f.sections[group][name] = v;
+  }
+  for (const char* key : {"progress", "config"})
+    SCANLAB_CHECK(st.metadata.count(key), path, ": training checkpoint lacks metadata '", key, "'");
+  f.train_metadata["progress"] = st.metadata.at("progress");
+  f.train_metadata["experiment"] = st.metadata.at("config");
+  f.tokenizer = f.config.value("vocab_size", 0) >= 256 ? tokenize::describe_tokenizer("byte") : tokenize::no_tokenizer("");
+  f.version = "earlier";
+  return f;
+}
+
 }  // namespace
 
-io::Safetensors checkpoint_of(SequenceModel& model) {
+ModelFile model_file_of(const SequenceModel& model, const nlohmann::json& tokenizer) {
+  ModelFile f;
+  f.config = model.config();
+  f.tokenizer = tokenizer.is_null() ? default_tokenizer(model) : tokenizer;
+  for (const auto& p : model.named_parameters()) f.weights[p.key()] = p.value().detach().to(at::kCPU);
+  for (const auto& b : model.named_buffers()) f.weights[b.key()] = b.value().detach().to(at::kCPU);
+  return f;
+}
+
+nlohmann::json default_tokenizer(const SequenceModel& model) {
+  return model.vocab_size() >= 256 ? tokenize::describe_tokenizer("byte") : tokenize::no_tokenizer("");
+}
+
+io::Safetensors to_safetensors(const ModelFile& f) {
+  SCANLAB_CHECK(f.config.is_object() && f.config.contains("model"), "write_model_file: the config names no model");
+  tokenize::tokenizer_summary(f.tokenizer);  // a malformed description is an error before anything is written
   io::Safetensors st;
-  for (const auto& p : model.named_parameters()) st.tensors[p.key()] = p.value().detach();
-  st.metadata[kCheckpointConfigKey] = model.config().dump();
+  for (const auto& [k, v] : f.weights) {
+    SCANLAB_CHECK(k.find('/') == std::string::npos, "write_model_file: weight name '", k, "' contains '/'");
+    st.tensors[k] = v;
+  }
+  for (const auto& [section, tensors] : f.sections)
+    for (const auto& [k, v] : tensors) st.tensors[section + "/" + k] = v;
+  st.metadata[kCheckpointConfigKey] = f.config.dump();
+  st.metadata[kTokenizerKey] = f.tokenizer.dump();
+  st.metadata[kVersionKey] = SCANLAB_VERSION;
+  st.metadata[kHashKey] = weights_sha1(f.weights);
   st.metadata["format"] = "pt";  // what HF tooling expects of a torch-layout safetensors file
+  for (const auto& [k, v] : f.train_metadata) st.metadata[kTrainPrefix + k] = v;
   return st;
 }
 
-void save_checkpoint(const std::string& path, SequenceModel& model) { io::save_safetensors(path, checkpoint_of(model)); }
+void write_model_file(const std::string& path, const ModelFile& f) { io::save_safetensors(path, to_safetensors(f)); }
+
+io::Safetensors checkpoint_of(const SequenceModel& model) { return to_safetensors(model_file_of(model)); }
+
+ModelFile read_model_file(const std::string& path) { return from_safetensors(io::load_safetensors(path), path); }
+
+ModelFile from_safetensors(io::Safetensors st, const std::string& path) {
+  if (!st.metadata.count(kCheckpointConfigKey) && st.metadata.count("model_config"))
+    return read_legacy_training_layout(std::move(st), path);
+  SCANLAB_CHECK(st.metadata.count(kCheckpointConfigKey), path, ": no '", kCheckpointConfigKey,
+                "' metadata; expected a model file written by scanlab (init-model, train or export)");
+  ModelFile f;
+  f.config = parse_json(st.metadata.at(kCheckpointConfigKey), path, kCheckpointConfigKey);
+  SCANLAB_CHECK(f.config.is_object() && f.config.contains("model") && f.config["model"].is_string(), path,
+                ": the model configuration names no model (\"model\": ...)");
+  // Files from before the tokenizer travelled with the model: byte-level when the vocabulary allows.
+  f.tokenizer = st.metadata.count(kTokenizerKey)
+                    ? parse_json(st.metadata.at(kTokenizerKey), path, kTokenizerKey)
+                    : (f.config.value("vocab_size", 0) >= 256 ? tokenize::describe_tokenizer("byte")
+                                                                : tokenize::no_tokenizer(""));
+  tokenize::tokenizer_summary(f.tokenizer);
+  f.version = st.metadata.count(kVersionKey) ? st.metadata.at(kVersionKey) : "earlier";
+  for (auto& [k, v] : st.tensors) {
+    const auto slash = k.find('/');
+    if (slash == std::string::npos)
+      f.weights[k] = v;
+    else
+      f.sections[k.substr(0, slash)][k.substr(slash + 1)] = v;
+  }
+  for (const auto& [k, v] : st.metadata)
+    if (k.rfind(kTrainPrefix, 0) == 0) f.train_metadata[k.substr(std::string(kTrainPrefix).size())] = v;
+  if (st.metadata.count(kHashKey)) {
+    const std::string have = weights_sha1(f.weights);
+    SCANLAB_CHECK(have == st.metadata.at(kHashKey), path, ": the weights' SHA-1 is ", have, " but the file says ",
+                  st.metadata.at(kHashKey), "; the file is corrupt or was edited");
+  }
+  return f;
+}
+
+ModelFile weights_only(const ModelFile& file) {
+  ModelFile f = file;
+  f.sections.clear();
+  f.train_metadata.clear();
+  return f;
+}
+
+void save_checkpoint(const std::string& path, const SequenceModel& model, const nlohmann::json& tokenizer) {
+  write_model_file(path, model_file_of(model, tokenizer));
+}
 
 void load_weights(SequenceModel& model, const io::Safetensors& st, const std::string& source) {
-  auto params = model.named_parameters();
+  load_weights(model, st.tensors, source);
+}
+
+void load_weights(SequenceModel& model, const std::map<std::string, at::Tensor>& weights, const std::string& source) {
+  std::map<std::string, at::Tensor> slots;  // the model's parameters and buffers
+  for (auto& p : model.named_parameters()) slots[p.key()] = p.value();
+  for (auto& b : model.named_buffers()) slots[b.key()] = b.value();
   std::vector<std::string> missing, unexpected;
-  for (const auto& p : params)
-    if (!st.tensors.count(p.key())) missing.push_back(p.key());
-  for (const auto& kv : st.tensors)
-    if (!params.contains(kv.first)) unexpected.push_back(kv.first);
+  for (const auto& [k, v] : slots)
+    if (!weights.count(k)) missing.push_back(k);
+  for (const auto& [k, v] : weights)
+    if (!slots.count(k)) unexpected.push_back(k);
   SCANLAB_CHECK(missing.empty() && unexpected.empty(), source, ": weights do not match the ", model.kind(),
                 " model", missing.empty() ? "" : "; missing: " + join_names(missing),
                 unexpected.empty() ? "" : "; unexpected: " + join_names(unexpected));
   c10::optional<at::ScalarType> dtype;
-  for (const auto& kv : st.tensors) {
-    const at::Tensor& t = kv.second;
-    const at::Tensor& p = params[kv.first];
-    SCANLAB_CHECK(at::isFloatingType(t.scalar_type()), source, ": tensor '", kv.first, "' is ", t.scalar_type(),
+  for (const auto& [k, t] : weights) {
+    SCANLAB_CHECK(at::isFloatingType(t.scalar_type()), source, ": tensor '", k, "' is ", t.scalar_type(),
                   "; expected a floating-point dtype");
     if (!dtype) dtype = t.scalar_type();
-    SCANLAB_CHECK(t.scalar_type() == *dtype, source, ": tensor '", kv.first, "' is ", t.scalar_type(),
-                  " but others are ", *dtype, "; expected one dtype for every weight");
-    SCANLAB_CHECK(t.sizes() == p.sizes(), source, ": tensor '", kv.first, "' has shape ", t.sizes(), "; the ",
-                  model.kind(), " model expects ", p.sizes());
+    SCANLAB_CHECK(t.scalar_type() == *dtype, source, ": tensor '", k, "' is ", t.scalar_type(), " but others are ",
+                  *dtype, "; expected one dtype for every weight");
+    SCANLAB_CHECK(t.sizes() == slots.at(k).sizes(), source, ": tensor '", k, "' has shape ", t.sizes(), "; the ",
+                  model.kind(), " model expects ", slots.at(k).sizes());
   }
   if (dtype) model.to(*dtype);
   torch::NoGradGuard no_grad;
-  for (auto& p : model.named_parameters()) p.value().copy_(st.tensors.at(p.key()));
+  for (auto& p : model.named_parameters()) p.value().copy_(weights.at(p.key()));
+  for (auto& b : model.named_buffers()) b.value().copy_(weights.at(b.key()));
+}
+
+std::shared_ptr<SequenceModel> load_model(const ModelFile& file, const std::string& source, const at::Device& device) {
+  auto model = make_model(file.config);
+  model->to(device);
+  load_weights(*model, file.weights, source);
+  model->eval();
+  return model;
 }
 
 std::shared_ptr<SequenceModel> load_checkpoint(const std::string& path, const at::Device& device) {
-  const io::Safetensors st = io::load_safetensors(path);
-  auto it = st.metadata.find(kCheckpointConfigKey);
-  SCANLAB_CHECK(it != st.metadata.end(), path, ": no '", kCheckpointConfigKey,
-                "' metadata; expected a checkpoint written by scanlab (init-model or train)");
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(it->second);
-  } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, path, ": the '", kCheckpointConfigKey, "' metadata is not JSON (", e.what(), ")");
-  }
-  auto model = make_model(config);
-  model->to(device);
-  load_weights(*model, st, path);
-  model->eval();
-  return model;
+  return load_model(read_model_file(path), path, device);
+}
+
+std::unique_ptr<tokenize::Tokenizer> text_tokenizer(const ModelFile& file, const std::string& bpe_dir,
+                                                    const std::string& use) {
+  auto tok = tokenize::tokenizer_from_description(file.tokenizer, bpe_dir.empty() ? tokenize::kDefaultBpeDir : bpe_dir);
+  SCANLAB_CHECK(tok != nullptr, use, ": this ", file.config.value("model", std::string("model")),
+                " file carries no text tokenizer (", tokenize::tokenizer_summary(file.tokenizer),
+                "); give token ids instead (--prompt-tokens / --tokens FILE)");
+  const int64_t vocab = file.config.value("vocab_size", int64_t{0});
+  SCANLAB_CHECK(vocab == 0 || tok->vocab_size() <= vocab, use, ": the ", tokenize::tokenizer_summary(file.tokenizer),
+                " tokenizer has ", tok->vocab_size(), " ids but the model only ", vocab);
+  return tok;
 }
 
 nlohmann::json init_model_config(const InitModelOptions& o) {
@@ -92,12 +232,31 @@ nlohmann::json init_model_config(const InitModelOptions& o) {
 std::string init_model(const InitModelOptions& o) {
   SCANLAB_CHECK(o.dtype == "float32" || o.dtype == "float64", "--dtype '", o.dtype,
                 "' is unknown; expected float32 or float64");
+  SCANLAB_CHECK(o.tokenizer == "auto" || o.tokenizer == "byte" || o.tokenizer == "gpt2" || o.tokenizer == "none",
+                "--tokenizer '", o.tokenizer, "' is unknown; expected auto, byte, gpt2 or none");
   auto model = make_model(init_model_config(o));
   model->to(o.dtype == "float64" ? at::kDouble : at::kFloat);
-  save_checkpoint(o.out, *model);
+  nlohmann::json tok;
+  if (o.tokenizer == "none") tok = tokenize::no_tokenizer("");
+  if (o.tokenizer == "byte" || o.tokenizer == "gpt2")
+    tok = tokenize::describe_tokenizer(o.tokenizer, o.bpe_dir.empty() ? tokenize::kDefaultBpeDir : o.bpe_dir);
+  if (!tok.is_null()) {
+    const int64_t need = o.tokenizer == "byte" ? 256 : o.tokenizer == "gpt2" ? 50257 : 0;
+    SCANLAB_CHECK(model->vocab_size() >= need, "--tokenizer ", o.tokenizer, " needs vocab_size >= ", need,
+                  "; the model has ", model->vocab_size(), " (--set vocab_size=", need, ")");
+  }
+  save_checkpoint(o.out, *model, tok);
   int64_t n = 0;
   for (const auto& p : model->parameters()) n += p.numel();
   return model->kind() + ": " + std::to_string(n) + " parameters (" + o.dtype + ") written to " + o.out + "\n";
+}
+
+std::string export_model(const std::string& checkpoint, const std::string& out) {
+  const ModelFile f = read_model_file(checkpoint);
+  load_model(f, checkpoint, at::kCPU);  // the weights must build the model they claim to be
+  write_model_file(out, weights_only(f));
+  return f.config.value("model", std::string("model")) + ": " + std::to_string(f.weights.size()) + " tensors, tokenizer " +
+         tokenize::tokenizer_summary(f.tokenizer) + ", written to " + out + "\n";
 }
 
 }  // namespace scanlab::models

@@ -13,6 +13,7 @@
 #include "io/safetensors.h"
 #include "io/token_files.h"
 #include "models/checkpoint.h"
+#include "tokenize/tokenizer.h"
 
 namespace scanlab::models {
 
@@ -20,13 +21,11 @@ ScoreReport score(const ScoreOptions& o, const at::Device& device) {
   SCANLAB_CHECK(o.text_file.empty() != o.tokens_file.empty(), "score: give exactly one of --text and --tokens");
   SCANLAB_CHECK(o.mode == "parallel" || o.mode == "stream", "score: --mode '", o.mode,
                 "' is unknown; expected parallel or stream");
-  auto model = load_checkpoint(o.checkpoint, device);
+  const ModelFile file = read_model_file(o.checkpoint);
+  auto model = load_model(file, o.checkpoint, device);
   std::vector<int64_t> ids;
   if (!o.text_file.empty()) {
-    SCANLAB_CHECK(model->vocab_size() >= io::kByteVocab, "score --text: byte-level tokens need vocab_size >= ",
-                  io::kByteVocab, ", but the ", model->kind(), " checkpoint has ", model->vocab_size(),
-                  "; use --tokens with ids below ", model->vocab_size());
-    ids = io::byte_tokens(read_file(o.text_file));
+    ids = text_tokenizer(file, o.bpe_dir, "score --text")->encode(read_file(o.text_file));
   } else {
     ids = io::read_token_ids(o.tokens_file);
   }

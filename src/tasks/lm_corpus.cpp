@@ -92,7 +92,10 @@ TextCorpus load_text_corpus(const CorpusOptions& opts) {
 LmTask::LmTask(const LmOptions& opts) : LmTask(opts, load_text_corpus(opts.corpus)) { source_ = opts.corpus.path; }
 
 LmTask::LmTask(const LmOptions& opts, const TextCorpus& corpus)
-    : tokenizer_(tokenize::make_tokenizer(opts.tokenizer, opts.bpe_dir)), seq_len_(opts.seq_len), source_("memory") {
+    : tokenizer_(tokenize::make_tokenizer(opts.tokenizer, opts.bpe_dir)),
+      tokenizer_description_(tokenize::describe_tokenizer(opts.tokenizer, opts.bpe_dir)),
+      seq_len_(opts.seq_len),
+      source_("memory") {
   SCANLAB_CHECK(seq_len_ >= 2, "lm: seq_len ", seq_len_, " must be >= 2 (the shifted loss needs two tokens)");
   train_ = tokenizer_->encode(join_documents(corpus.train));
   val_ = tokenizer_->encode(join_documents(corpus.validation));

@@ -53,10 +53,12 @@ class LmTask : public Task {
   Batch examples(Split split, const std::vector<int64_t>& indices) const override;
   int64_t num_tokens(Split split) const;
   const tokenize::Tokenizer& tokenizer() const { return *tokenizer_; }
+  nlohmann::json tokenizer_description() const override { return tokenizer_description_; }
 
  private:
   const std::vector<int64_t>& tokens(Split split) const { return split == Split::Train ? train_ : val_; }
   std::unique_ptr<tokenize::Tokenizer> tokenizer_;
+  nlohmann::json tokenizer_description_;
   int64_t seq_len_;
   std::string source_;
   std::vector<int64_t> train_, val_;

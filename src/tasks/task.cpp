@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/check.h"
+#include "tokenize/tokenizer.h"
 
 namespace scanlab::tasks {
 
@@ -76,5 +77,7 @@ std::vector<double> EvalTotals::error_rate_by_position() const {
                                 : static_cast<double>(errors_at[t]) / static_cast<double>(count_at[t]);
   return rates;
 }
+
+nlohmann::json Task::tokenizer_description() const { return tokenize::no_tokenizer(name()); }
 
 }  // namespace scanlab::tasks

@@ -6,6 +6,7 @@
 // Examples are indexed: example i of a split is always the same, whatever else was read.
 #pragma once
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
@@ -38,6 +39,9 @@ class Task {
   virtual Batch examples(Split split, const std::vector<int64_t>& indices) const = 0;
   // Examples [first, first + count) of a split.
   Batch range(Split split, int64_t first, int64_t count) const;
+  // The tokenizer a model trained on this task carries in its file (tokenize/tokenizer.h): text
+  // tasks name theirs; the others have none (token ids only), which is the default.
+  virtual nlohmann::json tokenizer_description() const;
 };
 
 // Logits [B, T, V] and labels [B, T] cut to the scored pairs under an alignment: [B, T', V], [B, T'].

@@ -2,6 +2,8 @@
 // bytes, V = 256) and "gpt2" (GPT-2's byte-level BPE, V = 50257, ids identical to OpenAI's
 // encoder; see gpt2_bpe.h).
 #pragma once
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,5 +34,19 @@ std::unique_ptr<Tokenizer> make_tokenizer(const std::string& kind, const std::st
 
 // Where scripts/fetch_data.sh puts the GPT-2 files, relative to the repository root.
 inline constexpr const char* kDefaultBpeDir = "data/cache/gpt2";
+
+// The tokenizer a model file carries (models/checkpoint.h), as JSON:
+//   {"kind": "byte"}
+//   {"kind": "gpt2", "files": {"encoder.json": <sha1>, "vocab.bpe": <sha1>}}   (the files it was built from)
+//   {"kind": "none", "task": "<task name>"}   (a model of token ids only, e.g. MQAR or S5)
+// describe_tokenizer(kind, bpe_dir) hashes the GPT-2 files; a missing file is an error naming it.
+nlohmann::json describe_tokenizer(const std::string& kind, const std::string& bpe_dir = kDefaultBpeDir);
+nlohmann::json no_tokenizer(const std::string& task);
+// Rebuilds the described tokenizer, the GPT-2 files read from `bpe_dir` and checked against the
+// hashes; a missing or different file is an error naming it. Returns nullptr for kind "none".
+std::unique_ptr<Tokenizer> tokenizer_from_description(const nlohmann::json& description,
+                                                      const std::string& bpe_dir = kDefaultBpeDir);
+// One line for messages: "byte-level", "GPT-2 BPE", "none (task mqar)".
+std::string tokenizer_summary(const nlohmann::json& description);
 
 }  // namespace scanlab::tokenize

@@ -1,14 +1,13 @@
 #include "train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Context.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "core/check.h"
-#include "io/safetensors.h"
+#include "models/checkpoint.h"
 
 namespace scanlab::train {
 
@@ -32,65 +31,40 @@ Progress progress_from_json(const nlohmann::json& j) {
   return p;
 }
 
-std::map<std::string, at::Tensor> model_tensors(const models::SequenceModel& model) {
-  std::map<std::string, at::Tensor> out;
-  for (const auto& item : model.named_parameters()) out[item.key()] = item.value().detach();
-  for (const auto& item : model.named_buffers()) out[item.key()] = item.value().detach();
-  return out;
-}
-
-void load_model_tensors(models::SequenceModel& model, const std::map<std::string, at::Tensor>& tensors,
-                        const std::string& source) {
-  at::NoGradGuard no_grad;
-  size_t used = 0;
-  auto load = [&](const std::string& name, at::Tensor& dst) {
-    auto it = tensors.find(name);
-    SCANLAB_CHECK(it != tensors.end(), source, ": no tensor for model entry '", name,
-                  "'; was it written for this model configuration?");
-    SCANLAB_CHECK(it->second.sizes() == dst.sizes(), source, ": '", name, "' has shape ", it->second.sizes(),
-                  ", the model expects ", dst.sizes());
-    dst.copy_(it->second);
-    ++used;
-  };
-  for (auto& item : model.named_parameters()) load(item.key(), item.value());
-  for (auto& item : model.named_buffers()) load(item.key(), item.value());
-  SCANLAB_CHECK(used == tensors.size(), source, ": holds ", tensors.size(), " model tensors, the model has ", used);
-}
-
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
-  io::Safetensors st;
-  for (const auto& [k, v] : ckpt.model) st.tensors["model/" + k] = v;
-  for (const auto& [k, v] : ckpt.optimizer) st.tensors["adam/" + k] = v;
-  for (const auto& [k, v] : ckpt.rng) st.tensors["rng/" + k] = v;
-  st.metadata["progress"] = progress_to_json(ckpt.progress).dump();
-  st.metadata["config"] = ckpt.config.dump();
-  st.metadata["model_config"] = ckpt.model_config.dump();
+  models::ModelFile f;
+  f.config = ckpt.model_config;
+  f.tokenizer = ckpt.tokenizer;
+  f.weights = ckpt.model;
+  f.sections["adam"] = ckpt.optimizer;
+  f.sections["rng"] = ckpt.rng;
+  f.train_metadata["progress"] = progress_to_json(ckpt.progress).dump();
+  f.train_metadata["experiment"] = ckpt.config.dump();
   const auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir);
-  io::save_safetensors(path, st);
+  models::write_model_file(path, f);
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
   SCANLAB_CHECK(std::filesystem::exists(path), "checkpoint '", path, "' does not exist");
-  auto st = io::load_safetensors(path);
+  models::ModelFile f = models::read_model_file(path);
+  SCANLAB_CHECK(f.is_training_checkpoint() && f.train_metadata.count("experiment"), "'", path,
+                "' is a model file without training state (no progress or experiment); expected the checkpoint a ",
+                "scanlab train run wrote");
   Checkpoint c;
-  for (const char* key : {"progress", "config", "model_config"})
-    SCANLAB_CHECK(st.metadata.count(key), "checkpoint '", path, "' lacks metadata '", key,
-                  "'; expected a file written by scanlab train");
   try {
-    c.progress = progress_from_json(nlohmann::json::parse(st.metadata["progress"]));
-    c.config = nlohmann::json::parse(st.metadata["config"]);
-    c.model_config = nlohmann::json::parse(st.metadata["model_config"]);
+    c.progress = progress_from_json(nlohmann::json::parse(f.train_metadata.at("progress")));
+    c.config = nlohmann::json::parse(f.train_metadata.at("experiment"));
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, "checkpoint '", path, "': bad metadata: ", e.what());
+    SCANLAB_CHECK(false, "checkpoint '", path, "': bad training metadata: ", e.what());
   }
-  for (auto& [k, v] : st.tensors) {
-    const auto slash = k.find('/');
-    const std::string group = k.substr(0, slash), name = slash == std::string::npos ? "" : k.substr(slash + 1);
-    if (group == "model") c.model[name] = v;
-    else if (group == "adam") c.optimizer[name] = v;
-    else if (group == "rng") c.rng[name] = v;
-    else SCANLAB_CHECK(false, "checkpoint '", path, "': unexpected tensor '", k, "'");
+  c.model_config = f.config;
+  c.tokenizer = f.tokenizer;
+  c.model = std::move(f.weights);
+  for (auto& [section, tensors] : f.sections) {
+    SCANLAB_CHECK(section == "adam" || section == "rng", "checkpoint '", path, "': unexpected section '", section,
+                  "/'; expected adam/ and rng/");
+    (section == "adam" ? c.optimizer : c.rng) = std::move(tensors);
   }
   return c;
 }

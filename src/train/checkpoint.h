@@ -1,11 +1,11 @@
-// Training checkpoints: one safetensors file, written atomically, holding everything a resumed run
-// needs to continue exactly as if never stopped:
-//   model/<name>   parameters and buffers
+// Training checkpoints: the model file (models/checkpoint.h: weights, model config, tokenizer) plus
+// what a resumed run needs to continue exactly as if never stopped, written atomically:
 //   adam/<key>     AdamW moments and step count
 //   rng/cpu, rng/cuda   generator states (dropout)
-//   metadata "progress": {stage, step, global_step, best_eval_loss, evals_since_best, done}
-//   metadata "config":   the experiment (merged TOML + --set), "model_config": model.config()
-// The data position needs no saving: sample k of a stage is a pure function of (seed, stage, k).
+//   metadata "scanlab.train.progress": {stage, step, global_step, best_eval_loss, evals_since_best, done}
+//   metadata "scanlab.train.experiment": the experiment (merged TOML + --set)
+// So every command that reads a model reads a training checkpoint too. The data position needs no
+// saving: sample k of a stage is a pure function of (seed, stage, k).
 #pragma once
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -31,16 +31,12 @@ Progress progress_from_json(const nlohmann::json& j);
 
 struct Checkpoint {
   Progress progress;
-  std::map<std::string, at::Tensor> model, optimizer, rng;
-  nlohmann::json config, model_config;
+  std::map<std::string, at::Tensor> model, optimizer, rng;  // model: the weights, as the model file names them
+  nlohmann::json config, model_config, tokenizer;           // experiment, model, tokenizer description
 };
 
-std::map<std::string, at::Tensor> model_tensors(const models::SequenceModel& model);
-// Copies tensors into the model's parameters and buffers; names and shapes must match exactly.
-void load_model_tensors(models::SequenceModel& model, const std::map<std::string, at::Tensor>& tensors,
-                        const std::string& source);
-
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
+// Errors if `path` is a model file without training state (train --resume and eval need it).
 Checkpoint load_checkpoint(const std::string& path);
 
 // Generator states of the CPU (and the CUDA device, when used) for exact dropout replay.

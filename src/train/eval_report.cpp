@@ -7,19 +7,33 @@
 #include "core/atomic_file.h"
 #include "core/check.h"
 #include "io/svg_plot.h"
+#include "models/checkpoint.h"
 #include "models/registry.h"
-#include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/run_log.h"
 
 namespace scanlab::train {
 
-TrainedRun load_trained_run(const std::string& checkpoint, const ModelFactory& make_model, at::Device device) {
-  auto ckpt = load_checkpoint(checkpoint);
-  TrainedRun run{config::parse_experiment(ckpt.config), nullptr};
-  run.model = (make_model ? make_model : ModelFactory(models::make_model))(ckpt.model_config);
+TrainedRun load_trained_run(const std::string& checkpoint, const ModelFactory& make_model, at::Device device,
+                            const std::string& experiment_file) {
+  SCANLAB_CHECK(std::filesystem::exists(checkpoint), "checkpoint '", checkpoint, "' does not exist");
+  const models::ModelFile file = models::read_model_file(checkpoint);
+  SCANLAB_CHECK(!experiment_file.empty() || file.train_metadata.count("experiment"), "'", checkpoint,
+                "' is a model file without an experiment (exported or init-model); give --config FILE, the ",
+                "experiment TOML whose task it is evaluated on");
+  TrainedRun run;
+  if (!experiment_file.empty()) {
+    run.config = config::load_experiment(experiment_file, {});
+  } else {
+    try {
+      run.config = config::parse_experiment(nlohmann::json::parse(file.train_metadata.at("experiment")));
+    } catch (const nlohmann::json::exception& e) {
+      SCANLAB_CHECK(false, "checkpoint '", checkpoint, "': bad experiment metadata: ", e.what());
+    }
+  }
+  run.model = (make_model ? make_model : ModelFactory(models::make_model))(file.config);
   run.model->to(device);
-  load_model_tensors(*run.model, ckpt.model, checkpoint);
+  models::load_weights(*run.model, file.weights, checkpoint);
   run.model->eval();
   return run;
 }
@@ -28,7 +42,7 @@ std::vector<EvalRow> run_eval(const EvalOptions& opts, at::Device device) {
   SCANLAB_CHECK(!opts.checkpoints.empty(), "eval: give at least one --checkpoint");
   std::vector<EvalRow> rows;
   for (const auto& path : opts.checkpoints) {
-    auto run = load_trained_run(path, opts.make_model, device);
+    auto run = load_trained_run(path, opts.make_model, device, opts.experiment);
     const auto& ec = run.config.eval;
     const auto mode = parse_eval_mode(opts.mode.empty() ? ec.mode : opts.mode);
     auto lengths = !opts.lengths.empty() ? opts.lengths : ec.lengths;

@@ -25,6 +25,7 @@ struct EvalOptions {
   int64_t examples = 0;                  // 0: the experiment's eval.examples
   int64_t batch_size = 0;                // 0: the experiment's eval.batch_size
   std::string out_dir;                   // when set: eval.md, eval.json, error_vs_length.svg, error_by_position.svg
+  std::string experiment;                // experiment TOML naming the task; needed for a weights-only model file
   ModelFactory make_model;               // default: the model registry
 };
 
@@ -40,7 +41,10 @@ struct TrainedRun {
   config::ExperimentConfig config;
   std::shared_ptr<models::SequenceModel> model;
 };
-TrainedRun load_trained_run(const std::string& checkpoint, const ModelFactory& make_model, at::Device device);
+// The model of a model file or training checkpoint and the experiment to evaluate it on: the one
+// `experiment_file` names, else the one the training checkpoint recorded.
+TrainedRun load_trained_run(const std::string& checkpoint, const ModelFactory& make_model, at::Device device,
+                            const std::string& experiment_file = "");
 
 std::vector<EvalRow> run_eval(const EvalOptions& opts, at::Device device);
 std::string eval_markdown(const std::vector<EvalRow>& rows);

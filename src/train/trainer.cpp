@@ -11,6 +11,7 @@
 
 #include "core/check.h"
 #include "core/torch_compat.h"
+#include "models/checkpoint.h"
 #include "models/registry.h"
 #include "tasks/rng.h"
 #include "train/adamw.h"
@@ -98,7 +99,7 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
     resumed = load_checkpoint(result.checkpoint_path);
     SCANLAB_CHECK(resumed.model_config == model.config(), "--resume: the checkpoint's model configuration ",
                   resumed.model_config.dump(), " differs from this run's ", model.config().dump());
-    load_model_tensors(model, resumed.model, result.checkpoint_path);
+    models::load_weights(model, resumed.model, result.checkpoint_path);
     prog = resumed.progress;
     have_resumed_optimizer = prog.step > 0;
     restore_rng(resumed.rng, device);
@@ -138,11 +139,13 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
         c.progress.step = 0;
         c.progress.done = c.progress.stage >= n_stages;
       }
-      c.model = model_tensors(model);
+      const models::ModelFile weights = models::model_file_of(model, task->tokenizer_description());
+      c.model = weights.weights;
+      c.tokenizer = weights.tokenizer;
       c.optimizer = adam.state();
       c.rng = capture_rng(device);
       c.config = cfg.source;
-      c.model_config = model.config();
+      c.model_config = weights.config;
       save_checkpoint(result.checkpoint_path, c);
     };
     auto run_eval = [&]() {

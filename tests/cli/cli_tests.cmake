@@ -53,7 +53,7 @@ scanlab_cli_test(score_tokens_stream ARGS --threads 1 score --checkpoint ${CLI_G
                  --mode stream --dump-logits ${CMAKE_CURRENT_BINARY_DIR}/cli_logits.safetensors
                  EXPECT "mode stream: 12 tokens, 11 predicted")
 scanlab_cli_test(score_text_needs_byte_vocab ARGS score --checkpoint ${CLI_GPT2} --text ${PROJECT_SOURCE_DIR}/README.md
-                 FAIL_EXPECT "vocab_size >= 256")
+                 FAIL_EXPECT "carries no text tokenizer \\(none")
 scanlab_cli_test(score_bad_mode ARGS score --checkpoint ${CLI_GPT2} --tokens ${CMAKE_CURRENT_SOURCE_DIR}/cli/tokens_small.txt
                  --mode sideways FAIL_EXPECT "sideways")
 scanlab_cli_test(score_not_a_checkpoint ARGS score --checkpoint ${PROJECT_SOURCE_DIR}/README.md
@@ -149,3 +149,23 @@ scanlab_cli_test(bench_ops_json ARGS --threads 1 bench ops --tokens 64 --lengths
 add_test(NAME cli.bench_errors_and_ops_dump
          COMMAND ${CMAKE_COMMAND} -DSCANLAB=$<TARGET_FILE:scanlab> -DDIR=${CMAKE_CURRENT_BINARY_DIR}/ops_dump
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/bench_cli.cmake)
+
+# The path a user walks with one model file, per model family: train -> eval -> score (parallel =
+# stream) -> greedy generate (= parallel argmax) -> save/resume the stream -> export -> numpy.
+# Debian's python3, which python3-numpy (scripts/apt-packages.txt) serves; another python3 on PATH
+# may have no numpy.
+find_program(SCANLAB_NUMPY_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT SCANLAB_NUMPY_PYTHON3)
+  find_program(SCANLAB_NUMPY_PYTHON3 python3 REQUIRED)
+endif()
+if(SCANLAB_NUMPY_PYTHON3)
+  foreach(model transformer_psm gla gpt2)
+    add_test(NAME cli.journey_${model}
+             COMMAND ${SCANLAB_NUMPY_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/cli/journey.py --scanlab $<TARGET_FILE:scanlab>
+                     --model ${model} --work ${CMAKE_CURRENT_BINARY_DIR}/journey_${model} --text ${PROJECT_SOURCE_DIR}/README.md)
+  endforeach()
+endif()
+scanlab_cli_test(export_missing_checkpoint ARGS export --checkpoint /nonexistent.safetensors --out x.safetensors
+                 FAIL_EXPECT "nonexistent")
+scanlab_cli_test(export_not_a_model_file ARGS export --checkpoint ${CMAKE_CURRENT_SOURCE_DIR}/cli/tokens_small.txt --out x.safetensors
+                 FAIL_EXPECT "tokens_small.txt")

@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
+#include "tokenize/tokenizer.h"
 
 namespace scanlab::models {
 namespace {
@@ -67,28 +68,40 @@ TEST(Checkpoint, BadFilesAreClearErrors) {
   write_file_atomically(path, bytes.substr(0, bytes.size() / 2));
   EXPECT_NE(error_of([&] { load_checkpoint(path); }).find(path), std::string::npos);
 
+  // Edited weights no longer match the recorded SHA-1.
   io::Safetensors st = checkpoint_of(*m);
+  st.tensors["ln_f.bias"] = st.tensors["ln_f.bias"] + 1.0;
+  io::save_safetensors(path, st);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("SHA-1"), std::string::npos);
+
+  // The structural checks, on files without the hash (as an older writer or another tool makes them).
+  auto unhashed = [&] {
+    io::Safetensors s = checkpoint_of(*m);
+    s.metadata.erase("scanlab.weights_sha1");
+    return s;
+  };
+  st = unhashed();
   st.metadata.erase(kCheckpointConfigKey);
   io::save_safetensors(path, st);
   EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("scanlab.config"), std::string::npos);
 
-  st = checkpoint_of(*m);
+  st = unhashed();
   st.metadata[kCheckpointConfigKey] = "{not json";
   io::save_safetensors(path, st);
   EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("not JSON"), std::string::npos);
 
-  st = checkpoint_of(*m);
+  st = unhashed();
   st.tensors["h.0.attn.c_attn.weight"] = st.tensors["h.0.attn.c_attn.weight"].t().contiguous();  // [out, in]
   io::save_safetensors(path, st);
   const std::string shape_err = error_of([&] { load_checkpoint(path); });
   EXPECT_NE(shape_err.find("'h.0.attn.c_attn.weight' has shape [48, 16]"), std::string::npos) << shape_err;
 
-  st = checkpoint_of(*m);
+  st = unhashed();
   st.tensors["ln_f.bias"] = st.tensors["ln_f.bias"].to(at::kDouble);
   io::save_safetensors(path, st);
   EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("one dtype"), std::string::npos);
 
-  st = checkpoint_of(*m);
+  st = unhashed();
   st.tensors.erase("wpe.weight");
   io::save_safetensors(path, st);
   EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("missing: 'wpe.weight'"), std::string::npos);
@@ -113,6 +126,64 @@ TEST(Checkpoint, InitModelAppliesPresetAndOverrides) {
   auto loaded = load_checkpoint(o.out);
   EXPECT_EQ(loaded->config()["chunk_size"], 2);
   EXPECT_EQ(loaded->parameters().front().scalar_type(), at::kDouble);
+  std::remove(o.out.c_str());
+}
+
+// One model file: its metadata (config, tokenizer, version, weights hash); a training checkpoint (the
+// same file plus sections) reads as the model; export drops the sections and keeps the weights; the
+// earlier training layout (weights under "model/") still reads.
+TEST(ModelFile, TrainingSectionsRideAlongAndExportDropsThem) {
+  at::manual_seed(3);
+  auto m = make_model(find_model("gla").small_config());
+  m->eval();
+  ModelFile f = model_file_of(*m);
+  EXPECT_EQ(f.tokenizer["kind"], m->vocab_size() >= 256 ? "byte" : "none");
+  f.sections["adam"]["step"] = at::ones({1});
+  f.train_metadata["progress"] = "{}";
+  const std::string ckpt = temp_path("train"), out = temp_path("export");
+  write_model_file(ckpt, f);
+  const io::Safetensors raw = io::load_safetensors(ckpt);
+  for (const char* key : {"scanlab.config", "scanlab.tokenizer", "scanlab.version", "scanlab.weights_sha1"})
+    EXPECT_TRUE(raw.metadata.count(key)) << key;
+  EXPECT_TRUE(raw.tensors.count("adam/step"));
+  const auto tokens = at::randint(0, m->vocab_size(), {2, 9}, at::kLong);
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(at::equal(load_checkpoint(ckpt)->forward(tokens), m->forward(tokens)));
+  export_model(ckpt, out);
+  const ModelFile exported = read_model_file(out);
+  EXPECT_TRUE(exported.sections.empty());
+  EXPECT_FALSE(exported.is_training_checkpoint());
+  EXPECT_EQ(exported.weights.size(), f.weights.size());
+  EXPECT_EQ(io::load_safetensors(out).metadata.at("scanlab.weights_sha1"), raw.metadata.at("scanlab.weights_sha1"));
+  EXPECT_TRUE(at::equal(load_checkpoint(out)->forward(tokens), m->forward(tokens)));
+
+  io::Safetensors legacy;
+  for (const auto& [k, v] : f.weights) legacy.tensors["model/" + k] = v;
+  legacy.tensors["adam/step"] = at::ones({1});
+  legacy.metadata = {{"model_config", m->config().dump()}, {"progress", "{}"}, {"config", "{}"}};
+  io::save_safetensors(ckpt, legacy);
+  EXPECT_TRUE(at::equal(load_checkpoint(ckpt)->forward(tokens), m->forward(tokens)));
+  for (const auto& p : {ckpt, out}) std::remove(p.c_str());
+}
+
+TEST(ModelFile, TokenizerIsCheckedAgainstTheModel) {
+  InitModelOptions o;
+  o.model = "gpt2";
+  o.preset = "small";  // vocabulary 37: no room for bytes
+  o.out = temp_path("tok");
+  init_model(o);
+  EXPECT_EQ(read_model_file(o.out).tokenizer["kind"], "none");
+  EXPECT_NE(error_of([&] { text_tokenizer(read_model_file(o.out), "", "generate --prompt"); }).find("no text tokenizer"),
+            std::string::npos);
+  o.tokenizer = "byte";
+  EXPECT_NE(error_of([&] { init_model(o); }).find("vocab_size >= 256"), std::string::npos);
+  o.overrides = {"vocab_size=256"};
+  init_model(o);
+  EXPECT_EQ(text_tokenizer(read_model_file(o.out), "", "score --text")->encode("ab"), (std::vector<int64_t>{97, 98}));
+  o.overrides = {"vocab_size=50257"};
+  o.tokenizer = "gpt2";
+  o.bpe_dir = ::testing::TempDir() + "/no_such_bpe_dir";
+  EXPECT_NE(error_of([&] { init_model(o); }).find("encoder.json"), std::string::npos);
   std::remove(o.out.c_str());
 }
 

@@ -13,6 +13,7 @@
 #include "support/tiny_model.h"
 #include "train/adamw.h"
 #include "train/eval_report.h"
+#include "models/checkpoint.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/run_log.h"
@@ -187,9 +188,19 @@ TEST(Schedule, WarmupThenCosineToTheFloor) {
 TEST(Checkpoint, MissingOrForeignFilesAreErrors) {
   EXPECT_THROW(load_checkpoint("/nonexistent/checkpoint.safetensors"), Error);
   auto model = tiny(9, 0.0);
-  auto tensors = model_tensors(*model);
+  auto tensors = models::model_file_of(*model).weights;
   tensors.erase("head.bias");
-  EXPECT_THROW(load_model_tensors(*model, tensors, "test"), Error);
+  EXPECT_THROW(models::load_weights(*model, tensors, "test"), Error);
+  // A weights-only model file is not a training checkpoint: resume and eval say so.
+  const std::string path = ::testing::TempDir() + "/weights_only.safetensors";
+  models::save_checkpoint(path, *model);
+  try {
+    load_checkpoint(path);
+    ADD_FAILURE() << "a model file without training state was taken as a training checkpoint";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("without training state"), std::string::npos) << e.what();
+  }
+  std::remove(path.c_str());
 }
 
 }  // namespace
