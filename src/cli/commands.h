@@ -15,7 +15,8 @@ struct GlobalContext {
 void register_demo(CLI::App& root, GlobalContext& ctx);
 void register_bench(CLI::App& root, GlobalContext& ctx);
 void register_init_model(CLI::App& root, GlobalContext& ctx);
-void register_export(CLI::App& root, GlobalContext& ctx);  // cmd_init_model.cpp
+void register_export(CLI::App& root, GlobalContext& ctx);     // cmd_init_model.cpp
+void register_import_hf(CLI::App& root, GlobalContext& ctx);  // cmd_init_model.cpp
 void register_score(CLI::App& root, GlobalContext& ctx);
 void register_generate(CLI::App& root, GlobalContext& ctx);
 void register_nar(CLI::App& root, GlobalContext& ctx);

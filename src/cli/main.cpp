@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   scanlab::cli::register_bench(app, ctx);
   scanlab::cli::register_init_model(app, ctx);
   scanlab::cli::register_export(app, ctx);
+  scanlab::cli::register_import_hf(app, ctx);
   scanlab::cli::register_score(app, ctx);
   scanlab::cli::register_generate(app, ctx);
   scanlab::cli::register_nar(app, ctx);

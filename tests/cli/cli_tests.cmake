@@ -169,3 +169,7 @@ scanlab_cli_test(export_missing_checkpoint ARGS export --checkpoint /nonexistent
                  FAIL_EXPECT "nonexistent")
 scanlab_cli_test(export_not_a_model_file ARGS export --checkpoint ${CMAKE_CURRENT_SOURCE_DIR}/cli/tokens_small.txt --out x.safetensors
                  FAIL_EXPECT "tokens_small.txt")
+scanlab_cli_test(import_hf_missing ARGS import-hf /nonexistent/gpt2 --out x.safetensors FAIL_EXPECT "nonexistent")
+scanlab_cli_test(export_hf_needs_gpt2 ARGS export --checkpoint ${CLI_PSM} --format hf --out ${CMAKE_CURRENT_BINARY_DIR}/hf_psm
+                 FAIL_EXPECT "only gpt2 has a Hugging Face layout")
+set_tests_properties(cli.export_hf_needs_gpt2 cli.export_hf_needs_gpt2.exit_code PROPERTIES FIXTURES_REQUIRED cli_psm)

@@ -153,6 +153,18 @@ def main():
         fail("export", f"metadata: {meta}")
     if nll_of(run(args, "export", "score", "--checkpoint", exported, "--text", doc)) != nll["parallel"]:
         fail("export", "the export scores differently from the checkpoint")
+    # GPT-2 only: out to Hugging Face's layout and back in, scoring the same
+    if args.model == "gpt2":
+        hf = os.path.join(args.work, "hf")
+        run(args, "export-hf", "export", "--checkpoint", ckpt, "--format", "hf", "--out", hf)
+        if not os.path.isfile(os.path.join(hf, "config.json")):
+            fail("export-hf", "no config.json")
+        back = os.path.join(args.work, "from_hf.safetensors")
+        run(args, "import-hf", "import-hf", hf, "--out", back, "--tokenizer", "none")
+        if nll_of(run(args, "import-hf", "score", "--checkpoint", back, "--tokens", tokens_file)) != \
+                nll_of(run(args, "import-hf", "score", "--checkpoint", ckpt, "--tokens", tokens_file)):
+            fail("import-hf", "the re-imported model scores differently")
+
     # an exported file has no experiment: eval takes the task from --config, and says so without it
     run(args, "export", "eval", "--checkpoint", exported, "--config", config, "--examples", "4")
     p = subprocess.run([args.scanlab, "--threads", "1", "eval", "--checkpoint", exported], capture_output=True, text=True)
