@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
+#include "support/error_of.h"
 #include "tokenize/tokenizer.h"
 
 namespace scanlab::models {
@@ -18,14 +19,7 @@ std::string temp_path(const std::string& tag) {
   return ::testing::TempDir() + "ckpt_" + tag + "_" + std::to_string(getpid()) + ".safetensors";
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using scanlab::testing::error_of;
 
 TEST(Checkpoint, Gpt2UsesHuggingFaceNamesAndLayouts) {
   auto m = make_model(find_model("gpt2").small_config());  // d 16, 2 layers, V 37, P 32

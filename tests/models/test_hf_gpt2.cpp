@@ -13,6 +13,7 @@
 #include "core/check.h"
 #include "models/hf_gpt2.h"
 #include "models/registry.h"
+#include "support/error_of.h"
 #include "support/nar_test_util.h"
 
 namespace scanlab::models {
@@ -121,14 +122,7 @@ at::Tensor numpy_logits(const std::string& dir, const std::vector<int64_t>& toke
   return at::tensor(v, at::kDouble).view({static_cast<int64_t>(tokens.size()), kVocab});
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using scanlab::testing::error_of;
 
 TEST(HfGpt2, ImportMatchesAFloat64NumpyForwardOfTheFile) {
   if (!python_numpy_available()) GTEST_SKIP() << "/usr/bin/python3 has no numpy (apt install python3-numpy)";

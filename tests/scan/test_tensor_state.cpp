@@ -10,6 +10,7 @@
 #include "scan/reference.h"
 #include "scan/tensor_state.h"
 #include "support/expect_close.h"
+#include "support/error_of.h"
 
 namespace scanlab::scan {
 namespace {
@@ -186,14 +187,7 @@ TEST(TensorOnlineScannerState, InconsistentSnapshotsAreRejected) {
   EXPECT_THROW(b.restore({}), Error);
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using scanlab::testing::error_of;
 
 TEST(TensorScanErrors, MismatchedStatesNameWhatIsWrong) {
   TensorAgg agg = [](const TensorState& a, const TensorState& b) { return TensorState{a[0] + b[0]}; };
