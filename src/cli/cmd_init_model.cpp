@@ -24,6 +24,8 @@ void register_init_model(CLI::App& root, GlobalContext& ctx) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "byte", "gpt2", "none"}));
   cmd->add_option("--bpe-dir", opts->bpe_dir, "folder with GPT-2's encoder.json and vocab.bpe (default data/cache/gpt2)");
+  cmd->add_option("--from-gpt2", opts->from_gpt2, "transformer_psm: start Agg and Inf from this GPT-2 model file's blocks")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--out", opts->out, "checkpoint path (.safetensors)")->required();
   cmd->callback([opts, &ctx] {
     apply_runtime(ctx.runtime);  // the seed decides the weights

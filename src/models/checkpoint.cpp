@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "models/registry.h"
+#include "models/warm_start.h"
 #include "tokenize/tokenizer.h"
 
 #ifndef SCANLAB_VERSION
@@ -234,6 +235,17 @@ std::string init_model(const InitModelOptions& o) {
                 "' is unknown; expected float32 or float64");
   SCANLAB_CHECK(o.tokenizer == "auto" || o.tokenizer == "byte" || o.tokenizer == "gpt2" || o.tokenizer == "none",
                 "--tokenizer '", o.tokenizer, "' is unknown; expected auto, byte, gpt2 or none");
+  if (!o.from_gpt2.empty()) {
+    SCANLAB_CHECK(o.tokenizer == "auto", "--from-gpt2 takes the GPT-2 file's tokenizer; drop --tokenizer");
+    ModelFile f = warm_start_psm(init_model_config(o), read_model_file(o.from_gpt2));
+    for (auto& [k, t] : f.weights) t = t.to(o.dtype == "float64" ? at::kDouble : at::kFloat);
+    load_model(f, o.from_gpt2, at::kCPU);
+    write_model_file(o.out, f);
+    int64_t n = 0;
+    for (const auto& [k, t] : f.weights) n += t.numel();
+    return "transformer_psm: " + std::to_string(n) + " parameters (" + o.dtype + ") from the GPT-2 blocks of " +
+           o.from_gpt2 + ", written to " + o.out + "\n";
+  }
   auto model = make_model(init_model_config(o));
   model->to(o.dtype == "float64" ? at::kDouble : at::kFloat);
   nlohmann::json tok;

@@ -78,6 +78,7 @@ struct InitModelOptions {
   std::string dtype = "float32";       // float32 | float64
   std::string tokenizer = "auto";      // auto (byte when the vocabulary holds 256 ids, else none) | byte | gpt2 | none
   std::string bpe_dir;                 // GPT-2 files for tokenizer gpt2 (default tokenize::kDefaultBpeDir)
+  std::string from_gpt2;               // transformer_psm only: start from this GPT-2 model file (warm_start.h)
   std::string out;                     // checkpoint path
 };
 nlohmann::json init_model_config(const InitModelOptions& o);

@@ -12,6 +12,7 @@
 #include "core/atomic_file.h"
 #include "core/check.h"
 #include "models/hf_gpt2.h"
+#include "models/warm_start.h"
 #include "models/registry.h"
 #include "support/error_of.h"
 #include "support/nar_test_util.h"
@@ -175,6 +176,33 @@ TEST(HfGpt2, ConfigurationsScanlabDoesNotComputeAreNamed) {
                 .find("only gpt2"),
             std::string::npos);
   fs::remove_all(dir);
+}
+
+// Warm start: with one chunk (T <= chunk_size), global positions and all GPT-2 blocks in Inf, the
+// T-PSM started from a GPT-2 file computes that GPT-2's logits; a longer sequence (Agg on the path)
+// runs, and shapes that do not fit are named.
+TEST(WarmStart, OneChunkTransformerPsmComputesTheGpt2Logits) {
+  for (bool tied : {true, false}) {
+    SCOPED_TRACE(tied ? "tied head" : "separate head");
+    const std::string dir = temp_dir(tied ? "ws_t" : "ws_u");
+    write_hf_checkpoint(dir, tied, true);
+    const ModelFile gpt2 = import_hf_gpt2({dir, "none", ""});
+    const auto ref = load_model(gpt2, dir, at::kCPU);
+    const nlohmann::json psm{{"model", "transformer_psm"}, {"n_layer_agg", 1}, {"n_layer_inf", kLayers},
+                             {"chunk_size", 8}, {"n_positions", kPositions}, {"position_mode", "global"}};
+    const ModelFile f = warm_start_psm(psm, gpt2);
+    auto model = load_model(f, "warm start", at::kCPU);
+    torch::NoGradGuard no_grad;
+    const at::Tensor tokens = at::randint(0, kVocab, {2, 8}, at::kLong);
+    EXPECT_LT((model->forward(tokens) - ref->forward(tokens)).abs().max().item<double>(), 1e-12);
+    EXPECT_TRUE(model->forward(at::randint(0, kVocab, {1, kPositions}, at::kLong)).isfinite().all().item<bool>());
+    const std::string too_deep = error_of([&] { warm_start_psm({{"model", "transformer_psm"}, {"n_layer_inf", 3}, {"n_positions", kPositions}, {"chunk_size", 8}}, gpt2); });
+    EXPECT_NE(too_deep.find("n_layer_inf"), std::string::npos) << too_deep;
+    EXPECT_NE(error_of([&] { warm_start_psm({{"model", "transformer_psm"}, {"n_embd", 24}}, gpt2); }).find("n_embd"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { warm_start_psm({{"model", "transformer_psm"}}, gpt2); }).find("positions"), std::string::npos);
+    fs::remove_all(dir);
+  }
 }
 
 }  // namespace
