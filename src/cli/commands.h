@@ -17,6 +17,7 @@ void register_bench(CLI::App& root, GlobalContext& ctx);
 void register_init_model(CLI::App& root, GlobalContext& ctx);
 void register_score(CLI::App& root, GlobalContext& ctx);
 void register_generate(CLI::App& root, GlobalContext& ctx);
+void register_serve(CLI::App& root, GlobalContext& ctx);
 void register_nar(CLI::App& root, GlobalContext& ctx);
 // `nar train|eval|compare` (cmd_nar_train.cpp), hooked into `nar` by register_nar.
 void register_nar_training(CLI::App& nar, GlobalContext& ctx);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   scanlab::cli::register_init_model(app, ctx);
   scanlab::cli::register_score(app, ctx);
   scanlab::cli::register_generate(app, ctx);
+  scanlab::cli::register_serve(app, ctx);
   scanlab::cli::register_nar(app, ctx);
   scanlab::cli::register_train(app, ctx);
   scanlab::cli::register_eval(app, ctx);
