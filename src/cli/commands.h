@@ -19,6 +19,7 @@ void register_export(CLI::App& root, GlobalContext& ctx);     // cmd_init_model.
 void register_import_hf(CLI::App& root, GlobalContext& ctx);  // cmd_init_model.cpp
 void register_score(CLI::App& root, GlobalContext& ctx);
 void register_generate(CLI::App& root, GlobalContext& ctx);
+void register_serve(CLI::App& root, GlobalContext& ctx);
 void register_nar(CLI::App& root, GlobalContext& ctx);
 // `nar train|eval|compare` (cmd_nar_train.cpp), hooked into `nar` by register_nar.
 void register_nar_training(CLI::App& nar, GlobalContext& ctx);

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   scanlab::cli::register_import_hf(app, ctx);
   scanlab::cli::register_score(app, ctx);
   scanlab::cli::register_generate(app, ctx);
+  scanlab::cli::register_serve(app, ctx);
   scanlab::cli::register_nar(app, ctx);
   scanlab::cli::register_train(app, ctx);
   scanlab::cli::register_eval(app, ctx);

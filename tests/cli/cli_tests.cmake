@@ -74,6 +74,13 @@ scanlab_cli_test(bench_decode_plot_dir_is_a_file ARGS bench decode --models gla 
                  --plot-dir ${PROJECT_SOURCE_DIR}/README.md FAIL_EXPECT "--plot-dir .*README.md.*cannot create the directory")
 scanlab_cli_test(bench_decode_unknown_model ARGS bench decode --models nosuch --tokens 20 FAIL_EXPECT "unknown model 'nosuch'")
 scanlab_cli_test(generate_missing_checkpoint ARGS generate --checkpoint /nonexistent.safetensors --prompt hi FAIL_EXPECT "checkpoint")
+if(SCANLAB_WITH_SERVE)
+  # The server as a background process, driven over loopback and stopped with SIGTERM (bash script).
+  add_test(NAME cli.serve_health_completion_sigterm
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/serve_cli.sh $<TARGET_FILE:scanlab> ${CLI_PSM})
+  set_tests_properties(cli.serve_health_completion_sigterm PROPERTIES FIXTURES_REQUIRED cli_psm TIMEOUT 180)
+  scanlab_cli_test(serve_missing_port ARGS serve --checkpoint ${PROJECT_SOURCE_DIR}/README.md FAIL_EXPECT "--port")
+endif()
 # scanlab nar: datasets, read-back, statistics, and errors that name the culprit.
 set(NAR_NPZ ${PROJECT_BINARY_DIR}/cli_nar_parallel_search.npz)
 scanlab_cli_test(nar_help ARGS nar --help EXPECT "sample.*inspect.*stats.*list")

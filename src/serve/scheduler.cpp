@@ -1,0 +1,292 @@
+#include "serve/scheduler.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <random>
+
+#include "core/check.h"
+#include "serve/request.h"
+
+namespace scanlab::serve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+at::Device device_of(models::SequenceModel& model) {
+  auto params = model.parameters();
+  return params.empty() ? at::Device(at::kCPU) : params.front().device();
+}
+
+}  // namespace
+
+// ---- Job -------------------------------------------------------------------------------------
+
+Job::Progress Job::wait(Until until, size_t have, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] {
+    if (done_) return true;
+    if (until == Until::Started) return started_;
+    if (until == Until::MoreTokens) return ids_.size() > have;
+    return false;
+  });
+  Progress p;
+  p.started = started_;
+  p.done = done_;
+  p.error_status = error_status_;
+  p.error = error_;
+  p.prompt_tokens = prompt_tokens_;
+  if (have < ids_.size()) {
+    p.ids.assign(ids_.begin() + static_cast<std::ptrdiff_t>(have), ids_.end());
+    p.pieces.assign(pieces_.begin() + static_cast<std::ptrdiff_t>(have), pieces_.end());
+  }
+  if (done_) {
+    p.tail = tail_;
+    p.session_id = session_id_;
+    p.state_bytes = state_bytes_;
+    p.position = position_;
+  }
+  return p;
+}
+
+void Job::cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+}
+
+bool Job::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+void Job::start(int64_t prompt_tokens) {
+  std::lock_guard<std::mutex> lock(mu_);
+  started_ = true;
+  prompt_tokens_ = prompt_tokens;
+  cv_.notify_all();
+}
+
+void Job::push(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ids_.push_back(id);
+  pieces_.push_back(text_.push(id));
+  cv_.notify_all();
+}
+
+void Job::finish(const std::string& session_id, int64_t state_bytes, int64_t position) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (done_) return;
+  tail_ = text_.flush();
+  session_id_ = session_id;
+  state_bytes_ = state_bytes;
+  position_ = position;
+  done_ = true;
+  cv_.notify_all();
+}
+
+void Job::fail(int status, const std::string& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (done_) return;
+  error_status_ = status;
+  error_ = message;
+  done_ = true;
+  cv_.notify_all();
+}
+
+// ---- Scheduler -------------------------------------------------------------------------------
+
+struct Scheduler::Live {
+  std::shared_ptr<Job> job;
+  std::unique_ptr<models::Stream> stream;
+  at::Tensor logits;  // [1, V] for the next position
+  at::Tensor next;    // [1] the token sampled from them, emitted at the next tick
+  at::Generator gen;
+  int64_t produced = 0;
+  std::string session_id;  // the session this request continues or will be kept as ("" = none)
+  Clock::time_point last;  // when the previous token was emitted (or the request admitted)
+  bool drop = false;
+};
+
+Scheduler::Scheduler(std::shared_ptr<models::SequenceModel> model, SchedulerOptions opts, Metrics& metrics)
+    : model_(std::move(model)),
+      opts_(std::move(opts)),
+      metrics_(metrics),
+      device_(device_of(*model_)),
+      sessions_(*model_, opts_.session_bytes, opts_.session_dir) {
+  SCANLAB_CHECK(opts_.max_batch >= 1, "--max-batch ", opts_.max_batch, ": expected at least 1");
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::submit(const std::shared_ptr<Job>& job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(job);
+      cv_.notify_all();
+      return;
+    }
+  }
+  job->fail(503, "the server is shutting down");
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Scheduler::admit(Live& l) {
+  const JobSpec& spec = l.job->spec();
+  if (spec.session_id.empty()) {
+    SCANLAB_ASSERT(!spec.prompt.empty());
+    at::Tensor prompt = at::tensor(spec.prompt, at::kLong).unsqueeze(0).to(device_);  // [1, T]
+    auto [logits, stream] = model_->prefill(prompt);
+    l.logits = logits.select(1, logits.size(1) - 1);  // [1, V]
+    l.stream = std::move(stream);
+    if (spec.keep_session) {
+      // 64 random bits: ids are not guessable by another client and never collide in practice.
+      static thread_local std::mt19937_64 rng{std::random_device{}()};
+      do l.session_id = fmt::format("sess-{:016x}", rng());
+      while (sessions_.contains(l.session_id) || busy_sessions_.count(l.session_id));
+      busy_sessions_.insert(l.session_id);
+    }
+  } else {
+    const std::string& id = spec.session_id;
+    if (busy_sessions_.count(id))
+      throw RequestError(409, fmt::format("session '{}' is being continued by another request; retry when it ends", id));
+    auto s = sessions_.take(id);
+    if (!s)
+      throw RequestError(404, fmt::format("unknown session '{}' (never kept, ended with keep_session false, or "
+                                          "evicted with no --session-dir)", id));
+    busy_sessions_.insert(id);
+    l.session_id = id;
+    l.stream = std::move(s->stream);
+    l.logits = s->logits.to(device_);
+    // The appended text is read token by token from the saved state; earlier text is not re-read.
+    for (int64_t t : spec.prompt) l.logits = l.stream->step(at::full({1}, t, at::kLong).to(device_));
+  }
+  l.gen = at::make_generator<at::CPUGeneratorImpl>(spec.seed);
+  l.next = infer::sample_next(l.logits, spec.sampling, l.gen);
+  l.last = Clock::now();
+  l.job->start(static_cast<int64_t>(spec.prompt.size()));
+}
+
+void Scheduler::step(Live& l) {
+  const auto now = Clock::now();
+  metrics_.token(std::chrono::duration<double, std::milli>(now - l.last).count());
+  l.last = now;
+  l.job->push(l.next.to(at::kCPU).item<int64_t>());
+  l.logits = l.stream->step(l.next);
+  ++l.produced;
+  if (l.produced < l.job->spec().max_tokens) l.next = infer::sample_next(l.logits, l.job->spec().sampling, l.gen);
+}
+
+Scheduler::Ending Scheduler::retire(Live& l) {
+  if (!l.session_id.empty()) busy_sessions_.erase(l.session_id);
+  Ending e{l.job, "", 0, l.stream->position()};
+  if (l.job->spec().keep_session) {
+    e.session_id = l.session_id;
+    e.state_bytes = l.stream->state_bytes();
+    sessions_.put(l.session_id, Session{std::move(l.stream), l.logits});
+  }
+  return e;
+}
+
+void Scheduler::publish_gauges(const std::vector<std::unique_ptr<Live>>& live) {
+  Gauges g;
+  g.live_streams = static_cast<int64_t>(live.size());
+  for (const auto& l : live)
+    if (l->stream) g.live_state_bytes += l->stream->state_bytes();
+  g.session_state_bytes = sessions_.memory_bytes();
+  g.sessions_in_memory = sessions_.in_memory();
+  g.sessions_on_disk = sessions_.on_disk();
+  g.session_evictions = sessions_.evictions();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    g.queued_requests = static_cast<int64_t>(queue_.size());
+  }
+  metrics_.set_gauges(g);
+}
+
+void Scheduler::loop() {
+  // Grad mode is per thread: this thread runs the model, so it switches autograd off for itself.
+  at::NoGradGuard no_grad;
+  std::vector<std::unique_ptr<Live>> live;
+  for (;;) {
+    std::vector<std::shared_ptr<Job>> incoming;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !live.empty(); });
+      if (stopping_) break;
+      while (!queue_.empty() && static_cast<int64_t>(live.size() + incoming.size()) < opts_.max_batch) {
+        incoming.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    // 1. join: prefill (or resume) the new requests between ticks.
+    for (auto& job : incoming) {
+      if (job->cancelled()) continue;
+      auto l = std::make_unique<Live>();
+      l->job = job;
+      try {
+        admit(*l);
+        live.push_back(std::move(l));
+      } catch (const RequestError& e) {
+        if (!l->session_id.empty() && l->job->spec().session_id.empty()) busy_sessions_.erase(l->session_id);
+        job->fail(e.status(), e.what());
+      } catch (const Error& e) {  // scanlab checks in the model: the request asked for something it cannot do
+        if (!l->session_id.empty()) busy_sessions_.erase(l->session_id);
+        job->fail(400, e.what());
+      } catch (const std::exception& e) {
+        if (!l->session_id.empty()) busy_sessions_.erase(l->session_id);
+        job->fail(500, std::string("generation failed: ") + e.what());
+      }
+    }
+    // 2. tick: one token for every live request.
+    for (auto& l : live) {
+      if (l->job->cancelled()) {
+        l->drop = true;
+        continue;
+      }
+      try {
+        step(*l);
+      } catch (const std::exception& e) {
+        l->job->fail(500, std::string("generation failed: ") + e.what());
+        l->drop = true;
+      }
+    }
+    // 3. leave: finished requests retire (their stream kept as a session if asked), dropped ones go.
+    // Their handlers are told only after the gauges are published, so a client that reads /metrics
+    // after its reply sees the tick it finished in.
+    std::vector<Ending> endings;
+    for (auto& l : live) {
+      if (l->drop) {
+        if (!l->session_id.empty()) busy_sessions_.erase(l->session_id);
+        l->job->fail(499, "cancelled");
+        continue;
+      }
+      if (l->produced < l->job->spec().max_tokens) continue;
+      try {
+        endings.push_back(retire(*l));
+      } catch (const std::exception& e) {  // e.g. a full disk while evicting a session
+        l->job->fail(500, std::string("keeping the session failed: ") + e.what());
+      }
+      l->drop = true;
+    }
+    live.erase(std::remove_if(live.begin(), live.end(), [](const auto& l) { return l->drop; }), live.end());
+    publish_gauges(live);
+    for (const auto& e : endings) e.job->finish(e.session_id, e.state_bytes, e.position);
+  }
+  for (auto& l : live) l->job->fail(503, "the server is shutting down");
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& job : queue_) job->fail(503, "the server is shutting down");
+  queue_.clear();
+}
+
+}  // namespace scanlab::serve
