@@ -104,6 +104,14 @@ struct Server::Impl {
   }
   static int64_t completion_tokens(const Job::Progress& p) { return static_cast<int64_t>(p.ids.size()); }
 
+  // The client hung up (or a write failed): count it, then stop generating for it. Counted first,
+  // so a scrape that sees the stream gone also sees the count.
+  void hang_up(const std::shared_ptr<Job>& job, bool& counted) {
+    if (!counted) metrics.request_done(499);  // nginx's "client closed request"
+    counted = true;
+    job->cancel();
+  }
+
   void completion(const httplib::Request& req, httplib::Response& res, RequestKind kind_of_request,
                   const std::string& session_id) {
     const CompletionRequest r =
@@ -140,14 +148,15 @@ struct Server::Impl {
     res.set_header("Cache-Control", "no-cache");
     auto sent = std::make_shared<size_t>(0);
     auto all = std::make_shared<std::vector<int64_t>>();
+    auto counted = std::make_shared<bool>(false);  // request_done called (once per request)
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, job, id, sent, all](size_t, httplib::DataSink& sink) {
+        [this, job, id, sent, all, counted](size_t, httplib::DataSink& sink) {
           Job::Progress q = job->wait(Job::Until::MoreTokens, *sent, milliseconds(200));
           for (size_t i = 0; i < q.ids.size(); ++i) {
             const std::string event = "data: " + dump(reply_json(id, {q.ids[i]}, q.pieces[i], nullptr, nullptr)) + "\n\n";
             if (!sink.write(event.data(), event.size())) {
-              job->cancel();
+              hang_up(job, *counted);
               return false;
             }
           }
@@ -163,13 +172,14 @@ struct Server::Impl {
             last = "data: " + dump(j) + "\n\n";
           }
           last += "data: [DONE]\n\n";
+          *counted = true;
           metrics.request_done(q.error_status ? q.error_status : 200);
           if (!sink.write(last.data(), last.size())) return false;
           sink.done();
           return true;
         },
-        [job](bool success) {
-          if (!success) job->cancel();
+        [this, job, counted](bool success) {
+          if (!success) hang_up(job, *counted);
         });
   }
 
