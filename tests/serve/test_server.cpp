@@ -232,6 +232,27 @@ TEST_F(ServeTest, BadRequestsGet400NamingTheFieldAnd404ForUnknownSessions) {
   EXPECT_EQ(h->status, 200);
 }
 
+TEST_F(ServeTest, ASmallVocabularyModelTakesIdsAndItsPositionLimitIsA400) {
+  model_ = models::make_model(models::find_model("gpt2").small_config());  // vocab 37, n_positions 32
+  model_->eval();
+  const std::vector<int64_t> prompt = {1, 2, 3, 4};
+  const auto expected = reference_tokens(*model_, prompt, 5);
+  start();
+  auto ok = post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 5}, {"temperature", 0}}.dump());
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  auto j = json::parse(ok->body);
+  EXPECT_EQ(ids_of(j), expected);
+  EXPECT_EQ(j["choices"][0]["text"], "");  // ids of a non-byte vocabulary have no text
+  auto text = post("/v1/completions", R"({"prompt": "hi"})");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->status, 400) << text->body;
+  auto too_long = post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 40}, {"temperature", 0}}.dump());
+  ASSERT_TRUE(too_long);
+  EXPECT_EQ(too_long->status, 400) << too_long->body;
+  EXPECT_NE(too_long->body.find("n_positions"), std::string::npos) << too_long->body;
+}
+
 TEST_F(ServeTest, ConcurrentClientsAllGetTheirTokens) {
   constexpr int kClients = 16, kRequestsEach = 2, kTokens = 16;
   const auto prompt = bytes_of("load");
