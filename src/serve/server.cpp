@@ -60,8 +60,12 @@ struct Server::Impl {
     // Unknown routes (and other errors httplib answers itself) get the same JSON error shape.
     http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
-      const std::string msg = res.status == 404 ? fmt::format("no route for {} {}", req.method, req.path)
-                                                : fmt::format("HTTP {}", res.status);
+      std::string msg = fmt::format("HTTP {}", res.status);
+      if (res.status == 404) msg = fmt::format("no route for {} {}", req.method, req.path);
+      // httplib caps form-encoded bodies at 8 KiB, and curl -d sends that content type by default.
+      if (res.status == 413)
+        msg = "the request body is too large (16 MiB at most; a body sent as application/x-www-form-urlencoded, "
+              "curl -d's default, at most 8 KiB: send Content-Type: application/json)";
       res.set_content(error_body(res.status, msg), "application/json");
     });
   }

@@ -223,6 +223,11 @@ TEST_F(ServeTest, BadRequestsGet400NamingTheFieldAnd404ForUnknownSessions) {
   auto bad_continue = post("/v1/sessions/sess-nosuch/continue", R"({"max_tokens": 2, "top_p": 0})");
   ASSERT_TRUE(bad_continue);
   EXPECT_EQ(bad_continue->status, 400) << bad_continue->body;
+  httplib::Client form_client("127.0.0.1", port_);
+  auto form = form_client.Post("/v1/completions", std::string(9000, 'a'), "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 413);
+  EXPECT_NE(form->body.find("Content-Type: application/json"), std::string::npos) << form->body;
   auto route = get("/v1/nothing");
   ASSERT_TRUE(route);
   EXPECT_EQ(route->status, 404);
