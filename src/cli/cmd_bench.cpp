@@ -1,4 +1,4 @@
-// `scanlab bench scan|decode|train-step|ops`: benchmarks that print figures (see bench/README.md).
+// `scanlab bench scan|decode|train-step|ops|serve`: benchmarks that print figures (see bench/README.md).
 #include <iostream>
 #include <memory>
 
@@ -6,6 +6,9 @@
 #include "decode_bench.h"
 #include "ops_bench.h"
 #include "scan_bench.h"
+#ifdef SCANLAB_WITH_SERVE
+#include "serve_bench.h"
+#endif
 #include "train_step_bench.h"
 
 namespace scanlab::cli {
@@ -91,6 +94,23 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
     const auto device = apply_runtime(ctx.runtime);
     std::cout << bench::format_ops_bench(bench::run_ops_bench(*op, device), *op, device);
   });
+
+#ifdef SCANLAB_WITH_SERVE
+  auto sv = std::make_shared<bench::ServeBenchOptions>();
+  auto* serve = bench->add_subcommand("serve", "In-process scanlab serve under C concurrent clients: tokens/s, request and token latency");
+  serve->add_option("--model", sv->model, "registered model name")->capture_default_str();
+  serve->add_option("--clients", sv->clients, "concurrent clients, one row each")->delimiter(',')->capture_default_str();
+  serve->add_option("--requests", sv->requests, "requests per client")->capture_default_str()->check(CLI::PositiveNumber);
+  serve->add_option("--prompt-tokens", sv->prompt_tokens, "prompt length")->capture_default_str()->check(CLI::PositiveNumber);
+  serve->add_option("--tokens", sv->tokens, "tokens generated per request")->capture_default_str()->check(CLI::PositiveNumber);
+  serve->add_option("--width", sv->width, "model width")->capture_default_str()->check(CLI::PositiveNumber);
+  serve->add_option("--depth", sv->depth, "layers")->capture_default_str()->check(CLI::PositiveNumber);
+  serve->add_option("-o,--format", sv->format, "md or json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
+  serve->callback([sv, &ctx] {
+    const auto device = apply_runtime(ctx.runtime);
+    std::cout << bench::format_serve_bench(bench::run_serve_bench(*sv, device), *sv, device.str());
+  });
+#endif
 }
 
 }  // namespace scanlab::cli

@@ -256,6 +256,9 @@ void Scheduler::loop() {
       }
       try {
         step(*l);
+      } catch (const Error& e) {  // a model limit the request ran into, e.g. GPT-2's n_positions
+        l->job->fail(400, e.what());
+        l->drop = true;
       } catch (const std::exception& e) {
         l->job->fail(500, std::string("generation failed: ") + e.what());
         l->drop = true;

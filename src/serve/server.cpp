@@ -60,8 +60,12 @@ struct Server::Impl {
     // Unknown routes (and other errors httplib answers itself) get the same JSON error shape.
     http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
-      const std::string msg = res.status == 404 ? fmt::format("no route for {} {}", req.method, req.path)
-                                                : fmt::format("HTTP {}", res.status);
+      std::string msg = fmt::format("HTTP {}", res.status);
+      if (res.status == 404) msg = fmt::format("no route for {} {}", req.method, req.path);
+      // httplib caps form-encoded bodies at 8 KiB, and curl -d sends that content type by default.
+      if (res.status == 413)
+        msg = "the request body is too large (16 MiB at most; a body sent as application/x-www-form-urlencoded, "
+              "curl -d's default, at most 8 KiB: send Content-Type: application/json)";
       res.set_content(error_body(res.status, msg), "application/json");
     });
   }
@@ -104,6 +108,14 @@ struct Server::Impl {
   }
   static int64_t completion_tokens(const Job::Progress& p) { return static_cast<int64_t>(p.ids.size()); }
 
+  // The client hung up (or a write failed): count it, then stop generating for it. Counted first,
+  // so a scrape that sees the stream gone also sees the count.
+  void hang_up(const std::shared_ptr<Job>& job, bool& counted) {
+    if (!counted) metrics.request_done(499);  // nginx's "client closed request"
+    counted = true;
+    job->cancel();
+  }
+
   void completion(const httplib::Request& req, httplib::Response& res, RequestKind kind_of_request,
                   const std::string& session_id) {
     const CompletionRequest r =
@@ -140,14 +152,15 @@ struct Server::Impl {
     res.set_header("Cache-Control", "no-cache");
     auto sent = std::make_shared<size_t>(0);
     auto all = std::make_shared<std::vector<int64_t>>();
+    auto counted = std::make_shared<bool>(false);  // request_done called (once per request)
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, job, id, sent, all](size_t, httplib::DataSink& sink) {
+        [this, job, id, sent, all, counted](size_t, httplib::DataSink& sink) {
           Job::Progress q = job->wait(Job::Until::MoreTokens, *sent, milliseconds(200));
           for (size_t i = 0; i < q.ids.size(); ++i) {
             const std::string event = "data: " + dump(reply_json(id, {q.ids[i]}, q.pieces[i], nullptr, nullptr)) + "\n\n";
             if (!sink.write(event.data(), event.size())) {
-              job->cancel();
+              hang_up(job, *counted);
               return false;
             }
           }
@@ -163,13 +176,14 @@ struct Server::Impl {
             last = "data: " + dump(j) + "\n\n";
           }
           last += "data: [DONE]\n\n";
+          *counted = true;
           metrics.request_done(q.error_status ? q.error_status : 200);
           if (!sink.write(last.data(), last.size())) return false;
           sink.done();
           return true;
         },
-        [job](bool success) {
-          if (!success) job->cancel();
+        [this, job, counted](bool success) {
+          if (!success) hang_up(job, *counted);
         });
   }
 

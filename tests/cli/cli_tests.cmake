@@ -79,6 +79,8 @@ if(SCANLAB_WITH_SERVE)
   add_test(NAME cli.serve_health_completion_sigterm
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/serve_cli.sh $<TARGET_FILE:scanlab> ${CLI_PSM})
   set_tests_properties(cli.serve_health_completion_sigterm PROPERTIES FIXTURES_REQUIRED cli_psm TIMEOUT 180)
+  scanlab_cli_test(bench_serve_small ARGS --threads 1 bench serve --clients 1,3 --requests 2 --tokens 5 --width 16
+                   EXPECT "\\| 3 \\| 6 \\| 0 \\|")
   scanlab_cli_test(serve_missing_port ARGS serve --checkpoint ${PROJECT_SOURCE_DIR}/README.md FAIL_EXPECT "--port")
 endif()
 # scanlab nar: datasets, read-back, statistics, and errors that name the culprit.

@@ -1,6 +1,10 @@
 // `scanlab serve` end to end over loopback HTTP: replies equal infer::generate on the same model,
 // SSE framing, sessions (continue == uninterrupted, eviction to --session-dir and back), bad input
 // answered with 400/404 naming the field, and a bounded concurrent load.
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <future>
 
@@ -219,6 +223,11 @@ TEST_F(ServeTest, BadRequestsGet400NamingTheFieldAnd404ForUnknownSessions) {
   auto bad_continue = post("/v1/sessions/sess-nosuch/continue", R"({"max_tokens": 2, "top_p": 0})");
   ASSERT_TRUE(bad_continue);
   EXPECT_EQ(bad_continue->status, 400) << bad_continue->body;
+  httplib::Client form_client("127.0.0.1", port_);
+  auto form = form_client.Post("/v1/completions", std::string(9000, 'a'), "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 413);
+  EXPECT_NE(form->body.find("Content-Type: application/json"), std::string::npos) << form->body;
   auto route = get("/v1/nothing");
   ASSERT_TRUE(route);
   EXPECT_EQ(route->status, 404);
@@ -226,6 +235,27 @@ TEST_F(ServeTest, BadRequestsGet400NamingTheFieldAnd404ForUnknownSessions) {
   auto h = get("/health");  // still serving
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
+}
+
+TEST_F(ServeTest, ASmallVocabularyModelTakesIdsAndItsPositionLimitIsA400) {
+  model_ = models::make_model(models::find_model("gpt2").small_config());  // vocab 37, n_positions 32
+  model_->eval();
+  const std::vector<int64_t> prompt = {1, 2, 3, 4};
+  const auto expected = reference_tokens(*model_, prompt, 5);
+  start();
+  auto ok = post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 5}, {"temperature", 0}}.dump());
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  auto j = json::parse(ok->body);
+  EXPECT_EQ(ids_of(j), expected);
+  EXPECT_EQ(j["choices"][0]["text"], "");  // ids of a non-byte vocabulary have no text
+  auto text = post("/v1/completions", R"({"prompt": "hi"})");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->status, 400) << text->body;
+  auto too_long = post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 40}, {"temperature", 0}}.dump());
+  ASSERT_TRUE(too_long);
+  EXPECT_EQ(too_long->status, 400) << too_long->body;
+  EXPECT_NE(too_long->body.find("n_positions"), std::string::npos) << too_long->body;
 }
 
 TEST_F(ServeTest, ConcurrentClientsAllGetTheirTokens) {
@@ -267,6 +297,47 @@ TEST_F(ServeTest, ConcurrentClientsAllGetTheirTokens) {
   EXPECT_NE(m->body.find("scanlab_tokens_generated_total " + std::to_string(kClients * kRequestsEach * kTokens) + "\n"),
             std::string::npos)
       << m->body;
+}
+
+TEST_F(ServeTest, AClientThatHangsUpMidStreamIsDropped) {
+  start();
+  // A raw socket, so the test can hang up after the first bytes of a long stream.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string body = R"({"prompt": "hang up", "max_tokens": 4000, "stream": true})";
+  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  char buf[512];
+  ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0);
+  ::close(fd);
+  // The handler counts the hang-up (status 499) and the scheduler drops the request at a later
+  // tick; the server goes on serving.
+  bool dropped = false;
+  std::string scraped;
+  for (int i = 0; i < 200 && !dropped; ++i) {
+    auto r = get("/metrics");
+    ASSERT_TRUE(r);
+    scraped = r->body;
+    dropped = scraped.find("scanlab_requests_total{code=\"499\"} 1\n") != std::string::npos &&
+              scraped.find("scanlab_live_streams 0\n") != std::string::npos;
+    if (!dropped) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(dropped) << "the hung-up stream is still live after 10 s:\n" << scraped;
+  auto m = get("/metrics");
+  ASSERT_TRUE(m);
+  const std::string key = "\nscanlab_tokens_generated_total ";  // the sample line, not the # HELP line
+  const size_t at = m->body.find(key);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_LT(std::stoll(m->body.substr(at + key.size())), 4000) << "the stream ran to its end instead of being dropped";
+  auto r = post("/v1/completions", R"({"prompt": "after", "max_tokens": 3})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(ServeTest, StopEndsTheServerWhileClientsWait) {
