@@ -40,9 +40,9 @@ bool get_bool(const json& v, const char* field) {
 std::vector<int64_t> get_prompt(const json& v, const RequestLimits& limits) {
   std::vector<int64_t> ids;
   if (v.is_string()) {
-    if (limits.vocab_size < tokenize::ByteTokenizer().vocab_size())
-      bad(detail::concat("'prompt' is text, but this model's vocabulary has ", limits.vocab_size,
-                         " ids (< 256, not byte-level); send 'prompt' as a list of token ids"));
+    if (!limits.byte_text || limits.vocab_size < tokenize::ByteTokenizer().vocab_size())
+      bad(detail::concat("'prompt' is text, but this model (vocabulary ", limits.vocab_size,
+                         ") carries no byte-level tokenizer; send 'prompt' as a list of token ids"));
     ids = tokenize::ByteTokenizer().encode(v.get<std::string>());
   } else if (v.is_array()) {
     ids.reserve(v.size());

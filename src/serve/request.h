@@ -31,6 +31,7 @@ struct RequestLimits {
   int64_t vocab_size = 256;
   int64_t max_prompt_tokens = 4096;
   int64_t max_tokens = 4096;  // the largest max_tokens a request may ask for
+  bool byte_text = true;      // text prompts are taken (the model file carries the byte-level tokenizer)
 };
 
 struct CompletionRequest {

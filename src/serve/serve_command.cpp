@@ -37,8 +37,12 @@ void run_serve_command(const ServeCommandOptions& opts, c10::Device device, std:
     }
   } restore{old_int, old_term};
 
-  auto model = models::load_checkpoint(opts.checkpoint, device);
-  Server server(model, opts.server);
+  const models::ModelFile file = models::read_model_file(opts.checkpoint);
+  auto model = models::load_model(file, opts.checkpoint, device);
+  ServerOptions server_opts = opts.server;
+  // Text in and out is byte-level here; a model of ids (or a GPT-2 BPE one) takes and returns ids.
+  server_opts.byte_text = file.tokenizer.value("kind", std::string()) == "byte";
+  Server server(model, server_opts);
   const int port = server.bind();
   log << fmt::format("scanlab serve: {} (vocab {}) listening on http://{}:{}\n", model->kind(), model->vocab_size(),
                      opts.server.host, port);

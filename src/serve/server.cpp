@@ -31,7 +31,7 @@ struct Server::Impl {
         opts(std::move(o)),
         kind(model->kind()),
         vocab(model->vocab_size()),
-        byte_text(vocab >= tokenize::ByteTokenizer().vocab_size()),
+        byte_text(opts.byte_text && vocab >= tokenize::ByteTokenizer().vocab_size()),
         scheduler(model, SchedulerOptions{opts.max_batch, opts.session_bytes, opts.session_dir}, metrics) {
     // Every request holds a handler thread until its reply ends, so the pool is sized to the batch
     // plus a few for /health, /metrics and requests waiting in the queue.
@@ -119,7 +119,7 @@ struct Server::Impl {
   void completion(const httplib::Request& req, httplib::Response& res, RequestKind kind_of_request,
                   const std::string& session_id) {
     const CompletionRequest r =
-        parse_request(req.body, kind_of_request, RequestLimits{vocab, opts.max_prompt_tokens, opts.max_tokens});
+        parse_request(req.body, kind_of_request, RequestLimits{vocab, opts.max_prompt_tokens, opts.max_tokens, byte_text});
     JobSpec spec;
     spec.prompt = r.prompt;
     spec.session_id = session_id;

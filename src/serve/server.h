@@ -26,6 +26,7 @@ struct ServerOptions {
   int64_t max_tokens = 4096;                  // the largest max_tokens a request may ask for
   int64_t session_bytes = int64_t{1} << 30;   // memory for idle sessions (LRU eviction past it)
   std::string session_dir;                    // evicted sessions go here ("" = dropped)
+  bool byte_text = true;                      // the model file's tokenizer is byte-level (else: ids only)
 };
 
 class Server {
