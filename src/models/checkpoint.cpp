@@ -51,6 +51,12 @@ nlohmann::json parse_json(const std::string& text, const std::string& path, cons
   return {};
 }
 
+// The tokenizer of a model file that names none (written before the tokenizer travelled with the
+// model, or by init-model without --tokenizer): byte-level when the vocabulary holds the 256 bytes.
+nlohmann::json tokenizer_for_vocab(int64_t vocab_size) {
+  return vocab_size >= 256 ? tokenize::describe_tokenizer("byte") : tokenize::no_tokenizer("");
+}
+
 // The training checkpoints of earlier versions: weights under "model/", metadata "model_config",
 // "progress" and "config", no tokenizer (byte-level when the vocabulary holds 256 ids).
 ModelFile read_legacy_training_layout(io::Safetensors st, const std::string& path) {
@@ -69,7 +75,7 @@ ModelFile read_legacy_training_layout(io::Safetensors st, const std::string& pat
     SCANLAB_CHECK(st.metadata.count(key), path, ": training checkpoint lacks metadata '", key, "'");
   f.train_metadata["progress"] = st.metadata.at("progress");
   f.train_metadata["experiment"] = st.metadata.at("config");
-  f.tokenizer = f.config.value("vocab_size", 0) >= 256 ? tokenize::describe_tokenizer("byte") : tokenize::no_tokenizer("");
+  f.tokenizer = tokenizer_for_vocab(f.config.value("vocab_size", int64_t{0}));
   f.version = "earlier";
   return f;
 }
@@ -86,7 +92,7 @@ ModelFile model_file_of(const SequenceModel& model, const nlohmann::json& tokeni
 }
 
 nlohmann::json default_tokenizer(const SequenceModel& model) {
-  return model.vocab_size() >= 256 ? tokenize::describe_tokenizer("byte") : tokenize::no_tokenizer("");
+  return tokenizer_for_vocab(model.vocab_size());
 }
 
 io::Safetensors to_safetensors(const ModelFile& f) {
@@ -123,11 +129,8 @@ ModelFile from_safetensors(io::Safetensors st, const std::string& path) {
   f.config = parse_json(st.metadata.at(kCheckpointConfigKey), path, kCheckpointConfigKey);
   SCANLAB_CHECK(f.config.is_object() && f.config.contains("model") && f.config["model"].is_string(), path,
                 ": the model configuration names no model (\"model\": ...)");
-  // Files from before the tokenizer travelled with the model: byte-level when the vocabulary allows.
-  f.tokenizer = st.metadata.count(kTokenizerKey)
-                    ? parse_json(st.metadata.at(kTokenizerKey), path, kTokenizerKey)
-                    : (f.config.value("vocab_size", 0) >= 256 ? tokenize::describe_tokenizer("byte")
-                                                                : tokenize::no_tokenizer(""));
+  f.tokenizer = st.metadata.count(kTokenizerKey) ? parse_json(st.metadata.at(kTokenizerKey), path, kTokenizerKey)
+                                                 : tokenizer_for_vocab(f.config.value("vocab_size", int64_t{0}));
   tokenize::tokenizer_summary(f.tokenizer);
   f.version = st.metadata.count(kVersionKey) ? st.metadata.at(kVersionKey) : "earlier";
   for (auto& [k, v] : st.tensors) {
@@ -204,7 +207,7 @@ std::shared_ptr<SequenceModel> load_checkpoint(const std::string& path, const at
 
 std::unique_ptr<tokenize::Tokenizer> text_tokenizer(const ModelFile& file, const std::string& bpe_dir,
                                                     const std::string& use) {
-  auto tok = tokenize::tokenizer_from_description(file.tokenizer, bpe_dir.empty() ? tokenize::kDefaultBpeDir : bpe_dir);
+  auto tok = tokenize::tokenizer_from_description(file.tokenizer, bpe_dir);
   SCANLAB_CHECK(tok != nullptr, use, ": this ", file.config.value("model", std::string("model")),
                 " file carries no text tokenizer (", tokenize::tokenizer_summary(file.tokenizer),
                 "); give token ids instead (--prompt-tokens / --tokens FILE)");
@@ -250,10 +253,9 @@ std::string init_model(const InitModelOptions& o) {
   model->to(o.dtype == "float64" ? at::kDouble : at::kFloat);
   nlohmann::json tok;
   if (o.tokenizer == "none") tok = tokenize::no_tokenizer("");
-  if (o.tokenizer == "byte" || o.tokenizer == "gpt2")
-    tok = tokenize::describe_tokenizer(o.tokenizer, o.bpe_dir.empty() ? tokenize::kDefaultBpeDir : o.bpe_dir);
-  if (!tok.is_null()) {
-    const int64_t need = o.tokenizer == "byte" ? 256 : o.tokenizer == "gpt2" ? 50257 : 0;
+  if (o.tokenizer == "byte" || o.tokenizer == "gpt2") {
+    tok = tokenize::describe_tokenizer(o.tokenizer, o.bpe_dir);
+    const int64_t need = tokenize::tokenizer_from_description(tok, o.bpe_dir)->vocab_size();
     SCANLAB_CHECK(model->vocab_size() >= need, "--tokenizer ", o.tokenizer, " needs vocab_size >= ", need,
                   "; the model has ", model->vocab_size(), " (--set vocab_size=", need, ")");
   }

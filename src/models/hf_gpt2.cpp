@@ -98,7 +98,7 @@ ModelFile import_hf_gpt2(const HfImportOptions& o) {
   const int64_t vocab = f.config["vocab_size"].get<int64_t>();
   const std::string kind = o.tokenizer == "auto" ? (vocab == 50257 ? "gpt2" : "none") : o.tokenizer;
   SCANLAB_CHECK(kind == "gpt2" || kind == "none", "import-hf: --tokenizer '", o.tokenizer, "'; expected auto, gpt2 or none");
-  f.tokenizer = kind == "gpt2" ? tokenize::describe_tokenizer("gpt2", o.bpe_dir.empty() ? tokenize::kDefaultBpeDir : o.bpe_dir)
+  f.tokenizer = kind == "gpt2" ? tokenize::describe_tokenizer("gpt2", o.bpe_dir)
                                : tokenize::no_tokenizer("");
   load_model(f, source, at::kCPU);  // names, shapes and dtypes must build the model
   return f;

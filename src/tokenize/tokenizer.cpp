@@ -3,9 +3,8 @@
 #include <c10/util/hash.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/check.h"
 #include "tokenize/gpt2_bpe.h"
 
@@ -41,11 +40,7 @@ constexpr const char* kBpeFiles[] = {"encoder.json", "vocab.bpe"};
 std::string file_sha1(const std::filesystem::path& path) {
   SCANLAB_CHECK(std::filesystem::is_regular_file(path), "GPT-2 tokenizer file '", path.string(),
                 "' is missing; run scripts/fetch_data.sh or pass the folder that holds encoder.json and vocab.bpe");
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  SCANLAB_CHECK(in.good() || in.eof(), "cannot read '", path.string(), "'");
-  return c10::sha1(bytes.str()).str();
+  return c10::sha1(read_file(path.string())).str();
 }
 
 std::string kind_of(const nlohmann::json& d) {
@@ -54,13 +49,15 @@ std::string kind_of(const nlohmann::json& d) {
   return d["kind"].get<std::string>();
 }
 
+std::filesystem::path bpe_folder(const std::string& bpe_dir) { return bpe_dir.empty() ? kDefaultBpeDir : bpe_dir; }
+
 }  // namespace
 
 nlohmann::json describe_tokenizer(const std::string& kind, const std::string& bpe_dir) {
   if (kind == "byte") return {{"kind", "byte"}};
   SCANLAB_CHECK(kind == "gpt2", "unknown tokenizer '", kind, "'; expected byte or gpt2");
   nlohmann::json files;
-  for (const char* f : kBpeFiles) files[f] = file_sha1(std::filesystem::path(bpe_dir) / f);
+  for (const char* f : kBpeFiles) files[f] = file_sha1(bpe_folder(bpe_dir) / f);
   return {{"kind", "gpt2"}, {"files", files}};
 }
 
@@ -75,11 +72,11 @@ std::unique_ptr<Tokenizer> tokenizer_from_description(const nlohmann::json& d, c
                 " lacks the hashes of its files");
   for (const char* f : kBpeFiles) {
     SCANLAB_CHECK(d["files"].contains(f) && d["files"][f].is_string(), "GPT-2 tokenizer description lacks the hash of ", f);
-    const std::string have = file_sha1(std::filesystem::path(bpe_dir) / f), want = d["files"][f].get<std::string>();
-    SCANLAB_CHECK(have == want, "GPT-2 tokenizer file '", (std::filesystem::path(bpe_dir) / f).string(), "' has SHA-1 ",
+    const std::string have = file_sha1(bpe_folder(bpe_dir) / f), want = d["files"][f].get<std::string>();
+    SCANLAB_CHECK(have == want, "GPT-2 tokenizer file '", (bpe_folder(bpe_dir) / f).string(), "' has SHA-1 ",
                   have, " but the model was built with ", want, "; point --bpe-dir at the files it was trained with");
   }
-  return std::make_unique<Gpt2Bpe>(bpe_dir);
+  return std::make_unique<Gpt2Bpe>(bpe_folder(bpe_dir).string());
 }
 
 std::string tokenizer_summary(const nlohmann::json& d) {

@@ -40,6 +40,7 @@ inline constexpr const char* kDefaultBpeDir = "data/cache/gpt2";
 //   {"kind": "gpt2", "files": {"encoder.json": <sha1>, "vocab.bpe": <sha1>}}   (the files it was built from)
 //   {"kind": "none", "task": "<task name>"}   (a model of token ids only, e.g. MQAR or S5)
 // describe_tokenizer(kind, bpe_dir) hashes the GPT-2 files; a missing file is an error naming it.
+// An empty bpe_dir means kDefaultBpeDir, here and in tokenizer_from_description.
 nlohmann::json describe_tokenizer(const std::string& kind, const std::string& bpe_dir = kDefaultBpeDir);
 nlohmann::json no_tokenizer(const std::string& task);
 // Rebuilds the described tokenizer, the GPT-2 files read from `bpe_dir` and checked against the
