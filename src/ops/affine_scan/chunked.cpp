@@ -23,7 +23,8 @@ namespace {
 constexpr int64_t kSubChunk = 16;
 
 // Intra-chunk scores for a diagonal gate: A[i, j] = Σ_K q_i k_j e^{g_i - g_j} for j <= i, 0 above.
-// q, k, g [B, H, NC, C, K] (g in the state dtype), C a multiple of s -> [B, H, NC, C, C] in md.
+// q, k, g [B, H, NC, C, K] (g in the state dtype), C a multiple of s -> [B, H, NC, C, C] in the state
+// dtype; the blocks below the diagonal are products in md.
 at::Tensor diagonal_gate_scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& g, int64_t s,
                                 at::ScalarType md) {
   const int64_t B = q.size(0), H = q.size(1), NC = q.size(2), C = q.size(3), K = q.size(4), nb = C / s;
