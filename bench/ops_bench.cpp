@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -49,10 +50,12 @@ const OpInfo& find_op(const std::string& name) {
 struct OpCall {
   Named inputs;
   std::function<Named(const Named&)> run;
+  bool fused = false;  // whether run takes fused CUDA kernels
 };
 
+// `torch_path` forces the device-generic torch form where an op also has fused kernels.
 OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int64_t C, at::ScalarType dtype,
-                 at::Device device, bool grad) {
+                 at::Device device, bool grad, bool torch_path = false) {
   // Generated in float32 as bench/affine_bench.cpp does, then cast: q small, unit-norm keys,
   // log-sigmoid gates near 1, sigmoid beta.
   const auto f32 = at::TensorOptions().device(device).dtype(at::kFloat);
@@ -72,9 +75,12 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
       if (kind == ChunkedOp::VectorGate) c.inputs.push_back({"log_a", gate({B, T, H, D})});
       const bool gated = kind != ChunkedOp::LinearAttention;
       c.run = [=](const Named& x) {
-        auto out = ops::affine_scan_chunked({in(x, 0), in(x, 1), in(x, 2), gated ? in(x, 3) : at::Tensor(), {}, C});
+        const ops::AffineScanArgs a{in(x, 0), in(x, 1), in(x, 2), gated ? in(x, 3) : at::Tensor(), {}, C};
+        auto out = torch_path ? ops::affine_scan_chunked_torch(a) : ops::affine_scan_chunked(a);
         return Named{{"o", out.o}, {"h_final", out.h_final}};
       };
+      c.fused = !torch_path && ops::affine_scan_chunked_cuda_supports(
+                                   {in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2), gated ? in(c.inputs, 3) : at::Tensor(), {}, C});
       break;
     }
     case ChunkedOp::Mlstm:
@@ -179,6 +185,9 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
                   " must be a positive multiple of every length; T = ", T, " is not a divisor");
   for (const auto& p : o.passes)
     SCANLAB_CHECK(p == "fwd" || p == "fwdbwd", "bench ops: --pass '", p, "': expected fwd or fwdbwd");
+  SCANLAB_CHECK(!o.paths.empty(), "bench ops: --paths must not be empty");
+  for (const auto& p : o.paths)
+    SCANLAB_CHECK(p == "auto" || p == "torch", "bench ops: --paths '", p, "': expected auto or torch");
   if (!o.dump_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.dump_dir, ec);
@@ -193,28 +202,35 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
       const int64_t H = o.heads[s], D = o.dims[s];
       for (int64_t T : o.lengths) {
         const int64_t B = o.tokens / T;
-        for (const auto& pass : o.passes) {
-          const bool backward = pass == "fwdbwd";
-          const OpCall call = make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward);
-          OpsBenchRow row{name, pass, T, B, H, D};
-          Named outputs;
-          if (backward) {
+        // Ops (or shapes) without fused kernels run the torch form either way: one row, not two.
+        const bool has_fused = make_call(op.kind, 1, 1, H, D, o.chunk, dtype, device, false).fused;
+        for (const auto& path : o.paths) {
+          for (const auto& pass : o.passes) {
+            if (path == "torch" && !has_fused && o.paths.size() > 1) continue;
+            const bool backward = pass == "fwdbwd";
+            const OpCall call = make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path == "torch");
+            OpsBenchRow row{name, pass, call.fused ? "fused" : "torch", T, B, H, D};
+            Named outputs;
+            const auto t0 = std::chrono::steady_clock::now();
             outputs = call.run(call.inputs);
-            const at::Tensor d_o = at::randn_like(outputs.front().second);
-            auto step = [&] {
-              clear_grads(call.inputs);
-              call.run(call.inputs).front().second.backward(d_o);
-            };
-            step();  // one more warm-up than median_ms's own
-            row.ms = median_ms(o.repeats, device, step);
-          } else {
-            at::NoGradGuard no_grad;
-            outputs = call.run(call.inputs);
-            row.ms = median_ms(o.repeats, device, [&] { call.run(call.inputs); });
+            synchronize(device);
+            row.first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            if (backward) {
+              const at::Tensor d_o = at::randn_like(outputs.front().second);
+              auto step = [&] {
+                clear_grads(call.inputs);
+                call.run(call.inputs).front().second.backward(d_o);
+              };
+              step();  // one more warm-up than median_ms's own
+              row.ms = median_ms(o.repeats, device, step);
+            } else {
+              at::NoGradGuard no_grad;
+              row.ms = median_ms(o.repeats, device, [&] { call.run(call.inputs); });
+            }
+            row.flops = chunked_op_flops(op.kind, {B * T, T, H, D, D, o.chunk}, backward);
+            row.min_bytes = min_bytes(call.inputs, outputs, backward);
+            rows.push_back(row);
           }
-          row.flops = chunked_op_flops(op.kind, {B * T, T, H, D, D, o.chunk}, backward);
-          row.min_bytes = min_bytes(call.inputs, outputs, backward);
-          rows.push_back(row);
         }
         if (!o.dump_dir.empty())
           dump_case(o.dump_dir, name, make_call(op.kind, B, T, H, D, o.chunk, dtype, device, true), B, T, H, D,
@@ -233,7 +249,8 @@ std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenc
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
       j.push_back({{"op", r.op}, {"seq_len", r.seq_len}, {"batch", r.batch}, {"heads", r.heads}, {"dim", r.dim},
-                   {"pass", r.pass}, {"ms", r.ms}, {"flops", r.flops}, {"tflops", tflops(r)},
+                   {"pass", r.pass}, {"path", r.path}, {"ms", r.ms}, {"first_call_ms", r.first_ms},
+                   {"flops", r.flops}, {"tflops", tflops(r)},
                    {"min_bytes", r.min_bytes}, {"gbps", gbps(r)}, {"hbm_floor_pct", 100.0 * gbps(r) / o.hbm_gbps},
                    {"hbm_gbps", o.hbm_gbps}, {"chunk", o.chunk}, {"dtype", dtype}, {"device", device.str()},
                    {"repeats", o.repeats}});
@@ -244,12 +261,13 @@ std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenc
       "performance.md §2.1-2.2 (bench/README.md); GB/s: minimum bytes (inputs, outputs and gradients moved once) "
       "/ time; % of HBM floor: (minimum bytes / {:.0f} GB/s) / time, {:.0f} GB/s being --hbm-gbps (default: the "
       "H200's measured copy rate)\n\n"
-      "| op | T | B | H | d | pass | ms | TFLOP/s | GB/s | % of HBM floor |\n"
-      "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
+      "| op | T | B | H | d | pass | path | ms | first call ms | TFLOP/s | GB/s | % of HBM floor |\n"
+      "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|\n",
       dtype, o.tokens, o.chunk, device.str(), o.repeats, o.hbm_gbps, o.hbm_gbps);
   for (const auto& r : rows)
-    s += fmt::format("| {} | {} | {} | {} | {} | {} | {:.3f} | {:.3g} | {:.3g} | {:.1f}% |\n", r.op, r.seq_len, r.batch,
-                     r.heads, r.dim, r.pass, r.ms, tflops(r), gbps(r), 100.0 * gbps(r) / o.hbm_gbps);
+    s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3g} | {:.3g} | {:.1f}% |\n", r.op,
+                     r.seq_len, r.batch, r.heads, r.dim, r.pass, r.path, r.ms, r.first_ms, tflops(r), gbps(r),
+                     100.0 * gbps(r) / o.hbm_gbps);
   return s;
 }
 

@@ -21,6 +21,9 @@ struct OpsBenchOptions {
   int64_t chunk = 64;
   std::string dtype;  // float32 | bfloat16; empty: bfloat16 on CUDA, float32 elsewhere
   std::vector<std::string> passes{"fwd", "fwdbwd"};
+  // auto: the routed entry point (*_chunked: fused CUDA kernels where they take the arguments);
+  // torch: the device-generic batched torch form, for a side-by-side of the two.
+  std::vector<std::string> paths{"auto"};
   int repeats = 10;
   double hbm_gbps = 4300;  // the H200's measured device copy rate (performance.md §1)
   std::string format = "md";  // md | json
@@ -29,8 +32,10 @@ struct OpsBenchOptions {
 
 struct OpsBenchRow {
   std::string op, pass;
+  std::string path;  // what ran: fused (CUDA kernels) or torch
   int64_t seq_len = 0, batch = 0, heads = 0, dim = 0;
   double ms = 0;
+  double first_ms = 0;   // the first call of this cell (a fresh kernel's setup shows here), synchronised
   double flops = 0;      // performance.md §2.1-2.2 (bench/flops.h)
   double min_bytes = 0;  // inputs, outputs (and gradients) read or written once
 };

@@ -44,6 +44,29 @@ TEST(OpsBench, RowPerOpAndPass) {
   for (const auto& name : ops_bench_op_names()) EXPECT_NE(md.find("| " + name + " |"), std::string::npos) << name;
 }
 
+// Both paths asked for on the CPU, where no op has fused kernels: one torch row per cell, not two;
+// an unknown path is named.
+TEST(OpsBench, PathsColumnSaysWhatRan) {
+  auto o = tiny();
+  o.ops = {"scalar_gate", "mlstm"};
+  o.passes = {"fwd"};
+  o.paths = {"auto", "torch"};
+  const auto rows = run_ops_bench(o, at::kCPU);
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.path, "torch");
+    EXPECT_GT(r.first_ms, 0);
+  }
+  EXPECT_NE(format_ops_bench(rows, o, at::kCPU).find("| fwd | torch |"), std::string::npos);
+  o.paths = {"cuda"};
+  try {
+    run_ops_bench(o, at::kCPU);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--paths 'cuda': expected auto or torch"), std::string::npos) << e.what();
+  }
+}
+
 TEST(OpsBench, UnknownOpNamesTheKnownOnes) {
   auto o = tiny();
   o.ops = {"gla", "flash"};

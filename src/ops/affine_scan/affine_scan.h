@@ -46,6 +46,14 @@ AffineScanOut affine_scan_ref(const AffineScanArgs& a);
 constexpr int64_t kTokenLoopMaxValueDim = 8;
 AffineScanOut affine_scan_chunked(const AffineScanArgs& a);
 AffineScanOut affine_scan_chunked_torch(const AffineScanArgs& a);  // device-generic torch ops
+// The fused CUDA kernels of the chunked form for identity and scalar gates (cuda/chunk_gate.cu,
+// chunk_gate_cuda.cpp): bfloat16 q, k, v on a GPU of compute capability 8.0 or later, K and V of 64
+// or 128; outputs and gradients through autograd like the other paths. affine_scan_chunked takes
+// them whenever supports() accepts. Their chunk length is their own (64 tokens; chunk_len changes
+// only the order of the sums). `poison_outputs` fills outputs and scratch with NaN first (tests: every
+// element is written). Without a CUDA build supports() is false and the call throws scanlab::Error.
+bool affine_scan_chunked_cuda_supports(const AffineScanArgs& a);
+AffineScanOut affine_scan_chunked_cuda(const AffineScanArgs& a, bool poison_outputs = false);
 AffineScanOut affine_scan_blelloch(const AffineScanArgs& a);
 
 // Decode step: returns o [B, H, V] and leaves the new state in h (a state-dtype [B, H, K, V]

@@ -1,5 +1,7 @@
-// The only file of this op that knows both devices: it routes a decode step to its fused CUDA kernel
-// where supports() accepts the arguments, and to the device-generic torch path otherwise.
+// Routing between the fused CUDA kernels and the device-generic torch paths: a decode step goes to its
+// fused kernel, and the chunked form of an identity or scalar gate to chunk_gate_cuda.cpp's kernels,
+// where supports() accepts the arguments. With chunk_gate_cuda.cpp, the only file of this op that
+// knows both devices.
 #include "core/check.h"
 #include "ops/affine_scan/affine_scan.h"
 #include "ops/affine_scan/diagonal_scan.h"
@@ -21,6 +23,7 @@ AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
   // (diagonal_scan.h); other narrow V the token loop, which computes the same function (it is the
   // reference) with T small launches instead.
   check_affine_scan_args(a);
+  if (affine_scan_chunked_cuda_supports(a)) return affine_scan_chunked_cuda(a);
   if (affine_scan_diagonal_v1_supports(a)) return affine_scan_diagonal_v1(a);
   if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim) return affine_scan_ref(a);
   return affine_scan_chunked_torch(a);

@@ -1,0 +1,534 @@
+// Fused chunked affine scan for identity and scalar gates (cuda/chunk_gate_launch.h), forward and
+// backward, on tensor cores (WMMA 16x16x16 bf16 products with float32 accumulation, sm_80 and later).
+// With the cumulative log gate g inside each chunk of C = 64 tokens and G = g_{C-1}:
+//   o_i = e^{g_i} q_i·x_n + Σ_{j<=i} e^{g_i-g_j} (q_i·k_j) v_j,   x_{n+1} = e^G x_n + Σ_j e^{G-g_j} k_j v_jᵀ
+// Every exponent is <= 0 (masked entries never reach exp). Two kernels a direction:
+//   state_pass      one block per (head, 64 x 64 tile of the [K, V] state) walks the chunks with the
+//                   tile in accumulator registers: forward x <- e^G x + kᵀ(v ⊙ e^{G-g}), saving the
+//                   state entering each chunk (bf16); backward, from the last chunk, the gradient of
+//                   the state leaving each chunk, D <- e^G D + (q ⊙ e^g)ᵀ do.
+//   forward_output  one block per (chunk, head): o = e^g ⊙ (q x_n) + (q kᵀ ⊙ M) v, M_ij = [j<=i] e^{g_i-g_j}.
+//   backward_grads  one block per (chunk, head), with dP = do vᵀ and D_n the saved gradient:
+//                   dq = e^g ⊙ (do x_nᵀ) + (dP ⊙ M) k,  dk = e^{G-g} ⊙ (v D_nᵀ) + (dP ⊙ M)ᵀ q,
+//                   dv = e^{G-g} ⊙ (k D_n) + (q kᵀ ⊙ M)ᵀ do,
+//                   dL/dg_i = q_i·dq_i - k_i·dk_i, plus at i = C-1 (g_{C-1} = G also decays the
+//                   state) e^G <D_n, x_n> + Σ_j k_j·(e^{G-g_j} D_n v_j).
+// Row scalings are applied to the float32 products before they are summed (staged through shared
+// memory, since a WMMA accumulator's element-to-row map is unspecified), except the scaled inputs of
+// the state pass, which are rounded to bf16 as its products' operands (as fla does).
+#include <cuda_bf16.h>
+#include <mma.h>
+
+#include <type_traits>
+
+#include "ops/affine_scan/cuda/chunk_gate_launch.h"
+
+namespace scanlab::ops::cuda {
+namespace {
+
+using namespace nvcuda;
+using bf16 = __nv_bfloat16;
+using Acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+
+constexpr int C = kGateChunk;
+// Row paddings of shared tiles: rows stay 16-byte aligned (WMMA and vector loads need it) and
+// consecutive rows start in different banks.
+template <int W>
+__host__ __device__ constexpr int ldh() { return W + 8; }  // bf16 tiles
+template <int W>
+__host__ __device__ constexpr int ldf() { return W + 4; }  // float32 staging
+
+// The 16 x 16 fragments of a [64, N] product, dealt to NW warps: warp w owns fragments
+// w * kFrags .. w * kFrags + kFrags - 1 in row-major order of the fragment grid.
+template <int N, int NW>
+struct Tiles {
+  static constexpr int kCols = N / 16;
+  static constexpr int kFrags = 4 * kCols / NW;
+  static_assert(4 * kCols % NW == 0, "the fragments must split evenly over the warps");
+  __device__ static int row(int f) { return (static_cast<int>(threadIdx.x) / 32 * kFrags + f) / kCols * 16; }
+  __device__ static int col(int f) { return (static_cast<int>(threadIdx.x) / 32 * kFrags + f) % kCols * 16; }
+};
+
+template <int N, int NW>
+using Frags = Acc[Tiles<N, NW>::kFrags];
+
+template <int N, int NW>
+__device__ void zero(Frags<N, NW>& acc) {
+#pragma unroll
+  for (int f = 0; f < Tiles<N, NW>::kFrags; ++f) wmma::fill_fragment(acc[f], 0.f);
+}
+
+template <int N, int NW>
+__device__ void scale(Frags<N, NW>& acc, float s) {
+#pragma unroll
+  for (int f = 0; f < Tiles<N, NW>::kFrags; ++f)
+#pragma unroll
+    for (int e = 0; e < acc[f].num_elements; ++e) acc[f].x[e] *= s;
+}
+
+// acc += A B for the [64, N] output, A [64, R], B [R, N]; LA / LB say how A and B lie in memory
+// (row_major: element (r, c) at p[r * ld + c]; col_major: at p[r + c * ld]).
+template <class LA, class LB, int N, int R, int NW>
+__device__ void mma(Frags<N, NW>& acc, const bf16* A, int lda, const bf16* B, int ldb) {
+  using T = Tiles<N, NW>;
+#pragma unroll
+  for (int f = 0; f < T::kFrags; ++f) {
+    const int r = T::row(f), c = T::col(f);
+#pragma unroll
+    for (int kk = 0; kk < R; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, LA> a;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, LB> b;
+      wmma::load_matrix_sync(a, std::is_same<LA, wmma::row_major>::value ? A + r * lda + kk : A + r + kk * lda, lda);
+      wmma::load_matrix_sync(b, std::is_same<LB, wmma::row_major>::value ? B + kk * ldb + c : B + kk + c * ldb, ldb);
+      wmma::mma_sync(acc[f], a, b, acc[f]);
+    }
+  }
+}
+
+template <int N, int NW>
+__device__ void store(const Frags<N, NW>& acc, float* s, int lds) {
+  using T = Tiles<N, NW>;
+#pragma unroll
+  for (int f = 0; f < T::kFrags; ++f) wmma::store_matrix_sync(s + T::row(f) * lds + T::col(f), acc[f], lds, wmma::mem_row_major);
+}
+
+template <int N, int NW>
+__device__ void load(Frags<N, NW>& acc, const float* s, int lds) {
+  using T = Tiles<N, NW>;
+#pragma unroll
+  for (int f = 0; f < T::kFrags; ++f) wmma::load_matrix_sync(acc[f], s + T::row(f) * lds + T::col(f), lds, wmma::mem_row_major);
+}
+
+// rows x W bf16 from global memory (row r at src + r * stride) into a shared tile; rows from `valid`
+// on are zeros (the padding after the last token). With `row_scale`, row r is multiplied by
+// row_scale[r] in float32 and rounded back to bf16.
+template <int W>
+__device__ void load_rows(bf16* dst, const bf16* src, long long stride, int rows, int valid,
+                          const float* row_scale = nullptr) {
+  constexpr int kVecs = W / 8;  // 16-byte vectors of a row
+  for (int e = threadIdx.x; e < rows * kVecs; e += blockDim.x) {
+    const int r = e / kVecs, c = e % kVecs * 8;
+    uint4 x = make_uint4(0, 0, 0, 0);
+    if (r < valid) x = *reinterpret_cast<const uint4*>(src + r * stride + c);
+    if (row_scale) {
+      __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&x);
+      const float s = row_scale[r];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float2 f = __bfloat1622float2(h[i]);
+        h[i] = __floats2bfloat162_rn(f.x * s, f.y * s);
+      }
+    }
+    *reinterpret_cast<uint4*>(dst + r * ldh<W>() + c) = x;
+  }
+}
+
+// The [64, 64] intra-chunk product in `stage` times the decay mask M, rounded to a bf16 tile.
+__device__ void decay_mask(bf16* dst, const float* stage, const float* g) {
+  for (int e = threadIdx.x; e < C * C; e += blockDim.x) {
+    const int i = e / C, j = e % C;
+    const float x = j <= i ? stage[i * ldf<C>() + j] * __expf(g[i] - g[j]) : 0.f;
+    dst[i * ldh<C>() + j] = __float2bfloat16(x);
+  }
+}
+
+// One warp per row of a [64, W] float32 stage (row stride lds): multiplies row r by row_scale[r]
+// (when given), writes rows r < valid to dst + r * stride as bf16 (when given), and stores the row's
+// dot product with row r of the bf16 tile x into dot[r] (when given).
+template <int W, int NW>
+__device__ void row_pass(float* stage, int lds, const float* row_scale, bf16* dst, long long stride, int valid,
+                         const bf16* x, float* dot) {
+  const int lane = threadIdx.x % 32;
+  for (int r = threadIdx.x / 32; r < C; r += NW) {
+    const float s = row_scale ? row_scale[r] : 1.f;
+    float sum = 0.f;
+#pragma unroll
+    for (int c = 2 * lane; c < W; c += 64) {
+      float2 y = make_float2(stage[r * lds + c] * s, stage[r * lds + c + 1] * s);
+      if (row_scale) stage[r * lds + c] = y.x, stage[r * lds + c + 1] = y.y;
+      if (dst && r < valid) *reinterpret_cast<__nv_bfloat162*>(dst + r * stride + c) = __floats2bfloat162_rn(y.x, y.y);
+      if (x) {
+        const float2 xv = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(x + r * ldh<W>() + c));
+        sum += xv.x * y.x + xv.y * y.y;
+      }
+    }
+    if (dot) {
+#pragma unroll
+      for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      if (lane == 0) dot[r] = sum;
+    }
+  }
+}
+
+// ---- the pass over chunk states ---------------------------------------------------------------
+
+struct PassArgs {
+  ChunkGateDims d;
+  const bf16* a;  // [B, T, H, K]: k (forward) or q (backward)
+  const bf16* b;  // [B, T, H, V]: v (forward) or do (backward)
+  const float* g;
+  const float* init;
+  bf16* states;
+  float* final_state;
+  int reverse;
+};
+
+constexpr int kPassWarps = 4;
+
+__global__ void __launch_bounds__(kPassWarps * 32) state_pass_kernel(PassArgs p) {
+#if __CUDA_ARCH__ >= 800
+  constexpr int NW = kPassWarps;
+  __shared__ __align__(128) bf16 sa[C * ldh<64>()];
+  __shared__ __align__(128) bf16 sb[C * ldh<64>()];
+  __shared__ __align__(128) float stage[64 * ldf<64>()];
+  __shared__ float scale_a[C], scale_b[C];
+  __shared__ float decay;
+  const int H = p.d.heads, T = p.d.tokens, dk = p.d.dk, dv = p.d.dv, NC = p.d.chunks();
+  const int bh = blockIdx.x, b = bh / H, h = bh % H;
+  const int k0 = blockIdx.y * 64, v0 = blockIdx.z * 64;
+  const long long kv = static_cast<long long>(dk) * dv;
+  const long long tile = static_cast<long long>(k0) * dv + v0;
+  Frags<64, NW> x;
+  if (p.init) {
+    load<64, NW>(x, p.init + bh * kv + tile, dv);
+  } else {
+    zero<64, NW>(x);
+  }
+  for (int i = 0; i < NC; ++i) {
+    const int n = p.reverse ? NC - 1 - i : i;
+    // The state entering chunk n (forward) or the gradient of the one leaving it (backward).
+    store<64, NW>(x, stage, ldf<64>());
+    if (threadIdx.x < C) {
+      float G = 0.f, gi = 0.f;
+      if (p.g) {
+        const float* gn = p.g + (static_cast<long long>(bh) * NC + n) * C;
+        G = gn[C - 1], gi = gn[threadIdx.x];
+      }
+      scale_a[threadIdx.x] = __expf(gi);
+      scale_b[threadIdx.x] = __expf(G - gi);
+      if (threadIdx.x == 0) decay = __expf(G);
+    }
+    __syncthreads();
+    row_pass<64, NW>(stage, ldf<64>(), nullptr, p.states + (static_cast<long long>(bh) * NC + n) * kv + tile, dv, 64,
+                     nullptr, nullptr);
+    const int t0 = n * C, valid = min(C, T - t0);
+    const long long row0 = (static_cast<long long>(b) * T + t0) * H + h;
+    load_rows<64>(sa, p.a + row0 * dk + k0, static_cast<long long>(H) * dk, C, valid,
+                  p.g && p.reverse ? scale_a : nullptr);
+    load_rows<64>(sb, p.b + row0 * dv + v0, static_cast<long long>(H) * dv, C, valid,
+                  p.g && !p.reverse ? scale_b : nullptr);
+    __syncthreads();
+    if (p.g) scale<64, NW>(x, decay);
+    mma<wmma::col_major, wmma::row_major, 64, C, NW>(x, sa, ldh<64>(), sb, ldh<64>());
+    __syncthreads();  // sa, sb, stage and the scales are rewritten for the next chunk
+  }
+  using Tile = Tiles<64, NW>;
+#pragma unroll
+  for (int f = 0; f < Tile::kFrags; ++f)
+    wmma::store_matrix_sync(p.final_state + bh * kv + tile + Tile::row(f) * dv + Tile::col(f), x[f], dv,
+                            wmma::mem_row_major);
+#endif
+}
+
+cudaError_t launch_state_pass(const PassArgs& a, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(a.d.batch * a.d.heads), a.d.dk / 64, a.d.dv / 64);
+  state_pass_kernel<<<grid, kPassWarps * 32, 0, stream>>>(a);
+  return cudaGetLastError();
+}
+
+// ---- forward outputs ----------------------------------------------------------------------------
+
+constexpr int kOutWarps = 4;
+
+template <int DK>
+constexpr size_t forward_output_smem() {
+  return sizeof(bf16) * (2 * C * ldh<DK>() + C * ldh<64>() + DK * ldh<64>() + C * ldh<C>()) +
+         sizeof(float) * (C * ldf<64>() + C);
+}
+
+template <int DK, int DV>
+__global__ void __launch_bounds__(kOutWarps * 32) forward_output_kernel(ChunkGateForwardParams p) {
+#if __CUDA_ARCH__ >= 800
+  constexpr int NW = kOutWarps;
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16* sq = reinterpret_cast<bf16*>(smem);
+  bf16* sk = sq + C * ldh<DK>();
+  bf16* sv = sk + C * ldh<DK>();
+  bf16* sx = sv + C * ldh<64>();  // [DK, 64] tile of the entering state
+  bf16* sS = sx + DK * ldh<64>();
+  float* stage = reinterpret_cast<float*>(sS + C * ldh<C>());
+  float* sg = stage + C * ldf<64>();
+  const int H = p.d.heads, T = p.d.tokens, NC = p.d.chunks();
+  const int bh = blockIdx.x / NC, n = blockIdx.x % NC, b = bh / H, h = bh % H;
+  const int t0 = n * C, valid = min(C, T - t0);
+  const long long row0 = (static_cast<long long>(b) * T + t0) * H + h;
+  const float* g = p.g ? p.g + (static_cast<long long>(bh) * NC + n) * C : nullptr;
+  if (threadIdx.x < C) sg[threadIdx.x] = g ? g[threadIdx.x] : 0.f;
+  load_rows<DK>(sq, static_cast<const bf16*>(p.q) + row0 * DK, static_cast<long long>(H) * DK, C, valid);
+  load_rows<DK>(sk, static_cast<const bf16*>(p.k) + row0 * DK, static_cast<long long>(H) * DK, C, valid);
+  __syncthreads();
+  {
+    Frags<C, NW> s;
+    zero<C, NW>(s);
+    mma<wmma::row_major, wmma::col_major, C, DK, NW>(s, sq, ldh<DK>(), sk, ldh<DK>());
+    store<C, NW>(s, stage, ldf<C>());
+  }
+  __syncthreads();
+  decay_mask(sS, stage, sg);
+  float* scale_rows = sg;  // reused below as e^{g_i}, after the mask has read g
+  __syncthreads();
+  if (threadIdx.x < C) scale_rows[threadIdx.x] = __expf(sg[threadIdx.x]);
+  const bf16* states = static_cast<const bf16*>(p.states) + (static_cast<long long>(bh) * NC + n) * DK * DV;
+  bf16* o = static_cast<bf16*>(p.o) + row0 * DV;
+  for (int v0 = 0; v0 < DV; v0 += 64) {
+    load_rows<64>(sv, static_cast<const bf16*>(p.v) + row0 * DV + v0, static_cast<long long>(H) * DV, C, valid);
+    load_rows<64>(sx, states + v0, DV, DK, DK);
+    __syncthreads();
+    Frags<64, NW> acc;
+    zero<64, NW>(acc);
+    mma<wmma::row_major, wmma::row_major, 64, DK, NW>(acc, sq, ldh<DK>(), sx, ldh<64>());
+    if (g) {
+      store<64, NW>(acc, stage, ldf<64>());
+      __syncthreads();
+      row_pass<64, NW>(stage, ldf<64>(), scale_rows, nullptr, 0, 0, nullptr, nullptr);
+      __syncthreads();
+      load<64, NW>(acc, stage, ldf<64>());
+      __syncthreads();
+    }
+    mma<wmma::row_major, wmma::row_major, 64, C, NW>(acc, sS, ldh<C>(), sv, ldh<64>());
+    store<64, NW>(acc, stage, ldf<64>());
+    __syncthreads();
+    row_pass<64, NW>(stage, ldf<64>(), nullptr, o + v0, static_cast<long long>(H) * DV, valid, nullptr, nullptr);
+    __syncthreads();  // sv, sx and stage are rewritten for the next value tile
+  }
+#endif
+}
+
+// ---- backward: input gradients --------------------------------------------------------------------
+
+constexpr int kGradWarps = 8;
+
+template <int DK, int DV>
+constexpr size_t backward_grads_smem() {
+  constexpr int W = DK > DV ? DK : DV;
+  return sizeof(bf16) * (2 * C * ldh<DK>() + 2 * C * ldh<DV>() + 2 * DK * ldh<DV>() + 2 * C * ldh<C>()) +
+         sizeof(float) * (C * ldf<W>() + 5 * C + kGradWarps);
+}
+
+template <int DK, int DV>
+__global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGateBackwardParams p) {
+#if __CUDA_ARCH__ >= 800
+  constexpr int NW = kGradWarps;
+  constexpr int W = DK > DV ? DK : DV;
+  constexpr int lds = ldf<W>();
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16* sq = reinterpret_cast<bf16*>(smem);
+  bf16* sk = sq + C * ldh<DK>();
+  bf16* sv = sk + C * ldh<DK>();
+  bf16* sdo = sv + C * ldh<DV>();
+  bf16* sx = sdo + C * ldh<DV>();  // [DK, DV] state entering the chunk
+  bf16* sD = sx + DK * ldh<DV>();  // [DK, DV] gradient of the state leaving it
+  bf16* sS = sD + DK * ldh<DV>();  // (q kᵀ) ⊙ M
+  bf16* sdP = sS + C * ldh<C>();   // (do vᵀ) ⊙ M
+  float* stage = reinterpret_cast<float*>(sdP + C * ldh<C>());
+  float* sg = stage + C * lds;
+  float* e_g = sg + C;        // e^{g_i}
+  float* e_rest = e_g + C;    // e^{G - g_i}
+  float* dot_q = e_rest + C;  // q_i·dq_i
+  float* dot_k = dot_q + C;   // k_i·dk_i, then minus the inter part of it
+  float* red = dot_k + C;     // [NW]
+  const int H = p.d.heads, T = p.d.tokens, NC = p.d.chunks();
+  const int bh = blockIdx.x / NC, n = blockIdx.x % NC, b = bh / H, h = bh % H;
+  const int t0 = n * C, valid = min(C, T - t0);
+  const long long row0 = (static_cast<long long>(b) * T + t0) * H + h;
+  const long long qs = static_cast<long long>(H) * DK, vs = static_cast<long long>(H) * DV;
+  const long long state = (static_cast<long long>(bh) * NC + n) * DK * DV;
+  const float* g = p.g ? p.g + (static_cast<long long>(bh) * NC + n) * C : nullptr;
+  if (threadIdx.x < C) {
+    const float gi = g ? g[threadIdx.x] : 0.f, G = g ? g[C - 1] : 0.f;
+    sg[threadIdx.x] = gi;
+    e_g[threadIdx.x] = __expf(gi);
+    e_rest[threadIdx.x] = __expf(G - gi);
+  }
+  load_rows<DK>(sq, static_cast<const bf16*>(p.q) + row0 * DK, qs, C, valid);
+  load_rows<DK>(sk, static_cast<const bf16*>(p.k) + row0 * DK, qs, C, valid);
+  load_rows<DV>(sv, static_cast<const bf16*>(p.v) + row0 * DV, vs, C, valid);
+  load_rows<DV>(sdo, static_cast<const bf16*>(p.d_o) + row0 * DV, vs, C, valid);
+  load_rows<DV>(sx, static_cast<const bf16*>(p.states) + state, DV, DK, DK);
+  load_rows<DV>(sD, static_cast<const bf16*>(p.dstates) + state, DV, DK, DK);
+  __syncthreads();
+  // The two masked [C, C] products.
+  {
+    Frags<C, NW> s;
+    zero<C, NW>(s);
+    mma<wmma::row_major, wmma::col_major, C, DK, NW>(s, sq, ldh<DK>(), sk, ldh<DK>());
+    store<C, NW>(s, stage, lds);
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < C * C; e += blockDim.x) {
+    const int i = e / C, j = e % C;
+    sS[i * ldh<C>() + j] = __float2bfloat16(j <= i ? stage[i * lds + j] * __expf(sg[i] - sg[j]) : 0.f);
+  }
+  __syncthreads();
+  {
+    Frags<C, NW> s;
+    zero<C, NW>(s);
+    mma<wmma::row_major, wmma::col_major, C, DV, NW>(s, sdo, ldh<DV>(), sv, ldh<DV>());
+    store<C, NW>(s, stage, lds);
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < C * C; e += blockDim.x) {
+    const int i = e / C, j = e % C;
+    sdP[i * ldh<C>() + j] = __float2bfloat16(j <= i ? stage[i * lds + j] * __expf(sg[i] - sg[j]) : 0.f);
+  }
+  __syncthreads();
+  // dq = e^g ⊙ (do x_nᵀ) + (dP ⊙ M) k
+  {
+    Frags<DK, NW> acc;
+    zero<DK, NW>(acc);
+    mma<wmma::row_major, wmma::col_major, DK, DV, NW>(acc, sdo, ldh<DV>(), sx, ldh<DV>());
+    if (g) {
+      store<DK, NW>(acc, stage, lds);
+      __syncthreads();
+      row_pass<DK, NW>(stage, lds, e_g, nullptr, 0, 0, nullptr, nullptr);
+      __syncthreads();
+      load<DK, NW>(acc, stage, lds);
+      __syncthreads();
+    }
+    mma<wmma::row_major, wmma::row_major, DK, C, NW>(acc, sdP, ldh<C>(), sk, ldh<DK>());
+    store<DK, NW>(acc, stage, lds);
+    __syncthreads();
+    row_pass<DK, NW>(stage, lds, nullptr, static_cast<bf16*>(p.dq) + row0 * DK, qs, valid, g ? sq : nullptr, dot_q);
+    __syncthreads();
+  }
+  // dk = e^{G-g} ⊙ (v D_nᵀ) + (dP ⊙ M)ᵀ q; the first term's k·dk goes to dL/dG.
+  {
+    Frags<DK, NW> acc;
+    zero<DK, NW>(acc);
+    mma<wmma::row_major, wmma::col_major, DK, DV, NW>(acc, sv, ldh<DV>(), sD, ldh<DV>());
+    if (g) {
+      store<DK, NW>(acc, stage, lds);
+      __syncthreads();
+      row_pass<DK, NW>(stage, lds, e_rest, nullptr, 0, 0, sk, dot_k);
+      __syncthreads();
+      load<DK, NW>(acc, stage, lds);
+      __syncthreads();
+      if (threadIdx.x < 32) {  // Σ_j of the inter parts, before dot_k is rewritten
+        float s = dot_k[threadIdx.x] + dot_k[threadIdx.x + 32];
+#pragma unroll
+        for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (threadIdx.x == 0) red[0] = s;
+      }
+      __syncthreads();
+    }
+    mma<wmma::col_major, wmma::row_major, DK, C, NW>(acc, sdP, ldh<C>(), sq, ldh<DK>());
+    store<DK, NW>(acc, stage, lds);
+    __syncthreads();
+    row_pass<DK, NW>(stage, lds, nullptr, static_cast<bf16*>(p.dk) + row0 * DK, qs, valid, g ? sk : nullptr, dot_k);
+    __syncthreads();
+  }
+  // dv = e^{G-g} ⊙ (k D_n) + (q kᵀ ⊙ M)ᵀ do
+  {
+    Frags<DV, NW> acc;
+    zero<DV, NW>(acc);
+    mma<wmma::row_major, wmma::row_major, DV, DK, NW>(acc, sk, ldh<DK>(), sD, ldh<DV>());
+    if (g) {
+      store<DV, NW>(acc, stage, lds);
+      __syncthreads();
+      row_pass<DV, NW>(stage, lds, e_rest, nullptr, 0, 0, nullptr, nullptr);
+      __syncthreads();
+      load<DV, NW>(acc, stage, lds);
+      __syncthreads();
+    }
+    mma<wmma::col_major, wmma::row_major, DV, C, NW>(acc, sS, ldh<C>(), sdo, ldh<DV>());
+    store<DV, NW>(acc, stage, lds);
+    __syncthreads();
+    row_pass<DV, NW>(stage, lds, nullptr, static_cast<bf16*>(p.dv) + row0 * DV, vs, valid, nullptr, nullptr);
+  }
+  if (!g) return;
+  // dL/dg_i = q_i·dq_i - k_i·dk_i; g_{C-1} = G also scales the entering state and every k_j v_jᵀ.
+  const float inter = red[0];
+  float xd = 0.f;
+  for (int e = threadIdx.x; e < DK * DV; e += blockDim.x) {
+    const int r = e / DV, c = e % DV;
+    xd += __bfloat162float(sx[r * ldh<DV>() + c]) * __bfloat162float(sD[r * ldh<DV>() + c]);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) xd += __shfl_xor_sync(0xffffffffu, xd, o);
+  __syncthreads();  // every thread has read red[0]
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = xd;
+  __syncthreads();
+  if (threadIdx.x < C) {
+    float d = dot_q[threadIdx.x] - dot_k[threadIdx.x];
+    if (threadIdx.x == C - 1) {
+      float total = 0.f;
+      for (int w = 0; w < NW; ++w) total += red[w];
+      d += __expf(sg[C - 1]) * total + inter;
+    }
+    p.dg[(static_cast<long long>(bh) * NC + n) * C + threadIdx.x] = d;
+  }
+#endif
+}
+
+template <typename Kernel>
+cudaError_t allow_smem(Kernel kernel, size_t bytes) {
+  // Above 48 KB a kernel must opt in to dynamic shared memory. The setting belongs to the current
+  // device, so it is made at every launch (a host-side call of a few microseconds).
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+}
+
+template <int DK, int DV>
+cudaError_t launch_forward_output(const ChunkGateForwardParams& p, cudaStream_t stream) {
+  constexpr size_t bytes = forward_output_smem<DK>();
+  const cudaError_t opt_in = allow_smem(forward_output_kernel<DK, DV>, bytes);
+  if (opt_in != cudaSuccess) return opt_in;
+  const unsigned blocks = static_cast<unsigned>(static_cast<long long>(p.d.batch) * p.d.heads * p.d.chunks());
+  forward_output_kernel<DK, DV><<<blocks, kOutWarps * 32, bytes, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <int DK, int DV>
+cudaError_t launch_backward_grads(const ChunkGateBackwardParams& p, cudaStream_t stream) {
+  constexpr size_t bytes = backward_grads_smem<DK, DV>();
+  const cudaError_t opt_in = allow_smem(backward_grads_kernel<DK, DV>, bytes);
+  if (opt_in != cudaSuccess) return opt_in;
+  const unsigned blocks = static_cast<unsigned>(static_cast<long long>(p.d.batch) * p.d.heads * p.d.chunks());
+  backward_grads_kernel<DK, DV><<<blocks, kGradWarps * 32, bytes, stream>>>(p);
+  return cudaGetLastError();
+}
+
+// Calls f.template operator()<DK, DV>() for the supported (K, V).
+template <typename F>
+cudaError_t by_dims(const ChunkGateDims& d, F&& f) {
+  if (d.dk == 64 && d.dv == 64) return f(std::integral_constant<int, 64>{}, std::integral_constant<int, 64>{});
+  if (d.dk == 64 && d.dv == 128) return f(std::integral_constant<int, 64>{}, std::integral_constant<int, 128>{});
+  if (d.dk == 128 && d.dv == 64) return f(std::integral_constant<int, 128>{}, std::integral_constant<int, 64>{});
+  if (d.dk == 128 && d.dv == 128) return f(std::integral_constant<int, 128>{}, std::integral_constant<int, 128>{});
+  return cudaErrorInvalidValue;
+}
+
+bool empty(const ChunkGateDims& d) { return d.batch <= 0 || d.heads <= 0 || d.tokens <= 0; }
+
+}  // namespace
+
+cudaError_t launch_chunk_gate_forward(const ChunkGateForwardParams& p, cudaStream_t stream) {
+  if (!chunk_gate_supported(p.d.dk, p.d.dv)) return cudaErrorInvalidValue;
+  if (empty(p.d)) return cudaSuccess;
+  const PassArgs pass{p.d,       static_cast<const bf16*>(p.k), static_cast<const bf16*>(p.v), p.g, p.h0,
+                      static_cast<bf16*>(p.states), p.h_final, 0};
+  cudaError_t err = launch_state_pass(pass, stream);
+  if (err != cudaSuccess) return err;
+  return by_dims(p.d, [&](auto dk, auto dv) { return launch_forward_output<decltype(dk)::value, decltype(dv)::value>(p, stream); });
+}
+
+cudaError_t launch_chunk_gate_backward(const ChunkGateBackwardParams& p, cudaStream_t stream) {
+  if (!chunk_gate_supported(p.d.dk, p.d.dv)) return cudaErrorInvalidValue;
+  if (empty(p.d)) return cudaSuccess;
+  const PassArgs pass{p.d,      static_cast<const bf16*>(p.q), static_cast<const bf16*>(p.d_o), p.g, p.dh_final,
+                      static_cast<bf16*>(p.dstates), p.dh0, 1};
+  cudaError_t err = launch_state_pass(pass, stream);
+  if (err != cudaSuccess) return err;
+  return by_dims(p.d, [&](auto dk, auto dv) { return launch_backward_grads<decltype(dk)::value, decltype(dv)::value>(p, stream); });
+}
+
+}  // namespace scanlab::ops::cuda
