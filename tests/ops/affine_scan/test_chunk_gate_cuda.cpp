@@ -85,8 +85,14 @@ TEST(ChunkGateCuda, OutputsAndGradientsMatchFloat64TokenLoop) {
     ASSERT_TRUE(out.h_final.isfinite().all().item<bool>());
     EXPECT_LT(rel_rms(ref.o, out.o.to(at::kCPU)), 1.5e-2) << "o";
     EXPECT_LT(rel_rms(ref.h_final, out.h_final.to(at::kCPU)), 1e-2) << "final state";
-    // The routed entry point takes the same kernels.
-    EXPECT_TRUE(at::equal(affine_scan_chunked(args(gpu_in)).o, out.o));
+    // The routed entry point takes the same kernels, and they are deterministic.
+    const auto again = affine_scan_chunked(args(gpu_in));
+    EXPECT_TRUE(at::equal(again.o, out.o)) << "max |difference| " << (again.o - out.o).abs().max().item<float>()
+                                           << " at " << (again.o - out.o).abs().argmax().item<int64_t>();
+    EXPECT_TRUE(at::equal(again.h_final, out.h_final))
+        << "final state: max |difference| " << (again.h_final - out.h_final).abs().max().item<float>();
+    const auto third = affine_scan_chunked(args(gpu_in));
+    EXPECT_TRUE(at::equal(again.o, third.o)) << "unpoisoned runs differ by " << (again.o - third.o).abs().max().item<float>();
     const auto g_ref = grads_of([&](const std::vector<at::Tensor>& in) { return loss_of(affine_scan_ref(args(in))); }, ref_in);
     const auto g = grads_of(
         [&](const std::vector<at::Tensor>& in) { return loss_of(affine_scan_chunked_cuda(args(in), true)); }, gpu_in);
