@@ -166,6 +166,35 @@ class AffineLmStream : public Stream {
     graph_.reset();  // the graph reads the old state tensors
   }
 
+ protected:
+  // The streams' states concatenated along the batch, one step of the whole stack, then split back
+  // into each stream's own tensors (copied in place, so a captured graph's addresses stay): every
+  // product and every state update runs once for all the streams.
+  at::Tensor step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) override {
+    const auto group = streams_as<AffineLmStream>(streams, [this](const AffineLmStream& s) { return s.model_ == model_; });
+    if (group.empty()) return Stream::step_group(streams, tokens);
+    check_token_batch(tokens, model_->vocab_size(), true, model_->kind() + " step_together");
+    for (const AffineLmStream* s : group)
+      SCANLAB_CHECK(s->batch_ == 1, model_->kind(), " step_together: a stream of batch ", s->batch_,
+                    "; expected batch 1");
+    at::NoGradGuard no_grad;
+    std::vector<MixerState> stacked = states_;
+    for (size_t i = 0; i < stacked.size(); ++i)
+      for (size_t j = 0; j < stacked[i].size(); ++j) {
+        std::vector<at::Tensor> parts;
+        for (const AffineLmStream* s : group) parts.push_back(s->states_[i][j]);
+        stacked[i][j] = at::cat(parts, 0);
+      }
+    at::Tensor logits = model_->run_unchecked(tokens.unsqueeze(1), stacked, /*single_step=*/true).squeeze(1);
+    for (size_t k = 0; k < group.size(); ++k) {
+      for (size_t i = 0; i < stacked.size(); ++i)
+        for (size_t j = 0; j < stacked[i].size(); ++j)
+          group[k]->states_[i][j].copy_(stacked[i][j].narrow(0, static_cast<int64_t>(k), 1));
+      ++group[k]->position_;
+    }
+    return logits;
+  }
+
  private:
   // One step that leaves every state tensor at its address: the fused CUDA steps update in place,
   // the torch paths (CPU, conv buffers) return new tensors, copied back here. A graph captured from

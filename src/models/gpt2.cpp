@@ -2,6 +2,8 @@
 
 #include <torch/nn/init.h>
 
+#include <algorithm>
+
 #include "core/check.h"
 #include "models/config_reader.h"
 
@@ -54,10 +56,14 @@ Gpt2Model::Gpt2Model(const Gpt2Options& o) : o_(o) {
 
 at::Tensor Gpt2Model::embed(const at::Tensor& tokens, int64_t start) {
   const int64_t t = tokens.size(1);
-  SCANLAB_CHECK(start + t <= o_.n_positions, kind(), ": position ", start + t - 1, " has no learned embedding (n_positions ",
-                o_.n_positions, "); score or stream at most n_positions tokens");
+  check_position(start + t - 1);
   const at::Tensor positions = at::arange(start, start + t, at::TensorOptions().dtype(at::kLong).device(tokens.device()));
   return emb_.forward(tokens, positions, is_training());
+}
+
+void Gpt2Model::check_position(int64_t position) const {
+  SCANLAB_CHECK(position < o_.n_positions, kind(), ": position ", position, " has no learned embedding (n_positions ",
+                o_.n_positions, "); score or stream at most n_positions tokens");
 }
 
 at::Tensor Gpt2Model::head(const at::Tensor& h) {
@@ -108,6 +114,53 @@ at::Tensor Gpt2Stream::step(const at::Tensor& token) {
   // No mask: a cached step attends to every stored key (all past tokens, or the ring's last W).
   at::Tensor h = m_->stack_.forward_cached(m_->embed(token.unsqueeze(1), position_), caches_, at::Tensor());
   ++position_;
+  return m_->head(h).squeeze(1);
+}
+
+at::Tensor Gpt2Stream::step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) {
+  const auto group = streams_as<Gpt2Stream>(streams, [this](const Gpt2Stream& s) { return s.m_ == m_; });
+  if (group.empty()) return Stream::step_group(streams, tokens);
+  check_token_batch(tokens, m_->o_.vocab_size, true, m_->kind() + " step_together");
+  const int64_t n = static_cast<int64_t>(group.size()), heads = m_->o_.n_head, hd = m_->o_.n_embd / heads;
+  // Where each stream's token goes and how many entries its query sees: the end of an append cache,
+  // or, in a full ring, the oldest slot (which it replaces) with all W seen. Every layer holds
+  // the same tokens, so layer 0 says it for all.
+  std::vector<int64_t> positions, slots, seen;
+  for (const Gpt2Stream* s : group) {
+    SCANLAB_CHECK(s->batch_ == 1, m_->kind(), " step_together: a stream of batch ", s->batch_, "; expected batch 1");
+    const KvCache& c = s->caches_.front();
+    const bool full_ring = c.ring > 0 && c.length() == c.ring;
+    positions.push_back(s->position_);
+    slots.push_back(full_ring ? c.written % c.ring : c.length());
+    seen.push_back(full_ring ? c.ring : c.length() + 1);
+  }
+  const int64_t width = *std::max_element(seen.begin(), seen.end());
+  const at::TensorOptions ids = tokens.options().dtype(at::kLong);
+  const at::Tensor slot_ids = at::tensor(slots, at::kLong).to(ids.device());
+  const at::Tensor mask = at::arange(width, ids).unsqueeze(0).lt(at::tensor(seen, at::kLong).to(ids.device()).unsqueeze(1));
+  // Each layer's caches padded to the longest (the padding is zeros, masked off: no NaN reaches the sums).
+  const at::TensorOptions like = m_->emb_.token_weight().options();
+  std::vector<StackedKv> kv(caches_.size());
+  for (size_t l = 0; l < kv.size(); ++l) {
+    kv[l].k = at::zeros({n, heads, width, hd}, like);
+    kv[l].v = at::zeros({n, heads, width, hd}, like);
+    kv[l].slots = slot_ids;
+    kv[l].mask = mask;
+    for (int64_t i = 0; i < n; ++i) {
+      const KvCache& c = group[i]->caches_[l];
+      if (c.length() == 0) continue;
+      kv[l].k.narrow(0, i, 1).narrow(2, 0, c.length()).copy_(c.k);
+      kv[l].v.narrow(0, i, 1).narrow(2, 0, c.length()).copy_(c.v);
+    }
+  }
+  // The N tokens as one sequence [1, N] at their own positions, then one row per stream: [N, 1, D].
+  const at::Tensor p = at::tensor(positions, at::kLong).to(ids.device());
+  const at::Tensor x = m_->emb_.forward(tokens.unsqueeze(0), p, m_->is_training()).transpose(0, 1);
+  const at::Tensor h = m_->stack_.forward_stacked(x, kv);
+  for (int64_t i = 0; i < n; ++i) {
+    for (size_t l = 0; l < kv.size(); ++l) group[i]->caches_[l].add(kv[l].new_k.narrow(0, i, 1), kv[l].new_v.narrow(0, i, 1));
+    ++group[i]->position_;
+  }
   return m_->head(h).squeeze(1);
 }
 

@@ -53,6 +53,7 @@ class Gpt2Model : public SequenceModel {
  private:
   friend class Gpt2Stream;
   at::Tensor embed(const at::Tensor& tokens, int64_t start);  // checks the positions exist
+  void check_position(int64_t position) const;                // it has a learned embedding
   at::Tensor head(const at::Tensor& h);
 
   Gpt2Options o_;
@@ -69,6 +70,13 @@ class Gpt2Stream : public Stream {
   int64_t state_bytes() const override { return kv_cache_bytes(caches_); }
   std::map<std::string, at::Tensor> save() const override;
   void restore(const std::map<std::string, at::Tensor>& tensors) override;
+  void check_next_step() const override { m_->check_position(position_); }
+
+ protected:
+  // One embedding lookup, one GEMM per projection and MLP layer, one batched attention and one head
+  // product over all the streams: their caches (of different lengths) are copied, padded, into one
+  // [N, H, S, D/H] tensor per layer, and each new key and value is added to its own cache after.
+  at::Tensor step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) override;
 
  private:
   friend class Gpt2Model;

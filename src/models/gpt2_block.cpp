@@ -97,8 +97,8 @@ std::vector<at::Tensor> Gpt2AttentionImpl::split_heads(const at::Tensor& x) {
   return qkv;
 }
 
-at::Tensor Gpt2AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                     const at::Tensor& mask, bool causal) {
+at::Tensor Gpt2AttentionImpl::attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& mask, bool causal) {
   const double p = is_training() ? o_.attn_pdrop : 0.0;
   at::Tensor y;
 #if SCANLAB_HAS_SDPA
@@ -119,19 +119,22 @@ at::Tensor Gpt2AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, c
     if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
     y = at::matmul(at::dropout(at::softmax(scores, -1), p, is_training()), v);  // [B, H, Tq, hd]
   }
-  y = y.transpose(1, 2).reshape({q.size(0), q.size(2), o_.n_embd});
+  return y.transpose(1, 2).reshape({q.size(0), q.size(2), o_.n_embd});
+}
+
+at::Tensor Gpt2AttentionImpl::project_out(const at::Tensor& y) {
   return at::dropout(c_proj->forward(y), is_training() ? o_.resid_pdrop : 0.0, is_training());
 }
 
 at::Tensor Gpt2AttentionImpl::forward(const at::Tensor& x, const at::Tensor& mask, bool causal) {
   auto qkv = split_heads(x);
-  return attend(qkv[0], qkv[1], qkv[2], mask, causal);
+  return project_out(attention(qkv[0], qkv[1], qkv[2], mask, causal));
 }
 
 at::Tensor Gpt2AttentionImpl::forward_cached(const at::Tensor& x, KvCache& cache, const at::Tensor& mask) {
   auto qkv = split_heads(x);
   cache.add(qkv[1], qkv[2]);
-  return attend(qkv[0], cache.k, cache.v, mask);
+  return project_out(attention(qkv[0], cache.k, cache.v, mask));
 }
 
 at::Tensor Gpt2AttentionImpl::forward_slots(const at::Tensor& x, KvSlots& kv, const at::Tensor& slots,
@@ -140,7 +143,19 @@ at::Tensor Gpt2AttentionImpl::forward_slots(const at::Tensor& x, KvSlots& kv, co
   // Under autocast the projections come out in bf16 while the slots keep the model's dtype.
   kv.k.index_copy_(2, slots, qkv[1].to(kv.k.scalar_type()));
   kv.v.index_copy_(2, slots, qkv[2].to(kv.v.scalar_type()));
-  return attend(qkv[0], kv.k, kv.v, mask);
+  return project_out(attention(qkv[0], kv.k, kv.v, mask));
+}
+
+at::Tensor Gpt2AttentionImpl::forward_stacked(const at::Tensor& x, StackedKv& kv) {
+  SCANLAB_ASSERT(x.size(1) == 1 && kv.k.size(0) == x.size(0) && kv.slots.numel() == x.size(0));
+  auto qkv = split_heads(x);  // [N, H, 1, hd]
+  kv.new_k = qkv[1].to(kv.k.scalar_type());
+  kv.new_v = qkv[2].to(kv.v.scalar_type());
+  // Row n's token into slot slots[n] of row n, every head and channel.
+  const at::Tensor at_slot = kv.slots.view({-1, 1, 1, 1}).expand_as(kv.new_k);
+  kv.k.scatter_(2, at_slot, kv.new_k);
+  kv.v.scatter_(2, at_slot, kv.new_v);
+  return project_out(attention(qkv[0], kv.k, kv.v, kv.mask.unsqueeze(1).unsqueeze(1)));  // mask [N, 1, 1, S]
 }
 
 Gpt2MlpImpl::Gpt2MlpImpl(const Gpt2BlockOptions& o) : resid_pdrop_(o.resid_pdrop) {
@@ -178,6 +193,11 @@ at::Tensor Gpt2BlockImpl::forward_slots(const at::Tensor& x, KvSlots& kv, const 
   return h + mlp->forward(ln_2->forward(h));
 }
 
+at::Tensor Gpt2BlockImpl::forward_stacked(const at::Tensor& x, StackedKv& kv) {
+  at::Tensor h = x + attn->forward_stacked(ln_1->forward(x), kv);
+  return h + mlp->forward(ln_2->forward(h));
+}
+
 Gpt2Stack::Gpt2Stack(torch::nn::Module& owner, int64_t n_layer, const Gpt2BlockOptions& o) : o_(o) {
   torch::nn::ModuleList h;
   for (int64_t i = 0; i < n_layer; ++i) {
@@ -209,6 +229,12 @@ at::Tensor Gpt2Stack::forward_slots(at::Tensor x, std::vector<KvSlots>& kv, cons
                                     const at::Tensor& mask) {
   SCANLAB_ASSERT(kv.size() == blocks_.size());
   for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_slots(x, kv[i], slots, mask);
+  return ln_f_->forward(x);
+}
+
+at::Tensor Gpt2Stack::forward_stacked(at::Tensor x, std::vector<StackedKv>& kv) {
+  SCANLAB_ASSERT(kv.size() == blocks_.size());
+  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_stacked(x, kv[i]);
   return ln_f_->forward(x);
 }
 

@@ -56,6 +56,16 @@ struct KvSlots {
   int64_t bytes() const { return k.defined() ? 2 * k.numel() * static_cast<int64_t>(k.element_size()) : 0; }
 };
 
+// The keys and values of N streams stepped together (one token each), stacked along the batch:
+// k, v [N, H, S, D/H] hold each stream's entries in its row (padded to S where lengths differ),
+// `slots` [N] int64 is where each row's new token goes and `mask` [N, S] bool what each row's query
+// may see. Gpt2AttentionImpl::forward_stacked writes the new keys and values into k, v at `slots`
+// and leaves them in new_k, new_v [N, H, 1, D/H], for the streams' own caches.
+struct StackedKv {
+  at::Tensor k, v, slots, mask;
+  at::Tensor new_k, new_v;
+};
+
 // Mask for queries that are the last tq of tk positions: query i sees keys j <= i + (tk - tq).
 at::Tensor causal_mask(int64_t tq, int64_t tk, const at::Device& device);
 // Causal and at most `window` keys back (itself included): j <= i < j + window.
@@ -73,13 +83,18 @@ class Gpt2AttentionImpl : public torch::nn::Module {
   // Writes x's keys/values [B, H, T, D/H] into `kv` at `slots` ([T] int64, on x's device), then
   // attends over all S slots under `mask` [T, S] (which must hide the slots not yet written).
   at::Tensor forward_slots(const at::Tensor& x, KvSlots& kv, const at::Tensor& slots, const at::Tensor& mask);
+  // x [N, 1, D], row n the next token of stream n, attending over row n of `kv` alone: one
+  // projection GEMM, one scatter of the new keys and values, one batched attention for all N.
+  at::Tensor forward_stacked(const at::Tensor& x, StackedKv& kv);
 
   Gpt2Conv1D c_attn{nullptr}, c_proj{nullptr};
 
  private:
   std::vector<at::Tensor> split_heads(const at::Tensor& x);  // q, k, v [B, H, T, D/H]
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                    bool causal = false);
+  // Softmax attention with heads merged, [B, Tq, D], before c_proj.
+  at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                       bool causal = false);
+  at::Tensor project_out(const at::Tensor& y);  // c_proj and the residual dropout
   Gpt2BlockOptions o_;
 };
 TORCH_MODULE(Gpt2Attention);
@@ -101,6 +116,7 @@ class Gpt2BlockImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& mask, bool causal = false);
   at::Tensor forward_cached(const at::Tensor& x, KvCache& cache, const at::Tensor& mask);
   at::Tensor forward_slots(const at::Tensor& x, KvSlots& kv, const at::Tensor& slots, const at::Tensor& mask);
+  at::Tensor forward_stacked(const at::Tensor& x, StackedKv& kv);
 
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   Gpt2Attention attn{nullptr};
@@ -121,6 +137,8 @@ class Gpt2Stack {
   std::vector<KvCache> empty_caches(int64_t ring = 0) const;
   // One KvSlots per layer; see Gpt2AttentionImpl::forward_slots.
   at::Tensor forward_slots(at::Tensor x, std::vector<KvSlots>& kv, const at::Tensor& slots, const at::Tensor& mask);
+  // One StackedKv per layer; see Gpt2AttentionImpl::forward_stacked.
+  at::Tensor forward_stacked(at::Tensor x, std::vector<StackedKv>& kv);
   // Zeroed slots for every layer in one tensor [2 * n_layer, batch, heads, capacity, head size]
   // (layer l's K at 2l, V at 2l + 1), dtype and device of `like`; kv_slot_views() gives the
   // per-layer KvSlots. One tensor, so a range of slots of all layers is one copy.

@@ -3,8 +3,9 @@
 //   forward(tokens [B, T]) -> logits [B, T, V]          any T >= 1, not only multiples of a chunk
 //   prefill(tokens [B, T]) -> (logits [B, T, V], stream positioned after the T tokens)
 //   stream->step(token [B]) -> logits [B, V]             the next position
-// Invariant (tested for every registered model): logits from prefill + step x n equal forward on
-// the whole sequence, to rounding.
+//   step_together({s_1..s_N}, tokens [N]) -> [N, V]      N streams of batch 1 as one batch
+// Invariants (tested for every registered model): logits from prefill + step x n equal forward on
+// the whole sequence, to rounding; step_together equals each stream's own step, to rounding.
 #pragma once
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace scanlab::models {
 
@@ -47,7 +49,37 @@ class Stream {
     (void)on;
     return false;
   }
+  // Throws, without stepping, the error the next step() would throw for a limit of the stream
+  // itself (a learned position past n_positions). step_together runs it for every stream first,
+  // so a server can fail the one request at its limit and step the others.
+  virtual void check_next_step() const {}
+
+ protected:
+  friend at::Tensor step_together(const std::vector<Stream*>& streams, const at::Tensor& tokens);
+  // step_together's body, called on streams[0] once every stream passed check_next_step. The default
+  // steps the streams one after another; a model overrides it to run its per-token matrix products
+  // once over all the streams (its override falls back to this one for streams of other models).
+  virtual at::Tensor step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens);
 };
+
+// Steps several streams of batch 1 as one batch: streams[i] takes tokens[i] (tokens [N] int64)
+// and row i of the logits [N, V] is what streams[i]->step(tokens[i:i+1]) would return, to rounding
+// (one matrix product over N rows may round differently from N products of one row). The streams
+// must be distinct; a stream at a limit throws (check_next_step) before any stream moves.
+at::Tensor step_together(const std::vector<Stream*>& streams, const at::Tensor& tokens);
+
+// The streams of a group as S, or none when any is another type or fails `same_model(S&)`:
+// step_group overrides then take the default path.
+template <class S, class SameModel>
+std::vector<S*> streams_as(const std::vector<Stream*>& streams, SameModel same_model) {
+  std::vector<S*> out;
+  for (Stream* s : streams) {
+    auto* typed = dynamic_cast<S*>(s);
+    if (!typed || !same_model(*typed)) return {};
+    out.push_back(typed);
+  }
+  return out;
+}
 
 class SequenceModel : public torch::nn::Module {
  public:

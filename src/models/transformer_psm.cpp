@@ -216,9 +216,7 @@ at::Tensor TransformerPsmStream::plain_step(const at::Tensor& token) {
 at::Tensor TransformerPsmStream::step(const at::Tensor& token) {
   check_token_batch(token, m_->o_.vocab_size, true, "transformer_psm stream step");
   SCANLAB_CHECK(token.size(0) == batch_, "transformer_psm stream step: batch ", token.size(0), "; expected ", batch_);
-  SCANLAB_CHECK(m_->o_.position_mode == "chunk_local" || position_ < m_->o_.n_positions,
-                "transformer_psm: global position ", position_, " has no learned embedding (n_positions ",
-                m_->o_.n_positions, "); use position_mode \"chunk_local\" for unbounded streams");
+  check_next_step();
   at::NoGradGuard no_grad;  // the step writes its buffers in place
   const bool last_of_chunk = in_chunk() == m_->o_.chunk_size - 1;
   // In training mode the encoding draws dropout, so a sealed copy would not match the step's own.
@@ -244,6 +242,57 @@ at::Tensor TransformerPsmStream::step(const at::Tensor& token) {
       complete_chunk(chunk_);
     }
     publish_prefix();
+  }
+  return logits;
+}
+
+void TransformerPsmStream::check_next_step() const {
+  SCANLAB_CHECK(m_->o_.position_mode == "chunk_local" || position_ < m_->o_.n_positions,
+                "transformer_psm: global position ", position_, " has no learned embedding (n_positions ",
+                m_->o_.n_positions, "); use position_mode \"chunk_local\" for unbounded streams");
+}
+
+at::Tensor TransformerPsmStream::step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) {
+  const auto group = streams_as<TransformerPsmStream>(streams, [this](const TransformerPsmStream& s) { return s.m_ == m_; });
+  if (group.empty()) return Stream::step_group(streams, tokens);
+  check_token_batch(tokens, m_->o_.vocab_size, true, "transformer_psm step_together");
+  const int64_t c = m_->o_.chunk_size, n = static_cast<int64_t>(group.size());
+  std::vector<int64_t> positions;
+  std::vector<at::Tensor> slots;
+  for (const TransformerPsmStream* s : group) {
+    SCANLAB_CHECK(s->batch_ == 1, "transformer_psm step_together: a stream of batch ", s->batch_, "; expected batch 1");
+    positions.push_back(s->position_);
+    slots.push_back(s->inf_slots_);
+  }
+  at::NoGradGuard no_grad;  // the steps write their buffers in place
+  const at::Tensor p = at::tensor(positions, at::kLong).to(tokens.device());  // [N]
+  // Every stream's Inf slots, all layers, in one copy: [2L, N, H, 2C, D/H]. inf_mask over [N]
+  // positions gives row i the [2C] mask of stream i's next token, as its own step builds it.
+  const at::Tensor stacked = at::cat(slots, 1), own_slots = p.remainder(c) + c, masks = inf_mask(p, 1);
+  std::vector<StackedKv> kv(inf_kv_.size());
+  for (size_t l = 0; l < kv.size(); ++l)
+    kv[l] = {stacked.select(0, 2 * static_cast<int64_t>(l)), stacked.select(0, 2 * static_cast<int64_t>(l) + 1),
+             own_slots, masks};
+  // The N tokens as one sequence [1, N] at their own positions, then one row per stream: [N, 1, D].
+  const at::Tensor z = m_->encode_at(tokens.unsqueeze(0), p).transpose(0, 1);
+  const at::Tensor logits = m_->inf_head(m_->inf_stack_.forward_stacked(z, kv)).squeeze(1);
+  // Each stream's new keys and values, all layers [2L, N, H, 1, D/H], back into its own slot.
+  std::vector<at::Tensor> fresh;
+  for (const auto& layer : kv) {
+    fresh.push_back(layer.new_k);
+    fresh.push_back(layer.new_v);
+  }
+  const at::Tensor written = at::stack(fresh, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    TransformerPsmStream& s = *group[i];
+    s.inf_slots_.narrow(3, c + s.in_chunk(), 1).copy_(written.narrow(1, i, 1));
+    s.chunk_.narrow(1, s.in_chunk(), 1).copy_(z.narrow(0, i, 1));
+    s.position_dev_.add_(1);
+    ++s.position_;
+    if (s.in_chunk() == 0) {  // that token completed its chunk
+      s.complete_chunk(s.chunk_);
+      s.publish_prefix();
+    }
   }
   return logits;
 }

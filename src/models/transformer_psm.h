@@ -92,6 +92,7 @@ class TransformerPsmStream : public Stream {
   std::map<std::string, at::Tensor> save() const override;
   void restore(const std::map<std::string, at::Tensor>& tensors) override;
 
+  void check_next_step() const override;  // a global position past n_positions
   int64_t agg_calls() const override { return scanner_.agg_counter().calls; }
   bool use_cuda_graphs(bool on) override;
   bool use_boundary_overlap(bool on) override;
@@ -99,6 +100,14 @@ class TransformerPsmStream : public Stream {
   // Inf K/V entries a query of the next token can see: the prefix state's C (from chunk 1 on),
   // then this chunk's tokens so far.
   int64_t inf_cache_entries() const;
+
+ protected:
+  // Every stream's token at once: the encoding, the Inf layers' projections, attention and MLPs, and
+  // the head, the streams' Inf slots copied into one [2L, N, H, 2C, D/H] tensor (same shape for
+  // every stream: each row under its own mask), the new keys and values copied back. A stream whose
+  // chunk completes then runs its boundary work (Agg calls, the prefix's Inf prefill) by itself, in
+  // order: no CUDA graphs and no second stream on this path.
+  at::Tensor step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) override;
 
  private:
   friend class TransformerPsm;
@@ -116,7 +125,8 @@ class TransformerPsmStream : public Stream {
   std::vector<CudaGraphCall*> graphs() { return {&step_graph_, &agg_graph_, &prefix_graph_, &seal_graph_}; }
   // [rows, 2C] bool: which Inf slots tokens at positions position..position+rows-1 of the current
   // chunk may see (`position` is a [1] int64 device tensor): the prefix's C slots once a prefix
-  // exists, and this chunk's slots up to their own.
+  // exists, and this chunk's slots up to their own. With rows 1, `position` may be [N], one
+  // position per row (streams stepped together).
   at::Tensor inf_mask(const at::Tensor& position, int64_t rows) const;
 
   std::shared_ptr<TransformerPsm> m_;

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <tuple>
 
 #include "core/check.h"
 #include "io/safetensors.h"
@@ -22,23 +21,16 @@ namespace {
 
 constexpr int64_t kBatch = 2, kTokens = 13;
 
-class ModelDuality : public ::testing::TestWithParam<std::tuple<std::string, at::ScalarType>> {
+class ModelDuality : public testing::EveryModel {
  protected:
   void SetUp() override {
-    at::manual_seed(17);
-    model = make_model(find_model(name()).small_config());
-    testing::widen_weights(*model);
-    model->to(dtype());
-    model->eval();
+    make(17);
     tokens = at::randint(0, model->vocab_size(), {kBatch, kTokens}, at::kLong);
   }
-  std::string name() const { return std::get<0>(GetParam()); }
-  at::ScalarType dtype() const { return std::get<1>(GetParam()); }
   std::string temp_path(const std::string& tag) const {
     return ::testing::TempDir() + "duality_" + name() + "_" + tag + "_" + std::to_string(getpid()) + ".safetensors";
   }
 
-  std::shared_ptr<SequenceModel> model;
   at::Tensor tokens;
 };
 
@@ -140,14 +132,8 @@ TEST_P(ModelDuality, CheckpointRoundTripGivesIdenticalLogits) {
   std::remove(path.c_str());
 }
 
-std::string param_name(const ::testing::TestParamInfo<ModelDuality::ParamType>& info) {
-  return std::get<0>(info.param) + (std::get<1>(info.param) == at::kDouble ? "_f64" : "_f32");
-}
-
-INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, ModelDuality,
-                         ::testing::Combine(::testing::ValuesIn(model_names()),
-                                            ::testing::Values(at::kDouble, at::kFloat)),
-                         param_name);
+INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, ModelDuality, testing::every_model_and_dtype(),
+                         testing::model_and_dtype_name);
 
 TEST(ModelRegistry, HasTheTransformerFamily) {
   for (const char* name : {"gpt2", "sliding_window", "transformer_psm"}) {

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 
+#include "models/registry.h"
 #include "models/sequence_model.h"
 #include "support/expect_close.h"
 
@@ -27,6 +29,30 @@ inline void widen_weights(models::SequenceModel& model) {
     const double std = p.dim() >= 2 ? 1.0 / std::sqrt(static_cast<double>(std::min(p.size(0), p.size(1)))) : 0.5;
     p.normal_(0.0, std);
   }
+}
+
+// Base of the test suites over every registered model (no skip list) in float64 and float32:
+// make() builds the model's small_config, widened, in that dtype, in eval mode (dropout off).
+class EveryModel : public ::testing::TestWithParam<std::tuple<std::string, at::ScalarType>> {
+ protected:
+  void make(uint64_t seed) {
+    at::manual_seed(seed);
+    model = models::make_model(models::find_model(name()).small_config());
+    widen_weights(*model);
+    model->to(dtype());
+    model->eval();
+  }
+  std::string name() const { return std::get<0>(GetParam()); }
+  at::ScalarType dtype() const { return std::get<1>(GetParam()); }
+
+  std::shared_ptr<models::SequenceModel> model;
+};
+
+inline auto every_model_and_dtype() {
+  return ::testing::Combine(::testing::ValuesIn(models::model_names()), ::testing::Values(at::kDouble, at::kFloat));
+}
+inline std::string model_and_dtype_name(const ::testing::TestParamInfo<EveryModel::ParamType>& info) {
+  return std::get<0>(info.param) + (std::get<1>(info.param) == at::kDouble ? "_f64" : "_f32");
 }
 
 // Streams tokens [B, T] one step at a time from a fresh stream; returns logits [B, T, V].

@@ -1,0 +1,141 @@
+// models::step_together over every registered model, no skip list: streams of batch 1 at different
+// positions (a fresh one, prefilled ones inside and at the end of a chunk) stepped as one batch
+// give the logits and the states that stepping each alone gives, across chunk boundaries, in
+// float64 to 1e-12 and float32 to 1e-5. Plus the contract's edges: a stream at its limit throws
+// before any stream moves, streams of two models still step, bad calls are one-line errors.
+#include <gtest/gtest.h>
+
+#include "core/check.h"
+#include "models/registry.h"
+#include "support/model_checks.h"
+
+namespace scanlab::models {
+namespace {
+
+// Prompt lengths of the streams stepped together (0: a fresh stream). With the small T-PSM's
+// C = 4 they sit at different offsets in a chunk, with and without a prefix state, and the 9 steps
+// below carry each across two boundaries at different ticks.
+const std::vector<int64_t> kPrompts = {0, 1, 4, 6, 11};
+constexpr int64_t kSteps = 9;
+
+class StepTogether : public testing::EveryModel {
+ protected:
+  void SetUp() override { make(23); }
+  double tolerance() const { return dtype() == at::kDouble ? 1e-12 : 1e-5; }
+
+  // A stream after `prompt` (prefilled in parallel), or a fresh one for an empty prompt.
+  std::unique_ptr<Stream> stream_after(const at::Tensor& prompt) {
+    if (prompt.size(1) == 0) return model->start_stream(1);
+    return model->prefill(prompt).second;
+  }
+};
+
+TEST_P(StepTogether, EqualsSteppingEachStreamAlone) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::unique_ptr<Stream>> together, alone;
+  for (int64_t len : kPrompts) {
+    const at::Tensor prompt = at::randint(0, model->vocab_size(), {1, len}, at::kLong);
+    together.push_back(stream_after(prompt));
+    alone.push_back(stream_after(prompt));
+  }
+  std::vector<Stream*> group;
+  for (auto& s : together) group.push_back(s.get());
+  for (int64_t t = 0; t < kSteps; ++t) {
+    const at::Tensor tokens = at::randint(0, model->vocab_size(), {static_cast<int64_t>(group.size())}, at::kLong);
+    const at::Tensor logits = step_together(group, tokens);
+    ASSERT_EQ(logits.sizes(), at::IntArrayRef({static_cast<int64_t>(group.size()), model->vocab_size()}));
+    EXPECT_EQ(logits.scalar_type(), dtype());
+    for (size_t i = 0; i < group.size(); ++i) {
+      const std::string what = name() + " stream " + std::to_string(i) + " after " + std::to_string(kPrompts[i] + t);
+      const at::Tensor expected = alone[i]->step(tokens.narrow(0, static_cast<int64_t>(i), 1));
+      testing::expect_close(what + " logits", expected, logits.narrow(0, static_cast<int64_t>(i), 1), tolerance());
+      EXPECT_EQ(together[i]->position(), alone[i]->position()) << what;
+      EXPECT_EQ(together[i]->state_bytes(), alone[i]->state_bytes()) << what;
+    }
+  }
+  // The states themselves, not only this step's logits: what a saved session would hold.
+  for (size_t i = 0; i < group.size(); ++i) {
+    const auto a = alone[i]->save(), b = together[i]->save();
+    ASSERT_EQ(a.size(), b.size()) << name() << " stream " << i;
+    for (const auto& [key, value] : a) {
+      ASSERT_TRUE(b.count(key)) << name() << " stream " << i << " lacks " << key;
+      testing::expect_close(name() + " stream " + std::to_string(i) + " state " + key, value, b.at(key), tolerance());
+    }
+  }
+}
+
+// The same group stepped once with a single stream in it: the one-stream group is the step itself.
+TEST_P(StepTogether, AGroupOfOneIsTheStep) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor prompt = at::randint(0, model->vocab_size(), {1, 5}, at::kLong);
+  auto a = stream_after(prompt), b = stream_after(prompt);
+  const at::Tensor token = at::randint(0, model->vocab_size(), {1}, at::kLong);
+  testing::expect_close(name() + " group of one", a->step(token), step_together({b.get()}, token), tolerance());
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, StepTogether, testing::every_model_and_dtype(),
+                         testing::model_and_dtype_name);
+
+std::shared_ptr<SequenceModel> small_model(const std::string& name) {
+  at::manual_seed(5);
+  auto m = make_model(find_model(name).small_config());
+  m->eval();
+  return m;
+}
+
+// GPT-2's small config has n_positions 32: a stream that has read 32 tokens cannot step. The
+// group throws the stream's own message, and no stream in it moved.
+TEST(StepTogetherLimits, AStreamAtItsLimitThrowsBeforeAnyStreamMoves) {
+  torch::NoGradGuard no_grad;
+  auto m = small_model("gpt2");
+  auto fine = m->prefill(at::zeros({1, 3}, at::kLong)).second;
+  auto full = m->prefill(at::zeros({1, 32}, at::kLong)).second;
+  try {
+    step_together({fine.get(), full.get()}, at::zeros({2}, at::kLong));
+    ADD_FAILURE() << "a stream past n_positions stepped";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("n_positions"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(fine->position(), 3);
+  EXPECT_EQ(full->position(), 32);
+  EXPECT_THROW(full->check_next_step(), Error);
+  EXPECT_NO_THROW(fine->check_next_step());
+}
+
+// Streams of two models in one group take the one-by-one path and still equal their own steps.
+TEST(StepTogetherLimits, StreamsOfTwoModelsStillStep) {
+  torch::NoGradGuard no_grad;
+  auto g = small_model("gpt2"), p = small_model("transformer_psm");
+  auto a = g->prefill(at::ones({1, 2}, at::kLong)).second, b = p->prefill(at::ones({1, 6}, at::kLong)).second;
+  auto a2 = g->prefill(at::ones({1, 2}, at::kLong)).second, b2 = p->prefill(at::ones({1, 6}, at::kLong)).second;
+  const at::Tensor tokens = at::tensor({3, 7}, at::kLong);
+  const at::Tensor logits = step_together({a.get(), b.get()}, tokens);
+  EXPECT_TRUE(at::equal(logits.narrow(0, 0, 1), a2->step(tokens.narrow(0, 0, 1))));
+  EXPECT_TRUE(at::equal(logits.narrow(0, 1, 1), b2->step(tokens.narrow(0, 1, 1))));
+}
+
+TEST(StepTogetherLimits, BadCallsAreErrorsNamingWhatIsWrong) {
+  torch::NoGradGuard no_grad;
+  auto m = small_model("gla");
+  auto a = m->start_stream(1), b = m->start_stream(1), wide = m->start_stream(2);
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] { step_together({a.get(), b.get()}, at::zeros({3}, at::kLong)); }).find("one per stream"),
+            std::string::npos);
+  EXPECT_NE(message([&] { step_together({a.get(), a.get()}, at::zeros({2}, at::kLong)); }).find("listed twice"),
+            std::string::npos);
+  EXPECT_NE(message([&] { step_together({a.get(), wide.get()}, at::zeros({2}, at::kLong)); }).find("batch 1"),
+            std::string::npos);
+  EXPECT_NE(message([&] { step_together({a.get(), b.get()}, at::full({2}, 999, at::kLong)); }).find("token ids"),
+            std::string::npos);
+  EXPECT_EQ(a->position(), 0);
+}
+
+}  // namespace
+}  // namespace scanlab::models
