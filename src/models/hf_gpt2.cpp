@@ -126,8 +126,8 @@ void export_hf_gpt2(const ModelFile& file, const std::string& dir) {
                           {"resid_pdrop", c.value("resid_pdrop", 0.1)},
                           {"embd_pdrop", c.value("embd_pdrop", 0.1)},
                           {"tie_word_embeddings", c.value("tie_word_embeddings", true)},
-                          {"bos_token_id", 50256},
-                          {"eos_token_id", 50256}};
+                          {"bos_token_id", tokenize::kGpt2EndOfText},
+                          {"eos_token_id", tokenize::kGpt2EndOfText}};
   fs::create_directories(dir);
   io::save_safetensors((fs::path(dir) / "model.safetensors").string(), st);
   write_file_atomically((fs::path(dir) / "config.json").string(), hf.dump(2) + "\n");

@@ -43,6 +43,7 @@ Job::Progress Job::wait(Until until, size_t have, std::chrono::milliseconds time
   }
   if (done_) {
     p.tail = tail_;
+    p.finish_reason = finish_reason_;
     p.session_id = session_id_;
     p.state_bytes = state_bytes_;
     p.position = position_;
@@ -74,10 +75,12 @@ void Job::push(int64_t id) {
   cv_.notify_all();
 }
 
-void Job::finish(const std::string& session_id, int64_t state_bytes, int64_t position) {
+void Job::finish(const std::string& finish_reason, const std::string& session_id, int64_t state_bytes,
+                 int64_t position) {
   std::lock_guard<std::mutex> lock(mu_);
   if (done_) return;
   tail_ = text_.flush();
+  finish_reason_ = finish_reason;
   session_id_ = session_id;
   state_bytes_ = state_bytes;
   position_ = position;
@@ -103,6 +106,7 @@ struct Scheduler::Live {
   at::Tensor next;    // [1] the token sampled from them, emitted at the next tick
   at::Generator gen;
   int64_t produced = 0;
+  bool stopped = false;    // the end token was produced
   std::string session_id;  // the session this request continues or will be kept as ("" = none)
   Clock::time_point last;  // when the previous token was emitted (or the request admitted)
   bool drop = false;
@@ -177,23 +181,43 @@ void Scheduler::admit(Live& l) {
   l.job->start(static_cast<int64_t>(spec.prompt.size()));
 }
 
-void Scheduler::step(Live& l) {
+void Scheduler::emit(Live& l) {
   const auto now = Clock::now();
   metrics_.token(std::chrono::duration<double, std::milli>(now - l.last).count());
   l.last = now;
-  l.job->push(l.next.to(at::kCPU).item<int64_t>());
-  l.logits = l.stream->step(l.next);
-  ++l.produced;
-  if (l.produced < l.job->spec().max_tokens) l.next = infer::sample_next(l.logits, l.job->spec().sampling, l.gen);
+  const int64_t id = l.next.to(at::kCPU).item<int64_t>();
+  l.stopped = opts_.end_token && id == *opts_.end_token;
+  l.job->push(id);
 }
+
+void Scheduler::step(const std::vector<Live*>& group) {
+  // The emitted tokens are fed too, the end token and the last one included: a kept session's
+  // stream and logits then stand after everything the client was sent.
+  std::vector<models::Stream*> streams;
+  std::vector<at::Tensor> tokens;
+  for (Live* l : group) {
+    streams.push_back(l->stream.get());
+    tokens.push_back(l->next);
+  }
+  const at::Tensor logits = models::step_together(streams, at::cat(tokens));
+  for (size_t i = 0; i < group.size(); ++i) {
+    Live& l = *group[i];
+    l.logits = logits.narrow(0, static_cast<int64_t>(i), 1);
+    ++l.produced;
+    if (!finished(l)) l.next = infer::sample_next(l.logits, l.job->spec().sampling, l.gen);
+  }
+}
+
+bool Scheduler::finished(const Live& l) const { return l.stopped || l.produced >= l.job->spec().max_tokens; }
 
 Scheduler::Ending Scheduler::retire(Live& l) {
   if (!l.session_id.empty()) busy_sessions_.erase(l.session_id);
-  Ending e{l.job, "", 0, l.stream->position()};
+  Ending e{l.job, l.stopped ? "stop" : "length", "", 0, l.stream->position()};
   if (l.job->spec().keep_session) {
     e.session_id = l.session_id;
     e.state_bytes = l.stream->state_bytes();
-    sessions_.put(l.session_id, Session{std::move(l.stream), l.logits});
+    // A copy: the row views the tick's [N, V] logits, which the session must not keep alive.
+    sessions_.put(l.session_id, Session{std::move(l.stream), l.logits.clone()});
   }
   return e;
 }
@@ -248,20 +272,32 @@ void Scheduler::loop() {
         job->fail(500, std::string("generation failed: ") + e.what());
       }
     }
-    // 2. tick: one token for every live request.
+    // 2. tick: one token for every live request, the streams stepped together.
+    std::vector<Live*> group;
     for (auto& l : live) {
       if (l->job->cancelled()) {
         l->drop = true;
         continue;
       }
       try {
-        step(*l);
-      } catch (const Error& e) {  // a model limit the request ran into, e.g. GPT-2's n_positions
+        l->stream->check_next_step();
+      } catch (const Error& e) {  // a model limit this request ran into, e.g. GPT-2's n_positions
         l->job->fail(400, e.what());
         l->drop = true;
-      } catch (const std::exception& e) {
-        l->job->fail(500, std::string("generation failed: ") + e.what());
-        l->drop = true;
+        continue;
+      }
+      emit(*l);
+      group.push_back(l.get());
+    }
+    if (!group.empty()) {
+      try {
+        step(group);
+      } catch (const std::exception& e) {  // not a request's limit (those were checked): every stream in it is suspect
+        const bool checked = dynamic_cast<const Error*>(&e) != nullptr;
+        for (Live* l : group) {
+          l->job->fail(checked ? 400 : 500, std::string("generation failed: ") + e.what());
+          l->drop = true;
+        }
       }
     }
     // 3. leave: finished requests retire (their stream kept as a session if asked), dropped ones go.
@@ -274,7 +310,7 @@ void Scheduler::loop() {
         l->job->fail(499, "cancelled");
         continue;
       }
-      if (l->produced < l->job->spec().max_tokens) continue;
+      if (!finished(*l)) continue;
       try {
         endings.push_back(retire(*l));
       } catch (const std::exception& e) {  // e.g. a full disk while evicting a session
@@ -284,7 +320,7 @@ void Scheduler::loop() {
     }
     live.erase(std::remove_if(live.begin(), live.end(), [](const auto& l) { return l->drop; }), live.end());
     publish_gauges(live);
-    for (const auto& e : endings) e.job->finish(e.session_id, e.state_bytes, e.position);
+    for (const auto& e : endings) e.job->finish(e.finish_reason, e.session_id, e.state_bytes, e.position);
   }
   for (auto& l : live) l->job->fail(503, "the server is shutting down");
   std::lock_guard<std::mutex> lock(mu_);

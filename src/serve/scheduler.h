@@ -1,10 +1,13 @@
 // Continuous batching: one scheduler thread owns the model. Each tick it admits queued requests
 // (up to --max-batch live ones; a new prompt is prefilled in parallel through model.prefill, a
-// continued session steps only its appended tokens), then steps every live request once and
-// retires the finished ones, keeping their streams as sessions when asked. Requests therefore join
-// and leave between ticks, never inside one.
-// Each request keeps its own Stream of batch 1: the Stream API has no way to merge several streams'
-// states into one [B] step, so "batching" is one loop over the live streams per tick.
+// continued session steps only its appended tokens), then steps every live request once, all of
+// them in one models::step_together call, and retires the finished ones, keeping their streams as
+// sessions when asked. Requests therefore join and leave between ticks, never inside one.
+// Each request keeps its own Stream of batch 1; step_together runs the model's per-token matrix
+// products once over all of them (the affine models' whole step; attention per stream for GPT-2
+// and the Transformer-PSM), so a tick costs far less than stepping the streams one by one.
+// A request ends with finish_reason "stop" when it produces the end token (SchedulerOptions), else
+// "length" after max_tokens.
 // Per request, token i is sampled exactly as infer::generate samples it (same generator seeded by
 // the request's seed, same order of sample/step), so a request reproduces `scanlab generate`.
 #pragma once
@@ -16,6 +19,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -51,6 +55,7 @@ class Job {
     int error_status = 0;              // non-zero: the request failed
     std::string error;
     std::string tail;                  // text still held at the end (done only)
+    std::string finish_reason;         // "stop" (the end token) or "length" (done only)
     std::string session_id;            // when kept (done only)
     int64_t state_bytes = 0;           // the kept session's stream state (done only)
     int64_t position = 0;              // tokens the session's stream has consumed (done only)
@@ -66,7 +71,7 @@ class Job {
   // Scheduler side.
   void start(int64_t prompt_tokens);
   void push(int64_t id);
-  void finish(const std::string& session_id, int64_t state_bytes, int64_t position);
+  void finish(const std::string& finish_reason, const std::string& session_id, int64_t state_bytes, int64_t position);
   void fail(int status, const std::string& message);
 
  private:
@@ -78,7 +83,7 @@ class Job {
   std::vector<std::string> pieces_;
   bool started_ = false, done_ = false, cancelled_ = false;
   int error_status_ = 0;
-  std::string error_, tail_, session_id_;
+  std::string error_, tail_, finish_reason_, session_id_;
   int64_t state_bytes_ = 0, position_ = 0, prompt_tokens_ = 0;
 };
 
@@ -86,6 +91,7 @@ struct SchedulerOptions {
   int64_t max_batch = 16;                // live requests stepped per tick; the rest wait in the queue
   int64_t session_bytes = int64_t{1} << 30;  // memory for idle sessions before LRU eviction
   std::string session_dir;               // where evicted sessions go ("" = dropped)
+  std::optional<int64_t> end_token;      // ends a request with "stop" (GPT-2 BPE's <|endoftext|>); none: only "length"
 };
 
 class Scheduler {
@@ -101,10 +107,12 @@ class Scheduler {
   struct Live;
   void loop();
   void admit(Live& live);
-  void step(Live& live);
+  void emit(Live& live);                       // the pending token to the client
+  void step(const std::vector<Live*>& group);  // one step_together over the group, then sampling
+  bool finished(const Live& live) const;
   struct Ending {  // a retired request, told to its handler after the tick's gauges are out
     std::shared_ptr<Job> job;
-    std::string session_id;
+    std::string finish_reason, session_id;
     int64_t state_bytes, position;
   };
   Ending retire(Live& live);

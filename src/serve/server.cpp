@@ -32,7 +32,8 @@ struct Server::Impl {
         kind(model->kind()),
         vocab(model->vocab_size()),
         byte_text(opts.byte_text && vocab >= tokenize::ByteTokenizer().vocab_size()),
-        scheduler(model, SchedulerOptions{opts.max_batch, opts.session_bytes, opts.session_dir}, metrics) {
+        scheduler(model, SchedulerOptions{opts.max_batch, opts.session_bytes, opts.session_dir, opts.end_token},
+                  metrics) {
     // Every request holds a handler thread until its reply ends, so the pool is sized to the batch
     // plus a few for /health, /metrics and requests waiting in the queue.
     const size_t threads = static_cast<size_t>(opts.max_batch) + 8;
@@ -142,7 +143,7 @@ struct Server::Impl {
       std::string text;
       for (const auto& piece : p.pieces) text += piece;
       text += p.tail;
-      res.set_content(dump(reply_json(id, p.ids, text, "length", &p)), "application/json");
+      res.set_content(dump(reply_json(id, p.ids, text, p.finish_reason.c_str(), &p)), "application/json");
       metrics.request_done(200);
       return;
     }
@@ -172,7 +173,7 @@ struct Server::Impl {
             last = "data: " + error_body(q.error_status, q.error) + "\n\n";
           } else {
             q.ids = *all;  // usage counts every token of the request
-            json j = reply_json(id, {}, q.tail, "length", &q);
+            json j = reply_json(id, {}, q.tail, q.finish_reason.c_str(), &q);
             last = "data: " + dump(j) + "\n\n";
           }
           last += "data: [DONE]\n\n";

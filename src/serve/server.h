@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "models/sequence_model.h"
@@ -27,6 +28,7 @@ struct ServerOptions {
   int64_t session_bytes = int64_t{1} << 30;   // memory for idle sessions (LRU eviction past it)
   std::string session_dir;                    // evicted sessions go here ("" = dropped)
   bool byte_text = true;                      // the model file's tokenizer is byte-level (else: ids only)
+  std::optional<int64_t> end_token;           // the tokenizer's end of text: finish_reason "stop"
 };
 
 class Server {

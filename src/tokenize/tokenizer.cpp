@@ -86,4 +86,9 @@ std::string tokenizer_summary(const nlohmann::json& d) {
   return "none (token ids only" + (d.contains("task") ? ", task " + d["task"].get<std::string>() : std::string()) + ")";
 }
 
+std::optional<int64_t> end_of_text_id(const nlohmann::json& d) {
+  if (kind_of(d) == "gpt2") return kGpt2EndOfText;
+  return std::nullopt;
+}
+
 }  // namespace scanlab::tokenize

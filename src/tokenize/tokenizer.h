@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,5 +50,11 @@ std::unique_ptr<Tokenizer> tokenizer_from_description(const nlohmann::json& desc
                                                       const std::string& bpe_dir = kDefaultBpeDir);
 // One line for messages: "byte-level", "GPT-2 BPE", "none (task mqar)".
 std::string tokenizer_summary(const nlohmann::json& description);
+
+// GPT-2's <|endoftext|>: the last id of its 50257 (OpenAI's encoder.json; HF's bos and eos).
+inline constexpr int64_t kGpt2EndOfText = 50256;
+// The id that ends a text under the described tokenizer, where it has one: kGpt2EndOfText for
+// GPT-2 BPE; byte-level text and id-only models have none.
+std::optional<int64_t> end_of_text_id(const nlohmann::json& description);
 
 }  // namespace scanlab::tokenize

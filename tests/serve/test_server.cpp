@@ -1,10 +1,12 @@
 // `scanlab serve` end to end over loopback HTTP: replies equal infer::generate on the same model,
 // SSE framing, sessions (continue == uninterrupted, eviction to --session-dir and back), bad input
-// answered with 400/404 naming the field, and a bounded concurrent load.
+// answered with 400/404 naming the field, finish_reason "stop" at the end token, a request at its
+// position limit failing alone, and a bounded concurrent load.
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 
@@ -256,6 +258,67 @@ TEST_F(ServeTest, ASmallVocabularyModelTakesIdsAndItsPositionLimitIsA400) {
   ASSERT_TRUE(too_long);
   EXPECT_EQ(too_long->status, 400) << too_long->body;
   EXPECT_NE(too_long->body.find("n_positions"), std::string::npos) << too_long->body;
+}
+
+// With an end token configured (a GPT-2 BPE model file's <|endoftext|>), a request that produces it
+// ends there with finish_reason "stop", the end token its last id; plain and streamed alike. The
+// end token here is one this model's greedy reply is known to produce.
+TEST_F(ServeTest, TheEndTokenEndsARequestWithStop) {
+  const std::string prompt = "Stop at the end";
+  const auto reference = reference_tokens(*model_, bytes_of(prompt), 12);
+  const int64_t end = reference[4];
+  const auto first = std::find(reference.begin(), reference.end(), end);
+  const std::vector<int64_t> expected(reference.begin(), first + 1);
+  ServerOptions o;
+  o.end_token = end;
+  start(o);
+  auto r = post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"temperature", 0}}.dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  EXPECT_EQ(ids_of(j), expected);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(j["usage"]["completion_tokens"], static_cast<int64_t>(expected.size()));
+  auto streamed =
+      post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"temperature", 0}, {"stream", true}}.dump());
+  ASSERT_TRUE(streamed);
+  const auto events = sse_events(streamed->body);
+  ASSERT_EQ(events.size(), expected.size() + 2) << streamed->body;
+  EXPECT_EQ(json::parse(events[events.size() - 2])["choices"][0]["finish_reason"], "stop");
+  // Fewer tokens asked than it takes to reach the end token: "length".
+  const int64_t short_max = static_cast<int64_t>(expected.size()) - 1;
+  if (short_max >= 1) {
+    auto cut = post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", short_max}, {"temperature", 0}}.dump());
+    ASSERT_TRUE(cut);
+    EXPECT_EQ(json::parse(cut->body)["choices"][0]["finish_reason"], "length") << cut->body;
+  }
+}
+
+// Requests step together, but a request at its model's limit (GPT-2's n_positions 32) fails alone
+// with its 400 while the requests beside it finish with the tokens generate gives.
+TEST_F(ServeTest, ARequestAtItsPositionLimitFailsAloneWhileOthersStepOn) {
+  model_ = models::make_model(models::find_model("gpt2").small_config());
+  model_->eval();
+  const std::vector<int64_t> short_prompt = {1, 2, 3}, long_prompt(20, 5);
+  const auto expected = reference_tokens(*model_, short_prompt, 20);
+  start();
+  std::vector<std::future<httplib::Result>> replies;
+  for (int i = 0; i < 4; ++i)
+    replies.push_back(std::async(std::launch::async, [&, i] {
+      const auto& prompt = i == 0 ? long_prompt : short_prompt;
+      return post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 20}, {"temperature", 0}}.dump());
+    }));
+  for (int i = 0; i < 4; ++i) {
+    auto r = replies[i].get();
+    ASSERT_TRUE(r);
+    if (i == 0) {
+      EXPECT_EQ(r->status, 400) << r->body;
+      EXPECT_NE(r->body.find("n_positions"), std::string::npos) << r->body;
+    } else {
+      ASSERT_EQ(r->status, 200) << r->body;
+      EXPECT_EQ(ids_of(json::parse(r->body)), expected);
+    }
+  }
 }
 
 TEST_F(ServeTest, ConcurrentClientsAllGetTheirTokens) {

@@ -78,5 +78,22 @@ TEST(Gpt2Bpe, InvalidUtf8AndMissingFilesAreErrors) {
   EXPECT_THROW(tok->decode({50257}), Error);
 }
 
+// The end-of-text id a served GPT-2 stops at ("stop") is the encoder's own <|endoftext|>; the
+// byte-level and id-only descriptions have no end token.
+TEST(Gpt2Bpe, EndOfTextIsTheEncodersEndOfTextToken) {
+#ifndef SCANLAB_WITH_PCRE2
+  GTEST_SKIP() << "built without PCRE2";
+#endif
+  auto tok = load_or_fail();
+  ASSERT_TRUE(tok);
+  const auto id = end_of_text_id(describe_tokenizer("gpt2", kBpeDir));
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(tok->decode({*id}), "<|endoftext|>");
+  EXPECT_EQ(*id, tok->vocab_size() - 1);
+  EXPECT_FALSE(end_of_text_id(describe_tokenizer("byte")).has_value());
+  EXPECT_FALSE(end_of_text_id(no_tokenizer("mqar")).has_value());
+  EXPECT_THROW(end_of_text_id(nlohmann::json::object()), Error);
+}
+
 }  // namespace
 }  // namespace scanlab::tokenize
