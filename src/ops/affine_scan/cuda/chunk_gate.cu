@@ -99,27 +99,54 @@ __device__ void load(Frags<N, NW>& acc, const float* s, int lds) {
   for (int f = 0; f < T::kFrags; ++f) wmma::load_matrix_sync(acc[f], s + T::row(f) * lds + T::col(f), lds, wmma::mem_row_major);
 }
 
-// rows x W bf16 from global memory (row r at src + r * stride) into a shared tile; rows from `valid`
-// on are zeros (the padding after the last token). With `row_scale`, row r is multiplied by
-// row_scale[r] in float32 and rounded back to bf16.
+// Global-to-shared copies go through cp.async (sm_80): every thread issues all of its 16-byte copies
+// back to back and waits once for the group, so a tile costs one memory latency, not one per vector
+// (plain loads and stores through registers were serialised: the compiler cannot move a load of
+// `src` above a store to a shared tile it might alias).
+__device__ inline void copy16_async(void* smem, const void* gmem, bool fill) {
+#if __CUDA_ARCH__ >= 800
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(fill ? 16 : 0));
+#endif
+}
+__device__ inline void commit_copies() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+// Waits until at most `pending` committed groups of this thread are still in flight, then for the block.
+template <int pending>
+__device__ inline void wait_copies() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending));
+#endif
+  __syncthreads();
+}
+
+// rows x W bf16 from global memory (row r at src + r * stride) into a shared tile, asynchronously;
+// rows from `valid` on become zeros (the padding after the last token).
 template <int W>
-__device__ void load_rows(bf16* dst, const bf16* src, long long stride, int rows, int valid,
-                          const float* row_scale = nullptr) {
+__device__ void copy_rows(bf16* dst, const bf16* src, long long stride, int rows, int valid) {
   constexpr int kVecs = W / 8;  // 16-byte vectors of a row
   for (int e = threadIdx.x; e < rows * kVecs; e += blockDim.x) {
     const int r = e / kVecs, c = e % kVecs * 8;
-    uint4 x = make_uint4(0, 0, 0, 0);
-    if (r < valid) x = *reinterpret_cast<const uint4*>(src + r * stride + c);
-    if (row_scale) {
-      __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&x);
-      const float s = row_scale[r];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float2 f = __bfloat1622float2(h[i]);
-        h[i] = __floats2bfloat162_rn(f.x * s, f.y * s);
-      }
-    }
-    *reinterpret_cast<uint4*>(dst + r * ldh<W>() + c) = x;
+    copy16_async(dst + r * ldh<W>() + c, r < valid ? src + r * stride + c : src, r < valid);
+  }
+}
+
+// n floats (a multiple of 4, 16-byte aligned on both sides), asynchronously.
+__device__ void copy_floats(float* dst, const float* src, int n) {
+  for (int e = threadIdx.x * 4; e < n; e += blockDim.x * 4) copy16_async(dst + e, src + e, true);
+}
+
+// Multiplies row r of a shared [rows, W] bf16 tile by scale[r] (float32 product, rounded to bf16).
+template <int W>
+__device__ void scale_rows(bf16* tile, int rows, const float* scale) {
+  for (int e = threadIdx.x; e < rows * (W / 2); e += blockDim.x) {
+    const int r = e / (W / 2), c = e % (W / 2) * 2;
+    __nv_bfloat162* x = reinterpret_cast<__nv_bfloat162*>(tile + r * ldh<W>() + c);
+    const float2 f = __bfloat1622float2(*x);
+    *x = __floats2bfloat162_rn(f.x * scale[r], f.y * scale[r]);
   }
 }
 
@@ -175,52 +202,77 @@ struct PassArgs {
 
 constexpr int kPassWarps = 4;
 
+// Shared memory of the state pass: two buffers of the a and b tiles and of g (chunk n + 1 is copied
+// while chunk n is multiplied), the float32 staging tile and the row scales.
+constexpr size_t state_pass_smem() {
+  return sizeof(bf16) * 4 * C * ldh<64>() + sizeof(float) * (64 * ldf<64>() + 2 * C + 2 * C + 4);
+}
+
 __global__ void __launch_bounds__(kPassWarps * 32) state_pass_kernel(PassArgs p) {
 #if __CUDA_ARCH__ >= 800
   constexpr int NW = kPassWarps;
-  __shared__ __align__(128) bf16 sa[C * ldh<64>()];
-  __shared__ __align__(128) bf16 sb[C * ldh<64>()];
-  __shared__ __align__(128) float stage[64 * ldf<64>()];
-  __shared__ float scale_a[C], scale_b[C];
-  __shared__ float decay;
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16* sa = reinterpret_cast<bf16*>(smem);  // [2][C, 64]
+  bf16* sb = sa + 2 * C * ldh<64>();         // [2][C, 64]
+  float* stage = reinterpret_cast<float*>(sb + 2 * C * ldh<64>());
+  float* sg = stage + 64 * ldf<64>();  // [2][C]
+  float* scale_a = sg + 2 * C;
+  float* scale_b = scale_a + C;
+  float* decay = scale_b + C;
   const int H = p.d.heads, T = p.d.tokens, dk = p.d.dk, dv = p.d.dv, NC = p.d.chunks();
   const int bh = blockIdx.x, b = bh / H, h = bh % H;
   const int k0 = blockIdx.y * 64, v0 = blockIdx.z * 64;
   const long long kv = static_cast<long long>(dk) * dv;
   const long long tile = static_cast<long long>(k0) * dv + v0;
+  auto chunk_of = [&](int i) { return p.reverse ? NC - 1 - i : i; };
+  auto fetch = [&](int i, int buf) {  // chunk i of the walk into buffer buf
+    const int n = chunk_of(i), t0 = n * C, valid = min(C, T - t0);
+    const long long row0 = (static_cast<long long>(b) * T + t0) * H + h;
+    copy_rows<64>(sa + buf * C * ldh<64>(), p.a + row0 * dk + k0, static_cast<long long>(H) * dk, C, valid);
+    copy_rows<64>(sb + buf * C * ldh<64>(), p.b + row0 * dv + v0, static_cast<long long>(H) * dv, C, valid);
+    if (p.g) copy_floats(sg + buf * C, p.g + (static_cast<long long>(bh) * NC + n) * C, C);
+    commit_copies();
+  };
   Frags<64, NW> x;
   if (p.init) {
     load<64, NW>(x, p.init + bh * kv + tile, dv);
   } else {
     zero<64, NW>(x);
   }
+  fetch(0, 0);
   for (int i = 0; i < NC; ++i) {
-    const int n = p.reverse ? NC - 1 - i : i;
+    const int n = chunk_of(i), buf = i & 1;
+    if (i + 1 < NC) fetch(i + 1, buf ^ 1);  // that buffer's readers finished before the last barrier
     // The state entering chunk n (forward) or the gradient of the one leaving it (backward).
     store<64, NW>(x, stage, ldf<64>());
-    if (threadIdx.x < C) {
-      float G = 0.f, gi = 0.f;
-      if (p.g) {
-        const float* gn = p.g + (static_cast<long long>(bh) * NC + n) * C;
-        G = gn[C - 1], gi = gn[threadIdx.x];
-      }
-      scale_a[threadIdx.x] = __expf(gi);
-      scale_b[threadIdx.x] = __expf(G - gi);
-      if (threadIdx.x == 0) decay = __expf(G);
+    if (i + 1 < NC) {
+      wait_copies<1>();
+    } else {
+      wait_copies<0>();
     }
-    __syncthreads();
+    bf16* a = sa + buf * C * ldh<64>();
+    bf16* bt = sb + buf * C * ldh<64>();
+    if (p.g) {
+      if (threadIdx.x < C) {
+        const float* g = sg + buf * C;
+        scale_a[threadIdx.x] = __expf(g[threadIdx.x]);
+        scale_b[threadIdx.x] = __expf(g[C - 1] - g[threadIdx.x]);
+        if (threadIdx.x == 0) decay[0] = __expf(g[C - 1]);
+      }
+      __syncthreads();
+      // Backward: q ⊙ e^g; forward: v ⊙ e^{G-g}.
+      if (p.reverse) {
+        scale_rows<64>(a, C, scale_a);
+      } else {
+        scale_rows<64>(bt, C, scale_b);
+      }
+    }
     row_pass<64, NW>(stage, ldf<64>(), nullptr, p.states + (static_cast<long long>(bh) * NC + n) * kv + tile, dv, 64,
                      nullptr, nullptr);
-    const int t0 = n * C, valid = min(C, T - t0);
-    const long long row0 = (static_cast<long long>(b) * T + t0) * H + h;
-    load_rows<64>(sa, p.a + row0 * dk + k0, static_cast<long long>(H) * dk, C, valid,
-                  p.g && p.reverse ? scale_a : nullptr);
-    load_rows<64>(sb, p.b + row0 * dv + v0, static_cast<long long>(H) * dv, C, valid,
-                  p.g && !p.reverse ? scale_b : nullptr);
     __syncthreads();
-    if (p.g) scale<64, NW>(x, decay);
-    mma<wmma::col_major, wmma::row_major, 64, C, NW>(x, sa, ldh<64>(), sb, ldh<64>());
-    __syncthreads();  // sa, sb, stage and the scales are rewritten for the next chunk
+    if (p.g) scale<64, NW>(x, decay[0]);
+    mma<wmma::col_major, wmma::row_major, 64, C, NW>(x, a, ldh<64>(), bt, ldh<64>());
+    __syncthreads();  // this buffer, the stage and the scales are rewritten next
   }
   using Tile = Tiles<64, NW>;
 #pragma unroll
@@ -230,9 +282,18 @@ __global__ void __launch_bounds__(kPassWarps * 32) state_pass_kernel(PassArgs p)
 #endif
 }
 
+template <typename Kernel>
+cudaError_t allow_smem(Kernel kernel, size_t bytes) {
+  // Above 48 KB a kernel must opt in to dynamic shared memory. The setting belongs to the current
+  // device, so it is made at every launch (a host-side call of a few microseconds).
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+}
+
 cudaError_t launch_state_pass(const PassArgs& a, cudaStream_t stream) {
+  const cudaError_t opt_in = allow_smem(state_pass_kernel, state_pass_smem());
+  if (opt_in != cudaSuccess) return opt_in;
   const dim3 grid(static_cast<unsigned>(a.d.batch * a.d.heads), a.d.dk / 64, a.d.dv / 64);
-  state_pass_kernel<<<grid, kPassWarps * 32, 0, stream>>>(a);
+  state_pass_kernel<<<grid, kPassWarps * 32, state_pass_smem(), stream>>>(a);
   return cudaGetLastError();
 }
 
@@ -263,10 +324,16 @@ __global__ void __launch_bounds__(kOutWarps * 32) forward_output_kernel(ChunkGat
   const int t0 = n * C, valid = min(C, T - t0);
   const long long row0 = (static_cast<long long>(b) * T + t0) * H + h;
   const float* g = p.g ? p.g + (static_cast<long long>(bh) * NC + n) * C : nullptr;
+  const bf16* states = static_cast<const bf16*>(p.states) + (static_cast<long long>(bh) * NC + n) * DK * DV;
+  const bf16* v = static_cast<const bf16*>(p.v) + row0 * DV;
   if (threadIdx.x < C) sg[threadIdx.x] = g ? g[threadIdx.x] : 0.f;
-  load_rows<DK>(sq, static_cast<const bf16*>(p.q) + row0 * DK, static_cast<long long>(H) * DK, C, valid);
-  load_rows<DK>(sk, static_cast<const bf16*>(p.k) + row0 * DK, static_cast<long long>(H) * DK, C, valid);
-  __syncthreads();
+  copy_rows<DK>(sq, static_cast<const bf16*>(p.q) + row0 * DK, static_cast<long long>(H) * DK, C, valid);
+  copy_rows<DK>(sk, static_cast<const bf16*>(p.k) + row0 * DK, static_cast<long long>(H) * DK, C, valid);
+  commit_copies();
+  copy_rows<64>(sv, v, static_cast<long long>(H) * DV, C, valid);  // the first value tile, in flight
+  copy_rows<64>(sx, states, DV, DK, DK);                           // while the scores are computed
+  commit_copies();
+  wait_copies<1>();
   {
     Frags<C, NW> s;
     zero<C, NW>(s);
@@ -275,22 +342,24 @@ __global__ void __launch_bounds__(kOutWarps * 32) forward_output_kernel(ChunkGat
   }
   __syncthreads();
   decay_mask(sS, stage, sg);
-  float* scale_rows = sg;  // reused below as e^{g_i}, after the mask has read g
+  float* e_g = sg;  // reused below as e^{g_i}, after the mask has read g
   __syncthreads();
-  if (threadIdx.x < C) scale_rows[threadIdx.x] = __expf(sg[threadIdx.x]);
-  const bf16* states = static_cast<const bf16*>(p.states) + (static_cast<long long>(bh) * NC + n) * DK * DV;
+  if (threadIdx.x < C) e_g[threadIdx.x] = __expf(sg[threadIdx.x]);
   bf16* o = static_cast<bf16*>(p.o) + row0 * DV;
   for (int v0 = 0; v0 < DV; v0 += 64) {
-    load_rows<64>(sv, static_cast<const bf16*>(p.v) + row0 * DV + v0, static_cast<long long>(H) * DV, C, valid);
-    load_rows<64>(sx, states + v0, DV, DK, DK);
-    __syncthreads();
+    if (v0 > 0) {
+      copy_rows<64>(sv, v + v0, static_cast<long long>(H) * DV, C, valid);
+      copy_rows<64>(sx, states + v0, DV, DK, DK);
+      commit_copies();
+    }
+    wait_copies<0>();
     Frags<64, NW> acc;
     zero<64, NW>(acc);
     mma<wmma::row_major, wmma::row_major, 64, DK, NW>(acc, sq, ldh<DK>(), sx, ldh<64>());
     if (g) {
       store<64, NW>(acc, stage, ldf<64>());
       __syncthreads();
-      row_pass<64, NW>(stage, ldf<64>(), scale_rows, nullptr, 0, 0, nullptr, nullptr);
+      row_pass<64, NW>(stage, ldf<64>(), e_g, nullptr, 0, 0, nullptr, nullptr);
       __syncthreads();
       load<64, NW>(acc, stage, ldf<64>());
       __syncthreads();
@@ -350,13 +419,17 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
     e_g[threadIdx.x] = __expf(gi);
     e_rest[threadIdx.x] = __expf(G - gi);
   }
-  load_rows<DK>(sq, static_cast<const bf16*>(p.q) + row0 * DK, qs, C, valid);
-  load_rows<DK>(sk, static_cast<const bf16*>(p.k) + row0 * DK, qs, C, valid);
-  load_rows<DV>(sv, static_cast<const bf16*>(p.v) + row0 * DV, vs, C, valid);
-  load_rows<DV>(sdo, static_cast<const bf16*>(p.d_o) + row0 * DV, vs, C, valid);
-  load_rows<DV>(sx, static_cast<const bf16*>(p.states) + state, DV, DK, DK);
-  load_rows<DV>(sD, static_cast<const bf16*>(p.dstates) + state, DV, DK, DK);
-  __syncthreads();
+  // Three groups in flight at once, each waited for where it is first needed.
+  copy_rows<DK>(sq, static_cast<const bf16*>(p.q) + row0 * DK, qs, C, valid);
+  copy_rows<DK>(sk, static_cast<const bf16*>(p.k) + row0 * DK, qs, C, valid);
+  commit_copies();
+  copy_rows<DV>(sv, static_cast<const bf16*>(p.v) + row0 * DV, vs, C, valid);
+  copy_rows<DV>(sdo, static_cast<const bf16*>(p.d_o) + row0 * DV, vs, C, valid);
+  commit_copies();
+  copy_rows<DV>(sx, static_cast<const bf16*>(p.states) + state, DV, DK, DK);
+  copy_rows<DV>(sD, static_cast<const bf16*>(p.dstates) + state, DV, DK, DK);
+  commit_copies();
+  wait_copies<2>();
   // The two masked [C, C] products.
   {
     Frags<C, NW> s;
@@ -369,7 +442,7 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
     const int i = e / C, j = e % C;
     sS[i * ldh<C>() + j] = __float2bfloat16(j <= i ? stage[i * lds + j] * __expf(sg[i] - sg[j]) : 0.f);
   }
-  __syncthreads();
+  wait_copies<1>();  // v and do
   {
     Frags<C, NW> s;
     zero<C, NW>(s);
@@ -381,7 +454,7 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
     const int i = e / C, j = e % C;
     sdP[i * ldh<C>() + j] = __float2bfloat16(j <= i ? stage[i * lds + j] * __expf(sg[i] - sg[j]) : 0.f);
   }
-  __syncthreads();
+  wait_copies<0>();  // the two states
   // dq = e^g ⊙ (do x_nᵀ) + (dP ⊙ M) k
   {
     Frags<DK, NW> acc;
@@ -470,12 +543,6 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
 #endif
 }
 
-template <typename Kernel>
-cudaError_t allow_smem(Kernel kernel, size_t bytes) {
-  // Above 48 KB a kernel must opt in to dynamic shared memory. The setting belongs to the current
-  // device, so it is made at every launch (a host-side call of a few microseconds).
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-}
 
 template <int DK, int DV>
 cudaError_t launch_forward_output(const ChunkGateForwardParams& p, cudaStream_t stream) {
