@@ -9,6 +9,7 @@
 #include "core/torch_compat.h"
 #include "device_memory.h"
 #include "flops.h"
+#include "ops/affine_scan/affine_scan.h"
 #include "timing.h"
 
 namespace scanlab::bench {
@@ -40,37 +41,48 @@ std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions&
                 "': expected float32 or bfloat16");
   SCANLAB_CHECK(o.dtype == "float32" || device.is_cuda(), "bench train-step: --dtype bfloat16 is CUDA autocast (as ",
                 "the trainer's train.bf16) and needs --device cuda; on ", device.str(), " use --dtype float32");
+  SCANLAB_CHECK(!o.paths.empty(), "bench train-step: --paths must not be empty");
+  for (const auto& p : o.paths)
+    SCANLAB_CHECK(p == "auto" || p == "torch", "bench train-step: --paths '", p, "': expected auto or torch");
   const bool bf16 = o.dtype == "bfloat16";
   std::vector<TrainStepBenchRow> rows;
+  struct RestoreFused {  // the switch is process-wide: leave it as found
+    bool was = ops::fused_chunked_kernels();
+    ~RestoreFused() { ops::set_fused_chunked_kernels(was); }
+  } restore;
   for (const auto& name : o.models) {
     for (int64_t t : o.lengths) {
-      const nlohmann::json config = models::find_model(name).sized_config(o.size(t));
-      reset_peak_memory(device);
-      auto model = models::make_model(config);
-      model->to(device);
-      model->train();
-      TrainStepBenchRow row;
-      row.model = name;
-      row.seq_len = t;
-      for (const auto& p : model->parameters()) row.parameters += p.numel();
-      row.flops = model_train_flops(model->config(), o.batch, t);
-      const at::Tensor tokens = at::randint(0, o.vocab, {o.batch, t + 1}, at::kLong).to(device);
-      const at::Tensor input = tokens.slice(1, 0, t), target = tokens.slice(1, 1);
-      auto loss_of = [&] {
-        CudaBf16Autocast autocast(bf16);  // forward and loss, as the trainer; backward outside
-        return at::cross_entropy_loss(model->forward(input).reshape({-1, o.vocab}).to(at::kFloat),
-                                      target.reshape(-1));
-      };
-      row.forward_ms = median_ms(o.repeats, device, [&] {
-        at::NoGradGuard no_grad;
-        loss_of();
-      });
-      row.step_ms = median_ms(o.repeats, device, [&] {
-        model->zero_grad();
-        loss_of().backward();
-      });
-      row.peak_bytes = peak_memory_bytes(device);
-      rows.push_back(row);
+      for (const auto& path : o.paths) {
+        ops::set_fused_chunked_kernels(path == "auto");
+        const nlohmann::json config = models::find_model(name).sized_config(o.size(t));
+        reset_peak_memory(device);
+        auto model = models::make_model(config);
+        model->to(device);
+        model->train();
+        TrainStepBenchRow row;
+        row.model = name;
+        row.path = path;
+        row.seq_len = t;
+        for (const auto& p : model->parameters()) row.parameters += p.numel();
+        row.flops = model_train_flops(model->config(), o.batch, t);
+        const at::Tensor tokens = at::randint(0, o.vocab, {o.batch, t + 1}, at::kLong).to(device);
+        const at::Tensor input = tokens.slice(1, 0, t), target = tokens.slice(1, 1);
+        auto loss_of = [&] {
+          CudaBf16Autocast autocast(bf16);  // forward and loss, as the trainer; backward outside
+          return at::cross_entropy_loss(model->forward(input).reshape({-1, o.vocab}).to(at::kFloat),
+                                        target.reshape(-1));
+        };
+        row.forward_ms = median_ms(o.repeats, device, [&] {
+          at::NoGradGuard no_grad;
+          loss_of();
+        });
+        row.step_ms = median_ms(o.repeats, device, [&] {
+          model->zero_grad();
+          loss_of().backward();
+        });
+        row.peak_bytes = peak_memory_bytes(device);
+        rows.push_back(row);
+      }
     }
   }
   return rows;
@@ -92,7 +104,7 @@ std::string format_train_step_bench(const std::vector<TrainStepBenchRow>& rows, 
   if (o.format == "json") {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
-      j.push_back({{"model", r.model}, {"seq_len", r.seq_len}, {"parameters", r.parameters},
+      j.push_back({{"model", r.model}, {"path", r.path}, {"seq_len", r.seq_len}, {"parameters", r.parameters},
                    {"forward_ms", r.forward_ms}, {"step_ms", r.step_ms}, {"tokens_per_s", tokens_per_s(r, o.batch)},
                    {"flops_per_step", r.flops}, {"tflops", tflops(r)},
                    {"peak_bytes", r.peak_bytes >= 0 ? nlohmann::json(r.peak_bytes) : nlohmann::json(nullptr)},
@@ -103,11 +115,13 @@ std::string format_train_step_bench(const std::vector<TrainStepBenchRow>& rows, 
   std::string s = fmt::format(
       "Training step (forward + cross-entropy + backward), batch {}, width {}, depth {}, heads {}, chunk {}, "
       "vocab {}, d_state {}, {}, device {}, median of {}; model TFLOP/s = model FLOPs per step (bench/README.md) "
-      "/ step time\n\n| model | T | params | forward ms | step ms | tokens / s | peak MiB | model TFLOP/s |\n"
-      "|---|---:|---:|---:|---:|---:|---:|---:|\n",
+      "/ step time; path: chunked ops through their fused kernels where they apply (auto) or the torch form\n\n"
+      "| model | path | T | params | forward ms | step ms | tokens / s | peak MiB | model TFLOP/s |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
       o.batch, o.width, o.depth, heads, o.chunk, o.vocab, o.state_size, o.dtype, device_name, o.repeats);
   for (const auto& r : rows)
-    s += fmt::format("| {} | {} | {} | {:.2f} | {:.2f} | {:.0f} | {} | {:.3g} |\n", r.model, r.seq_len, r.parameters,
+    s += fmt::format("| {} | {} | {} | {} | {:.2f} | {:.2f} | {:.0f} | {} | {:.3g} |\n", r.model, r.path, r.seq_len,
+                     r.parameters,
                      r.forward_ms, r.step_ms, tokens_per_s(r, o.batch),
                      r.peak_bytes >= 0 ? fmt::format("{:.0f}", r.peak_bytes / 1048576.0) : std::string("-"),
                      tflops(r));

@@ -25,6 +25,9 @@ struct TrainStepBenchOptions {
   int64_t head_dim = 64;
   int64_t state_size = 16;  // d_state of Mamba and Mamba2
   std::string dtype = "float32";  // float32 | bfloat16 (CUDA autocast, as the trainer's train.bf16)
+  // auto: the fused chunked kernels where they take the arguments (as train runs); torch: the batched
+  // torch form of the chunked ops (ops::set_fused_chunked_kernels(false)) for a side-by-side.
+  std::vector<std::string> paths{"auto"};
   int repeats = 3;
   std::string format = "md";  // md | json
 
@@ -33,6 +36,7 @@ struct TrainStepBenchOptions {
 
 struct TrainStepBenchRow {
   std::string model;
+  std::string path = "auto";
   int64_t seq_len = 0;
   int64_t parameters = 0;
   double forward_ms = 0;   // forward + loss, no graph kept

@@ -16,6 +16,8 @@ function(expect_error expected)
 endfunction()
 
 expect_error("--dtype 'float16': expected float32 or bfloat16" bench train-step --lengths 8 --width 16 --dtype float16)
+expect_error("--paths 'fast': expected auto or torch" bench train-step --lengths 8 --width 16 --paths auto,fast)
+expect_error("--paths 'cuda': expected auto or torch" bench ops --paths cuda --tokens 64 --lengths 32 --heads 2 --dim 8)
 expect_error("--dtype bfloat16 is CUDA autocast .* needs --device cuda" --device cpu bench train-step --lengths 8 --dtype bfloat16)
 expect_error("unknown op 'flash'; known ops: linear_attn, scalar_gate, gla, mlstm, delta_rule, gated_delta_rule"
              bench ops --ops gla,flash --tokens 64 --lengths 32 --heads 2 --dim 8)

@@ -142,11 +142,11 @@ scanlab_cli_test(mqar_demo_agg_path ARGS --threads 1 mqar-demo --steps 1 --batch
                  EXPECT "is 4 chunks of 8; the queries from chunk 2 on are answered through Agg")
 # bench train-step: every model family it defaults to runs a forward and a backward at a tiny size.
 scanlab_cli_test(bench_train_step_small ARGS --threads 1 bench train-step --lengths 12 --batch 2 --width 16 --chunk 4 -r 1
-  EXPECT "\\| transformer_psm \\| 12 \\|.*\\| mamba \\| 12 \\|")
+  EXPECT "\\| transformer_psm \\| auto \\| 12 \\|.*\\| mamba \\| auto \\| 12 \\|")
 scanlab_cli_test(bench_train_step_bad_length ARGS bench train-step --lengths 0 FAIL_EXPECT "length 0 must be >= 1")
 scanlab_cli_test(bench_train_step_flags ARGS --threads 1 bench train-step --models gpt2,mamba2,mamba --lengths 8 --batch 2
   --width 16 --chunk 4 --vocab 32 --heads 2 --state-size 4 -r 1
-  EXPECT "heads 2, chunk 4, vocab 32, d_state 4, float32.*peak MiB \\| model TFLOP/s \\|.*\\| gpt2 \\| 8 \\|[^\n]*\\| - \\|")
+  EXPECT "heads 2, chunk 4, vocab 32, d_state 4, float32.*peak MiB \\| model TFLOP/s \\|.*\\| gpt2 \\| auto \\| 8 \\|[^\n]*\\| - \\|")
 scanlab_cli_test(bench_train_step_json ARGS --threads 1 bench train-step --models transformer_psm,gla --lengths 8 --batch 2
   --width 16 --chunk 4 --head-dim 8 -r 1 -o json
   EXPECT "\"dtype\": \"float32\",.*\"flops_per_step\": [0-9.e+]+,.*\"head_dim\": 8,.*\"peak_bytes\": null,.*\"state_size\": 16,.*\"tflops\": [0-9.e+-]+,.*\"tokens_per_s\"")

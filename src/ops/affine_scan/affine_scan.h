@@ -54,6 +54,10 @@ AffineScanOut affine_scan_chunked_torch(const AffineScanArgs& a);  // device-gen
 // element is written). Without a CUDA build supports() is false and the call throws scanlab::Error.
 bool affine_scan_chunked_cuda_supports(const AffineScanArgs& a);
 AffineScanOut affine_scan_chunked_cuda(const AffineScanArgs& a, bool poison_outputs = false);
+// Whether affine_scan_chunked routes to the fused kernels (default on). Off, it takes the torch form
+// everywhere: benchmarks compare the two paths inside whole models with it (process-wide).
+void set_fused_chunked_kernels(bool on);
+bool fused_chunked_kernels();
 AffineScanOut affine_scan_blelloch(const AffineScanArgs& a);
 
 // Decode step: returns o [B, H, V] and leaves the new state in h (a state-dtype [B, H, K, V]

@@ -2,6 +2,8 @@
 // fused kernel, and the chunked form of an identity or scalar gate to chunk_gate_cuda.cpp's kernels,
 // where supports() accepts the arguments. With chunk_gate_cuda.cpp, the only file of this op that
 // knows both devices.
+#include <atomic>
+
 #include "core/check.h"
 #include "ops/affine_scan/affine_scan.h"
 #include "ops/affine_scan/diagonal_scan.h"
@@ -16,6 +18,13 @@
 
 namespace scanlab::ops {
 
+namespace {
+std::atomic<bool> g_fused_chunked{true};
+}  // namespace
+
+void set_fused_chunked_kernels(bool on) { g_fused_chunked = on; }
+bool fused_chunked_kernels() { return g_fused_chunked; }
+
 AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
   // A diagonal gate with a narrow value (Mamba/S6: one head per channel, V = 1) makes the chunked
   // form build [s, s, K] decays per head for O(s·K) work per token against the token loop's O(K·V):
@@ -23,7 +32,7 @@ AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
   // (diagonal_scan.h); other narrow V the token loop, which computes the same function (it is the
   // reference) with T small launches instead.
   check_affine_scan_args(a);
-  if (affine_scan_chunked_cuda_supports(a)) return affine_scan_chunked_cuda(a);
+  if (g_fused_chunked && affine_scan_chunked_cuda_supports(a)) return affine_scan_chunked_cuda(a);
   if (affine_scan_diagonal_v1_supports(a)) return affine_scan_diagonal_v1(a);
   if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim) return affine_scan_ref(a);
   return affine_scan_chunked_torch(a);
