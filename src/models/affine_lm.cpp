@@ -127,6 +127,17 @@ class AffineLmStream : public Stream {
   int64_t position() const override { return position_; }
   int64_t state_bytes() const override { return bytes_of(states_); }
 
+  std::vector<std::unique_ptr<Stream>> split() const override {
+    std::vector<std::unique_ptr<Stream>> out;
+    for (int64_t b = 0; b < batch_; ++b) {
+      std::vector<MixerState> row = states_;
+      for (auto& s : row)
+        for (auto& t : s) t = t.narrow(0, b, 1).clone();
+      out.push_back(std::make_unique<AffineLmStream>(model_, std::move(row), 1, position_));
+    }
+    return out;
+  }
+
   std::map<std::string, at::Tensor> save() const override {
     std::map<std::string, at::Tensor> out;
     out["position"] = at::full({1}, position_, at::kLong);

@@ -117,6 +117,24 @@ at::Tensor Gpt2Stream::step(const at::Tensor& token) {
   return m_->head(h).squeeze(1);
 }
 
+std::vector<std::unique_ptr<Stream>> Gpt2Stream::split() const {
+  std::vector<std::unique_ptr<Stream>> out;
+  for (int64_t b = 0; b < batch_; ++b) {
+    auto s = std::make_unique<Gpt2Stream>(m_, 1);
+    s->position_ = position_;
+    for (size_t l = 0; l < caches_.size(); ++l) {
+      KvCache& c = s->caches_[l];
+      c.written = caches_[l].written;
+      if (caches_[l].k.defined()) {  // its own buffers from the next add on
+        c.k = caches_[l].k.narrow(0, b, 1).clone();
+        c.v = caches_[l].v.narrow(0, b, 1).clone();
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 at::Tensor Gpt2Stream::step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) {
   const auto group = streams_as<Gpt2Stream>(streams, [this](const Gpt2Stream& s) { return s.m_ == m_; });
   if (group.empty()) return Stream::step_group(streams, tokens);

@@ -71,6 +71,7 @@ class Gpt2Stream : public Stream {
   std::map<std::string, at::Tensor> save() const override;
   void restore(const std::map<std::string, at::Tensor>& tensors) override;
   void check_next_step() const override { m_->check_position(position_); }
+  std::vector<std::unique_ptr<Stream>> split() const override;
 
  protected:
   // One embedding lookup, one GEMM per projection and MLP layer, one batched attention and one head

@@ -1,5 +1,7 @@
 #include "models/sequence_model.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -14,6 +16,36 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> SequenceModel::prefill(const at::
   std::vector<at::Tensor> logits;
   for (int64_t t = 0; t < tokens.size(1); ++t) logits.push_back(stream->step(tokens.select(1, t)));
   return {at::stack(logits, 1), std::move(stream)};
+}
+
+std::vector<std::pair<at::Tensor, std::unique_ptr<Stream>>> SequenceModel::prefill_together(
+    const std::vector<at::Tensor>& prompts, int64_t max_batch_tokens) {
+  SCANLAB_CHECK(max_batch_tokens >= 1, "prefill_together: max_batch_tokens ", max_batch_tokens, "; expected >= 1");
+  std::map<int64_t, std::vector<size_t>> by_length;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    SCANLAB_CHECK(prompts[i].dim() == 2 && prompts[i].size(0) == 1 && prompts[i].size(1) >= 1,
+                  "prefill_together: prompt ", i, " is ", prompts[i].sizes(), "; expected [1, T] with T >= 1");
+    by_length[prompts[i].size(1)].push_back(i);
+  }
+  std::vector<std::pair<at::Tensor, std::unique_ptr<Stream>>> out(prompts.size());
+  for (const auto& [length, members] : by_length) {
+    const size_t per_batch = static_cast<size_t>(std::max<int64_t>(1, max_batch_tokens / length));
+    for (size_t first = 0; first < members.size(); first += per_batch) {
+      const size_t n = std::min(per_batch, members.size() - first);
+      std::vector<at::Tensor> rows;
+      for (size_t k = 0; k < n; ++k) rows.push_back(prompts[members[first + k]]);
+      auto [logits, stream] = prefill(at::cat(rows, 0));
+      std::vector<std::unique_ptr<Stream>> streams;
+      if (n == 1)
+        streams.push_back(std::move(stream));
+      else
+        streams = stream->split();
+      SCANLAB_ASSERT(streams.size() == n);
+      for (size_t k = 0; k < n; ++k)
+        out[members[first + k]] = {logits.narrow(0, static_cast<int64_t>(k), 1), std::move(streams[k])};
+    }
+  }
+  return out;
 }
 
 at::Tensor Stream::step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) {

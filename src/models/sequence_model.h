@@ -53,6 +53,10 @@ class Stream {
   // itself (a learned position past n_positions). step_together runs it for every stream first,
   // so a server can fail the one request at its limit and step the others.
   virtual void check_next_step() const {}
+  // This stream of batch B as B streams of batch 1, stream i continuing row i exactly (copies; this
+  // one is left as it was). SequenceModel::prefill_together prefills several prompts as one batch
+  // and hands each its own stream with it.
+  virtual std::vector<std::unique_ptr<Stream>> split() const = 0;
 
  protected:
   friend at::Tensor step_together(const std::vector<Stream*>& streams, const at::Tensor& tokens);
@@ -96,6 +100,11 @@ class SequenceModel : public torch::nn::Module {
   // Prefill: logits for every prompt position and a stream ready for the next token. The default
   // steps token by token; models override it with a parallel prefill that yields the same state.
   virtual std::pair<at::Tensor, std::unique_ptr<Stream>> prefill(const at::Tensor& tokens);
+  // Prefills several prompts of batch 1 (each [1, T_i]): result i is what prefill(prompts[i])
+  // returns, to rounding. Prompts of one length go as one [B, T] prefill whose stream is split(),
+  // at most `max_batch_tokens` tokens (B x T) a batch, which bounds the logits it holds at once.
+  std::vector<std::pair<at::Tensor, std::unique_ptr<Stream>>> prefill_together(const std::vector<at::Tensor>& prompts,
+                                                                               int64_t max_batch_tokens);
 };
 
 }  // namespace scanlab::models

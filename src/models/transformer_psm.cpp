@@ -252,6 +252,25 @@ void TransformerPsmStream::check_next_step() const {
                 m_->o_.n_positions, "); use position_mode \"chunk_local\" for unbounded streams");
 }
 
+std::vector<std::unique_ptr<Stream>> TransformerPsmStream::split() const {
+  const auto states = scanner_.save("scanner.");
+  std::vector<std::unique_ptr<Stream>> out;
+  at::NoGradGuard no_grad;
+  for (int64_t b = 0; b < batch_; ++b) {
+    auto s = std::make_unique<TransformerPsmStream>(m_, 1);
+    std::map<std::string, at::Tensor> row;  // the counter's chunk states are [B, C, D]; its count is shared
+    for (const auto& [name, t] : states) row[name] = name == "scanner.count" ? t : t.narrow(0, b, 1).clone();
+    s->scanner_.restore(row, "scanner.");
+    s->chunk_.copy_(chunk_.narrow(0, b, 1));
+    s->inf_slots_.copy_(inf_slots_.narrow(1, b, 1));
+    s->position_ = position_;
+    s->position_dev_.fill_(position_);
+    s->overlap_boundary_ = overlap_boundary_;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 at::Tensor TransformerPsmStream::step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) {
   const auto group = streams_as<TransformerPsmStream>(streams, [this](const TransformerPsmStream& s) { return s.m_ == m_; });
   if (group.empty()) return Stream::step_group(streams, tokens);

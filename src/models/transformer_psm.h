@@ -93,6 +93,7 @@ class TransformerPsmStream : public Stream {
   void restore(const std::map<std::string, at::Tensor>& tensors) override;
 
   void check_next_step() const override;  // a global position past n_positions
+  std::vector<std::unique_ptr<Stream>> split() const override;
   int64_t agg_calls() const override { return scanner_.agg_counter().calls; }
   bool use_cuda_graphs(bool on) override;
   bool use_boundary_overlap(bool on) override;

@@ -19,6 +19,10 @@ at::Device device_of(models::SequenceModel& model) {
   return params.empty() ? at::Device(at::kCPU) : params.front().device();
 }
 
+// Tokens of one batched prefill at most (batch x prompt length): its logits then take no more
+// memory than one prompt of --max-prompt-tokens' default length does alone.
+constexpr int64_t kPrefillBatchTokens = 4096;
+
 }  // namespace
 
 // ---- Job -------------------------------------------------------------------------------------
@@ -99,6 +103,11 @@ void Job::fail(int status, const std::string& message) {
 
 // ---- Scheduler -------------------------------------------------------------------------------
 
+at::Tensor Scheduler::prompt_of(const JobSpec& spec) const {
+  SCANLAB_ASSERT(!spec.prompt.empty());
+  return at::tensor(spec.prompt, at::kLong).unsqueeze(0).to(device_);  // [1, T]
+}
+
 struct Scheduler::Live {
   std::shared_ptr<Job> job;
   std::unique_ptr<models::Stream> stream;
@@ -145,14 +154,17 @@ void Scheduler::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Scheduler::admit(Live& l) {
+void Scheduler::admit(Live& l, Prefilled* prefilled) {
   const JobSpec& spec = l.job->spec();
   if (spec.session_id.empty()) {
-    SCANLAB_ASSERT(!spec.prompt.empty());
-    at::Tensor prompt = at::tensor(spec.prompt, at::kLong).unsqueeze(0).to(device_);  // [1, T]
-    auto [logits, stream] = model_->prefill(prompt);
+    Prefilled own;
+    if (!prefilled) {
+      own = model_->prefill(prompt_of(spec));
+      prefilled = &own;
+    }
+    const at::Tensor& logits = prefilled->first;
     l.logits = logits.select(1, logits.size(1) - 1);  // [1, V]
-    l.stream = std::move(stream);
+    l.stream = std::move(prefilled->second);
     if (spec.keep_session) {
       // 64 random bits: ids are not guessable by another client and never collide in practice.
       static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -179,6 +191,22 @@ void Scheduler::admit(Live& l) {
   l.next = infer::sample_next(l.logits, spec.sampling, l.gen);
   l.last = Clock::now();
   l.job->start(static_cast<int64_t>(spec.prompt.size()));
+}
+
+bool Scheduler::try_admit(Live& l, Prefilled* prefilled) {
+  try {
+    admit(l, prefilled);
+    return true;
+  } catch (const RequestError& e) {
+    l.job->fail(e.status(), e.what());
+  } catch (const Error& e) {  // scanlab checks in the model: the request asked for something it cannot do
+    l.job->fail(400, e.what());
+  } catch (const std::exception& e) {
+    l.job->fail(500, std::string("generation failed: ") + e.what());
+  }
+  // admit() sets l.session_id only once the request holds that session (a 409 leaves it empty).
+  if (!l.session_id.empty()) busy_sessions_.erase(l.session_id);
+  return false;
 }
 
 void Scheduler::emit(Live& l) {
@@ -253,25 +281,31 @@ void Scheduler::loop() {
         queue_.pop_front();
       }
     }
-    // 1. join: prefill (or resume) the new requests between ticks.
+    // 1. join: resume the continued sessions and prefill the new prompts between ticks.
+    std::vector<std::unique_ptr<Live>> fresh;
     for (auto& job : incoming) {
       if (job->cancelled()) continue;
       auto l = std::make_unique<Live>();
       l->job = job;
-      try {
-        admit(*l);
+      if (job->spec().session_id.empty())
+        fresh.push_back(std::move(l));
+      else if (try_admit(*l, nullptr))
         live.push_back(std::move(l));
-      } catch (const RequestError& e) {
-        if (!l->session_id.empty() && l->job->spec().session_id.empty()) busy_sessions_.erase(l->session_id);
-        job->fail(e.status(), e.what());
-      } catch (const Error& e) {  // scanlab checks in the model: the request asked for something it cannot do
-        if (!l->session_id.empty()) busy_sessions_.erase(l->session_id);
-        job->fail(400, e.what());
-      } catch (const std::exception& e) {
-        if (!l->session_id.empty()) busy_sessions_.erase(l->session_id);
-        job->fail(500, std::string("generation failed: ") + e.what());
+    }
+    // New prompts prefill together. If that fails, each prefills alone, so an error reaches only
+    // the request that caused it.
+    std::vector<Prefilled> prefilled;
+    if (fresh.size() > 1) {
+      std::vector<at::Tensor> prompts;
+      for (const auto& l : fresh) prompts.push_back(prompt_of(l->job->spec()));
+      try {
+        prefilled = model_->prefill_together(prompts, kPrefillBatchTokens);
+      } catch (const std::exception&) {
+        prefilled.clear();
       }
     }
+    for (size_t i = 0; i < fresh.size(); ++i)
+      if (try_admit(*fresh[i], prefilled.empty() ? nullptr : &prefilled[i])) live.push_back(std::move(fresh[i]));
     // 2. tick: one token for every live request, the streams stepped together.
     std::vector<Live*> group;
     for (auto& l : live) {

@@ -1,6 +1,7 @@
 // Continuous batching: one scheduler thread owns the model. Each tick it admits queued requests
-// (up to --max-batch live ones; a new prompt is prefilled in parallel through model.prefill, a
-// continued session steps only its appended tokens), then steps every live request once, all of
+// (up to --max-batch live ones; the new prompts are prefilled in parallel, those of one length as
+// one batch through model.prefill_together, a continued session steps only its appended tokens),
+// then steps every live request once, all of
 // them in one models::step_together call, and retires the finished ones, keeping their streams as
 // sessions when asked. Requests therefore join and leave between ticks, never inside one.
 // Each request keeps its own Stream of batch 1; step_together runs the model's per-token matrix
@@ -23,6 +24,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "infer/sampler.h"
@@ -106,7 +108,13 @@ class Scheduler {
  private:
   struct Live;
   void loop();
-  void admit(Live& live);
+  using Prefilled = std::pair<at::Tensor, std::unique_ptr<models::Stream>>;
+  // A new request starts from `prefilled` (its prompt's logits and stream) when given, else from a
+  // prefill of its own; a continued one from its session.
+  void admit(Live& live, Prefilled* prefilled);
+  // admit() with its failures told to the request (400 naming the limit, 404, 409, 500); true if it joined.
+  bool try_admit(Live& live, Prefilled* prefilled);
+  at::Tensor prompt_of(const JobSpec& spec) const;  // [1, T] on the model's device
   void emit(Live& live);                       // the pending token to the client
   void step(const std::vector<Live*>& group);  // one step_together over the group, then sampling
   bool finished(const Live& live) const;

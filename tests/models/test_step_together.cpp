@@ -1,8 +1,10 @@
 // models::step_together over every registered model, no skip list: streams of batch 1 at different
 // positions (a fresh one, prefilled ones inside and at the end of a chunk) stepped as one batch
 // give the logits and the states that stepping each alone gives, across chunk boundaries, in
-// float64 to 1e-12 and float32 to 1e-5. Plus the contract's edges: a stream at its limit throws
-// before any stream moves, streams of two models still step, bad calls are one-line errors.
+// float64 to 1e-12 and float32 to 1e-5; likewise SequenceModel::prefill_together (prompts batched
+// by length, the stream split per prompt) against one prefill per prompt. Plus the contract's
+// edges: a stream at its limit throws before any stream moves, streams of two models still step,
+// bad calls are one-line errors.
 #include <gtest/gtest.h>
 
 #include "core/check.h"
@@ -27,6 +29,14 @@ class StepTogether : public testing::EveryModel {
   std::unique_ptr<Stream> stream_after(const at::Tensor& prompt) {
     if (prompt.size(1) == 0) return model->start_stream(1);
     return model->prefill(prompt).second;
+  }
+  void expect_same_state(const Stream& expected, const Stream& actual, const std::string& what) const {
+    const auto a = expected.save(), b = actual.save();
+    ASSERT_EQ(a.size(), b.size()) << name() << " " << what;
+    for (const auto& [key, value] : a) {
+      ASSERT_TRUE(b.count(key)) << name() << " " << what << " lacks " << key;
+      testing::expect_close(name() + " " + what + " state " + key, value, b.at(key), tolerance());
+    }
   }
 };
 
@@ -54,14 +64,31 @@ TEST_P(StepTogether, EqualsSteppingEachStreamAlone) {
     }
   }
   // The states themselves, not only this step's logits: what a saved session would hold.
-  for (size_t i = 0; i < group.size(); ++i) {
-    const auto a = alone[i]->save(), b = together[i]->save();
-    ASSERT_EQ(a.size(), b.size()) << name() << " stream " << i;
-    for (const auto& [key, value] : a) {
-      ASSERT_TRUE(b.count(key)) << name() << " stream " << i << " lacks " << key;
-      testing::expect_close(name() + " stream " + std::to_string(i) + " state " + key, value, b.at(key), tolerance());
+  for (size_t i = 0; i < group.size(); ++i) expect_same_state(*alone[i], *together[i], "stream " + std::to_string(i));
+}
+
+// Prompts of mixed lengths prefilled together (those of one length as one batch, at most 8 tokens
+// a batch, so the three of length 3 go as 2 + 1) give each prompt its own prefill's logits and a
+// stream that continues as its own prefill's stream does.
+TEST_P(StepTogether, PrefillTogetherEqualsPrefillingEachPrompt) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> prompts;
+  for (int64_t len : {3, 5, 3, 6, 1, 3}) prompts.push_back(at::randint(0, model->vocab_size(), {1, len}, at::kLong));
+  auto together = model->prefill_together(prompts, /*max_batch_tokens=*/8);
+  ASSERT_EQ(together.size(), prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const std::string what = name() + " prompt " + std::to_string(i);
+    auto [logits, alone] = model->prefill(prompts[i]);
+    testing::expect_close(what + " prefill logits", logits, together[i].first, tolerance());
+    Stream& s = *together[i].second;
+    EXPECT_EQ(s.position(), prompts[i].size(1)) << what;
+    for (int64_t t = 0; t < 6; ++t) {
+      const at::Tensor token = at::randint(0, model->vocab_size(), {1}, at::kLong);
+      testing::expect_close(what + " step " + std::to_string(t), alone->step(token), s.step(token), tolerance());
     }
+    expect_same_state(*alone, s, "prompt " + std::to_string(i));
   }
+  EXPECT_THROW(model->prefill_together({at::zeros({2, 3}, at::kLong)}, 8), Error);
 }
 
 // The same group stepped once with a single stream in it: the one-stream group is the step itself.

@@ -42,7 +42,7 @@ class TinyConvModel : public models::SequenceModel {
 
   class TinyStream : public models::Stream {
    public:
-    explicit TinyStream(TinyConvModel& m) : m_(m) {}
+    TinyStream(TinyConvModel& m, int64_t batch) : m_(m), batch_(batch) {}
     at::Tensor step(const at::Tensor& token) override {
       recent_.push_back(m_.emb_->forward(token));  // [B, D]
       if (static_cast<int64_t>(recent_.size()) > m_.kernel_) recent_.pop_front();
@@ -52,15 +52,28 @@ class TinyConvModel : public models::SequenceModel {
     }
     int64_t position() const override { return pos_; }
     int64_t state_bytes() const override { return 0; }
+    std::vector<std::unique_ptr<models::Stream>> split() const override {
+      std::vector<std::unique_ptr<models::Stream>> out;
+      for (int64_t b = 0; b < batch_; ++b) {
+        auto s = std::make_unique<TinyStream>(m_, 1);
+        for (const auto& e : recent_) s->recent_.push_back(e.narrow(0, b, 1));
+        s->pos_ = pos_;
+        out.push_back(std::move(s));
+      }
+      return out;
+    }
     std::map<std::string, at::Tensor> save() const override { return {}; }
     void restore(const std::map<std::string, at::Tensor>&) override {}
 
    private:
     TinyConvModel& m_;
+    int64_t batch_;
     std::deque<at::Tensor> recent_;
     int64_t pos_ = 0;
   };
-  std::unique_ptr<models::Stream> start_stream(int64_t) override { return std::make_unique<TinyStream>(*this); }
+  std::unique_ptr<models::Stream> start_stream(int64_t batch) override {
+    return std::make_unique<TinyStream>(*this, batch);
+  }
 
  private:
   int64_t vocab_, dim_, kernel_;
