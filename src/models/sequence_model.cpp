@@ -63,6 +63,9 @@ at::Tensor step_together(const std::vector<Stream*>& streams, const at::Tensor& 
   SCANLAB_CHECK(std::set<Stream*>(streams.begin(), streams.end()).size() == streams.size(),
                 "step_together: a stream is listed twice; expected distinct streams");
   for (Stream* s : streams) s->check_next_step();
+  // One stream takes its own step: nothing to batch, and that path has the CUDA graphs and the
+  // T-PSM's boundary overlap (step_group runs eagerly).
+  if (streams.size() == 1) return streams.front()->step(tokens);
   return streams.front()->step_group(streams, tokens);
 }
 

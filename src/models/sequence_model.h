@@ -69,7 +69,8 @@ class Stream {
 // Steps several streams of batch 1 as one batch: streams[i] takes tokens[i] (tokens [N] int64)
 // and row i of the logits [N, V] is what streams[i]->step(tokens[i:i+1]) would return, to rounding
 // (one matrix product over N rows may round differently from N products of one row). The streams
-// must be distinct; a stream at a limit throws (check_next_step) before any stream moves.
+// must be distinct; a stream at a limit throws (check_next_step) before any stream moves. A group
+// of one is that stream's step().
 at::Tensor step_together(const std::vector<Stream*>& streams, const at::Tensor& tokens);
 
 // The streams of a group as S, or none when any is another type or fails `same_model(S&)`:

@@ -91,15 +91,6 @@ TEST_P(StepTogether, PrefillTogetherEqualsPrefillingEachPrompt) {
   EXPECT_THROW(model->prefill_together({at::zeros({2, 3}, at::kLong)}, 8), Error);
 }
 
-// The same group stepped once with a single stream in it: the one-stream group is the step itself.
-TEST_P(StepTogether, AGroupOfOneIsTheStep) {
-  torch::NoGradGuard no_grad;
-  const at::Tensor prompt = at::randint(0, model->vocab_size(), {1, 5}, at::kLong);
-  auto a = stream_after(prompt), b = stream_after(prompt);
-  const at::Tensor token = at::randint(0, model->vocab_size(), {1}, at::kLong);
-  testing::expect_close(name() + " group of one", a->step(token), step_together({b.get()}, token), tolerance());
-}
-
 INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, StepTogether, testing::every_model_and_dtype(),
                          testing::model_and_dtype_name);
 
