@@ -35,7 +35,7 @@ struct OpsBenchRow {
   std::string path;  // what ran: fused (CUDA kernels) or torch
   int64_t seq_len = 0, batch = 0, heads = 0, dim = 0;
   double ms = 0;
-  double first_ms = 0;   // the first call of this cell (a fresh kernel's setup shows here), synchronised
+  double first_ms = 0;   // the cell's first call (forward; and backward for fwdbwd), synchronised: setup shows here
   double flops = 0;      // performance.md §2.1-2.2 (bench/flops.h)
   double min_bytes = 0;  // inputs, outputs (and gradients) read or written once
 };
