@@ -3,7 +3,7 @@
 # or more parts; logs and tables go to $OUT. Needs .vendor/ (scripts/gpu_vendor.sh) and data/cache
 # (scripts/fetch_data.sh) carried along: the device machine has no network.
 #
-#   bash scripts/gpu_check.sh [tests] [bench] [kernels] [decode] [train] [study]   (no argument = tests bench)
+#   bash scripts/gpu_check.sh [tests] [bench] [kernels] [decode] [ops] [train] [mqarsmall] [fused] [mqar] [study]   (no argument = tests bench)
 #
 #   tests  the CUDA tests first (their own log), then the whole suite (TESTS_CUDA_ONLY=1: only those)
 #   bench  bench_scan, bench_affine (decode-step batch sweep), scanlab bench decode
@@ -22,6 +22,10 @@
 #          T-PSM alone at 65536 (one sequence), then the peers (HF GPT-2 sdpa, the authors' tree.py) at
 #          the same shapes (scripts/peers/tpsm_step.py, within PEER_SECONDS, default 300; .peers/hidden)
 #   mqarsmall scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
+#   fused  the fused chunked kernels (identity / scalar gates) against the torch form: bench ops
+#          --paths auto,torch, then bench train-step --paths auto,torch for linear attention and RetNet
+#          (d 768, 12 layers, vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384); then
+#          scripts/peers/hf_export_check.py (export --format hf read by transformers' from_pretrained)
 #   mqar   MQAR at T = 128/256/512 (configs/mqar_paper_lengths/): T-PSM c 32 and 64, GPT-2, GLA, Mamba-like,
 #          in two waves (attention models, then GLA and Mamba-like) spread over the GPUs, each run cut
 #          off (checkpointed) after MQAR_SECONDS (default 400); runs live in runs/mqar_gpu/ and a later call on the warm machine resumes
@@ -45,8 +49,8 @@ TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 BUILD=build-gpu
 for p in "${parts[@]}"; do
   case $p in
-    tests | bench | kernels | decode | ops | train | mqarsmall | mqar | study) ;;
-    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, ops, train, mqarsmall, mqar or study" >&2; exit 2 ;;
+    tests | bench | kernels | decode | ops | train | mqarsmall | fused | mqar | study) ;;
+    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, ops, train, mqarsmall, fused, mqar or study" >&2; exit 2 ;;
   esac
 done
 t0=$SECONDS
@@ -141,6 +145,19 @@ run_mqarsmall() {
   ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm,gpt2,gla,mamba --lengths 128,256,512 \
     --batch 64 --width 128 --chunk 64 -r 5 > "$OUT/bench_train_step.md" 2>&1
   echo "== bench train-step --device cuda"; cat "$OUT/bench_train_step.md"
+}
+
+run_fused() {
+  ./$BUILD/scanlab --device cuda bench ops --ops linear_attn,scalar_gate --paths auto,torch -r 10 > "$OUT/ops_fused.md" 2>&1
+  echo "== bench ops, fused vs torch (exit $?)"; grep -E "^\| (linear_attn|scalar_gate)" "$OUT/ops_fused.md"
+  for tb in 1024:16 4096:4 16384:1; do
+    ./$BUILD/scanlab --device cuda bench train-step --models linear_attention,retnet --paths auto,torch \
+      --dtype bfloat16 --width 768 --depth 12 --vocab 50257 --lengths "${tb%:*}" --batch "${tb#*:}" -r 5 \
+      > "$OUT/train_fused_${tb%:*}.md" 2>&1
+    echo "== bench train-step T ${tb%:*} (exit $?)"; grep -E "^\| (linear_attention|retnet)" "$OUT/train_fused_${tb%:*}.md"
+  done
+  timeout 120 python3 scripts/peers/hf_export_check.py --scanlab "./$BUILD/scanlab" > "$OUT/hf_export.txt" 2>&1
+  echo "== hf_export_check (exit $?)"; tail -3 "$OUT/hf_export.txt"
 }
 
 run_ops() {
