@@ -21,14 +21,37 @@ nlohmann::json progress_to_json(const Progress& p) {
 }
 
 Progress progress_from_json(const nlohmann::json& j) {
+  // Every field is checked for its kind and range here: a resumed run indexes its curriculum with
+  // `stage` and counts down from `step`, so a hand-edited or corrupt value must not reach them.
+  auto count = [&](const char* key) {
+    const auto& v = j.at(key);
+    SCANLAB_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, "progress field '", key, "' is ", v.dump(),
+                  "; expected a non-negative integer");
+    return v.get<int64_t>();
+  };
   Progress p;
-  p.stage = j.at("stage").get<int64_t>();
-  p.step = j.at("step").get<int64_t>();
-  p.global_step = j.at("global_step").get<int64_t>();
-  p.best_eval_loss = j.at("best_eval_loss").is_null() ? INFINITY : j.at("best_eval_loss").get<double>();
-  p.evals_since_best = j.at("evals_since_best").get<int64_t>();
+  p.stage = count("stage");
+  p.step = count("step");
+  p.global_step = count("global_step");
+  p.evals_since_best = count("evals_since_best");
+  const auto& best = j.at("best_eval_loss");
+  SCANLAB_CHECK(best.is_null() || (best.is_number() && std::isfinite(best.get<double>())),
+                "progress field 'best_eval_loss' is ", best.dump(), "; expected a finite number or null");
+  p.best_eval_loss = best.is_null() ? INFINITY : best.get<double>();
+  SCANLAB_CHECK(j.at("done").is_boolean(), "progress field 'done' is ", j.at("done").dump(), "; expected true or false");
   p.done = j.at("done").get<bool>();
+  SCANLAB_CHECK(p.step <= p.global_step, "progress: step ", p.step, " exceeds global_step ", p.global_step);
   return p;
+}
+
+void check_resumable(const Progress& p, int64_t stages, int64_t steps_per_stage, const std::string& path) {
+  SCANLAB_CHECK(p.stage < stages || (p.done && p.stage == stages), "checkpoint '", path, "': progress stage ",
+                p.stage, " is outside this run's curriculum of ", stages, " stage(s) (expected 0..", stages - 1,
+                ", or ", stages, " for a finished run)");
+  SCANLAB_CHECK(p.step <= steps_per_stage, "checkpoint '", path, "': progress step ", p.step,
+                " exceeds this run's train.steps ", steps_per_stage);
+  SCANLAB_CHECK(p.global_step <= stages * steps_per_stage, "checkpoint '", path, "': progress global_step ",
+                p.global_step, " exceeds this run's ", stages, " stage(s) x ", steps_per_stage, " steps");
 }
 
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
@@ -57,6 +80,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     c.config = nlohmann::json::parse(f.train_metadata.at("experiment"));
   } catch (const nlohmann::json::exception& e) {
     SCANLAB_CHECK(false, "checkpoint '", path, "': bad training metadata: ", e.what());
+  } catch (const Error& e) {
+    SCANLAB_CHECK(false, "checkpoint '", path, "': ", e.what());
   }
   c.model_config = f.config;
   c.tokenizer = f.tokenizer;

@@ -27,7 +27,12 @@ struct Progress {
 };
 
 nlohmann::json progress_to_json(const Progress& p);
+// Checks every field's kind and range (non-negative integers, a finite best loss or null, step <=
+// global_step); throws scanlab::Error naming the field.
 Progress progress_from_json(const nlohmann::json& j);
+// Whether a run with `stages` curriculum stages of `steps_per_stage` steps can continue from p
+// (stage inside the curriculum, steps within the budget); throws naming the checkpoint otherwise.
+void check_resumable(const Progress& p, int64_t stages, int64_t steps_per_stage, const std::string& path);
 
 struct Checkpoint {
   Progress progress;

@@ -101,6 +101,7 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
                   resumed.model_config.dump(), " differs from this run's ", model.config().dump());
     models::load_weights(model, resumed.model, result.checkpoint_path);
     prog = resumed.progress;
+    check_resumable(prog, n_stages, opt.steps, result.checkpoint_path);
     have_resumed_optimizer = prog.step > 0;
     restore_rng(resumed.rng, device);
   } else {
