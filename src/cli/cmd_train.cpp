@@ -42,6 +42,9 @@ void register_train(CLI::App& root, GlobalContext& ctx) {
     }
     std::cout << (result.interrupted ? "stopped at step " : "finished at step ") << result.global_step
               << "; checkpoint " << result.checkpoint_path << "\n";
+    // A run a signal stopped exits as the shell reports a killed command (128 + signal), after saving,
+    // so scripts can tell it from a finished run.
+    if (result.stop_signal != 0) ctx.exit_code = 128 + result.stop_signal;
   });
 }
 

@@ -1,10 +1,52 @@
 // scanlab: sequential-parallel duality toolkit. `scanlab --help` lists the subcommands.
+#include <cctype>
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "core/check.h"
+
+namespace {
+
+// CLI11 checks required options before it reports arguments nobody takes, so `train --no-such-flag`
+// said "--config is required". The first flag that no command on the parsed path knows is the
+// more useful message: found here, with the subcommands CLI11 selected before it stopped.
+std::optional<std::string> first_unknown_flag(CLI::App& app, int argc, char** argv) {
+  std::vector<CLI::App*> path{&app};
+  for (CLI::App* sub = &app;;) {
+    const auto chosen = sub->get_subcommands();
+    if (chosen.empty()) break;
+    sub = chosen.front();
+    path.push_back(sub);
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-' || (arg[1] != '-' && std::isdigit(static_cast<unsigned char>(arg[1]))))
+      continue;
+    arg = arg.substr(0, arg.find('='));
+    if (arg.size() > 2 && arg[1] != '-') arg = arg.substr(0, 2);  // -r5: the short flag -r
+    bool known = false;
+    for (CLI::App* a : path) known = known || a->get_option_no_throw(arg) != nullptr;
+    if (!known) return arg;
+  }
+  return std::nullopt;
+}
+
+// Parse errors as every other error: one line on stderr, exit code 2 (CLI11's own codes are 105+).
+int parse_error(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  std::string message = e.what();
+  if (dynamic_cast<const CLI::RequiredError*>(&e))
+    if (auto flag = first_unknown_flag(app, argc, argv)) message = "unknown option " + *flag;
+  std::cerr << "scanlab: error: " << message << " (see --help)\n";
+  return 2;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"scanlab: models and algorithms that run in parallel when they learn and step by step when they serve"};
@@ -37,8 +79,14 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return parse_error(app, e, argc, argv);
   } catch (const scanlab::Error& e) {
     std::cerr << "scanlab: error: " << e.what() << "\n";
     return 2;
@@ -46,5 +94,5 @@ int main(int argc, char** argv) {
     std::cerr << "scanlab: unexpected error: " << e.what() << "\n";
     return 3;
   }
-  return 0;
+  return ctx.exit_code;
 }

@@ -225,6 +225,7 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
         save(false);
         bar.finish();
         result.interrupted = true;
+        result.stop_signal = signals.received();
         result.global_step = prog.global_step;
         if (signals.received() != 0)
           std::cerr << "scanlab: signal " << signals.received() << " received; checkpoint saved at step "
@@ -240,6 +241,7 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
     if (signals.received() != 0 ||
         (control.stop_after_steps >= 0 && prog.global_step >= control.stop_after_steps && prog.stage + 1 < n_stages)) {
       result.interrupted = true;
+      result.stop_signal = signals.received();
       result.global_step = prog.global_step;
       return result;
     }

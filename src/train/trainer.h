@@ -33,6 +33,7 @@ struct StageSummary {
 
 struct TrainResult {
   bool interrupted = false;  // stopped by a signal or stop_after_steps; the checkpoint can resume it
+  int stop_signal = 0;       // the signal that stopped it (SIGINT, SIGTERM), 0 for none
   int64_t global_step = 0;
   std::vector<double> step_losses;  // training loss of every optimizer step run in this call
   std::vector<StageSummary> stages;

@@ -16,6 +16,11 @@ function(expect_error expected)
 endfunction()
 
 expect_error("--dtype 'float16': expected float32 or bfloat16" bench train-step --lengths 8 --width 16 --dtype float16)
+# Parse errors: one line, exit code 2 (not CLI11's 105+), an unknown flag named before a missing one.
+expect_error("unknown option --no-such-flag" train --no-such-flag)
+expect_error("unknown option --bogus" score --bogus 3)
+expect_error("--config is required" train)
+expect_error("--chunks: Value zero could not be converted|chunks" demo --chunks zero)
 expect_error("--paths 'fast': expected auto or torch" bench train-step --lengths 8 --width 16 --paths auto,fast)
 expect_error("--paths 'cuda': expected auto or torch" bench ops --paths cuda --tokens 64 --lengths 32 --heads 2 --dim 8)
 expect_error("--dtype bfloat16 is CUDA autocast .* needs --device cuda" --device cpu bench train-step --lengths 8 --dtype bfloat16)
