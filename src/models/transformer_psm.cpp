@@ -1,5 +1,7 @@
 #include "models/transformer_psm.h"
 
+#include <map>
+
 #include "core/check.h"
 #include "models/config_reader.h"
 
@@ -179,13 +181,54 @@ at::Tensor TransformerPsmStream::inf_mask(const at::Tensor& position, int64_t ro
 void TransformerPsmStream::prefill_inf_prefix() {
   const auto prefix = scanner_.prefix();
   if (!prefix) return;  // chunk 0 has no prefix state
-  const int64_t c = m_->o_.chunk_size;
-  // Prefix row i sees prefix slots j <= i (causal within the prefix, as in the parallel forward).
-  prefix_graph_.run({(*prefix)[0]}, [this, c](const std::vector<at::Tensor>& in) {
-    const at::Tensor rows = slot_ids_.slice(0, 0, c);
-    m_->inf_stack_.forward_slots(in[0], staged_kv_, rows, rows.unsqueeze(0).le(rows.unsqueeze(1)));
+  prefix_graph_.run({(*prefix)[0]}, [this](const std::vector<at::Tensor>& in) {
+    inf_prefix_into(in[0], staged_kv_);
     return at::Tensor();  // the result is the K/V written into the staging slots
   });
+}
+
+void TransformerPsmStream::inf_prefix_into(const at::Tensor& prefix, std::vector<KvSlots>& kv) const {
+  // Prefix row i sees prefix slots j <= i (causal within the prefix, as in the parallel forward).
+  const at::Tensor rows = slot_ids_.slice(0, 0, m_->o_.chunk_size);
+  m_->inf_stack_.forward_slots(prefix, kv, rows, rows.unsqueeze(0).le(rows.unsqueeze(1)));
+}
+
+void TransformerPsmStream::complete_chunks_together(const std::vector<TransformerPsmStream*>& done) {
+  std::map<int64_t, std::vector<TransformerPsmStream*>> by_count;
+  for (TransformerPsmStream* s : done) by_count[s->scanner_.count()].push_back(s);
+  for (const auto& [count, group] : by_count) {
+    if (group.size() == 1) {
+      group[0]->complete_chunk(group[0]->chunk_);
+      group[0]->publish_prefix();
+      continue;
+    }
+    // Equal counts: the counters hold states under the same names, so one counter over them all,
+    // stacked along the batch, makes each of their Agg calls once.
+    TransformerPsm* m = group[0]->m_.get();
+    std::map<std::string, std::vector<at::Tensor>> parts;
+    for (const TransformerPsmStream* s : group)
+      for (const auto& [name, t] : s->scanner_.save("")) parts[name].push_back(t);
+    std::map<std::string, at::Tensor> stacked;
+    for (const auto& [name, ts] : parts) stacked[name] = name == "count" ? ts.front() : at::cat(ts, 0);
+    scan::TensorOnlineScanner joint([m](const scan::TensorState& a, const scan::TensorState& y) { return m->agg(a, y); });
+    joint.restore(stacked, "");
+    std::vector<at::Tensor> chunks;
+    for (const TransformerPsmStream* s : group) chunks.push_back(s->chunk_);
+    joint.insert({at::cat(chunks, 0)});  // a copy: the streams' chunk buffers are overwritten next
+    const auto after = joint.save("");
+    for (size_t i = 0; i < group.size(); ++i) {
+      std::map<std::string, at::Tensor> row;
+      for (const auto& [name, t] : after) row[name] = name == "count" ? t : t.narrow(0, static_cast<int64_t>(i), 1).clone();
+      group[i]->scanner_.restore(row, "");
+    }
+    // The Inf K/V of the new prefixes, once over the group, straight into each stream's prefix slots.
+    const at::Tensor prefix = (*joint.prefix())[0];  // [N, C, D]
+    const at::Tensor staged = m->inf_stack_.slot_storage(prefix.size(0), m->o_.chunk_size, prefix);
+    std::vector<KvSlots> kv = kv_slot_views(staged);
+    group[0]->inf_prefix_into(prefix, kv);
+    for (size_t i = 0; i < group.size(); ++i)
+      group[i]->inf_slots_.narrow(3, 0, m->o_.chunk_size).copy_(staged.narrow(1, static_cast<int64_t>(i), 1));
+  }
 }
 
 void TransformerPsmStream::publish_prefix() {
@@ -291,7 +334,7 @@ at::Tensor TransformerPsmStream::step_group(const std::vector<Stream*>& streams,
   std::vector<StackedKv> kv(inf_kv_.size());
   for (size_t l = 0; l < kv.size(); ++l)
     kv[l] = {stacked.select(0, 2 * static_cast<int64_t>(l)), stacked.select(0, 2 * static_cast<int64_t>(l) + 1),
-             own_slots, masks};
+             own_slots, masks, {}, {}};
   // The N tokens as one sequence [1, N] at their own positions, then one row per stream: [N, 1, D].
   const at::Tensor z = m_->encode_at(tokens.unsqueeze(0), p).transpose(0, 1);
   const at::Tensor logits = m_->inf_head(m_->inf_stack_.forward_stacked(z, kv)).squeeze(1);
@@ -302,17 +345,16 @@ at::Tensor TransformerPsmStream::step_group(const std::vector<Stream*>& streams,
     fresh.push_back(layer.new_v);
   }
   const at::Tensor written = at::stack(fresh, 0);
+  std::vector<TransformerPsmStream*> completed;
   for (int64_t i = 0; i < n; ++i) {
     TransformerPsmStream& s = *group[i];
     s.inf_slots_.narrow(3, c + s.in_chunk(), 1).copy_(written.narrow(1, i, 1));
     s.chunk_.narrow(1, s.in_chunk(), 1).copy_(z.narrow(0, i, 1));
     s.position_dev_.add_(1);
     ++s.position_;
-    if (s.in_chunk() == 0) {  // that token completed its chunk
-      s.complete_chunk(s.chunk_);
-      s.publish_prefix();
-    }
+    if (s.in_chunk() == 0) completed.push_back(&s);  // that token completed its chunk
   }
+  complete_chunks_together(completed);
   return logits;
 }
 

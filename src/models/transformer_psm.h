@@ -105,9 +105,9 @@ class TransformerPsmStream : public Stream {
  protected:
   // Every stream's token at once: the encoding, the Inf layers' projections, attention and MLPs, and
   // the head, the streams' Inf slots copied into one [2L, N, H, 2C, D/H] tensor (same shape for
-  // every stream: each row under its own mask), the new keys and values copied back. A stream whose
-  // chunk completes then runs its boundary work (Agg calls, the prefix's Inf prefill) by itself, in
-  // order: no CUDA graphs and no second stream on this path.
+  // every stream: each row under its own mask), the new keys and values copied back. The streams
+  // whose chunk completes then run their boundary work (complete_chunks_together), in order: no
+  // CUDA graphs and no second stream on this path.
   at::Tensor step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) override;
 
  private:
@@ -120,6 +120,14 @@ class TransformerPsmStream : public Stream {
   // run Inf over the new prefix into the staging slots. Touches neither chunk_ nor inf_kv_.
   void complete_chunk(const at::Tensor& chunk);
   void prefill_inf_prefix();   // staging slots := Inf K/V of the current prefix state (none before chunk 1)
+  // Writes the Inf K/V of `prefix` [N, C, D] (prefix states) into the first C slots of `kv`.
+  void inf_prefix_into(const at::Tensor& prefix, std::vector<KvSlots>& kv) const;
+  // complete_chunk + publish_prefix for streams whose chunk completed in one step_group call. Those
+  // whose counters hold the same count make the same Agg calls on other states: they run as one
+  // counter over the states stacked along the batch (one batched Agg call each), then one Inf
+  // prefill of the new prefixes. agg_calls() does not count these calls (they were not the
+  // stream's own); the states are what separate boundaries give, to rounding.
+  static void complete_chunks_together(const std::vector<TransformerPsmStream*>& done);
   void publish_prefix();       // Inf slots [0, C) := the staging slots
   // sealed_ := chunk_ with its last row set to the encoding of `token` (the chunk's last token).
   void seal_chunk(const at::Tensor& token);

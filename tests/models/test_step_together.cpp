@@ -16,8 +16,9 @@ namespace {
 
 // Prompt lengths of the streams stepped together (0: a fresh stream). With the small T-PSM's
 // C = 4 they sit at different offsets in a chunk, with and without a prefix state, and the 9 steps
-// below carry each across two boundaries at different ticks.
-const std::vector<int64_t> kPrompts = {0, 1, 4, 6, 11};
+// below carry each across two boundaries; 0 and 4 complete chunks in the same ticks with different
+// counts, the two 6s and the two 11s with equal ones (their boundary work runs as one).
+const std::vector<int64_t> kPrompts = {0, 1, 4, 6, 11, 6, 11};
 constexpr int64_t kSteps = 9;
 
 class StepTogether : public testing::EveryModel {
