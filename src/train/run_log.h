@@ -16,13 +16,21 @@ class MetricsLog {
   // Columns of the CSV, in order; records may leave some empty.
   static const std::vector<std::string>& columns();
   // Opens <dir>/metrics.{jsonl,csv}; keep_until_step >= 0 keeps records with global_step <= it
-  // (resume); < 0 starts empty.
+  // (resume); < 0 starts empty. Holds an exclusive lock on <dir>/.scanlab.lock while it lives, and
+  // throws if another process holds it.
   MetricsLog(const std::string& dir, int64_t keep_until_step);
+  ~MetricsLog();
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+  // Appends one record to both files; throws if it cannot be written whole (a full disk).
   void write(const nlohmann::json& record);
+  // Every record; a truncated last line is dropped with a warning on stderr, a bad line elsewhere
+  // throws naming the file and line.
   static std::vector<nlohmann::json> read_jsonl(const std::string& path);
 
  private:
   std::string jsonl_path_, csv_path_;
+  int lock_fd_ = -1;
 };
 
 class ProgressBar {
