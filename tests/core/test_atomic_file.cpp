@@ -7,32 +7,21 @@
 
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <string>
 #include <thread>
 
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "support/error_of.h"
+#include "support/temp_dir.h"
 
 namespace scanlab {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("scanlab_atomic_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using scanlab::testing::error_of;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+fs::path fresh_dir(const std::string& name) { return scanlab::testing::fresh_temp_dir("atomic_" + name); }
 
 TEST(AtomicFile, WritesNeverReplaceWhatIsNotARegularFile) {
   const fs::path dir = fresh_dir("targets");

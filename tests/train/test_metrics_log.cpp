@@ -9,18 +9,14 @@
 #include <string>
 
 #include "core/check.h"
+#include "support/temp_dir.h"
 #include "train/run_log.h"
 
 namespace scanlab::train {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("scanlab_metrics_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return scanlab::testing::fresh_temp_dir("metrics_" + name); }
 
 TEST(MetricsLog, TruncatedLastLineIsDroppedAndABadMiddleLineNamed) {
   const fs::path dir = fresh_dir("truncated");

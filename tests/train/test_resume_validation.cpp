@@ -12,6 +12,7 @@
 #include "config/experiment.h"
 #include "core/check.h"
 #include "models/checkpoint.h"
+#include "support/temp_dir.h"
 #include "support/tiny_model.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -41,8 +42,7 @@ eval_examples = 16
 }
 
 TEST(ResumeValidation, BadProgressFieldsAreRefusedNamingTheField) {
-  const auto dir = (std::filesystem::temp_directory_path() / ("scanlab_resume_" + std::to_string(::getpid()))).string();
-  std::filesystem::remove_all(dir);
+  const auto dir = scanlab::testing::fresh_temp_dir("resume").string();
   const auto cfg = two_stage_run(dir);
   RunControl stop;
   stop.stop_after_steps = 2;
