@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/check.h"
+#include "core/runtime.h"
 
 namespace {
 
@@ -58,10 +59,25 @@ int main(int argc, char** argv) {
         if (v == "cpu" || v == "cuda" || v == "auto" || v.rfind("cuda:", 0) == 0) return std::string();
         return "'" + v + "' is not a device; expected cpu, cuda, cuda:N or auto";
       });
+  // Bounded: a mistyped --threads 100000 spawned threads until the machine stalled.
+  const int max_threads = 16 * scanlab::hardware_threads();
   app.add_option("--threads", ctx.runtime.threads, "CPU threads for torch (0 = all cores)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", ctx.runtime.seed, "random seed")->capture_default_str();
+      ->check([max_threads](const std::string& v) {
+        int n = -1;
+        if (!CLI::detail::lexical_cast(v, n) || n < 0 || n > max_threads)
+          return "got " + v + "; expected 0 (all cores) or 1.." + std::to_string(max_threads) + " (16 x this machine's " +
+                 std::to_string(max_threads / 16) + " hardware threads)";
+        return std::string();
+      });
+  // Checked as text: CLI11 would wrap "-1" or 2^64 into some other uint64 silently.
+  app.add_option("--seed", ctx.runtime.seed, "random seed (0 .. 2^64 - 1)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        const bool digits = !v.empty() && v.size() <= 20 && v.find_first_not_of("0123456789") == std::string::npos;
+        if (digits && (v.size() < 20 || v <= "18446744073709551615")) return std::string();
+        return "got " + v + "; expected an integer from 0 to 18446744073709551615";
+      });
 
   scanlab::cli::register_demo(app, ctx);
   scanlab::cli::register_bench(app, ctx);
