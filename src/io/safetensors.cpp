@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/atomic_file.h"
@@ -82,7 +83,7 @@ Safetensors decode_safetensors(const std::string& bytes, const std::string& sour
   if (!header.is_object()) fail("header is not a JSON object");
   const uint64_t data_begin = 8 + len, data_size = bytes.size() - data_begin;
   Safetensors st;
-  uint64_t covered = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end) of every tensor
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     const auto& entry = it.value();
@@ -126,13 +127,23 @@ Safetensors decode_safetensors(const std::string& bytes, const std::string& sour
     if (e - b != numel * elem)
       fail(where + ": " + std::to_string(e - b) + " data bytes, but shape and dtype need " +
            std::to_string(numel * elem));
-    covered += e - b;
+    ranges.emplace_back(b, e);
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(found->type));
     if (numel) std::memcpy(t.data_ptr(), bytes.data() + data_begin + b, e - b);
     st.tensors[name] = t;
   }
-  if (covered != data_size)
-    fail(std::to_string(data_size) + " data bytes, but the tensors account for " + std::to_string(covered));
+  // The tensors must tile the data region: lengths that merely add up could hide overlapping or
+  // shifted offsets, which would read one tensor's bytes as another's.
+  std::sort(ranges.begin(), ranges.end());
+  uint64_t at = 0;
+  for (const auto& [b, e] : ranges) {
+    if (b != at)
+      fail("data_offsets do not tile the data region: a tensor starts at byte " + std::to_string(b) + " where " +
+           std::to_string(at) + " was expected (overlapping, shifted or unused bytes)");
+    at = e;
+  }
+  if (at != data_size)
+    fail(std::to_string(data_size) + " data bytes, but the tensors account for " + std::to_string(at));
   return st;
 }
 

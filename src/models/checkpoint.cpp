@@ -147,6 +147,10 @@ ModelFile from_safetensors(io::Safetensors st, const std::string& path) {
     SCANLAB_CHECK(have == st.metadata.at(kHashKey), path, ": the weights' SHA-1 is ", have, " but the file says ",
                   st.metadata.at(kHashKey), "; the file is corrupt or was edited");
   }
+  // NaN or Inf weights would only surface as "NLL nan" far downstream; a model file holds none.
+  for (const auto& [name, t] : f.weights)
+    SCANLAB_CHECK(!at::isFloatingType(t.scalar_type()) || t.isfinite().all().item<bool>(), path, ": weight '", name,
+                  "' holds NaN or Inf values; expected finite weights (a diverged run or a corrupt file)");
   return f;
 }
 

@@ -99,6 +99,17 @@ TEST(Checkpoint, BadFilesAreClearErrors) {
   st.tensors.erase("wpe.weight");
   io::save_safetensors(path, st);
   EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("missing: 'wpe.weight'"), std::string::npos);
+
+  // Non-finite weights, with or without a hash that matches them (a diverged run saves a valid hash).
+  for (double bad : {NAN, INFINITY}) {
+    st = unhashed();
+    st.tensors["ln_f.weight"][3] = bad;
+    io::save_safetensors(path, st);
+    EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("weight 'ln_f.weight' holds NaN or Inf"), std::string::npos);
+  }
+  m->named_parameters()["ln_f.weight"].data()[0] = NAN;
+  save_checkpoint(path, *m);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("holds NaN or Inf"), std::string::npos);
   std::remove(path.c_str());
 }
 
