@@ -8,6 +8,7 @@
 #include "config/strict_json.h"
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "core/utf8.h"
 
 namespace scanlab::config {
 namespace {
@@ -108,6 +109,12 @@ void read_eval(StrictSection& s, EvalConfig& o) {
 }  // namespace
 
 nlohmann::json toml_to_json(const std::string& toml_text, const std::string& origin) {
+  // toml++ 3.3 misbehaves on some malformed bytes (a lone 0xA7, '[' then NUL): text is checked first.
+  const size_t bad = first_invalid_utf8(toml_text), nul = toml_text.find('\0');
+  SCANLAB_CHECK(bad == std::string::npos, "config: ", origin, " is not UTF-8 text (byte ", bad,
+                "); expected a UTF-8 TOML file");
+  SCANLAB_CHECK(nul == std::string::npos, "config: ", origin, " holds a NUL byte at offset ", nul,
+                "; expected a text file");
   try {
     return node_to_json(toml::parse(toml_text, origin), origin);
   } catch (const toml::parse_error& e) {

@@ -62,6 +62,15 @@ TEST(ExperimentConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   has(error_of(kMinimal, {"train.curriculum=[4, \"x\"]"}), "array of integers");
 }
 
+// Bytes toml++ mishandles (a lone Latin-1 section sign, '[' then NUL) never reach it.
+TEST(ExperimentConfig, NonUtf8AndNulBytesAreRefusedBeforeParsing) {
+  EXPECT_NE(error_of("name = \"\xa7\"\n").find("test.toml is not UTF-8 text (byte 8)"), std::string::npos)
+      << error_of("name = \"\xa7\"\n");
+  EXPECT_NE(error_of(std::string("[\0", 2)).find("holds a NUL byte at offset 1"), std::string::npos);
+  EXPECT_NE(error_of("\xa7").find("not UTF-8"), std::string::npos);
+  EXPECT_EQ(error_of(std::string(kMinimal) + "# caf\xc3\xa9 \xe2\x82\xac\n"), "");  // UTF-8 comments are fine
+}
+
 TEST(ExperimentConfig, EveryShippedConfigParses) {
   int count = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(std::string(SCANLAB_SOURCE_DIR) + "/configs")) {
