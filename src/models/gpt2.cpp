@@ -73,8 +73,11 @@ at::Tensor Gpt2Model::head(const at::Tensor& h) {
 at::Tensor Gpt2Model::forward(const at::Tensor& tokens) {
   check_token_batch(tokens, o_.vocab_size, false, kind() + " forward");
   const int64_t t = tokens.size(1);
+  // Embedding first: its position check must refuse a too-long input before a [T, T] mask is built
+  // (a 93,000-token text spent 20 s allocating one, then failed).
+  const at::Tensor x = embed(tokens, 0);
   const at::Tensor mask = o_.window > 0 ? banded_mask(t, o_.window, tokens.device()) : causal_mask(t, t, tokens.device());
-  return head(stack_.forward(embed(tokens, 0), mask, /*causal=*/o_.window == 0));
+  return head(stack_.forward(x, mask, /*causal=*/o_.window == 0));
 }
 
 std::unique_ptr<Stream> Gpt2Model::start_stream(int64_t batch) {

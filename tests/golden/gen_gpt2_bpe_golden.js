@@ -41,6 +41,20 @@ const texts = [
   '  = Valkyria Chronicles III = \n',
   'The quick brown fox jumps over the lazy dog. ' + 'Again and again. '.repeat(5),
   'Fellow-Citizens of the Senate and of the House of Representatives:',
+  // Long single pieces: the merge order over thousands of symbols (scanlab merges through a heap).
+  'a'.repeat(4000),
+  'ab'.repeat(2500),
+  ' ' + 'ha'.repeat(1500),
+  '1'.repeat(3000),
+  'x' + 'yz'.repeat(1999),
+  (() => {  // 3000 letters from a fixed linear congruential sequence
+    let s = 1, w = '';
+    for (let i = 0; i < 3000; ++i) {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      w += 'etaoinshrdlu'[s % 12];
+    }
+    return w;
+  })(),
 ];
 const out = texts.map(text => ({ text, ids: encode(text) }));
 process.stdout.write(JSON.stringify({ source: 'npm gpt-3-encoder@1.1.4 Encoder.js encode()', cases: out }, null, 1) + '\n');
