@@ -2,10 +2,13 @@
 #include <cctype>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <c10/util/Exception.h>
 
 #include "cli/commands.h"
 #include "core/check.h"
@@ -106,6 +109,13 @@ int main(int argc, char** argv) {
   } catch (const scanlab::Error& e) {
     std::cerr << "scanlab: error: " << e.what() << "\n";
     return 2;
+  } catch (const std::filesystem::filesystem_error& e) {  // names the path and the reason
+    std::cerr << "scanlab: error: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {  // one line, not torch's backtrace
+    const std::string what = e.what_without_backtrace();
+    std::cerr << "scanlab: unexpected error (in torch): " << what.substr(0, what.find('\n')) << "\n";
+    return 3;
   } catch (const std::exception& e) {
     std::cerr << "scanlab: unexpected error: " << e.what() << "\n";
     return 3;

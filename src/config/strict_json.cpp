@@ -1,6 +1,7 @@
 #include "config/strict_json.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/check.h"
 
@@ -36,8 +37,12 @@ void StrictSection::read(const std::string& key, uint64_t& out) {
 
 void StrictSection::read(const std::string& key, double& out) {
   if (auto* v = get(key)) {
-    SCANLAB_CHECK(v->is_number() && std::isfinite(v->get<double>()), "config: ", where(key), " = ", v->dump(),
-                  " must be a finite number");
+    // Float32's range: options become float32 scalars (learning rates, model sizes in float ops), and
+    // 1e300 then failed as an "unexpected error" deep in torch.
+    SCANLAB_CHECK(v->is_number() && std::isfinite(v->get<double>()) &&
+                      std::abs(v->get<double>()) <= std::numeric_limits<float>::max(),
+                  "config: ", where(key), " = ", v->dump(), " must be a finite number within float32's range (|x| <= ",
+                  std::numeric_limits<float>::max(), ")");
     out = v->get<double>();
   }
 }

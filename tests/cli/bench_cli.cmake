@@ -20,6 +20,8 @@ expect_error("--dtype 'float16': expected float32 or bfloat16" bench train-step 
 expect_error("unknown option --no-such-flag" train --no-such-flag)
 expect_error("unknown option --bogus" score --bogus 3)
 expect_error("--config is required" train)
+expect_error("cannot create directories.*/proc/scanlab-nope" train --config ${CMAKE_CURRENT_LIST_DIR}/../../configs/mqar_cpu.toml
+             --set train.steps=1 "--set=train.out_dir=\"/proc/scanlab-nope/run\"")
 expect_error("--seed: got -1; expected an integer from 0 to 18446744073709551615" --seed -1 demo)
 expect_error("--seed: got 18446744073709551616; expected an integer" --seed 18446744073709551616 demo)
 expect_error("--threads: got 100000; expected 0 \\(all cores\\) or 1\\.\\." --threads 100000 demo)

@@ -62,6 +62,12 @@ TEST(ExperimentConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   has(error_of(kMinimal, {"train.curriculum=[4, \"x\"]"}), "array of integers");
 }
 
+TEST(ExperimentConfig, NumbersBeyondFloat32AreRefused) {
+  const std::string e = error_of(kMinimal, {"train.lr=1e300"});
+  EXPECT_NE(e.find("train.lr = 1e+300 must be a finite number within float32's range"), std::string::npos) << e;
+  EXPECT_EQ(error_of(kMinimal, {"train.lr=3e38"}), "");
+}
+
 // Bytes toml++ mishandles (a lone Latin-1 section sign, '[' then NUL) never reach it.
 TEST(ExperimentConfig, NonUtf8AndNulBytesAreRefusedBeforeParsing) {
   EXPECT_NE(error_of("name = \"\xa7\"\n").find("test.toml is not UTF-8 text (byte 8)"), std::string::npos)
