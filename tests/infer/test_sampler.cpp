@@ -23,6 +23,20 @@ TEST(Sampler, TemperatureZeroIsArgmaxWhateverTheGenerator) {
   }
 }
 
+// Extreme temperatures stay well defined: a tiny one is the argmax (1e-300 gave NaN probabilities in
+// float32), a huge one is uniform.
+TEST(Sampler, ExtremeTemperaturesAreArgmaxAndUniform) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(2);
+  for (int i = 0; i < 50; ++i) {
+    at::Tensor out = sample_next(logits_fixture(), {1e-300, 0, 1.0}, gen);
+    EXPECT_EQ(out[0].item<int64_t>(), 1);
+    EXPECT_EQ(out[1].item<int64_t>(), 0);
+  }
+  std::vector<int> counts(4, 0);
+  for (int i = 0; i < 4000; ++i) counts[sample_next(logits_fixture(), {1e300, 0, 1.0}, gen)[0].item<int64_t>()]++;
+  for (int v = 0; v < 4; ++v) EXPECT_NEAR(counts[v] / 4000.0, 0.25, 0.04) << "token " << v;
+}
+
 TEST(Sampler, TopKAndTopPRestrictTheCandidates) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
   for (int i = 0; i < 200; ++i) {
@@ -66,6 +80,7 @@ TEST(Sampler, BadOptionsNameTheFlag) {
     return std::string();
   };
   EXPECT_NE(message({-1.0, 0, 1.0}).find("--temperature"), std::string::npos);
+  EXPECT_NE(message({INFINITY, 0, 1.0}).find("--temperature inf: expected a finite value"), std::string::npos);
   EXPECT_NE(message({1.0, -2, 1.0}).find("--top-k"), std::string::npos);
   EXPECT_NE(message({1.0, 0, 0.0}).find("--top-p"), std::string::npos);
   EXPECT_NE(message({1.0, 0, 1.5}).find("--top-p"), std::string::npos);

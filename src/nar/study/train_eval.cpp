@@ -87,6 +87,8 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
                                std::shared_ptr<gnn::Net>* trained, std::ostream* progress) {
   SCANLAB_CHECK(o.steps > 0 && o.batch_size > 0 && o.eval_every > 0, "steps, batch size and eval_every must be positive");
   SCANLAB_CHECK(o.learning_rate > 0, "learning rate must be positive, got ", o.learning_rate);
+  SCANLAB_CHECK(o.teacher_forcing >= 0 && o.teacher_forcing <= 1, "teacher forcing ", o.teacher_forcing,
+                " is a probability; expected a value in [0, 1]");
   TrainResult r;
   r.options = o;
   r.device = device.str();
