@@ -33,19 +33,30 @@ GenerateResult generate_from_stream(models::SequenceModel& model, std::unique_pt
   GenerateResult result;
   result.cuda_graphs = stream->use_cuda_graphs(opts.cuda_graphs);
   result.boundary_overlap = stream->use_boundary_overlap(opts.boundary_overlap);
-  std::vector<at::Tensor> produced;
+  SCANLAB_CHECK(opts.max_step_records >= 2, "generate: max_step_records ", opts.max_step_records, ": expected >= 2");
+  std::vector<int64_t> produced;  // [max_new_tokens, B] row-major, only with keep_tokens
+  const int64_t batch = logits.size(0);
   at::Tensor next = sample_next(logits, opts.sampling, gen);
   for (int64_t i = 0; i < opts.max_new_tokens; ++i) {
-    produced.push_back(next.to(at::kCPU));
-    if (on_token) on_token(i, produced.back());
+    const at::Tensor on_cpu = next.to(at::kCPU).contiguous();
+    if (opts.keep_tokens) produced.insert(produced.end(), on_cpu.data_ptr<int64_t>(), on_cpu.data_ptr<int64_t>() + batch);
+    if (on_token) on_token(i, on_cpu);
     const int64_t aggs_before = stream->agg_calls();
     const auto t0 = std::chrono::steady_clock::now();
     logits = stream->step(next);
     synchronize(device);
-    result.steps.push_back({ms_since(t0), stream->agg_calls() > aggs_before, stream->state_bytes()});
+    if (i % result.step_stride == 0) {
+      result.steps.push_back({ms_since(t0), stream->agg_calls() > aggs_before, stream->state_bytes()});
+      if (static_cast<int64_t>(result.steps.size()) == opts.max_step_records) {  // thin out: keep steps 0, 2s, 4s, ...
+        for (size_t k = 0; 2 * k < result.steps.size(); ++k) result.steps[k] = result.steps[2 * k];
+        result.steps.resize((result.steps.size() + 1) / 2);
+        result.step_stride *= 2;
+      }
+    }
     if (i + 1 < opts.max_new_tokens) next = sample_next(logits, opts.sampling, gen);
   }
-  result.tokens = at::stack(produced, 1);
+  if (opts.keep_tokens)
+    result.tokens = at::tensor(produced, at::kLong).view({opts.max_new_tokens, batch}).t().contiguous();
   result.stream = std::move(stream);
   result.next_logits = logits;
   return result;

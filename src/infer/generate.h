@@ -22,11 +22,17 @@ struct GenerateOptions {
   uint64_t seed = 0;
   bool cuda_graphs = true;  // replay decode steps as CUDA graphs where the stream allows it
   bool boundary_overlap = true;  // overlap chunk-boundary work with the step (Stream::use_boundary_overlap)
+  // Memory that does not grow with the stream: tokens are kept only when asked (the callback sees
+  // every one), and at most max_step_records step records are kept: when full, every second one is
+  // dropped and from then on one step in twice as many is recorded (GenerateResult::step_stride).
+  bool keep_tokens = true;
+  int64_t max_step_records = int64_t{1} << 20;
 };
 
 struct GenerateResult {
-  at::Tensor tokens;               // [B, max_new_tokens] generated ids (CPU, int64)
-  std::vector<StepRecord> steps;   // one per stream step (max_new_tokens - 1 of them)
+  at::Tensor tokens;               // [B, max_new_tokens] generated ids (CPU, int64); undefined without keep_tokens
+  std::vector<StepRecord> steps;   // every step_stride-th stream step (all of them while they fit)
+  int64_t step_stride = 1;
   double prefill_ms = 0;
   std::unique_ptr<models::Stream> stream;  // positioned after the last generated token was fed
   at::Tensor next_logits;                  // [B, V] logits for the token after the last one

@@ -47,14 +47,16 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
   };
   at::Tensor prompt = at::tensor(prompt_ids, at::kLong).unsqueeze(0).to(device);
   GenerateResult result;
+  GenerateOptions gen_opts = opts.generate;
+  gen_opts.keep_tokens = false;  // printed as they come: a long stream must not grow the process
   if (!opts.resume_state.empty()) {
     auto state = io::load_safetensors(opts.resume_state);
     auto [stream, logits] = load_generation_state(*model, state.tensors);
     at::NoGradGuard no_grad;
     for (int64_t id : prompt_ids) logits = stream->step(at::full({logits.size(0)}, id, at::kLong).to(device));
-    result = generate_from_stream(*model, std::move(stream), logits, opts.generate, emit);
+    result = generate_from_stream(*model, std::move(stream), logits, gen_opts, emit);
   } else {
-    result = generate(*model, prompt, opts.generate, emit);
+    result = generate(*model, prompt, gen_opts, emit);
   }
   out << '\n';
   out.flush();
@@ -62,6 +64,9 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
     report << fmt::format("prefill of {} prompt tokens: {:.3f} ms\n", prompt_ids.size(), result.prefill_ms);
     report << fmt::format("decode steps as CUDA graphs: {}\n", result.cuda_graphs ? "yes" : "no");
     report << fmt::format("chunk-boundary work overlapped on a second stream: {}\n", result.boundary_overlap ? "yes" : "no");
+    if (result.step_stride > 1)
+      report << fmt::format("step statistics over every {}th step ({} recorded)\n", result.step_stride,
+                            result.steps.size());
     report << format_summary(summarize(result.steps));
     report << format_state_bytes_series(result.steps, 10);
   }

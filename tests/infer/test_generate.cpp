@@ -83,6 +83,31 @@ TEST(GenerationStats, TransformerPsmReportsItsChunkBoundarySteps) {
   EXPECT_LE(agg_steps, 4);
 }
 
+// What a long stream keeps is bounded: no tokens without keep_tokens, and at most max_step_records
+// step records, thinned to every step_stride-th step (their state bytes still those of that step).
+TEST(GenerationStats, LongStreamsKeepBoundedRecords) {
+  at::manual_seed(2);
+  auto model = models::make_model(models::find_model("gla").small_config());
+  model->eval();
+  GenerateOptions opts;
+  opts.max_new_tokens = 300;
+  opts.keep_tokens = false;
+  opts.max_step_records = 16;
+  int64_t seen = 0;
+  GenerateResult r = generate(*model, at::zeros({1, 1}, at::kLong), opts, [&](int64_t, const at::Tensor&) { ++seen; });
+  EXPECT_EQ(seen, 300);
+  EXPECT_FALSE(r.tokens.defined());
+  EXPECT_LT(static_cast<int64_t>(r.steps.size()), 16);
+  EXPECT_EQ(r.step_stride, 32);  // 16 records filled at strides 1, 2, 4, 8, 16 (steps 0..255), then 32
+  EXPECT_EQ(static_cast<int64_t>(r.steps.size()), (300 + r.step_stride - 1) / r.step_stride);
+  opts.keep_tokens = true;
+  opts.max_step_records = int64_t{1} << 20;
+  r = generate(*model, at::zeros({1, 1}, at::kLong), opts, nullptr);
+  EXPECT_EQ(r.tokens.sizes(), at::IntArrayRef({1, 300}));
+  EXPECT_EQ(r.steps.size(), 300u);
+  EXPECT_EQ(r.step_stride, 1);
+}
+
 TEST(GenerateCommand, WritesTextAndStatsAndRejectsBadInput) {
   at::manual_seed(2);
   auto model = models::make_model(models::find_model("gpt2").small_config());
