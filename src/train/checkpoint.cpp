@@ -17,7 +17,8 @@ nlohmann::json progress_to_json(const Progress& p) {
           {"global_step", p.global_step},
           {"best_eval_loss", std::isfinite(p.best_eval_loss) ? nlohmann::json(p.best_eval_loss) : nlohmann::json()},
           {"evals_since_best", p.evals_since_best},
-          {"done", p.done}};
+          {"done", p.done},
+          {"threads", p.threads}};
 }
 
 Progress progress_from_json(const nlohmann::json& j) {
@@ -40,6 +41,7 @@ Progress progress_from_json(const nlohmann::json& j) {
   p.best_eval_loss = best.is_null() ? INFINITY : best.get<double>();
   SCANLAB_CHECK(j.at("done").is_boolean(), "progress field 'done' is ", j.at("done").dump(), "; expected true or false");
   p.done = j.at("done").get<bool>();
+  if (j.contains("threads")) p.threads = count("threads");
   SCANLAB_CHECK(p.step <= p.global_step, "progress: step ", p.step, " exceeds global_step ", p.global_step);
   return p;
 }

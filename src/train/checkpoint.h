@@ -2,7 +2,8 @@
 // what a resumed run needs to continue exactly as if never stopped, written atomically:
 //   adam/<key>     AdamW moments and step count
 //   rng/cpu, rng/cuda   generator states (dropout)
-//   metadata "scanlab.train.progress": {stage, step, global_step, best_eval_loss, evals_since_best, done}
+//   metadata "scanlab.train.progress": {stage, step, global_step, best_eval_loss, evals_since_best, done,
+//                                       threads}
 //   metadata "scanlab.train.experiment": the experiment (merged TOML + --set)
 // So every command that reads a model reads a training checkpoint too. The data position needs no
 // saving: sample k of a stage is a pure function of (seed, stage, k).
@@ -24,6 +25,7 @@ struct Progress {
   double best_eval_loss = INFINITY;
   int64_t evals_since_best = 0;
   bool done = false;        // the run finished every stage
+  int64_t threads = 0;      // CPU threads torch used when it was written (0: not recorded, older files)
 };
 
 nlohmann::json progress_to_json(const Progress& p);

@@ -102,6 +102,11 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
     models::load_weights(model, resumed.model, result.checkpoint_path);
     prog = resumed.progress;
     check_resumable(prog, n_stages, opt.steps, result.checkpoint_path);
+    // LibTorch's CPU reductions split work by thread count, so another count changes the sums' order.
+    if (device.is_cpu() && prog.threads > 0 && prog.threads != at::get_num_threads())
+      std::cerr << "scanlab: warning: resuming with " << at::get_num_threads() << " CPU threads; the checkpoint was "
+                << "written with " << prog.threads << ", so from here on the run can differ from an uninterrupted "
+                << "one (pass --threads " << prog.threads << " to continue it exactly)\n";
     have_resumed_optimizer = prog.step > 0;
     restore_rng(resumed.rng, device);
   } else {
@@ -135,6 +140,7 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
     auto save = [&](bool stage_finished) {
       Checkpoint c;
       c.progress = prog;
+      c.progress.threads = at::get_num_threads();
       if (stage_finished) {  // the next run starts the next stage with a fresh optimizer
         c.progress.stage += 1;
         c.progress.step = 0;

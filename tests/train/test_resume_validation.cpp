@@ -92,5 +92,31 @@ TEST(ResumeValidation, BadProgressFieldsAreRefusedNamingTheField) {
   std::filesystem::remove_all(dir);
 }
 
+// The thread count is recorded; resuming with another count says the run may now differ.
+TEST(ResumeValidation, ADifferentThreadCountIsReported) {
+  const auto dir = scanlab::testing::fresh_temp_dir("resume_threads").string();
+  const auto cfg = two_stage_run(dir);
+  const int before = at::get_num_threads();
+  at::set_num_threads(1);
+  RunControl stop;
+  stop.stop_after_steps = 1;
+  stop.quiet = true;
+  torch::manual_seed(0);
+  testing::TinyConvModel model(9, 16, 3, 0.0);
+  train_model(model, cfg, stop, at::kCPU);
+  EXPECT_EQ(load_checkpoint(checkpoint_path(cfg)).progress.threads, 1);
+  at::set_num_threads(2);
+  RunControl resume;
+  resume.resume = true;
+  resume.quiet = true;
+  resume.stop_after_steps = 2;
+  ::testing::internal::CaptureStderr();
+  train_model(model, cfg, resume, at::kCPU);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  at::set_num_threads(before);
+  EXPECT_NE(err.find("resuming with 2 CPU threads; the checkpoint was written with 1"), std::string::npos) << err;
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace scanlab::train
