@@ -125,6 +125,10 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotSpec&
     }
   }
   SCANLAB_CHECK(std::isfinite(xmin), "plot '", spec.title, "': no finite points to draw");
+  // A span beyond double's range (values near +-1e308) would turn every coordinate into NaN.
+  SCANLAB_CHECK(std::isfinite(1.1 * (xmax - xmin)) && std::isfinite(1.1 * (ymax - ymin)), "plot '", spec.title,
+                "': the values span [", xmin, ", ", xmax, "] x [", ymin, ", ", ymax,
+                "], more than a double can scale; expected magnitudes below 1e307");
   if (xmax == xmin) xmin -= 1, xmax += 1;
   if (ymax == ymin) ymin -= 0.5, ymax += 0.5;
   const double pad = 0.05 * (ymax - ymin);

@@ -40,6 +40,11 @@ TEST(SvgPlot, BarChartDrawsOneBarPerGroupAndCategory) {
 TEST(SvgPlot, BadDataIsAnError) {
   EXPECT_THROW(svg_line_plot({{"x", {1, 2}, {1}}}, {}), Error);
   EXPECT_THROW(svg_line_plot({{"x", {NAN}, {NAN}}}, {}), Error);
+  // Values whose span overflows a double: an error, not an SVG full of NaN coordinates.
+  EXPECT_THROW(svg_line_plot({{"x", {1, 2}, {1e308, -1e308}}}, {}), Error);
+  const std::string wide = svg_line_plot({{"x", {1, 2}, {1e306, -1e306}}}, {});
+  EXPECT_EQ(wide.find("nan"), std::string::npos);
+  EXPECT_EQ(wide.find("inf"), std::string::npos);
 }
 
 }  // namespace
