@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job on an embedded default: set up, build, then train a small Transformer-PSM and a GPT-2
-# baseline on MQAR on the CPU (a few minutes), print their accuracy, and check that streaming
-# inference reproduces the parallel predictions. Extra arguments go to `scanlab mqar-demo`.
+# The main job on an embedded default: set up, build the CLI only (not the test suite; the demo needs
+# no downloaded data), then train a small Transformer-PSM and a GPT-2 baseline on MQAR on the CPU,
+# each until its validation target or step cap, print their accuracy, check that streaming inference
+# reproduces the parallel predictions, and print state bytes vs tokens. Extra arguments go to
+# `scanlab mqar-demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+SCANLAB_FETCH_DATA=0 bash scripts/bootstrap.sh scanlab
 ./"${SCANLAB_BUILD_DIR:-build}"/scanlab mqar-demo --progress "$@"

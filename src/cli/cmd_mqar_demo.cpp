@@ -1,5 +1,5 @@
-// `scanlab mqar-demo`: the main job (a small Transformer-PSM and GPT-2 trained on MQAR on the CPU,
-// accuracy, and streaming = parallel predictions).
+// `scanlab mqar-demo`: the main job (a small Transformer-PSM and GPT-2 trained on MQAR on the CPU
+// until a validation target, accuracy, streaming = parallel predictions, state bytes vs tokens).
 #include <iostream>
 #include <memory>
 
@@ -11,8 +11,15 @@ namespace scanlab::cli {
 
 void register_mqar_demo(CLI::App& root, GlobalContext& ctx) {
   auto opts = std::make_shared<train::MqarDemoOptions>();
-  auto* cmd = root.add_subcommand("mqar-demo", "Train a small Transformer-PSM and GPT-2 on MQAR; check stream = parallel");
-  cmd->add_option("--steps", opts->steps, "training steps per model")->capture_default_str()->check(CLI::PositiveNumber);
+  auto* cmd = root.add_subcommand("mqar-demo", "Train a small Transformer-PSM and GPT-2 on MQAR to a target; check stream = parallel, state bytes");
+  cmd->add_option("--steps", opts->steps, "most training steps per model (the cap)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--target-accuracy", opts->target_accuracy,
+                  "stop a model once its validation accuracy reaches this (0 stops at the first evaluation)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--eval-every", opts->eval_every, "training steps between validation evaluations")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--seq-len", opts->seq_len, "MQAR sequence length")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--pairs", opts->num_kv_pairs, "key-value pairs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--vocab", opts->vocab_size, "vocabulary size")->capture_default_str()->check(CLI::PositiveNumber);
@@ -21,6 +28,9 @@ void register_mqar_demo(CLI::App& root, GlobalContext& ctx) {
   cmd->add_option("--width", opts->width, "model width (n_embd)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--chunk", opts->chunk_size, "Transformer-PSM chunk size")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--eval-examples", opts->eval_examples, "validation examples")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--state-tokens", opts->state_tokens, "tokens streamed for the state-bytes table")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--models", opts->models, "models to train (registry names)")->delimiter(',')->capture_default_str();
   cmd->add_option("--out", opts->out_dir, "run folder (checkpoints, metrics)")->capture_default_str();
   cmd->add_flag("--progress", opts->progress, "draw progress bars even when stderr is not a terminal");

@@ -84,6 +84,7 @@ void read_train(StrictSection& s, TrainOptions& o) {
   s.read_at_least("eval_examples", o.eval_examples, 1);
   s.read_at_least("eval_batch_size", o.eval_batch_size, 1);
   s.read_at_least("early_stop_loss", o.early_stop_loss, 0.0);
+  s.read("early_stop_accuracy", o.early_stop_accuracy);
   s.read_at_least("patience", o.patience, 0);
   s.read_at_least("checkpoint_every", o.checkpoint_every, 0);
   s.read_at_least("log_every", o.log_every, 1);
@@ -94,6 +95,8 @@ void read_train(StrictSection& s, TrainOptions& o) {
   s.finish();
   SCANLAB_CHECK(o.beta1 < 1 && o.beta2 < 1, "config: train.beta1 and train.beta2 must be < 1");
   SCANLAB_CHECK(o.min_lr_ratio <= 1, "config: train.min_lr_ratio = ", o.min_lr_ratio, " must be <= 1");
+  SCANLAB_CHECK(o.early_stop_accuracy <= 1, "config: train.early_stop_accuracy = ", o.early_stop_accuracy,
+                " must be <= 1 (an accuracy; negative turns it off)");
   for (int64_t len : o.curriculum) SCANLAB_CHECK(len >= 2, "config: train.curriculum has length ", len, "; each must be >= 2");
 }
 

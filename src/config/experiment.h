@@ -41,6 +41,7 @@ struct TrainOptions {
   int64_t eval_examples = 256;
   int64_t eval_batch_size = 64;
   double early_stop_loss = 0;    // > 0: end a stage once the eval loss falls below it (paper: 0.001)
+  double early_stop_accuracy = -1;  // in [0, 1]: end a stage once the eval accuracy reaches it; < 0: off
   int64_t patience = 0;          // > 0: end a stage after this many evals without a better eval loss
   int64_t checkpoint_every = 0;  // steps; 0: only at the end (and on SIGINT/SIGTERM)
   int64_t log_every = 10;

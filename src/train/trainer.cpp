@@ -175,6 +175,7 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
         ++prog.evals_since_best;
       }
       return (opt.early_stop_loss > 0 && summary.eval_loss < opt.early_stop_loss) ||
+             (opt.early_stop_accuracy >= 0 && summary.eval_acc >= opt.early_stop_accuracy) ||
              (opt.patience > 0 && prog.evals_since_best >= opt.patience);
     };
 
