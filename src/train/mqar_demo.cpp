@@ -150,7 +150,7 @@ std::string format_mqar_demo(const MqarDemoOptions& o, const std::vector<MqarDem
     out << "Transformer-PSM: T = " << o.seq_len << " is " << chunks << " chunks of " << o.chunk_size
         << "; the queries from chunk 2 on are answered through Agg's prefix states.\n";
   // The state each stream holds: GPT-2's KV cache grows with every token, the T-PSM's counter keeps
-  // at most one chunk state per bit of the chunk count (plus its fixed Inf slots of 2 chunks).
+  // at most a root and a fold chunk state per level, log2 of the chunk count (plus fixed Inf slots).
   const auto counts = mqar_demo_state_tokens(o);
   out << "\nState bytes each stream holds (batch 1, the most over the first N tokens; the validation sequences "
       << "back to back, past T = " << o.seq_len << " only the sizes mean something):\n\n| tokens N |";
