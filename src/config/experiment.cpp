@@ -180,7 +180,12 @@ ExperimentConfig load_experiment(const std::string& path, const std::vector<std:
   auto root = toml_to_json(read_file(path), path);
   if (!root.contains("name")) root["name"] = std::filesystem::path(path).stem().string();
   for (const auto& o : overrides) apply_override(root, o);
-  return parse_experiment(root);
+  try {
+    return parse_experiment(root);
+  } catch (const Error& e) {  // the checks know the key, not the file: every error names its source
+    SCANLAB_CHECK(false, path, (overrides.empty() ? "" : " (with --set)"), ": ", e.what());
+  }
+  return {};
 }
 
 int64_t task_seq_len(const TaskConfig& cfg) {

@@ -2,9 +2,13 @@
 // key and the allowed values; every file in configs/ parses.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 
 #include "config/experiment.h"
+#include "core/atomic_file.h"
 #include "core/check.h"
 #include "train/trainer.h"
 
@@ -60,6 +64,26 @@ TEST(ExperimentConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   has(error_of("[task\nkind = 1"), "not valid TOML");
   has(error_of(kMinimal, {"train.lr"}), "expected key=value");
   has(error_of(kMinimal, {"train.curriculum=[4, \"x\"]"}), "array of integers");
+}
+
+TEST(ExperimentConfig, ErrorsOfAFileNameTheFile) {
+  const std::string path = ::testing::TempDir() + "bad_lr_" + std::to_string(::getpid()) + ".toml";
+  write_file_atomically(path, std::string(kMinimal) + "[train]\nlr = -1\n");
+  std::string e;
+  try {
+    load_experiment(path, {});
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find(path + ": config: train.lr = -1 must be >= 0"), std::string::npos) << e;
+  try {
+    load_experiment(path, {"train.lr=2e-3", "train.steps=0"});
+    e.clear();
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find(path + " (with --set): config: train.steps"), std::string::npos) << e;
+  std::remove(path.c_str());
 }
 
 TEST(ExperimentConfig, NumbersBeyondFloat32AreRefused) {
