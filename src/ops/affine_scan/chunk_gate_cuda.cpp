@@ -48,7 +48,19 @@ at::Tensor kernel_ready(const at::Tensor& t) {
   return reinterpret_cast<std::uintptr_t>(c.data_ptr()) % 16 == 0 ? c : c.clone();
 }
 
-const float* data_or_null(const at::Tensor& t) { return t.numel() ? t.data_ptr<float>() : nullptr; }
+// The optional float32 inputs and outputs: undefined or empty means absent (null for the kernels).
+float* data_or_null(const at::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<float>() : nullptr; }
+
+// The inputs both directions read, into their params.
+template <typename Params>
+void set_inputs(Params& p, const cuda::ChunkGateDims& d, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                const at::Tensor& g) {
+  p.d = d;
+  p.q = q.data_ptr();
+  p.k = k.data_ptr();
+  p.v = v.data_ptr();
+  p.g = data_or_null(g);
+}
 
 void check_launch(cudaError_t err, const char* what) {
   SCANLAB_CHECK(err == cudaSuccess, "affine_scan_chunked_cuda: ", what, " failed: ", cudaGetErrorString(err));
@@ -68,11 +80,7 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     at::Tensor h_final = output({d.batch, d.heads, d.dk, d.dv}, f32, poison);
     at::Tensor o = output({d.batch, d.tokens, d.heads, d.dv}, q.options(), poison);
     cuda::ChunkGateForwardParams p;
-    p.d = d;
-    p.q = q.data_ptr();
-    p.k = k.data_ptr();
-    p.v = v.data_ptr();
-    p.g = data_or_null(g);
+    set_inputs(p, d, q, k, v, g);
     p.h0 = data_or_null(h0);
     p.states = states.data_ptr();
     p.h_final = h_final.data_ptr<float>();
@@ -99,20 +107,16 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     at::Tensor dv = output(v.sizes(), v.options(), poison);
     at::Tensor dg = g.numel() ? output(g.sizes(), f32, poison) : at::Tensor();
     cuda::ChunkGateBackwardParams p;
-    p.d = d;
-    p.q = q.data_ptr();
-    p.k = k.data_ptr();
-    p.v = v.data_ptr();
-    p.g = data_or_null(g);
+    set_inputs(p, d, q, k, v, g);
     p.states = states.data_ptr();
     p.d_o = d_o.data_ptr();
-    p.dh_final = dh_final.defined() ? dh_final.data_ptr<float>() : nullptr;
+    p.dh_final = data_or_null(dh_final);
     p.dstates = dstates.data_ptr();
     p.dh0 = dh0.data_ptr<float>();
     p.dq = dq.data_ptr();
     p.dk = dk.data_ptr();
     p.dv = dv.data_ptr();
-    p.dg = dg.defined() ? dg.data_ptr<float>() : nullptr;
+    p.dg = data_or_null(dg);
     check_launch(cuda::launch_chunk_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()), "the backward kernels");
     return {dq, dk, dv, dg, ctx->saved_data["has_h0"].toBool() ? dh0 : at::Tensor(), at::Tensor()};
   }

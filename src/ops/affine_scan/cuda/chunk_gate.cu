@@ -150,12 +150,12 @@ __device__ void scale_rows(bf16* tile, int rows, const float* scale) {
   }
 }
 
-// The [64, 64] intra-chunk product in `stage` times the decay mask M, rounded to a bf16 tile.
-__device__ void decay_mask(bf16* dst, const float* stage, const float* g) {
+// The [64, 64] intra-chunk product in `stage` (row stride lds) times the decay mask M, rounded to a
+// bf16 tile.
+__device__ void decay_mask(bf16* dst, const float* stage, int lds, const float* g) {
   for (int e = threadIdx.x; e < C * C; e += blockDim.x) {
     const int i = e / C, j = e % C;
-    const float x = j <= i ? stage[i * ldf<C>() + j] * __expf(g[i] - g[j]) : 0.f;
-    dst[i * ldh<C>() + j] = __float2bfloat16(x);
+    dst[i * ldh<C>() + j] = __float2bfloat16(j <= i ? stage[i * lds + j] * __expf(g[i] - g[j]) : 0.f);
   }
 }
 
@@ -185,6 +185,20 @@ __device__ void row_pass(float* stage, int lds, const float* row_scale, bf16* ds
       if (lane == 0) dot[r] = sum;
     }
   }
+}
+
+// acc's rows times row_scale[r], through the float32 stage (a WMMA accumulator's element-to-row map
+// is unspecified); with x, dot[r] also gets the scaled row's dot product with row r of the bf16 tile
+// x. Contains __syncthreads: call from all threads; the stage is free again on return.
+template <int N, int NW>
+__device__ void scale_rows_of(Frags<N, NW>& acc, float* stage, int lds, const float* row_scale,
+                              const bf16* x = nullptr, float* dot = nullptr) {
+  store<N, NW>(acc, stage, lds);
+  __syncthreads();
+  row_pass<N, NW>(stage, lds, row_scale, nullptr, 0, 0, x, dot);
+  __syncthreads();
+  load<N, NW>(acc, stage, lds);
+  __syncthreads();
 }
 
 // ---- the pass over chunk states ---------------------------------------------------------------
@@ -341,7 +355,7 @@ __global__ void __launch_bounds__(kOutWarps * 32) forward_output_kernel(ChunkGat
     store<C, NW>(s, stage, ldf<C>());
   }
   __syncthreads();
-  decay_mask(sS, stage, sg);
+  decay_mask(sS, stage, ldf<C>(), sg);
   float* e_g = sg;  // reused below as e^{g_i}, after the mask has read g
   __syncthreads();
   if (threadIdx.x < C) e_g[threadIdx.x] = __expf(sg[threadIdx.x]);
@@ -356,14 +370,7 @@ __global__ void __launch_bounds__(kOutWarps * 32) forward_output_kernel(ChunkGat
     Frags<64, NW> acc;
     zero<64, NW>(acc);
     mma<wmma::row_major, wmma::row_major, 64, DK, NW>(acc, sq, ldh<DK>(), sx, ldh<64>());
-    if (g) {
-      store<64, NW>(acc, stage, ldf<64>());
-      __syncthreads();
-      row_pass<64, NW>(stage, ldf<64>(), e_g, nullptr, 0, 0, nullptr, nullptr);
-      __syncthreads();
-      load<64, NW>(acc, stage, ldf<64>());
-      __syncthreads();
-    }
+    if (g) scale_rows_of<64, NW>(acc, stage, ldf<64>(), e_g);
     mma<wmma::row_major, wmma::row_major, 64, C, NW>(acc, sS, ldh<C>(), sv, ldh<64>());
     store<64, NW>(acc, stage, ldf<64>());
     __syncthreads();
@@ -438,10 +445,7 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
     store<C, NW>(s, stage, lds);
   }
   __syncthreads();
-  for (int e = threadIdx.x; e < C * C; e += blockDim.x) {
-    const int i = e / C, j = e % C;
-    sS[i * ldh<C>() + j] = __float2bfloat16(j <= i ? stage[i * lds + j] * __expf(sg[i] - sg[j]) : 0.f);
-  }
+  decay_mask(sS, stage, lds, sg);
   wait_copies<1>();  // v and do
   {
     Frags<C, NW> s;
@@ -450,24 +454,14 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
     store<C, NW>(s, stage, lds);
   }
   __syncthreads();
-  for (int e = threadIdx.x; e < C * C; e += blockDim.x) {
-    const int i = e / C, j = e % C;
-    sdP[i * ldh<C>() + j] = __float2bfloat16(j <= i ? stage[i * lds + j] * __expf(sg[i] - sg[j]) : 0.f);
-  }
+  decay_mask(sdP, stage, lds, sg);
   wait_copies<0>();  // the two states
   // dq = e^g ⊙ (do x_nᵀ) + (dP ⊙ M) k
   {
     Frags<DK, NW> acc;
     zero<DK, NW>(acc);
     mma<wmma::row_major, wmma::col_major, DK, DV, NW>(acc, sdo, ldh<DV>(), sx, ldh<DV>());
-    if (g) {
-      store<DK, NW>(acc, stage, lds);
-      __syncthreads();
-      row_pass<DK, NW>(stage, lds, e_g, nullptr, 0, 0, nullptr, nullptr);
-      __syncthreads();
-      load<DK, NW>(acc, stage, lds);
-      __syncthreads();
-    }
+    if (g) scale_rows_of<DK, NW>(acc, stage, lds, e_g);
     mma<wmma::row_major, wmma::row_major, DK, C, NW>(acc, sdP, ldh<C>(), sk, ldh<DK>());
     store<DK, NW>(acc, stage, lds);
     __syncthreads();
@@ -480,12 +474,7 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
     zero<DK, NW>(acc);
     mma<wmma::row_major, wmma::col_major, DK, DV, NW>(acc, sv, ldh<DV>(), sD, ldh<DV>());
     if (g) {
-      store<DK, NW>(acc, stage, lds);
-      __syncthreads();
-      row_pass<DK, NW>(stage, lds, e_rest, nullptr, 0, 0, sk, dot_k);
-      __syncthreads();
-      load<DK, NW>(acc, stage, lds);
-      __syncthreads();
+      scale_rows_of<DK, NW>(acc, stage, lds, e_rest, sk, dot_k);
       if (threadIdx.x < 32) {  // Σ_j of the inter parts, before dot_k is rewritten
         float s = dot_k[threadIdx.x] + dot_k[threadIdx.x + 32];
 #pragma unroll
@@ -505,14 +494,7 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
     Frags<DV, NW> acc;
     zero<DV, NW>(acc);
     mma<wmma::row_major, wmma::row_major, DV, DK, NW>(acc, sk, ldh<DK>(), sD, ldh<DV>());
-    if (g) {
-      store<DV, NW>(acc, stage, lds);
-      __syncthreads();
-      row_pass<DV, NW>(stage, lds, e_rest, nullptr, 0, 0, nullptr, nullptr);
-      __syncthreads();
-      load<DV, NW>(acc, stage, lds);
-      __syncthreads();
-    }
+    if (g) scale_rows_of<DV, NW>(acc, stage, lds, e_rest);
     mma<wmma::col_major, wmma::row_major, DV, C, NW>(acc, sS, ldh<C>(), sdo, ldh<DV>());
     store<DV, NW>(acc, stage, lds);
     __syncthreads();
@@ -544,27 +526,17 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
 }
 
 
-template <int DK, int DV>
-cudaError_t launch_forward_output(const ChunkGateForwardParams& p, cudaStream_t stream) {
-  constexpr size_t bytes = forward_output_smem<DK>();
-  const cudaError_t opt_in = allow_smem(forward_output_kernel<DK, DV>, bytes);
+// One block per (head, chunk) with `bytes` of dynamic shared memory: the output and gradient kernels.
+template <typename Params>
+cudaError_t launch_per_chunk(void (*kernel)(Params), size_t bytes, int threads, const Params& p, cudaStream_t stream) {
+  const cudaError_t opt_in = allow_smem(kernel, bytes);
   if (opt_in != cudaSuccess) return opt_in;
   const unsigned blocks = static_cast<unsigned>(static_cast<long long>(p.d.batch) * p.d.heads * p.d.chunks());
-  forward_output_kernel<DK, DV><<<blocks, kOutWarps * 32, bytes, stream>>>(p);
+  kernel<<<blocks, threads, bytes, stream>>>(p);
   return cudaGetLastError();
 }
 
-template <int DK, int DV>
-cudaError_t launch_backward_grads(const ChunkGateBackwardParams& p, cudaStream_t stream) {
-  constexpr size_t bytes = backward_grads_smem<DK, DV>();
-  const cudaError_t opt_in = allow_smem(backward_grads_kernel<DK, DV>, bytes);
-  if (opt_in != cudaSuccess) return opt_in;
-  const unsigned blocks = static_cast<unsigned>(static_cast<long long>(p.d.batch) * p.d.heads * p.d.chunks());
-  backward_grads_kernel<DK, DV><<<blocks, kGradWarps * 32, bytes, stream>>>(p);
-  return cudaGetLastError();
-}
-
-// Calls f.template operator()<DK, DV>() for the supported (K, V).
+// Calls f(integral_constant<DK>, integral_constant<DV>) for the supported (K, V).
 template <typename F>
 cudaError_t by_dims(const ChunkGateDims& d, F&& f) {
   if (d.dk == 64 && d.dv == 64) return f(std::integral_constant<int, 64>{}, std::integral_constant<int, 64>{});
@@ -585,7 +557,10 @@ cudaError_t launch_chunk_gate_forward(const ChunkGateForwardParams& p, cudaStrea
                       static_cast<bf16*>(p.states), p.h_final, 0};
   cudaError_t err = launch_state_pass(pass, stream);
   if (err != cudaSuccess) return err;
-  return by_dims(p.d, [&](auto dk, auto dv) { return launch_forward_output<decltype(dk)::value, decltype(dv)::value>(p, stream); });
+  return by_dims(p.d, [&](auto dk, auto dv) {
+    constexpr int DK = decltype(dk)::value, DV = decltype(dv)::value;
+    return launch_per_chunk(forward_output_kernel<DK, DV>, forward_output_smem<DK>(), kOutWarps * 32, p, stream);
+  });
 }
 
 cudaError_t launch_chunk_gate_backward(const ChunkGateBackwardParams& p, cudaStream_t stream) {
@@ -595,7 +570,10 @@ cudaError_t launch_chunk_gate_backward(const ChunkGateBackwardParams& p, cudaStr
                       static_cast<bf16*>(p.dstates), p.dh0, 1};
   cudaError_t err = launch_state_pass(pass, stream);
   if (err != cudaSuccess) return err;
-  return by_dims(p.d, [&](auto dk, auto dv) { return launch_backward_grads<decltype(dk)::value, decltype(dv)::value>(p, stream); });
+  return by_dims(p.d, [&](auto dk, auto dv) {
+    constexpr int DK = decltype(dk)::value, DV = decltype(dv)::value;
+    return launch_per_chunk(backward_grads_kernel<DK, DV>, backward_grads_smem<DK, DV>(), kGradWarps * 32, p, stream);
+  });
 }
 
 }  // namespace scanlab::ops::cuda
