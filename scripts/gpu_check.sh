@@ -3,7 +3,7 @@
 # or more parts; logs and tables go to $OUT. Needs .vendor/ (scripts/gpu_vendor.sh) and data/cache
 # (scripts/fetch_data.sh) carried along: the device machine has no network.
 #
-#   bash scripts/gpu_check.sh [tests] [bench] [kernels] [decode] [ops] [train] [mqarsmall] [fused] [mqar] [study]   (no argument = tests bench)
+#   bash scripts/gpu_check.sh [tests] [bench] [kernels] [decode] [ops] [train] [mqarsmall] [fused] [serve] [hf] [mqar] [study]   (no argument = tests bench)
 #
 #   tests  the CUDA tests first (their own log), then the whole suite (TESTS_CUDA_ONLY=1: only those)
 #   bench  bench_scan, bench_affine (decode-step batch sweep), scanlab bench decode
@@ -24,8 +24,11 @@
 #   mqarsmall scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
 #   fused  the fused chunked kernels (identity / scalar gates) against the torch form: bench ops
 #          --paths auto,torch, then bench train-step --paths auto,torch for linear attention and RetNet
-#          (d 768, 12 layers, vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384); then
-#          scripts/peers/hf_export_check.py (export --format hf read by transformers' from_pretrained)
+#          (d 768, 12 layers, vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384)
+#   serve  scanlab bench serve on CUDA (in-process server, loopback clients) for the T-PSM, GPT-2, GLA
+#          and Mamba2 at 1, 8, 32 and 128 clients (needs .vendor/httplib: scripts/gpu_vendor.sh)
+#   hf     scripts/peers/hf_interop_check.py: export --format hf read by transformers' from_pretrained,
+#          and a GPT2LMHeadModel's save_pretrained read by import-hf, logits compared both ways
 #   mqar   MQAR at T = 128/256/512 (configs/mqar_paper_lengths/): T-PSM c 32 and 64, GPT-2, GLA, Mamba-like,
 #          in two waves (attention models, then GLA and Mamba-like) spread over the GPUs, each run cut
 #          off (checkpointed) after MQAR_SECONDS (default 400); runs live in runs/mqar_gpu/ and a later call on the warm machine resumes
@@ -49,8 +52,8 @@ TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 BUILD=build-gpu
 for p in "${parts[@]}"; do
   case $p in
-    tests | bench | kernels | decode | ops | train | mqarsmall | fused | mqar | study) ;;
-    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, ops, train, mqarsmall, fused, mqar or study" >&2; exit 2 ;;
+    tests | bench | kernels | decode | ops | train | mqarsmall | fused | serve | hf | mqar | study) ;;
+    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, ops, train, mqarsmall, fused, serve, hf, mqar or study" >&2; exit 2 ;;
   esac
 done
 t0=$SECONDS
@@ -156,8 +159,20 @@ run_fused() {
       > "$OUT/train_fused_${tb%:*}.md" 2>&1
     echo "== bench train-step T ${tb%:*} (exit $?)"; grep -E "^\| (linear_attention|retnet)" "$OUT/train_fused_${tb%:*}.md"
   done
-  timeout 120 python3 scripts/peers/hf_export_check.py --scanlab "./$BUILD/scanlab" > "$OUT/hf_export.txt" 2>&1
-  echo "== hf_export_check (exit $?)"; tail -3 "$OUT/hf_export.txt"
+}
+
+run_serve() {
+  local m
+  for m in transformer_psm gpt2 gla mamba2; do
+    timeout 240 ./$BUILD/scanlab --device cuda bench serve --model $m --clients 1,8,32,128 --requests 8 \
+      > "$OUT/serve_$m.md" 2>&1
+    echo "== bench serve --device cuda --model $m (exit $?)"; cat "$OUT/serve_$m.md"
+  done
+}
+
+run_hf() {
+  timeout 180 python3 scripts/peers/hf_interop_check.py --scanlab "./$BUILD/scanlab" > "$OUT/hf_interop.txt" 2>&1
+  echo "== hf_interop_check (exit $?)"; tail -4 "$OUT/hf_interop.txt"
 }
 
 run_ops() {
@@ -327,5 +342,6 @@ for p in "${parts[@]}"; do "run_$p"; done
 logs=$(mktemp --suffix=.tgz)
 (cd "$OUT" && tar czf "$logs" --exclude=study.tgz --exclude=study_joined.tgz --exclude=gpu_check.log . && \
   mv "$logs" all_logs.tgz && \
-  rm -f configure.log build.log tests.log tests_cuda.log gpu.txt decode_steps.csv decode_large.csv bench_*.md)
+  rm -f configure.log build.log tests.log tests_cuda.log gpu.txt decode_steps.csv decode_large.csv bench_*.md serve_*.md \
+    hf_interop.txt ops_*.md ops_*.json ops_*.log train_*.md)
 exit 0

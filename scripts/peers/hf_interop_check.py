@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""scanlab's GPT-2 export against Hugging Face transformers, on a machine that has transformers.
+"""scanlab's GPT-2 interop with Hugging Face transformers, both ways, on a machine that has transformers.
 
-Writes a random-init GPT-2 model file (`scanlab init-model`, float64 so the comparison sees the
-export and not float32 rounding), exports it with `scanlab export --format hf`, loads that folder with
-`GPT2LMHeadModel.from_pretrained`, and compares its logits on a fixed token sequence with the logits
-`scanlab score --dump-logits` writes for the same file. Prints one line per check and exits 1 if the
-logits differ by more than --tol (max abs, float64), 2 on bad usage.
+Export: writes a random-init GPT-2 model file (`scanlab init-model`, float64 so the comparison sees
+the export and not float32 rounding), exports it with `scanlab export --format hf`, loads that folder
+with `GPT2LMHeadModel.from_pretrained`, and compares its logits on a fixed token sequence with the
+logits `scanlab score --dump-logits` writes for the same file.
+Import: a random-init `GPT2LMHeadModel` (float64, a small config of its own, weights widened so
+every block matters) written by `save_pretrained`, converted by
+`scanlab import-hf`, scored by `scanlab score --dump-logits` against the model's own logits.
+Prints one line per check and exits 1 if any logits differ by more than --tol (max abs, float64),
+2 on bad usage.
 
-    python3 scripts/peers/hf_export_check.py --scanlab build-gpu/scanlab [--out DIR] [--tokens 64]
+    python3 scripts/peers/hf_interop_check.py --scanlab build-gpu/scanlab [--out DIR] [--tokens 64]
 """
 import argparse
 import json
@@ -72,13 +76,43 @@ def main():
     hf = GPT2LMHeadModel.from_pretrained(hf_dir, torch_dtype=torch.float64, attn_implementation="eager").eval()
     with torch.no_grad():
         theirs = hf(ids.unsqueeze(0)).logits[0].double()
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}")
+    ok = compare("export: GPT2LMHeadModel.from_pretrained of `scanlab export --format hf`", ours, theirs, args.tol)
+    print(f"  ({sum(p.numel() for p in hf.parameters())} parameters loaded from {hf_dir})")
+
+    # Import: Hugging Face writes, scanlab reads.
+    from transformers import GPT2Config
+    torch.manual_seed(1)
+    cfg = GPT2Config(vocab_size=97, n_positions=48, n_embd=64, n_layer=3, n_head=4, layer_norm_epsilon=1e-5,
+                     activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    src = GPT2LMHeadModel(cfg).to(torch.float64).eval()
+    with torch.no_grad():  # GPT-2's N(0, 0.02) init leaves the blocks near the identity: widen it
+        for p in src.parameters():
+            p.normal_(0.0, 0.3 if p.dim() >= 2 else 0.5)
+    src_dir = os.path.join(work, "hf_src")
+    src.save_pretrained(src_dir, safe_serialization=True)
+    imported = os.path.join(work, "imported.safetensors")
+    run("import-hf", src_dir, "--out", imported, "--tokenizer", "none")
+    T2 = min(args.tokens, cfg.n_positions)
+    ids2 = torch.randint(0, cfg.vocab_size, (T2,), generator=g)
+    with open(tokens_file, "w") as f:
+        f.write(" ".join(str(int(i)) for i in ids2))
+    run("score", "--checkpoint", imported, "--tokens", tokens_file, "--dump-logits", logits_file)
+    dumped = read_safetensors(torch, logits_file)
+    with torch.no_grad():
+        hf_logits = src(ids2.unsqueeze(0)).logits[0].double()
+    ok = compare("import: `scanlab import-hf` of GPT2LMHeadModel.save_pretrained", dumped["logits"].double(),
+                 hf_logits, args.tol) and ok
+    sys.exit(0 if ok else 1)
+
+
+def compare(what, ours, theirs, tol):
     # score's logits row t predicts token t + 1; one row fewer than the tokens when it drops the last
     n = min(ours.shape[0], theirs.shape[0])
     diff = (ours[:n] - theirs[:n]).abs().max().item()
-    print(f"transformers {transformers.__version__}, torch {torch.__version__}: GPT2LMHeadModel.from_pretrained "
-          f"loaded {hf_dir} ({sum(p.numel() for p in hf.parameters())} parameters)")
-    print(f"logits [{n}, {ours.shape[1]}] scanlab score vs Hugging Face: max |difference| {diff:.3e} (tol {args.tol:g})")
-    sys.exit(0 if diff <= args.tol else 1)
+    good = diff <= tol
+    print(f"{'ok' if good else 'FAIL'} {what}: logits [{n}, {ours.shape[1]}], max |difference| {diff:.3e} (tol {tol:g})")
+    return good
 
 
 if __name__ == "__main__":
