@@ -164,7 +164,7 @@ run_fused() {
 run_serve() {
   local m
   for m in transformer_psm gpt2 gla mamba2; do
-    timeout 240 ./$BUILD/scanlab --device cuda bench serve --model $m --clients 1,8,32,128 --requests 8 \
+    timeout "${SERVE_SECONDS:-120}" ./$BUILD/scanlab --device cuda bench serve --model $m --clients 1,8,32,128 --requests 8 \
       > "$OUT/serve_$m.md" 2>&1
     echo "== bench serve --device cuda --model $m (exit $?)"; cat "$OUT/serve_$m.md"
   done
