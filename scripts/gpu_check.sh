@@ -27,6 +27,9 @@
 #          (d 768, 12 layers, vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384)
 #   serve  scanlab bench serve on CUDA (in-process server, loopback clients) for the T-PSM, GPT-2, GLA
 #          and Mamba2 at 1, 8, 32 and 128 clients (needs .vendor/httplib: scripts/gpu_vendor.sh)
+#   trainrun  a real `scanlab train` (LM on data/cache/sotu, GPT-2 BPE, bf16, T 1024 x 16, 30 steps) of
+#          the d 768 T-PSM (6 + 6, c 64) and linear attention (12 layers), each beside `bench
+#          train-step` at the same shape: ms per step from the metrics' elapsed_s (steps 11-30)
 #   hf     scripts/peers/hf_interop_check.py: export --format hf read by transformers' from_pretrained,
 #          and a GPT2LMHeadModel's save_pretrained read by import-hf, logits compared both ways
 #   mqar   MQAR at T = 128/256/512 (configs/mqar_paper_lengths/): T-PSM c 32 and 64, GPT-2, GLA, Mamba-like,
@@ -52,8 +55,8 @@ TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 BUILD=build-gpu
 for p in "${parts[@]}"; do
   case $p in
-    tests | bench | kernels | decode | ops | train | mqarsmall | fused | serve | hf | mqar | study) ;;
-    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, ops, train, mqarsmall, fused, serve, hf, mqar or study" >&2; exit 2 ;;
+    tests | bench | kernels | decode | ops | train | mqarsmall | fused | serve | trainrun | hf | mqar | study) ;;
+    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, ops, train, mqarsmall, fused, serve, trainrun, hf, mqar or study" >&2; exit 2 ;;
   esac
 done
 t0=$SECONDS
@@ -168,6 +171,39 @@ run_serve() {
       > "$OUT/serve_$m.md" 2>&1
     echo "== bench serve --device cuda --model $m (exit $?)"; cat "$OUT/serve_$m.md"
   done
+}
+
+run_trainrun() {
+  # The experiment file of each run: configs/lm.toml's task, the bench's model sizes, 30 logged steps.
+  local model name
+  mkdir -p runs
+  for model in transformer_psm linear_attention; do
+    name=trainrun_$model
+    rm -rf runs/$name
+    {
+      printf 'name = "%s"\n[task]\nkind = "lm"\npath = "data/cache/sotu"\ntokenizer = "gpt2"\nseq_len = 1024\n' $name
+      printf '[model]\nmodel = "%s"\n' $model
+      if [[ $model == transformer_psm ]]; then
+        printf 'n_positions = 1024\nn_embd = 768\nn_head = 12\nn_layer_agg = 6\nn_layer_inf = 6\nchunk_size = 64\n'
+      else
+        printf 'd_model = 768\nn_heads = 12\nn_layers = 12\nchunk_len = 64\nmlp_hidden = 3072\n'
+      fi
+      printf '[train]\nsteps = 30\nbatch_size = 16\nlr = 1e-4\nwarmup_steps = 0\nclip_norm = 1.0\nlog_every = 1\n'
+      printf 'eval_every = 0\ncheckpoint_every = 0\nbf16 = true\nout_dir = "runs/%s"\n' $name
+    } > runs/$name.toml
+    ./$BUILD/scanlab --device cuda train --config runs/$name.toml > "$OUT/$name.log" 2>&1
+    echo "== scanlab train $model (exit $?): ms per step, steps 11-30, from metrics.jsonl elapsed_s"
+    python3 - runs/$name/metrics.jsonl <<'PY' || tail -3 "$OUT/$name.log"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+t = {r["step"]: r["elapsed_s"] for r in rows if r.get("kind") == "train"}
+print(f"  {1000 * (t[30] - t[10]) / 20:.1f} ms per step (optimizer, clipping, data and logging included)")
+PY
+  done
+  ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm --lengths 1024 --batch 16 --width 768 \
+    --heads 12 --depth 6 --chunk 64 --vocab 50257 --dtype bfloat16 -r 5 | grep -E "^\| (model|transformer)"
+  ./$BUILD/scanlab --device cuda bench train-step --models linear_attention --lengths 1024 --batch 16 --width 768 \
+    --depth 12 --chunk 64 --vocab 50257 --dtype bfloat16 -r 5 | grep -E "^\| linear"
 }
 
 run_hf() {
