@@ -96,11 +96,14 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
       c.inputs.push_back({"beta", leaf(at::sigmoid(at::randn({B, T, H}, f32)))});
       const bool gated = kind == ChunkedOp::GatedDeltaRule;
       if (gated) c.inputs.push_back({"log_a", gate({B, T, H})});
+      // fused: the state recurrence over chunks is one CUDA kernel (the rest stays batched torch ops).
       c.run = [=](const Named& x) {
-        auto out = ops::delta_rule_chunked(
-            {in(x, 0), in(x, 1), in(x, 2), in(x, 3), gated ? in(x, 4) : at::Tensor(), {}, C});
+        const ops::DeltaRuleArgs a{in(x, 0), in(x, 1), in(x, 2), in(x, 3), gated ? in(x, 4) : at::Tensor(), {}, C};
+        auto out = torch_path ? ops::delta_rule_chunked_torch(a) : ops::delta_rule_chunked(a);
         return Named{{"o", out.o}, {"h_final", out.h_final}};
       };
+      c.fused = !torch_path && ops::delta_rule_chunked_cuda_supports({in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2),
+                                                                      in(c.inputs, 3), {}, {}, C});
       break;
     }
   }

@@ -88,8 +88,8 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   ops->add_option("--dtype", op->dtype, "float32 or bfloat16 inputs (default: bfloat16 on CUDA, float32 on the CPU)");
   ops->add_option("--pass", op->passes, "fwd, fwdbwd")->delimiter(',')->capture_default_str();
   ops->add_option("--paths", op->paths,
-                  "auto (fused CUDA kernels where they take the arguments), torch (the batched torch form); "
-                  "both for a side-by-side")
+                  "auto (fused CUDA kernels where they take the arguments; for the delta rules, the kernel of the "
+                  "state recurrence over chunks), torch (the batched torch form); both for a side-by-side")
       ->delimiter(',')->capture_default_str();
   ops->add_option("-r,--repeats", op->repeats, "timed runs per cell (median)")->capture_default_str()->check(CLI::PositiveNumber);
   ops->add_option("--hbm-gbps", op->hbm_gbps, "HBM bandwidth of the floor (default: the H200's measured copy rate)")

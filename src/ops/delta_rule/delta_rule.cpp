@@ -3,6 +3,7 @@
 
 #include "core/check.h"
 #include "ops/affine_scan/affine_scan.h"
+#include "ops/delta_rule/chunk_recurrence.h"
 #include "ops/delta_rule/delta_rule.h"
 #include "ops/op_common.h"
 #include "scan/tensor_state.h"
@@ -65,10 +66,13 @@ DeltaRuleOut delta_rule_ref(const DeltaRuleArgs& a) {
 //   (I + A) U = βV - (βγ ⊙ K) h,   A_ij = β_i exp(g_i - g_j) k_i·k_j  (j < i)
 // and then o_i = γ_i hᵀq_i + Σ_{j<=i} exp(g_i - g_j) (q_i·k_j) u_j,  h <- γ_c h + Σ_j exp(g_c - g_j) k_j u_jᵀ.
 // With (I + A)[X | Y] = [βV | βγK] solved for every chunk at once, U_n = X_n - Y_n h_n: the state
-// recurrence h_{n+1} = γ_C h_n + K̃_nᵀ (X_n - Y_n h_n) is the one sequential piece (two small batched
-// products per chunk, in the state dtype); the scores, the solve and both output products are batched
+// recurrence h_{n+1} = γ_C h_n + K̃_nᵀ (X_n - Y_n h_n) is the one sequential piece
+// (delta_chunk_recurrence: one CUDA kernel launch a direction for float32 states on the GPU, two small
+// batched products per chunk elsewhere); the scores, the solve and both output products are batched
 // over all chunks. Padded tokens have k = v = 0 and β = 0, so they add nothing.
-DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a) {
+namespace {
+
+DeltaRuleOut delta_rule_chunked_impl(const DeltaRuleArgs& a, bool allow_kernel) {
   check_delta_rule_args(a);
   const int64_t T = a.q.size(1), C = a.chunk_len, K = a.q.size(3), V = a.v.size(3);
   const auto sd = state_dtype(a.q.scalar_type()), md = matmul_dtype(a.q.scalar_type());
@@ -88,23 +92,35 @@ DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a) {
                                                      /*left=*/true, /*unitriangular=*/true);
   const at::Tensor g_last = g.select(3, C - 1);                                             // [B, H, NC]
   const at::Tensor k_state = ks * (g_last.unsqueeze(-1) - g).exp().unsqueeze(-1);           // [B, H, NC, C, K]
-  // The sequential pass over chunks, on [B*H, ...] views so each step is two batched products.
-  auto per_chunk = [&](const at::Tensor& x) { return chunk_slices(x.reshape({B * H, NC, x.size(3), x.size(4)}), 1, 1); };
-  const auto X = per_chunk(sol.narrow(-1, 0, V)), Y = per_chunk(sol.narrow(-1, V, K)),
-             Kt = per_chunk(k_state.transpose(-1, -2));
-  const auto gamma = chunk_slices(g_last.exp().reshape({B * H, NC, 1}), 1, 1);
-  at::Tensor h = (a.h0.defined() ? a.h0.to(sd) : at::zeros({B, H, K, V}, beta.options())).reshape({B * H, K, V});
-  std::vector<at::Tensor> entering, U;
-  for (int64_t n = 0; n < NC; ++n) {
-    entering.push_back(h);
-    U.push_back(at::baddbmm(X[n].squeeze(1), Y[n].squeeze(1), h, /*beta=*/1, /*alpha=*/-1));  // [BH, C, V]
-    h = at::baddbmm(h * gamma[n], Kt[n].squeeze(1), U.back());
-  }
-  const at::Tensor Hn = at::stack(entering, 1).view({B, H, NC, K, V}), Un = at::stack(U, 1).view({B, H, NC, C, V});
+  // The sequential pass over chunks on [B*H, NC, ...] views (X and Y stay views into the solution).
+  auto flat = [&](const at::Tensor& x) { return x.reshape({B * H, NC, x.size(3), x.size(4)}); };
+  const at::Tensor h0 = (a.h0.defined() ? a.h0.to(sd) : at::zeros({B, H, K, V}, beta.options())).reshape({B * H, K, V});
+  const DeltaChunkInputs rec_in{flat(sol.narrow(-1, 0, V)), flat(sol.narrow(-1, V, K)), flat(k_state),
+                                g_last.exp().reshape({B * H, NC}), h0};
+  const DeltaChunkStates rec = allow_kernel ? delta_chunk_recurrence(rec_in) : delta_chunk_recurrence_loop(rec_in);
+  const at::Tensor Hn = rec.entering.view({B, H, NC, K, V}), Un = rec.u.view({B, H, NC, C, V});
   const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(sd) * decay;
   const at::Tensor o = at::matmul((q.to(sd) * g.exp().unsqueeze(-1)).to(md), Hn.to(md)) +
                        at::matmul(scores.to(md), Un.to(md));
-  return {from_chunks(o, T).to(a.q.scalar_type()), h.view({B, H, K, V})};
+  return {from_chunks(o, T).to(a.q.scalar_type()), rec.final.view({B, H, K, V})};
+}
+
+}  // namespace
+
+DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a) { return delta_rule_chunked_impl(a, /*allow_kernel=*/true); }
+
+DeltaRuleOut delta_rule_chunked_torch(const DeltaRuleArgs& a) { return delta_rule_chunked_impl(a, /*allow_kernel=*/false); }
+
+bool delta_rule_chunked_cuda_supports(const DeltaRuleArgs& a) {
+  if (!a.q.defined() || a.q.dim() != 4 || !a.v.defined() || a.v.dim() != 4 || !a.q.is_cuda() ||
+      state_dtype(a.q.scalar_type()) != at::kFloat || a.chunk_len < 1)
+    return false;
+  // One chunk of one head stands in for the recurrence's inputs: the kernel's decision rests on the
+  // dtype, the device and C, K, V alone.
+  const auto f = a.q.options().dtype(at::kFloat);
+  const int64_t C = a.chunk_len, K = a.q.size(3), V = a.v.size(3);
+  return delta_chunk_recurrence_cuda_supports({at::empty({1, 1, C, V}, f), at::empty({1, 1, C, K}, f),
+                                               at::empty({1, 1, C, K}, f), at::empty({1, 1}, f), at::empty({1, K, V}, f)});
 }
 
 // Pairs (E_t, f_t) = (α_t (I - β_t k_t k_tᵀ), β_t k_t v_tᵀ) with E acting by left matmul on [K, V]:

@@ -5,7 +5,8 @@
 // Shapes: q, k [B, T, H, K]; v [B, T, H, V]; beta, log_a [B, T, H]; h [B, H, K, V] (float32 or wider).
 //   _ref      token loop
 //   _chunked  WY/UT form: per chunk one unit-lower-triangular solve (I + A) U = βV - (βγK) h, then
-//             matmuls; gates as cumulative log decay, every exponent <= 0
+//             matmuls; gates as cumulative log decay, every exponent <= 0; the state recurrence over
+//             chunks is delta_chunk_recurrence (chunk_recurrence.h: a CUDA kernel for float32 states)
 //   _blelloch scan::tensor_blelloch_scan over (E, f) with E a [K, K] matrix
 //   _step     one token, for decoding
 #pragma once
@@ -33,6 +34,11 @@ void check_delta_rule_args(const DeltaRuleArgs& a);
 void check_delta_rule_step_args(const DeltaRuleStepArgs& a, const at::Tensor& h);
 DeltaRuleOut delta_rule_ref(const DeltaRuleArgs& a);
 DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a);
+// The same form with the recurrence always as the torch loop (benchmarks: the kernel side by side).
+DeltaRuleOut delta_rule_chunked_torch(const DeltaRuleArgs& a);
+// Whether delta_rule_chunked's state recurrence takes the CUDA kernel for these arguments (a CUDA
+// build, CUDA inputs with a float32 state, K <= 128, K and V multiples of 4, chunk_len <= 64).
+bool delta_rule_chunked_cuda_supports(const DeltaRuleArgs& a);
 DeltaRuleOut delta_rule_blelloch(const DeltaRuleArgs& a);
 // Returns o [B, H, V]; h becomes the state after the token. delta_rule_step routes to the fused CUDA
 // kernel (cuda/delta_step.cu) where delta_rule_step_cuda_supports() accepts the arguments and no
