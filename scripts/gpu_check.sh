@@ -151,8 +151,8 @@ run_mqarsmall() {
 }
 
 run_fused() {
-  ./$BUILD/scanlab --device cuda bench ops --ops linear_attn,scalar_gate --paths auto,torch -r 10 > "$OUT/ops_fused.md" 2>&1
-  echo "== bench ops, fused vs torch (exit $?)"; grep -E "^\| (linear_attn|scalar_gate)" "$OUT/ops_fused.md"
+  ./$BUILD/scanlab --device cuda bench ops --ops linear_attn,scalar_gate,gla --paths auto,torch -r 10 > "$OUT/ops_fused.md" 2>&1
+  echo "== bench ops, fused vs torch (exit $?)"; grep -E "^\| (linear_attn|scalar_gate|gla)" "$OUT/ops_fused.md"
   for tb in 1024:16 4096:4 16384:1; do
     ./$BUILD/scanlab --device cuda bench train-step --models linear_attention,retnet --paths auto,torch \
       --dtype bfloat16 --width 768 --depth 12 --vocab 50257 --lengths "${tb%:*}" --batch "${tb#*:}" -r 5 \
