@@ -63,7 +63,9 @@ TEST(ChunkVectorGateCuda, OutputsAndGradientsMatchFloat64TokenLoop) {
                         {1, 257, 2, 128, 64, 1.0, true},   {1, 1000, 2, 128, 128, 3.0, true},
                         {1, 257, 1, 128, 128, -3.0, false}, {1, 100, 3, 128, 64, -3.0, true},
                         {1, 1000, 1, 64, 64, -1.0, false}, {3, 64, 1, 64, 128, 3.0, true},
-                        {1, 63, 2, 128, 128, 0.0, true},   {1, 1000, 1, 64, 128, -3.0, true}};
+                        {1, 63, 2, 128, 128, 0.0, true},   {1, 1000, 1, 64, 128, -3.0, true},
+                        // log a ≈ -1e-13: no decay, which isolates the products from the gate's exponents
+                        {1, 130, 1, 64, 64, 30.0, true}};
   for (const auto& c : cases) {
     SCOPED_TRACE(describe(c));
     Rng rng(c.T + c.K + c.V);
