@@ -224,13 +224,16 @@ cudaError_t launch_state_pass(const PassArgs& a, cudaStream_t stream) {
 
 constexpr int kOutWarps = 4;
 
-// bf16: q, k, q̃ tiles [C, 64], k̃ [96, 64], A [C, C], q ⊙ e^g [C, DK], v [C, 64], x [DK, 64];
+// bf16: q, k, q̃ tiles [C, 64] and k̃ [96, 64] while the scores are built, then in their place the value
+// tile [C, 64] and the state tile [DK, 64] (C + DK <= 3 C + 96 rows); A [C, C], q ⊙ e^g [C, DK];
 // float32: the gate tile [C, 64] and the scores, later the output stage, [C, 64]. Every piece is a
-// multiple of 16 bytes, so each starts 16-byte aligned.
+// multiple of 32 bytes, so each starts 32-byte aligned (WMMA's requirement). 101 KB at K = 128, so
+// two blocks share an SM.
+constexpr int kScoreRows = 3 * C + kRebasedRows;  // rows of 64 bf16 of q, k, q̃ and k̃
 template <int DK>
 constexpr size_t output_smem() {
-  return sizeof(bf16) * (4 * C * kLdh + kRebasedRows * kLdh + C * ldh<C>() + C * ldh<DK>() + DK * kLdh) +
-         sizeof(float) * 2 * C * kLdf;
+  static_assert(C + DK <= kScoreRows, "the value and state tiles fit where the scores' operands were");
+  return sizeof(bf16) * (kScoreRows * kLdh + C * ldh<C>() + C * ldh<DK>()) + sizeof(float) * 2 * C * kLdf;
 }
 
 template <int DK, int DV>
@@ -241,12 +244,12 @@ __global__ void __launch_bounds__(kOutWarps * 32) output_kernel(VectorGateForwar
   bf16* sq = reinterpret_cast<bf16*>(smem);
   bf16* sk = sq + C * kLdh;
   bf16* qt = sk + C * kLdh;
-  bf16* sv = qt + C * kLdh;
-  bf16* kt = sv + C * kLdh;          // [96, 64]
-  bf16* sA = kt + kRebasedRows * kLdh;  // [C, C]
-  bf16* sqg = sA + C * ldh<C>();     // [C, DK] q ⊙ e^g
-  bf16* sx = sqg + C * ldh<DK>();    // [DK, 64] tile of the entering state
-  float* sg = reinterpret_cast<float*>(sx + DK * kLdh);
+  bf16* kt = qt + C * kLdh;  // [96, 64]
+  bf16* sv = sq;             // [C, 64] after the scores
+  bf16* sx = sv + C * kLdh;  // [DK, 64] tile of the entering state, after the scores
+  bf16* sA = sq + kScoreRows * kLdh;  // [C, C]
+  bf16* sqg = sA + C * ldh<C>();      // [C, DK] q ⊙ e^g
+  float* sg = reinterpret_cast<float*>(sqg + C * ldh<DK>());
   float* stage = sg + C * kLdf;  // the scores, then the output tile
   const int H = p.d.heads, T = p.d.tokens, NC = p.d.chunks();
   const int bh = blockIdx.x / NC, n = blockIdx.x % NC, b = bh / H, h = bh % H;
@@ -271,7 +274,7 @@ __global__ void __launch_bounds__(kOutWarps * 32) output_kernel(VectorGateForwar
     __syncthreads();  // the scores are complete for this tile; sq, sk, sg, qt, kt are rewritten next
   }
   lower_to_bf16(sA, stage, kLdf);
-  __syncthreads();  // the stage is free
+  __syncthreads();  // the stage is free, and so are q, k, q̃ and k̃ for the value and state tiles
   const bf16* states = static_cast<const bf16*>(p.states) + (static_cast<long long>(bh) * NC + n) * DK * DV;
   const bf16* v = static_cast<const bf16*>(p.v) + row0 * DV;
   bf16* o = static_cast<bf16*>(p.o) + row0 * DV;
@@ -480,6 +483,10 @@ cudaError_t launch_per_chunk(void (*kernel)(Params), size_t bytes, int threads, 
                              cudaStream_t stream) {
   const cudaError_t opt_in = allow_smem(kernel, bytes);  // every one of them is above 48 KB
   if (opt_in != cudaSuccess) return opt_in;
+  // The largest shared-memory carveout, so that two output blocks (101 KB each at K = 128) share an SM.
+  const cudaError_t carveout =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  if (carveout != cudaSuccess) return carveout;
   const unsigned blocks = static_cast<unsigned>(static_cast<long long>(p.d.batch) * p.d.heads * p.d.chunks() * split);
   kernel<<<blocks, threads, bytes, stream>>>(p);
   return cudaGetLastError();
