@@ -155,8 +155,8 @@ run_mqarsmall() {
 }
 
 run_fused() {
-  ./$BUILD/scanlab --device cuda bench ops --ops linear_attn,scalar_gate --paths auto,torch -r 10 > "$OUT/ops_fused.md" 2>&1
-  echo "== bench ops, fused vs torch (exit $?)"; grep -E "^\| (linear_attn|scalar_gate)" "$OUT/ops_fused.md"
+  ./$BUILD/scanlab --device cuda bench ops --ops linear_attn,scalar_gate,gla --paths auto,torch -r 10 > "$OUT/ops_fused.md" 2>&1
+  echo "== bench ops, fused vs torch (exit $?)"; grep -E "^\| (linear_attn|scalar_gate|gla)" "$OUT/ops_fused.md"
   # The delta rules: the state recurrence kernel (auto) against the loop of two products per chunk (torch).
   ./$BUILD/scanlab --device cuda bench ops --ops delta_rule,gated_delta_rule --paths auto,torch -r 10 > "$OUT/ops_delta.md" 2>&1
   echo "== bench ops, delta rules, recurrence kernel vs torch loop (exit $?)"; grep -E "^\| (delta_rule|gated_delta_rule)" "$OUT/ops_delta.md"

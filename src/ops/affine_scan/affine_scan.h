@@ -58,6 +58,11 @@ AffineScanOut affine_scan_chunked_cuda(const AffineScanArgs& a, bool poison_outp
 // everywhere: benchmarks compare the two paths inside whole models with it (process-wide).
 void set_fused_chunked_kernels(bool on);
 bool fused_chunked_kernels();
+// The same for the vector (per-key) gate, GLA (cuda/chunk_vector_gate.cu, chunk_vector_gate_cuda.cpp):
+// bfloat16 q, k, v, log_a [B, T, H, K] of any float dtype, K and V of 64 or 128, sm_80+; the intra-chunk
+// scores in sub-chunks of 16 rows (fla's secondary chunking). Routed to under the same switch.
+bool affine_scan_chunked_vector_gate_cuda_supports(const AffineScanArgs& a);
+AffineScanOut affine_scan_chunked_vector_gate_cuda(const AffineScanArgs& a, bool poison_outputs = false);
 AffineScanOut affine_scan_blelloch(const AffineScanArgs& a);
 
 // Decode step: returns o [B, H, V] and leaves the new state in h (a state-dtype [B, H, K, V]

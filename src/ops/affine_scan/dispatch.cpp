@@ -1,7 +1,7 @@
 // Routing between the fused CUDA kernels and the device-generic torch paths: a decode step goes to its
-// fused kernel, and the chunked form of an identity or scalar gate to chunk_gate_cuda.cpp's kernels,
-// where supports() accepts the arguments. With chunk_gate_cuda.cpp, the only file of this op that
-// knows both devices.
+// fused kernel, the chunked form of an identity or scalar gate to chunk_gate_cuda.cpp's kernels and
+// that of a vector (per-key) gate to chunk_vector_gate_cuda.cpp's, where supports() accepts the
+// arguments. With those two files, the only ones of this op that know both devices.
 #include <atomic>
 
 #include "core/check.h"
@@ -33,6 +33,8 @@ AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
   // reference) with T small launches instead.
   check_affine_scan_args(a);
   if (g_fused_chunked && affine_scan_chunked_cuda_supports(a)) return affine_scan_chunked_cuda(a);
+  if (g_fused_chunked && affine_scan_chunked_vector_gate_cuda_supports(a))
+    return affine_scan_chunked_vector_gate_cuda(a);
   if (affine_scan_diagonal_v1_supports(a)) return affine_scan_diagonal_v1(a);
   if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim) return affine_scan_ref(a);
   return affine_scan_chunked_torch(a);

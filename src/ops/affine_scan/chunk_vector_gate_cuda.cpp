@@ -1,0 +1,169 @@
+// The fused CUDA path of the chunked affine scan for the vector (per-key) gate, GLA
+// (cuda/chunk_vector_gate.cu), wired into autograd. The cumulative log gate inside each 64-token chunk
+// is taken with torch ops before the kernels (autograd turns the kernels' dL/dg into dL/dlog a), as
+// chunk_gate_cuda.cpp does for scalar gates; the kernels take the passes over chunk states, the
+// outputs and the input gradients. The forward saves the bf16 state entering each chunk for the
+// backward. dv comes back per 64-key tile in float32 and is summed here (one tile at K = 64).
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "core/check.h"
+#include "ops/affine_scan/affine_scan.h"
+#include "ops/op_common.h"
+
+#ifdef SCANLAB_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+
+#include "ops/affine_scan/cuda/chunk_vector_gate_launch.h"
+#endif
+
+namespace scanlab::ops {
+
+#ifdef SCANLAB_WITH_CUDA
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+cuda::ChunkGateDims vector_gate_dims(const at::Tensor& q, const at::Tensor& v) {
+  cuda::ChunkGateDims d;
+  d.batch = static_cast<int>(q.size(0));
+  d.tokens = static_cast<int>(q.size(1));
+  d.heads = static_cast<int>(q.size(2));
+  d.dk = static_cast<int>(q.size(3));
+  d.dv = static_cast<int>(v.size(3));
+  return d;
+}
+
+// Outputs and scratch: NaN-filled when `poison` (tests: proves the kernels write every element).
+at::Tensor new_output(at::IntArrayRef sizes, const at::TensorOptions& options, bool poison) {
+  return poison ? at::full(sizes, NAN, options) : at::empty(sizes, options);
+}
+
+// The kernels move rows in 16-byte vectors: a view that starts mid-vector is copied.
+at::Tensor aligned_contiguous(const at::Tensor& t) {
+  at::Tensor c = t.contiguous();
+  return reinterpret_cast<std::uintptr_t>(c.data_ptr()) % 16 == 0 ? c : c.clone();
+}
+
+float* f32_or_null(const at::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<float>() : nullptr; }
+
+void check_vector_gate_launch(cudaError_t err, const char* what) {
+  SCANLAB_CHECK(err == cudaSuccess, "affine_scan_chunked_vector_gate_cuda: ", what, " failed: ",
+                cudaGetErrorString(err));
+}
+
+class ChunkVectorGateFunction : public torch::autograd::Function<ChunkVectorGateFunction> {
+ public:
+  // q, k [B, T, H, K] and v [B, T, H, V] bf16; g [B, H, NC, 64, K] float32; h0 [B, H, K, V] float32,
+  // or empty for zeros.
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
+                               const at::Tensor& v_in, const at::Tensor& g_in, const at::Tensor& h0_in, bool poison) {
+    const at::Tensor q = aligned_contiguous(q_in), k = aligned_contiguous(k_in), v = aligned_contiguous(v_in);
+    const at::Tensor g = aligned_contiguous(g_in), h0 = h0_in.contiguous();
+    const auto d = vector_gate_dims(q, v);
+    const auto f32 = q.options().dtype(at::kFloat);
+    at::Tensor states = new_output({d.batch, d.heads, d.chunks(), d.dk, d.dv}, q.options(), poison);
+    at::Tensor h_final = new_output({d.batch, d.heads, d.dk, d.dv}, f32, poison);
+    at::Tensor o = new_output({d.batch, d.tokens, d.heads, d.dv}, q.options(), poison);
+    cuda::VectorGateForwardParams p;
+    p.d = d;
+    p.q = q.data_ptr();
+    p.k = k.data_ptr();
+    p.v = v.data_ptr();
+    p.g = g.data_ptr<float>();
+    p.h0 = f32_or_null(h0);
+    p.states = states.data_ptr();
+    p.h_final = h_final.data_ptr<float>();
+    p.o = o.data_ptr();
+    check_vector_gate_launch(cuda::launch_chunk_vector_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()),
+                             "the forward kernels");
+    ctx->save_for_backward({q, k, v, g, states});
+    ctx->saved_data["poison"] = poison;
+    ctx->saved_data["has_h0"] = h0.numel() > 0;
+    return {o, h_final};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &g = saved[3], &states = saved[4];
+    const bool poison = ctx->saved_data["poison"].toBool();
+    const auto d = vector_gate_dims(q, v);
+    const auto f32 = q.options().dtype(at::kFloat);
+    const at::Tensor d_o = grads[0].defined() ? aligned_contiguous(grads[0].to(at::kBFloat16))
+                                              : at::zeros({d.batch, d.tokens, d.heads, d.dv}, q.options());
+    const at::Tensor dh_final = grads[1].defined() ? grads[1].to(at::kFloat).contiguous() : at::Tensor();
+    at::Tensor dstates = new_output(states.sizes(), q.options(), poison);
+    at::Tensor dh0 = new_output({d.batch, d.heads, d.dk, d.dv}, f32, poison);
+    at::Tensor dq = new_output(q.sizes(), q.options(), poison), dk = new_output(k.sizes(), k.options(), poison);
+    at::Tensor dv_part = new_output({d.dk / 64, d.batch, d.tokens, d.heads, d.dv}, f32, poison);
+    at::Tensor dg = new_output(g.sizes(), f32, poison);
+    cuda::VectorGateBackwardParams p;
+    p.d = d;
+    p.q = q.data_ptr();
+    p.k = k.data_ptr();
+    p.v = v.data_ptr();
+    p.g = g.data_ptr<float>();
+    p.states = states.data_ptr();
+    p.d_o = d_o.data_ptr();
+    p.dh_final = f32_or_null(dh_final);
+    p.dstates = dstates.data_ptr();
+    p.dh0 = dh0.data_ptr<float>();
+    p.dq = dq.data_ptr();
+    p.dk = dk.data_ptr();
+    p.dv_part = dv_part.data_ptr<float>();
+    p.dg = dg.data_ptr<float>();
+    check_vector_gate_launch(cuda::launch_chunk_vector_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()),
+                             "the backward kernels");
+    const at::Tensor dv = (d.dk == 64 ? dv_part.select(0, 0) : dv_part.sum(0)).to(v.scalar_type());
+    return {dq, dk, dv, dg, ctx->saved_data["has_h0"].toBool() ? dh0 : at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+#endif
+
+bool affine_scan_chunked_vector_gate_cuda_supports(const AffineScanArgs& a) {
+#ifdef SCANLAB_WITH_CUDA
+  if (!a.q.defined() || !a.k.defined() || !a.v.defined() || !a.log_a.defined() || !a.q.is_cuda() ||
+      a.q.dim() != 4 || a.v.dim() != 4)
+    return false;
+  for (const at::Tensor* t : {&a.q, &a.k, &a.v})
+    if (t->scalar_type() != at::kBFloat16 || t->device() != a.q.device()) return false;
+  // The per-key gate [B, T, H, K].
+  if (a.log_a.dim() != 4 || a.log_a.size(3) != a.q.size(3) || a.log_a.device() != a.q.device()) return false;
+  if (a.h0.defined() && a.h0.device() != a.q.device()) return false;
+  if (!cuda::chunk_gate_supported(static_cast<int>(a.q.size(3)), static_cast<int>(a.v.size(3)))) return false;
+  // Sizes and block counts (B·H·NC·K/64) stay within the kernels' int; element offsets are 64-bit there.
+  const int64_t B = a.q.size(0), T = a.q.size(1), H = a.q.size(2), K = a.q.size(3);
+  const int64_t NC = (T + cuda::kGateChunk - 1) / cuda::kGateChunk;
+  if (T < 1 || B * H * NC * (K / 64) >= (int64_t{1} << 31)) return false;
+  return at::cuda::getDeviceProperties(a.q.device().index())->major >= 8;  // bf16 tensor cores
+#else
+  (void)a;
+  return false;
+#endif
+}
+
+AffineScanOut affine_scan_chunked_vector_gate_cuda(const AffineScanArgs& a, bool poison_outputs) {
+  check_affine_scan_args(a);
+  SCANLAB_CHECK(affine_scan_chunked_vector_gate_cuda_supports(a),
+                "affine_scan_chunked_vector_gate_cuda: unsupported arguments; expected bfloat16 q, k, v on one "
+                "CUDA device of compute capability 8.0 or later, K and V of 64 or 128, a per-key gate log_a "
+                "[B, T, H, K], in a build with SCANLAB_WITH_CUDA");
+#ifdef SCANLAB_WITH_CUDA
+  // The cumulative log gate inside each chunk, per key: [B, H, NC, 64, K]; the padding after the last
+  // token adds log a = 0.
+  const at::Tensor g = to_chunks(a.log_a.to(at::kFloat), cuda::kGateChunk).cumsum(3);
+  const at::Tensor h0 = a.h0.defined() ? a.h0.to(at::kFloat) : at::empty({0}, a.q.options().dtype(at::kFloat));
+  auto out = ChunkVectorGateFunction::apply(a.q, a.k, a.v, g, h0, poison_outputs);
+  return {out[0], out[1]};
+#else
+  (void)poison_outputs;
+  return {};
+#endif
+}
+
+}  // namespace scanlab::ops
