@@ -23,8 +23,9 @@
 #          the same shapes (scripts/peers/tpsm_step.py, within PEER_SECONDS, default 300; .peers/hidden)
 #   mqarsmall scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
 #   fused  the fused chunked kernels (identity / scalar gates) against the torch form: bench ops
-#          --paths auto,torch, then bench train-step --paths auto,torch for linear attention and RetNet
-#          (d 768, 12 layers, vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384); then
+#          --paths auto,torch, the fused cells again with unsplit state passes (--state-segments 1),
+#          then bench train-step --paths auto,torch for linear attention and RetNet (d 768, 12 layers,
+#          vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384); then
 #          scripts/peers/hf_export_check.py (export --format hf read by transformers' from_pretrained)
 #   mqar   MQAR at T = 128/256/512 (configs/mqar_paper_lengths/): T-PSM c 32 and 64, GPT-2, GLA, Mamba-like,
 #          in two waves (attention models, then GLA and Mamba-like) spread over the GPUs, each run cut
@@ -150,6 +151,11 @@ run_mqarsmall() {
 run_fused() {
   ./$BUILD/scanlab --device cuda bench ops --ops linear_attn,scalar_gate --paths auto,torch -r 10 > "$OUT/ops_fused.md" 2>&1
   echo "== bench ops, fused vs torch (exit $?)"; grep -E "^\| (linear_attn|scalar_gate)" "$OUT/ops_fused.md"
+  # The same fused cells with each state pass in one walk: the split's side-by-side. At S1 on 132 SMs
+  # the device's choice splits T 16384 (B 1: 32-64 state tiles) and T 4096 at 32 x 64 (128 tiles),
+  # not T 4096 at 16 x 128 (256 tiles): there the two runs should agree.
+  ./$BUILD/scanlab --device cuda bench ops --ops linear_attn,scalar_gate --state-segments 1 -r 10 > "$OUT/ops_fused_unsplit.md" 2>&1
+  echo "== bench ops, fused with unsplit state passes (exit $?)"; grep -E "^\| (linear_attn|scalar_gate)" "$OUT/ops_fused_unsplit.md"
   for tb in 1024:16 4096:4 16384:1; do
     ./$BUILD/scanlab --device cuda bench train-step --models linear_attention,retnet --paths auto,torch \
       --dtype bfloat16 --width 768 --depth 12 --vocab 50257 --lengths "${tb%:*}" --batch "${tb#*:}" -r 5 \
