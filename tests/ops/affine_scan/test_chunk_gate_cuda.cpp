@@ -193,7 +193,7 @@ TEST(ChunkGateCuda, SplitStatePassMatchesFloat64TokenLoop) {
 }
 
 // One sequence of 16384 tokens with few heads: the device's own choice splits the state passes
-// (2 x 2 state tiles: 64 runs of 4 chunks on a GPU of 132 SMs).
+// (2 heads x 4 tiles of 64 x 64: 64 runs of 4 chunks on a GPU of 132 SMs).
 TEST(ChunkGateCuda, SixteenThousandTokensWithStrongDecayStayFinite) {
   if (!fused_available()) GTEST_SKIP() << "no CUDA device of compute capability 8.0 or later";
   Rng rng(5);
