@@ -48,13 +48,14 @@ struct ChunkGateDims {
 // the bf16 states read and written again) and rounds each saved state to bf16 once, as the single walk
 // does. Each (tile, segment) then walks twice its run's length in a row, so a split shortens the chain
 // only with 3 runs or more.
-constexpr int kStateTilesPerSm = 4;        // state-pass blocks resident per SM (54 KiB shared memory each)
-constexpr int kMinSegmentChunks = 4;       // the automatic split keeps runs of at least this many chunks
+constexpr int kStateTilesPerSm = 4;   // state-pass blocks resident per SM (54 KiB shared memory each)
+constexpr int kMinSegmentChunks = 4;  // the automatic split keeps runs of at least this many chunks
 
 // The number of runs a count of `requested` becomes: at most one per chunk, and no empty run (NC = 5
 // asked for 4 runs walks 2 + 2 + 1).
 inline int chunk_gate_normalize_segments(int chunks, int requested) {
-  const int s = std::max(1, std::min(requested, chunks));
+  if (chunks <= 1 || requested <= 1) return 1;
+  const int s = std::min(requested, chunks);
   const int per = (chunks + s - 1) / s;
   return (chunks + per - 1) / per;
 }
