@@ -1,6 +1,6 @@
-// Launcher API of the fused chunked kernels for identity and scalar gates (cuda/chunk_gate.cu):
-// plain structs, no torch types, so the .cu file builds with nvcc alone. Only
-// ops/affine_scan/chunk_gate_cuda.cpp includes it.
+// Launcher API of the fused chunked kernels for identity and scalar gates (cuda/chunk_gate.cu, the
+// state passes in cuda/chunk_gate_state.cu): plain structs, no torch types, so the .cu files build
+// with nvcc alone. Only ops/affine_scan/chunk_gate_cuda.cpp and those .cu files include it.
 //
 // Layouts (every array contiguous; bf16 arrays are passed as void* and hold __nv_bfloat16):
 //   q, k, dq, dk     [B, T, H, K]  bf16          v, o, do, dv   [B, T, H, V]  bf16
