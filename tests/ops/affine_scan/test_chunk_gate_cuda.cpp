@@ -143,7 +143,11 @@ void check_against_token_loop(const Case& c) {
 
 // The split and the unsplit state passes agree within rounding: their float32 states differ only in
 // the order of the sums (a run's entering state composed, not chained), so a bf16 saved state differs
-// by at most one unit in the last place where the two land on either side of a rounding boundary.
+// by at most one unit in the last place (2^-8) where the two land on either side of a rounding
+// boundary, and the float32 final states by the reordered sums (up to ~1000 accumulations a run of
+// 256 chunks, each rounded at 2^-24 relative to its partial sum). Bounds: relative RMS 4e-3 (bf16
+// o and the gradients through bf16 states), 1e-3 (the float32 final state and h0's gradient); a
+// wrong entering state is off by O(1).
 void check_split_matches_unsplit(const Case& c) {
   SCOPED_TRACE(describe(c) + ", split vs unsplit");
   const CaseInputs in(c);
@@ -153,13 +157,13 @@ void check_split_matches_unsplit(const Case& c) {
   const auto split = affine_scan_chunked_cuda(in.args(gpu_in), true, c.segments);
   ASSERT_TRUE(split.o.isfinite().all().item<bool>());
   ASSERT_TRUE(split.h_final.isfinite().all().item<bool>());
-  EXPECT_LT(rel_rms(one.o, split.o), 2e-3) << "o";
-  EXPECT_LT(rel_rms(one.h_final, split.h_final), 1e-4) << "final state";
+  EXPECT_LT(rel_rms(one.o, split.o), 4e-3) << "o";
+  EXPECT_LT(rel_rms(one.h_final, split.h_final), 1e-3) << "final state";
   const auto g_one = in.fused_grads(1), g_split = in.fused_grads(c.segments);
   for (size_t i = 0; i < g_one.size(); ++i) {
     ASSERT_TRUE(g_split[i].isfinite().all().item<bool>()) << "grad of " << in.name(i);
     // h0's gradient is the float32 state-gradient pass itself; the others go through bf16 states.
-    EXPECT_LT(rel_rms(g_one[i], g_split[i]), static_cast<int>(i) == in.h0_at ? 1e-4 : 2e-3) << "grad of " << in.name(i);
+    EXPECT_LT(rel_rms(g_one[i], g_split[i]), static_cast<int>(i) == in.h0_at ? 1e-3 : 4e-3) << "grad of " << in.name(i);
   }
 }
 
