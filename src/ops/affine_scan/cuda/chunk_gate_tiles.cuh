@@ -12,7 +12,6 @@
 
 namespace scanlab::ops::cuda::chunk_gate_detail {
 
-
 using namespace nvcuda;
 using bf16 = __nv_bfloat16;
 using Acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
