@@ -53,9 +53,10 @@ struct OpCall {
   bool fused = false;  // whether run takes fused CUDA kernels
 };
 
-// `torch_path` forces the device-generic torch form where an op also has fused kernels.
+// `torch_path` forces the device-generic torch form where an op also has fused kernels;
+// `state_segments` > 0 forces that many runs of the fused kernels' state passes.
 OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int64_t C, at::ScalarType dtype,
-                 at::Device device, bool grad, bool torch_path = false) {
+                 at::Device device, bool grad, bool torch_path = false, int state_segments = 0) {
   // Generated in float32 as bench/affine_bench.cpp does, then cast: q small, unit-norm keys,
   // log-sigmoid gates near 1, sigmoid beta.
   const auto f32 = at::TensorOptions().device(device).dtype(at::kFloat);
@@ -76,7 +77,10 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
       const bool gated = kind != ChunkedOp::LinearAttention;
       c.run = [=](const Named& x) {
         const ops::AffineScanArgs a{in(x, 0), in(x, 1), in(x, 2), gated ? in(x, 3) : at::Tensor(), {}, C};
-        auto out = torch_path ? ops::affine_scan_chunked_torch(a) : ops::affine_scan_chunked(a);
+        auto out = torch_path                ? ops::affine_scan_chunked_torch(a)
+                   : state_segments > 0 && ops::affine_scan_chunked_cuda_supports(a)
+                       ? ops::affine_scan_chunked_cuda(a, false, state_segments)
+                       : ops::affine_scan_chunked(a);
         return Named{{"o", out.o}, {"h_final", out.h_final}};
       };
       c.fused = !torch_path && ops::affine_scan_chunked_cuda_supports(
@@ -180,6 +184,7 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
   SCANLAB_CHECK(!o.lengths.empty() && !o.passes.empty(), "bench ops: --lengths and --pass must not be empty");
   SCANLAB_CHECK(o.chunk >= 1 && o.repeats >= 1 && o.hbm_gbps > 0,
                 "bench ops: --chunk, --repeats and --hbm-gbps must be positive");
+  SCANLAB_CHECK(o.state_segments >= 0, "bench ops: --state-segments ", o.state_segments, " must be >= 0");
   for (size_t i = 0; i < o.heads.size(); ++i)
     SCANLAB_CHECK(o.heads[i] >= 1 && o.dims[i] >= 1, "bench ops: heads ", o.heads[i], " and dim ", o.dims[i],
                   " must be >= 1");
@@ -211,7 +216,8 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
           for (const auto& pass : o.passes) {
             if (path == "torch" && !has_fused && o.paths.size() > 1) continue;
             const bool backward = pass == "fwdbwd";
-            const OpCall call = make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path == "torch");
+            const OpCall call =
+                make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path == "torch", o.state_segments);
             OpsBenchRow row{name, pass, call.fused ? "fused" : "torch", T, B, H, D};
             // The first call of the cell (forward, and the backward for fwdbwd), timed on its own: a
             // kernel that compiles or autotunes on first use would show here.
@@ -257,6 +263,7 @@ std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenc
                    {"flops", r.flops}, {"tflops", tflops(r)},
                    {"min_bytes", r.min_bytes}, {"gbps", gbps(r)}, {"hbm_floor_pct", 100.0 * gbps(r) / o.hbm_gbps},
                    {"hbm_gbps", o.hbm_gbps}, {"chunk", o.chunk}, {"dtype", dtype}, {"device", device.str()},
+                   {"state_segments", o.state_segments},
                    {"repeats", o.repeats}});
     return j.dump(2) + "\n";
   }

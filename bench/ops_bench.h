@@ -24,6 +24,9 @@ struct OpsBenchOptions {
   // auto: the routed entry point (*_chunked: fused CUDA kernels where they take the arguments);
   // torch: the device-generic batched torch form, for a side-by-side of the two.
   std::vector<std::string> paths{"auto"};
+  // The fused kernels' state passes: 0 lets the device decide whether to split them over the
+  // sequence; n > 0 forces n runs (1: one walk), for a side-by-side of the split.
+  int state_segments = 0;
   int repeats = 10;
   double hbm_gbps = 4300;  // the H200's measured device copy rate (performance.md §1)
   std::string format = "md";  // md | json

@@ -23,8 +23,8 @@
 #          the same shapes (scripts/peers/tpsm_step.py, within PEER_SECONDS, default 300; .peers/hidden)
 #   mqarsmall scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
 #   fused  the fused chunked kernels (identity / scalar gates) against the torch form: bench ops
-#          --paths auto,torch (and the delta rules: their recurrence kernel against the torch loop), then
-#          bench train-step --paths auto,torch for linear attention and RetNet
+#          --paths auto,torch (and the delta rules: their recurrence kernel against the torch loop), the
+#          fused cells again with unsplit state passes (--state-segments 1), then bench train-step --paths auto,torch for linear attention and RetNet
 #          (d 768, 12 layers, vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384)
 #   serve  scanlab bench serve on CUDA (in-process server, loopback clients) for the T-PSM, GPT-2, GLA
 #          and Mamba2 at 1, 8, 32 and 128 clients (needs .vendor/httplib: scripts/gpu_vendor.sh)
@@ -160,6 +160,11 @@ run_fused() {
   # The delta rules: the state recurrence kernel (auto) against the loop of two products per chunk (torch).
   ./$BUILD/scanlab --device cuda bench ops --ops delta_rule,gated_delta_rule --paths auto,torch -r 10 > "$OUT/ops_delta.md" 2>&1
   echo "== bench ops, delta rules, recurrence kernel vs torch loop (exit $?)"; grep -E "^\| (delta_rule|gated_delta_rule)" "$OUT/ops_delta.md"
+  # The same fused cells with each state pass in one walk: the split's side-by-side. At S1 on 132 SMs
+  # the device's choice splits T 16384 (B 1: 32-64 state tiles) and T 4096 at 32 x 64 (128 tiles),
+  # not T 4096 at 16 x 128 (256 tiles): there the two runs should agree.
+  ./$BUILD/scanlab --device cuda bench ops --ops linear_attn,scalar_gate,gla --state-segments 1 -r 10 > "$OUT/ops_fused_unsplit.md" 2>&1
+  echo "== bench ops, fused with unsplit state passes (exit $?)"; grep -E "^\| (linear_attn|scalar_gate|gla)" "$OUT/ops_fused_unsplit.md"
   for tb in 1024:16 4096:4 16384:1; do
     ./$BUILD/scanlab --device cuda bench train-step --models linear_attention,retnet --paths auto,torch \
       --dtype bfloat16 --width 768 --depth 12 --vocab 50257 --lengths "${tb%:*}" --batch "${tb#*:}" -r 5 \

@@ -91,6 +91,9 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
                   "auto (fused CUDA kernels where they take the arguments; for the delta rules, the kernel of the "
                   "state recurrence over chunks), torch (the batched torch form); both for a side-by-side")
       ->delimiter(',')->capture_default_str();
+  ops->add_option("--state-segments", op->state_segments,
+                  "fused kernels: runs of the state passes over the sequence; 0: the device's choice, 1: one walk")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   ops->add_option("-r,--repeats", op->repeats, "timed runs per cell (median)")->capture_default_str()->check(CLI::PositiveNumber);
   ops->add_option("--hbm-gbps", op->hbm_gbps, "HBM bandwidth of the floor (default: the H200's measured copy rate)")
       ->capture_default_str()->check(CLI::PositiveNumber);

@@ -67,6 +67,25 @@ TEST(OpsBench, PathsColumnSaysWhatRan) {
   }
 }
 
+// --state-segments only reaches the fused kernels: on the CPU the rows are the torch form's; a
+// negative count is named.
+TEST(OpsBench, StateSegmentsAreCheckedAndLeaveOtherPathsAlone) {
+  auto o = tiny();
+  o.ops = {"linear_attn"};
+  o.passes = {"fwd"};
+  o.state_segments = 1;
+  const auto rows = run_ops_bench(o, at::kCPU);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].path, "torch");
+  o.state_segments = -1;
+  try {
+    run_ops_bench(o, at::kCPU);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--state-segments -1 must be >= 0"), std::string::npos) << e.what();
+  }
+}
+
 TEST(OpsBench, UnknownOpNamesTheKnownOnes) {
   auto o = tiny();
   o.ops = {"gla", "flash"};

@@ -2,17 +2,22 @@
 // and bfloat16 copies of a float64 CPU model; parallel and streaming logits both match the CPU
 // float64 reference, and each other. On LibTorch >= 2.0 the GPU attention goes through SDPA, so this also checks it
 // against the portable CPU path. bf16 weights and activations (not autocast) set the tolerance:
-// relative RMS error, since bf16 keeps ~3 significant digits.
+// relative RMS error, since bf16 keeps ~3 significant digits. Linear attention and RetNet with heads
+// of 64 also run under autocast through the fused chunked kernels against the torch chunked path.
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/cuda_graph_call.h"
 #include "core/torch_compat.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
+#include "ops/affine_scan/affine_scan.h"
 #include "support/model_checks.h"
 
 namespace scanlab::models {
@@ -134,6 +139,80 @@ TEST_P(ModelCudaAutocast, MatchesCpuFloat64AndTrains) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, ModelCudaAutocast, ::testing::ValuesIn(model_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// The fused chunked kernels inside whole models (ops/affine_scan/cuda/chunk_gate.cu): linear
+// attention (identity gate) and RetNet (scalar gate) with heads of 64 under bf16 autocast, as the
+// trainer runs them, against the same weights on the torch chunked path
+// (ops::set_fused_chunked_kernels(false)). Each path is measured against the float64 CPU model; the
+// fused one must be about as accurate as the torch one in the logits and in every parameter's
+// gradient. T 100 in two sequences walks the chunk states in one pass; T 1024 in one sequence (16
+// chunks, 2 heads x 1 state tile) splits the state passes over the sequence.
+class FusedChunkedCudaAutocast : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FusedChunkedCudaAutocast, MatchesTorchPathInLogitsAndGradients) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const at::Device device(at::kCUDA, 0);
+  const auto probe = at::zeros({1, 1, 2, 64}, at::TensorOptions().dtype(at::kBFloat16).device(device));
+  if (!ops::affine_scan_chunked_cuda_supports({probe, probe, probe, {}, {}, 64}))
+    GTEST_SKIP() << "no CUDA device of compute capability 8.0 or later";
+  const std::string name = GetParam();
+  ModelSize size;
+  size.width = 128;
+  size.head_dim = 64;
+  size.vocab = 64;
+  at::manual_seed(37);
+  auto ref = make_model(find_model(name).sized_config(size));
+  testing::widen_weights(*ref);
+  ref->to(at::kDouble);
+  ref->eval();  // dropout off; gradients still flow
+  auto gpu = copy_of(*ref, device, at::kFloat);
+  struct Run {
+    at::Tensor logits;
+    std::vector<at::Tensor> grads;
+  };
+  auto run = [](SequenceModel& model, const at::Tensor& tokens, bool autocast) {
+    for (auto& p : model.parameters()) p.mutable_grad() = at::Tensor();
+    Run r;
+    {
+      CudaBf16Autocast bf16(autocast);
+      r.logits = model.forward(tokens);
+      r.logits.to(at::kFloat).log_softmax(-1).mean().neg().backward();
+    }
+    for (const auto& p : model.parameters()) r.grads.push_back(p.grad().defined() ? p.grad().cpu() : at::Tensor());
+    r.logits = r.logits.detach().cpu();
+    return r;
+  };
+  struct RestoreFused {
+    ~RestoreFused() { ops::set_fused_chunked_kernels(true); }
+  } restore;
+  const std::vector<std::string> keys = gpu->named_parameters().keys();
+  for (const auto& [B, T] : {std::pair<int64_t, int64_t>{2, 100}, {1, 1024}}) {
+    SCOPED_TRACE(name + " B " + std::to_string(B) + " T " + std::to_string(T));
+    const at::Tensor tokens = at::randint(0, size.vocab, {B, T}, at::kLong);
+    const Run expected = run(*ref, tokens, false);
+    ops::set_fused_chunked_kernels(true);
+    const Run fused = run(*gpu, tokens.to(device), true);
+    ops::set_fused_chunked_kernels(false);
+    const Run torch_path = run(*gpu, tokens.to(device), true);
+    ops::set_fused_chunked_kernels(true);
+    EXPECT_FALSE(at::equal(fused.logits, torch_path.logits)) << "the fused kernels did not run";
+    const double torch_error = rel_rms(expected.logits, torch_path.logits);
+    EXPECT_LT(rel_rms(expected.logits, fused.logits), std::max(0.05, 1.5 * torch_error))
+        << "logits vs cpu f64; torch path: " << torch_error
+        << ", fused vs torch: " << rel_rms(torch_path.logits, fused.logits);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ASSERT_TRUE(fused.grads[i].defined() && torch_path.grads[i].defined()) << "no gradient for " << keys[i];
+      ASSERT_TRUE(at::isfinite(fused.grads[i]).all().item<bool>()) << "non-finite gradient for " << keys[i];
+      const double torch_grad_error = rel_rms(expected.grads[i], torch_path.grads[i]);
+      EXPECT_LT(rel_rms(expected.grads[i], fused.grads[i]), std::max(0.05, 1.5 * torch_grad_error))
+          << "gradient of " << keys[i] << " vs cpu f64; torch path: " << torch_grad_error
+          << ", fused vs torch: " << rel_rms(torch_path.grads[i], fused.grads[i]);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(IdentityAndScalarGates, FusedChunkedCudaAutocast, ::testing::Values("linear_attention", "retnet"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Streams that replay their step as a CUDA graph (Stream::use_cuda_graphs) give the logits of an

@@ -51,9 +51,14 @@ AffineScanOut affine_scan_chunked_torch(const AffineScanArgs& a);  // device-gen
 // or 128; outputs and gradients through autograd like the other paths. affine_scan_chunked takes
 // them whenever supports() accepts. Their chunk length is their own (64 tokens; chunk_len changes
 // only the order of the sums). `poison_outputs` fills outputs and scratch with NaN first (tests: every
-// element is written). Without a CUDA build supports() is false and the call throws scanlab::Error.
+// element is written). `state_segments` splits the passes over chunk states over the sequence: 0
+// lets the device's SM count decide (a split only when B·H·(K/64)·(V/64) is below it), n > 0 forces n
+// runs (at most one per chunk; 1: unsplit). affine_scan_chunked_cuda_segments says how many runs a
+// call with these arguments takes. Without a CUDA build supports() is false and the calls throw
+// scanlab::Error.
 bool affine_scan_chunked_cuda_supports(const AffineScanArgs& a);
-AffineScanOut affine_scan_chunked_cuda(const AffineScanArgs& a, bool poison_outputs = false);
+AffineScanOut affine_scan_chunked_cuda(const AffineScanArgs& a, bool poison_outputs = false, int state_segments = 0);
+int affine_scan_chunked_cuda_segments(const AffineScanArgs& a, int requested = 0);
 // Whether affine_scan_chunked routes to the fused kernels (default on). Off, it takes the torch form
 // everywhere: benchmarks compare the two paths inside whole models with it (process-wide).
 void set_fused_chunked_kernels(bool on);

@@ -4,6 +4,8 @@
 // take everything else: the pass over chunk states, the outputs, and in the backward the pass over
 // state gradients and the input gradients. The forward saves the bf16 state entering each chunk for
 // the backward (NC·K·V per head, about what q, k and v take at K = V = 128) instead of recomputing it.
+// With few heads and long sequences both state passes are split over the sequence
+// (cuda::chunk_gate_segments, from the device's SM count; tests force a count).
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
@@ -62,6 +64,18 @@ void set_inputs(Params& p, const cuda::ChunkGateDims& d, const at::Tensor& q, co
   p.g = data_or_null(g);
 }
 
+// The state passes' segment count on q's device (`requested` > 0: that many, at most one per chunk)
+// and their scratch, which the params get.
+template <typename Params>
+at::Tensor set_segments(Params& p, const at::Tensor& q, int64_t requested, bool poison) {
+  const int sms = at::cuda::getDeviceProperties(q.device().index())->multiProcessorCount;
+  p.segments = cuda::chunk_gate_segments(p.d, sms, static_cast<int>(requested));
+  if (p.segments == 1) return at::Tensor();
+  at::Tensor scratch = output({cuda::chunk_gate_scratch_floats(p.d, p.segments)}, q.options().dtype(at::kFloat), poison);
+  p.scratch = scratch.data_ptr<float>();
+  return scratch;
+}
+
 void check_launch(cudaError_t err, const char* what) {
   SCANLAB_CHECK(err == cudaSuccess, "affine_scan_chunked_cuda: ", what, " failed: ", cudaGetErrorString(err));
 }
@@ -69,9 +83,11 @@ void check_launch(cudaError_t err, const char* what) {
 class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
  public:
   // q, k [B, T, H, K] and v [B, T, H, V] bf16; g [B, H, NC, 64] float32, or empty for the identity
-  // gate; h0 [B, H, K, V] float32, or empty for zeros.
+  // gate; h0 [B, H, K, V] float32, or empty for zeros; segments: of the state passes, 0 for the
+  // device's choice.
   static variable_list forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
-                               const at::Tensor& v_in, const at::Tensor& g_in, const at::Tensor& h0_in, bool poison) {
+                               const at::Tensor& v_in, const at::Tensor& g_in, const at::Tensor& h0_in, bool poison,
+                               int64_t segments) {
     const at::Tensor q = kernel_ready(q_in), k = kernel_ready(k_in), v = kernel_ready(v_in);
     const at::Tensor g = g_in.contiguous(), h0 = h0_in.contiguous();
     const auto d = dims_of(q, v);
@@ -85,9 +101,11 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     p.states = states.data_ptr();
     p.h_final = h_final.data_ptr<float>();
     p.o = o.data_ptr();
+    const at::Tensor scratch = set_segments(p, q, segments, poison);
     check_launch(cuda::launch_chunk_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()), "the forward kernels");
     ctx->save_for_backward({q, k, v, g, states});
     ctx->saved_data["poison"] = poison;
+    ctx->saved_data["segments"] = segments;
     ctx->saved_data["has_h0"] = h0.numel() > 0;
     return {o, h_final};
   }
@@ -117,8 +135,9 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     p.dk = dk.data_ptr();
     p.dv = dv.data_ptr();
     p.dg = data_or_null(dg);
+    const at::Tensor scratch = set_segments(p, q, ctx->saved_data["segments"].toInt(), poison);
     check_launch(cuda::launch_chunk_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()), "the backward kernels");
-    return {dq, dk, dv, dg, ctx->saved_data["has_h0"].toBool() ? dh0 : at::Tensor(), at::Tensor()};
+    return {dq, dk, dv, dg, ctx->saved_data["has_h0"].toBool() ? dh0 : at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -145,7 +164,19 @@ bool affine_scan_chunked_cuda_supports(const AffineScanArgs& a) {
 #endif
 }
 
-AffineScanOut affine_scan_chunked_cuda(const AffineScanArgs& a, bool poison_outputs) {
+int affine_scan_chunked_cuda_segments(const AffineScanArgs& a, int requested) {
+  SCANLAB_CHECK(affine_scan_chunked_cuda_supports(a),
+                "affine_scan_chunked_cuda_segments: unsupported arguments (see affine_scan_chunked_cuda_supports)");
+#ifdef SCANLAB_WITH_CUDA
+  const int sms = at::cuda::getDeviceProperties(a.q.device().index())->multiProcessorCount;
+  return cuda::chunk_gate_segments(dims_of(a.q, a.v), sms, requested);
+#else
+  (void)requested;
+  return 0;
+#endif
+}
+
+AffineScanOut affine_scan_chunked_cuda(const AffineScanArgs& a, bool poison_outputs, int state_segments) {
   check_affine_scan_args(a);
   SCANLAB_CHECK(affine_scan_chunked_cuda_supports(a),
                 "affine_scan_chunked_cuda: unsupported arguments; expected bfloat16 q, k, v on one CUDA device of "
@@ -156,10 +187,11 @@ AffineScanOut affine_scan_chunked_cuda(const AffineScanArgs& a, bool poison_outp
   const at::Tensor g = a.log_a.defined() ? to_chunks(a.log_a.to(at::kFloat), cuda::kGateChunk).cumsum(3)
                                          : at::empty({0}, a.q.options().dtype(at::kFloat));
   const at::Tensor h0 = a.h0.defined() ? a.h0.to(at::kFloat) : at::empty({0}, a.q.options().dtype(at::kFloat));
-  auto out = ChunkGateFunction::apply(a.q, a.k, a.v, g, h0, poison_outputs);
+  auto out = ChunkGateFunction::apply(a.q, a.k, a.v, g, h0, poison_outputs, static_cast<int64_t>(state_segments));
   return {out[0], out[1]};
 #else
   (void)poison_outputs;
+  (void)state_segments;
   return {};
 #endif
 }

@@ -3,10 +3,12 @@
 // With the cumulative log gate g inside each chunk of C = 64 tokens and G = g_{C-1}:
 //   o_i = e^{g_i} q_i·x_n + Σ_{j<=i} e^{g_i-g_j} (q_i·k_j) v_j,   x_{n+1} = e^G x_n + Σ_j e^{G-g_j} k_j v_jᵀ
 // Every exponent is <= 0 (masked entries never reach exp). Two kernels a direction:
-//   state_pass      one block per (head, 64 x 64 tile of the [K, V] state) walks the chunks with the
+//   state_pass      (chunk_gate_state.cu) one block per (head, 64 x 64 tile of the [K, V] state) walks the chunks with the
 //                   tile in accumulator registers: forward x <- e^G x + kᵀ(v ⊙ e^{G-g}), saving the
 //                   state entering each chunk (bf16); backward, from the last chunk, the gradient of
-//                   the state leaving each chunk, D <- e^G D + (q ⊙ e^g)ᵀ do.
+//                   the state leaving each chunk, D <- e^G D + (q ⊙ e^g)ᵀ do. With few tiles and many
+//                   chunks it is split over the sequence (chunk_gate_launch.h says how): runs of chunks
+//                   walked from zero in parallel, segment_combine over the runs, the runs walked again.
 //   forward_output  one block per (chunk, head): o = e^g ⊙ (q x_n) + (q kᵀ ⊙ M) v, M_ij = [j<=i] e^{g_i-g_j}.
 //   backward_grads  one block per (chunk, head), with dP = do vᵀ and D_n the saved gradient:
 //                   dq = e^g ⊙ (do x_nᵀ) + (dP ⊙ M) k,  dk = e^{G-g} ⊙ (v D_nᵀ) + (dP ⊙ M)ᵀ q,
@@ -16,300 +18,12 @@
 // Row scalings are applied to the float32 products before they are summed (staged through shared
 // memory, since a WMMA accumulator's element-to-row map is unspecified), except the scaled inputs of
 // the state pass, which are rounded to bf16 as its products' operands (as fla does).
-#include <cuda_bf16.h>
-#include <mma.h>
-
-#include <type_traits>
-
-#include "ops/affine_scan/cuda/chunk_gate_launch.h"
+#include "ops/affine_scan/cuda/chunk_gate_tiles.cuh"
 
 namespace scanlab::ops::cuda {
 namespace {
 
-using namespace nvcuda;
-using bf16 = __nv_bfloat16;
-using Acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
-
-constexpr int C = kGateChunk;
-// Row paddings of shared tiles: rows stay 16-byte aligned (WMMA and vector loads need it) and
-// consecutive rows start in different banks.
-template <int W>
-__host__ __device__ constexpr int ldh() { return W + 8; }  // bf16 tiles
-template <int W>
-__host__ __device__ constexpr int ldf() { return W + 4; }  // float32 staging
-
-// The 16 x 16 fragments of a [64, N] product, dealt to NW warps: warp w owns fragments
-// w * kFrags .. w * kFrags + kFrags - 1 in row-major order of the fragment grid.
-template <int N, int NW>
-struct Tiles {
-  static constexpr int kCols = N / 16;
-  static constexpr int kFrags = 4 * kCols / NW;
-  static_assert(4 * kCols % NW == 0, "the fragments must split evenly over the warps");
-  __device__ static int row(int f) { return (static_cast<int>(threadIdx.x) / 32 * kFrags + f) / kCols * 16; }
-  __device__ static int col(int f) { return (static_cast<int>(threadIdx.x) / 32 * kFrags + f) % kCols * 16; }
-};
-
-template <int N, int NW>
-using Frags = Acc[Tiles<N, NW>::kFrags];
-
-template <int N, int NW>
-__device__ void zero(Frags<N, NW>& acc) {
-#pragma unroll
-  for (int f = 0; f < Tiles<N, NW>::kFrags; ++f) wmma::fill_fragment(acc[f], 0.f);
-}
-
-template <int N, int NW>
-__device__ void scale(Frags<N, NW>& acc, float s) {
-#pragma unroll
-  for (int f = 0; f < Tiles<N, NW>::kFrags; ++f)
-#pragma unroll
-    for (int e = 0; e < acc[f].num_elements; ++e) acc[f].x[e] *= s;
-}
-
-// acc += A B for the [64, N] output, A [64, R], B [R, N]; LA / LB say how A and B lie in memory
-// (row_major: element (r, c) at p[r * ld + c]; col_major: at p[r + c * ld]).
-template <class LA, class LB, int N, int R, int NW>
-__device__ void mma(Frags<N, NW>& acc, const bf16* A, int lda, const bf16* B, int ldb) {
-  using T = Tiles<N, NW>;
-#pragma unroll
-  for (int f = 0; f < T::kFrags; ++f) {
-    const int r = T::row(f), c = T::col(f);
-#pragma unroll
-    for (int kk = 0; kk < R; kk += 16) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, LA> a;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, LB> b;
-      wmma::load_matrix_sync(a, std::is_same<LA, wmma::row_major>::value ? A + r * lda + kk : A + r + kk * lda, lda);
-      wmma::load_matrix_sync(b, std::is_same<LB, wmma::row_major>::value ? B + kk * ldb + c : B + kk + c * ldb, ldb);
-      wmma::mma_sync(acc[f], a, b, acc[f]);
-    }
-  }
-}
-
-template <int N, int NW>
-__device__ void store(const Frags<N, NW>& acc, float* s, int lds) {
-  using T = Tiles<N, NW>;
-#pragma unroll
-  for (int f = 0; f < T::kFrags; ++f) wmma::store_matrix_sync(s + T::row(f) * lds + T::col(f), acc[f], lds, wmma::mem_row_major);
-}
-
-template <int N, int NW>
-__device__ void load(Frags<N, NW>& acc, const float* s, int lds) {
-  using T = Tiles<N, NW>;
-#pragma unroll
-  for (int f = 0; f < T::kFrags; ++f) wmma::load_matrix_sync(acc[f], s + T::row(f) * lds + T::col(f), lds, wmma::mem_row_major);
-}
-
-// Global-to-shared copies go through cp.async (sm_80): every thread issues all of its 16-byte copies
-// back to back and waits once for the group, so a tile costs one memory latency, not one per vector
-// (plain loads and stores through registers were serialised: the compiler cannot move a load of
-// `src` above a store to a shared tile it might alias).
-__device__ inline void copy16_async(void* smem, const void* gmem, bool fill) {
-#if __CUDA_ARCH__ >= 800
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(fill ? 16 : 0));
-#endif
-}
-__device__ inline void commit_copies() {
-#if __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-// Waits until at most `pending` committed groups of this thread are still in flight, then for the block.
-template <int pending>
-__device__ inline void wait_copies() {
-#if __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending));
-#endif
-  __syncthreads();
-}
-
-// rows x W bf16 from global memory (row r at src + r * stride) into a shared tile, asynchronously;
-// rows from `valid` on become zeros (the padding after the last token).
-template <int W>
-__device__ void copy_rows(bf16* dst, const bf16* src, long long stride, int rows, int valid) {
-  constexpr int kVecs = W / 8;  // 16-byte vectors of a row
-  for (int e = threadIdx.x; e < rows * kVecs; e += blockDim.x) {
-    const int r = e / kVecs, c = e % kVecs * 8;
-    copy16_async(dst + r * ldh<W>() + c, r < valid ? src + r * stride + c : src, r < valid);
-  }
-}
-
-// n floats (a multiple of 4, 16-byte aligned on both sides), asynchronously.
-__device__ void copy_floats(float* dst, const float* src, int n) {
-  for (int e = threadIdx.x * 4; e < n; e += blockDim.x * 4) copy16_async(dst + e, src + e, true);
-}
-
-// Multiplies row r of a shared [rows, W] bf16 tile by scale[r] (float32 product, rounded to bf16).
-template <int W>
-__device__ void scale_rows(bf16* tile, int rows, const float* scale) {
-  for (int e = threadIdx.x; e < rows * (W / 2); e += blockDim.x) {
-    const int r = e / (W / 2), c = e % (W / 2) * 2;
-    __nv_bfloat162* x = reinterpret_cast<__nv_bfloat162*>(tile + r * ldh<W>() + c);
-    const float2 f = __bfloat1622float2(*x);
-    *x = __floats2bfloat162_rn(f.x * scale[r], f.y * scale[r]);
-  }
-}
-
-// The [64, 64] intra-chunk product in `stage` (row stride lds) times the decay mask M, rounded to a
-// bf16 tile.
-__device__ void decay_mask(bf16* dst, const float* stage, int lds, const float* g) {
-  for (int e = threadIdx.x; e < C * C; e += blockDim.x) {
-    const int i = e / C, j = e % C;
-    dst[i * ldh<C>() + j] = __float2bfloat16(j <= i ? stage[i * lds + j] * __expf(g[i] - g[j]) : 0.f);
-  }
-}
-
-// One warp per row of a [64, W] float32 stage (row stride lds): multiplies row r by row_scale[r]
-// (when given), writes rows r < valid to dst + r * stride as bf16 (when given), and stores the row's
-// dot product with row r of the bf16 tile x into dot[r] (when given).
-template <int W, int NW>
-__device__ void row_pass(float* stage, int lds, const float* row_scale, bf16* dst, long long stride, int valid,
-                         const bf16* x, float* dot) {
-  const int lane = threadIdx.x % 32;
-  for (int r = threadIdx.x / 32; r < C; r += NW) {
-    const float s = row_scale ? row_scale[r] : 1.f;
-    float sum = 0.f;
-#pragma unroll
-    for (int c = 2 * lane; c < W; c += 64) {
-      float2 y = make_float2(stage[r * lds + c] * s, stage[r * lds + c + 1] * s);
-      if (row_scale) stage[r * lds + c] = y.x, stage[r * lds + c + 1] = y.y;
-      if (dst && r < valid) *reinterpret_cast<__nv_bfloat162*>(dst + r * stride + c) = __floats2bfloat162_rn(y.x, y.y);
-      if (x) {
-        const float2 xv = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(x + r * ldh<W>() + c));
-        sum += xv.x * y.x + xv.y * y.y;
-      }
-    }
-    if (dot) {
-#pragma unroll
-      for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-      if (lane == 0) dot[r] = sum;
-    }
-  }
-}
-
-// acc's rows times row_scale[r], through the float32 stage (a WMMA accumulator's element-to-row map
-// is unspecified); with x, dot[r] also gets the scaled row's dot product with row r of the bf16 tile
-// x. Contains __syncthreads: call from all threads; the stage is free again on return.
-template <int N, int NW>
-__device__ void scale_rows_of(Frags<N, NW>& acc, float* stage, int lds, const float* row_scale,
-                              const bf16* x = nullptr, float* dot = nullptr) {
-  store<N, NW>(acc, stage, lds);
-  __syncthreads();
-  row_pass<N, NW>(stage, lds, row_scale, nullptr, 0, 0, x, dot);
-  __syncthreads();
-  load<N, NW>(acc, stage, lds);
-  __syncthreads();
-}
-
-// ---- the pass over chunk states ---------------------------------------------------------------
-
-struct PassArgs {
-  ChunkGateDims d;
-  const bf16* a;  // [B, T, H, K]: k (forward) or q (backward)
-  const bf16* b;  // [B, T, H, V]: v (forward) or do (backward)
-  const float* g;
-  const float* init;
-  bf16* states;
-  float* final_state;
-  int reverse;
-};
-
-constexpr int kPassWarps = 4;
-
-// Shared memory of the state pass: two buffers of the a and b tiles and of g (chunk n + 1 is copied
-// while chunk n is multiplied), the float32 staging tile and the row scales.
-constexpr size_t state_pass_smem() {
-  return sizeof(bf16) * 4 * C * ldh<64>() + sizeof(float) * (64 * ldf<64>() + 2 * C + 2 * C + 4);
-}
-
-__global__ void __launch_bounds__(kPassWarps * 32) state_pass_kernel(PassArgs p) {
-#if __CUDA_ARCH__ >= 800
-  constexpr int NW = kPassWarps;
-  extern __shared__ __align__(128) unsigned char smem[];
-  bf16* sa = reinterpret_cast<bf16*>(smem);  // [2][C, 64]
-  bf16* sb = sa + 2 * C * ldh<64>();         // [2][C, 64]
-  float* stage = reinterpret_cast<float*>(sb + 2 * C * ldh<64>());
-  float* sg = stage + 64 * ldf<64>();  // [2][C]
-  float* scale_a = sg + 2 * C;
-  float* scale_b = scale_a + C;
-  float* decay = scale_b + C;
-  const int H = p.d.heads, T = p.d.tokens, dk = p.d.dk, dv = p.d.dv, NC = p.d.chunks();
-  const int bh = blockIdx.x, b = bh / H, h = bh % H;
-  const int k0 = blockIdx.y * 64, v0 = blockIdx.z * 64;
-  const long long kv = static_cast<long long>(dk) * dv;
-  const long long tile = static_cast<long long>(k0) * dv + v0;
-  auto chunk_of = [&](int i) { return p.reverse ? NC - 1 - i : i; };
-  auto fetch = [&](int i, int buf) {  // chunk i of the walk into buffer buf
-    const int n = chunk_of(i), t0 = n * C, valid = min(C, T - t0);
-    const long long row0 = (static_cast<long long>(b) * T + t0) * H + h;
-    copy_rows<64>(sa + buf * C * ldh<64>(), p.a + row0 * dk + k0, static_cast<long long>(H) * dk, C, valid);
-    copy_rows<64>(sb + buf * C * ldh<64>(), p.b + row0 * dv + v0, static_cast<long long>(H) * dv, C, valid);
-    if (p.g) copy_floats(sg + buf * C, p.g + (static_cast<long long>(bh) * NC + n) * C, C);
-    commit_copies();
-  };
-  Frags<64, NW> x;
-  if (p.init) {
-    load<64, NW>(x, p.init + bh * kv + tile, dv);
-  } else {
-    zero<64, NW>(x);
-  }
-  fetch(0, 0);
-  for (int i = 0; i < NC; ++i) {
-    const int n = chunk_of(i), buf = i & 1;
-    if (i + 1 < NC) fetch(i + 1, buf ^ 1);  // that buffer's readers finished before the last barrier
-    // The state entering chunk n (forward) or the gradient of the one leaving it (backward).
-    store<64, NW>(x, stage, ldf<64>());
-    if (i + 1 < NC) {
-      wait_copies<1>();
-    } else {
-      wait_copies<0>();
-    }
-    bf16* a = sa + buf * C * ldh<64>();
-    bf16* bt = sb + buf * C * ldh<64>();
-    if (p.g) {
-      if (threadIdx.x < C) {
-        const float* g = sg + buf * C;
-        scale_a[threadIdx.x] = __expf(g[threadIdx.x]);
-        scale_b[threadIdx.x] = __expf(g[C - 1] - g[threadIdx.x]);
-        if (threadIdx.x == 0) decay[0] = __expf(g[C - 1]);
-      }
-      __syncthreads();
-      // Backward: q ⊙ e^g; forward: v ⊙ e^{G-g}.
-      if (p.reverse) {
-        scale_rows<64>(a, C, scale_a);
-      } else {
-        scale_rows<64>(bt, C, scale_b);
-      }
-    }
-    row_pass<64, NW>(stage, ldf<64>(), nullptr, p.states + (static_cast<long long>(bh) * NC + n) * kv + tile, dv, 64,
-                     nullptr, nullptr);
-    __syncthreads();
-    if (p.g) scale<64, NW>(x, decay[0]);
-    mma<wmma::col_major, wmma::row_major, 64, C, NW>(x, a, ldh<64>(), bt, ldh<64>());
-    __syncthreads();  // this buffer, the stage and the scales are rewritten next
-  }
-  using Tile = Tiles<64, NW>;
-#pragma unroll
-  for (int f = 0; f < Tile::kFrags; ++f)
-    wmma::store_matrix_sync(p.final_state + bh * kv + tile + Tile::row(f) * dv + Tile::col(f), x[f], dv,
-                            wmma::mem_row_major);
-#endif
-}
-
-template <typename Kernel>
-cudaError_t allow_smem(Kernel kernel, size_t bytes) {
-  // Above 48 KB a kernel must opt in to dynamic shared memory. The setting belongs to the current
-  // device, so it is made at every launch (a host-side call of a few microseconds).
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-}
-
-cudaError_t launch_state_pass(const PassArgs& a, cudaStream_t stream) {
-  const cudaError_t opt_in = allow_smem(state_pass_kernel, state_pass_smem());
-  if (opt_in != cudaSuccess) return opt_in;
-  const dim3 grid(static_cast<unsigned>(a.d.batch * a.d.heads), a.d.dk / 64, a.d.dv / 64);
-  state_pass_kernel<<<grid, kPassWarps * 32, state_pass_smem(), stream>>>(a);
-  return cudaGetLastError();
-}
+using namespace chunk_gate_detail;
 
 // ---- forward outputs ----------------------------------------------------------------------------
 
@@ -553,9 +267,8 @@ bool empty(const ChunkGateDims& d) { return d.batch <= 0 || d.heads <= 0 || d.to
 cudaError_t launch_chunk_gate_forward(const ChunkGateForwardParams& p, cudaStream_t stream) {
   if (!chunk_gate_supported(p.d.dk, p.d.dv)) return cudaErrorInvalidValue;
   if (empty(p.d)) return cudaSuccess;
-  const PassArgs pass{p.d,       static_cast<const bf16*>(p.k), static_cast<const bf16*>(p.v), p.g, p.h0,
-                      static_cast<bf16*>(p.states), p.h_final, 0};
-  cudaError_t err = launch_state_pass(pass, stream);
+  cudaError_t err = launch_state_pass(p.d, static_cast<const bf16*>(p.k), static_cast<const bf16*>(p.v), p.g, p.h0,
+                                      static_cast<bf16*>(p.states), p.h_final, 0, p.segments, p.scratch, stream);
   if (err != cudaSuccess) return err;
   return by_dims(p.d, [&](auto dk, auto dv) {
     constexpr int DK = decltype(dk)::value, DV = decltype(dv)::value;
@@ -566,9 +279,8 @@ cudaError_t launch_chunk_gate_forward(const ChunkGateForwardParams& p, cudaStrea
 cudaError_t launch_chunk_gate_backward(const ChunkGateBackwardParams& p, cudaStream_t stream) {
   if (!chunk_gate_supported(p.d.dk, p.d.dv)) return cudaErrorInvalidValue;
   if (empty(p.d)) return cudaSuccess;
-  const PassArgs pass{p.d,      static_cast<const bf16*>(p.q), static_cast<const bf16*>(p.d_o), p.g, p.dh_final,
-                      static_cast<bf16*>(p.dstates), p.dh0, 1};
-  cudaError_t err = launch_state_pass(pass, stream);
+  cudaError_t err = launch_state_pass(p.d, static_cast<const bf16*>(p.q), static_cast<const bf16*>(p.d_o), p.g,
+                                      p.dh_final, static_cast<bf16*>(p.dstates), p.dh0, 1, p.segments, p.scratch, stream);
   if (err != cudaSuccess) return err;
   return by_dims(p.d, [&](auto dk, auto dv) {
     constexpr int DK = decltype(dk)::value, DV = decltype(dv)::value;
