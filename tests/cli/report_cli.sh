@@ -43,6 +43,8 @@ for words in mqar_T32_tpsm_c8 binary_search parallel_search transformer_psm "nod
   grep -q "$words" report/index.html || fail "index.html lacks '$words'"
 done
 [[ $(grep -c '^| [0-9]* | PSM\|^| [0-9]* | NAR' report/report.md) -ge 10 ]] || fail "claims table too short"
+grep -q '| mqar_T32_tpsm_c8 | runs/train/mqar_T32_tpsm_c8/metrics.jsonl | mqar | transformer_psm | 8 | 32 | 6 |.*| experiment.json |' \
+  report/report.md || fail "the training run is not described by its experiment.json"
 
 # Errors: exit 2 and one line naming the culprit.
 check_error() {  # expected-regex, command...

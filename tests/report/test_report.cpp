@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/atomic_file.h"
+#include "io/safetensors.h"
 #include "decode_bench.h"
 #include "nar/study/train_eval.h"
 #include "report/report.h"
@@ -90,6 +91,26 @@ TEST(ReportRunNames, ReadTaskModelChunkAndLength) {
   EXPECT_EQ(scanlab::report::meta_from_name("s5_mamba2").model, "mamba2");  // not mamba
   EXPECT_EQ(scanlab::report::meta_from_name("s3_transformer_psm").task, "s3");
   EXPECT_EQ(scanlab::report::meta_from_name("lm_gpt2").model, "gpt2");
+}
+
+TEST(ReportRunNames, TheCheckpointsExperimentWinsOverTheName) {
+  const auto dir = scanlab::testing::fresh_temp_dir("report_checkpoint_meta");
+  const auto run = dir / "mqar_gpt2_looking_name";
+  fs::create_directories(run);
+  write_metrics(run, {3.0, 2.0}, 0.5, 64);
+  scanlab::io::Safetensors st;
+  st.metadata["scanlab.train.experiment"] =
+      R"({"name": "x", "task": {"kind": "word_problem", "group": "S5", "seq_len": 4},
+          "model": {"model": "transformer_psm", "chunk_size": 1}, "train": {"curriculum": [4, 8, 18]}})";
+  scanlab::io::save_safetensors((run / "checkpoint.safetensors").string(), st);
+  const auto runs = scanlab::report::discover_runs({dir.string()});
+  ASSERT_EQ(runs.training.size(), 1u);
+  const auto& m = runs.training.front().meta;
+  EXPECT_EQ(m.source, "checkpoint");
+  EXPECT_EQ(m.task, "s5");
+  EXPECT_EQ(m.model, "transformer_psm");
+  EXPECT_EQ(m.chunk, 1);
+  EXPECT_EQ(m.seq_len, 18);  // the curriculum's last stage
 }
 
 TEST(ReportClaims, MqarOneAgreesOneDisagreesOneNotEstablished) {
