@@ -129,10 +129,14 @@ std::vector<std::string> write_decode_plots(const std::vector<DecodeBenchRow>& r
     state.push_back(bytes);
   }
   const std::string shape = fmt::format("batch {}, d {}, depth {}, {}, {}", o.batch, o.width, o.depth, o.dtype, device_name);
-  const std::vector<std::string> paths = {dir + "/decode_latency.svg", dir + "/decode_state.svg"};
+  const std::vector<std::string> paths = {dir + "/decode_latency.svg", dir + "/decode_state.svg", dir + "/decode.json"};
   write_file_atomically(paths[0], io::svg_line_plot(latency, {"Per-token latency (p50 per window): " + shape,
                                                               "token index", "ms per token"}));
   write_file_atomically(paths[1], io::svg_line_plot(state, {"Stream state: " + shape, "token index", "state KiB"}));
+  // The table's numbers as `-o json` prints them, for `scanlab report`.
+  DecodeBenchOptions as_json = o;
+  as_json.format = "json";
+  write_file_atomically(paths[2], format_decode_bench(rows, as_json, device_name));
   return paths;
 }
 

@@ -50,7 +50,8 @@ struct DecodeBenchRow {
 nlohmann::json decode_bench_config(const std::string& model, const DecodeBenchOptions& o);
 
 std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::Device device);
-// Writes decode_latency.svg and decode_state.svg into `dir` (created if missing); returns their paths.
+// Writes decode_latency.svg, decode_state.svg and decode.json (the `-o json` rows, which `scanlab report`
+// reads) into `dir` (created if missing); returns their paths.
 std::vector<std::string> write_decode_plots(const std::vector<DecodeBenchRow>& rows, const DecodeBenchOptions& o,
                                             const std::string& dir, const std::string& device_name);
 

@@ -43,7 +43,7 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   decode->add_flag("--boundary-overlap,!--no-boundary-overlap", dec->boundary_overlap,
                    "run a T-PSM's chunk-boundary Agg work on a second CUDA stream, overlapping the step (on by default)");
   decode->add_option("--csv", dec->csv, "write every step's latency and state bytes here");
-  decode->add_option("--plot-dir", dec->plot_dir, "write decode_latency.svg and decode_state.svg here");
+  decode->add_option("--plot-dir", dec->plot_dir, "write decode_latency.svg, decode_state.svg and decode.json here");
   decode->add_option("-o,--format", dec->format, "md or json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
   decode->callback([dec, &ctx] {
     const auto device = apply_runtime(ctx.runtime);
@@ -51,7 +51,7 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
     std::cout << bench::format_decode_bench(rows, *dec, device.str());
     if (!dec->plot_dir.empty())
       for (const auto& path : bench::write_decode_plots(rows, *dec, dec->plot_dir, device.str()))
-        std::cerr << "  plot written: " << path << "\n";
+        std::cerr << "  written: " << path << "\n";
   });
 
   auto tr = std::make_shared<bench::TrainStepBenchOptions>();

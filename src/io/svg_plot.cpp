@@ -7,11 +7,8 @@
 #include "core/check.h"
 
 namespace scanlab::io {
-namespace {
 
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
-
-std::string escape(const std::string& s) {
+std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     if (c == '<') out += "&lt;";
@@ -22,6 +19,9 @@ std::string escape(const std::string& s) {
   }
   return out;
 }
+namespace {
+
+const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
 // About five round tick values covering [lo, hi].
 std::vector<double> ticks(double lo, double hi) {
@@ -50,7 +50,7 @@ std::string legend_entry(size_t k, double right, double top, const char* color, 
   const double ly = top + 10 + 20.0 * static_cast<double>(k);
   svg << "<line x1=\"" << right + 12 << "\" y1=\"" << ly << "\" x2=\"" << right + 36 << "\" y2=\"" << ly
       << "\" stroke=\"" << color << "\" stroke-width=\"4\"/>\n<text x=\"" << right + 42 << "\" y=\"" << ly + 4
-      << "\">" << escape(name) << "</text>\n";
+      << "\">" << xml_escape(name) << "</text>\n";
   return svg.str();
 }
 
@@ -59,9 +59,18 @@ std::string opening(const PlotSpec& spec, double title_x) {
   std::ostringstream svg;
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << spec.width << "\" height=\"" << spec.height
       << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  svg << "<text x=\"" << title_x << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << escape(spec.title)
+  svg << "<text x=\"" << title_x << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << xml_escape(spec.title)
       << "</text>\n";
   return svg.str();
+}
+
+// The page grows to the right so that the longest legend name fits (about 7 px a character at
+// 12 px); the plot area keeps its size.
+PlotSpec with_legend_room(PlotSpec spec, const std::vector<std::string>& names) {
+  size_t longest = 0;
+  for (const auto& n : names) longest = std::max(longest, n.size());
+  spec.width += std::max(0, static_cast<int>(longest) * 7 + 50 - 170);
+  return spec;
 }
 
 const char* color_of(size_t k) { return kColors[k % (sizeof kColors / sizeof kColors[0])]; }
@@ -86,19 +95,19 @@ std::string svg_bar_chart(const std::vector<std::string>& categories, const std:
   auto px = [&](double x) { return left + x / n * (right - left); };
   auto py = [&](double y) { return bottom - (y - ymin) / (ymax - ymin) * (bottom - top); };
   std::ostringstream svg;
-  svg << opening(spec, (left + right) / 2);
+  svg << opening(with_legend_room(spec, groups), (left + right) / 2);
   for (double t : ticks(ymin, ymax)) {
     svg << "<line x1=\"" << left << "\" y1=\"" << py(t) << "\" x2=\"" << right << "\" y2=\"" << py(t)
         << "\" stroke=\"#e5e5e5\"/>\n<text x=\"" << left - 6 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\">"
         << num(log_scale ? std::pow(10.0, t) : t) << "</text>\n";
   }
   svg << "<text transform=\"translate(18," << (top + bottom) / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
-      << escape(log_scale ? spec.y_label + " (log scale)" : spec.y_label) << "</text>\n";
+      << xml_escape(log_scale ? spec.y_label + " (log scale)" : spec.y_label) << "</text>\n";
   const double slot = 1.0 / static_cast<double>(groups.size() + 1);
   for (size_t c = 0; c < categories.size(); ++c) {
     const double x0 = static_cast<double>(c);
     svg << "<text x=\"" << px(x0 + 0.5) << "\" y=\"" << bottom + 16 << "\" text-anchor=\"middle\">"
-        << escape(categories[c]) << "</text>\n";
+        << xml_escape(categories[c]) << "</text>\n";
     for (size_t g = 0; g < groups.size(); ++g) {
       const double x = px(x0 + slot * (static_cast<double>(g) + 0.5)), w = px(x0 + slot * (static_cast<double>(g) + 1.5)) - x;
       const double y = py(scaled(values[g][c]));
@@ -137,8 +146,10 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotSpec&
   auto px = [&](double x) { return left + (x - xmin) / (xmax - xmin) * (right - left); };
   auto py = [&](double y) { return bottom - (y - ymin) / (ymax - ymin) * (bottom - top); };
 
+  std::vector<std::string> names;
+  for (const auto& s : series) names.push_back(s.name);
   std::ostringstream svg;
-  svg << opening(spec, (left + right) / 2);
+  svg << opening(with_legend_room(spec, names), (left + right) / 2);
   for (double t : ticks(xmin, xmax)) {
     svg << "<line x1=\"" << px(t) << "\" y1=\"" << top << "\" x2=\"" << px(t) << "\" y2=\"" << bottom
         << "\" stroke=\"#e5e5e5\"/>\n<text x=\"" << px(t) << "\" y=\"" << bottom + 16 << "\" text-anchor=\"middle\">"
@@ -152,9 +163,9 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotSpec&
   svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << right - left << "\" height=\"" << bottom - top
       << "\" fill=\"none\" stroke=\"black\"/>\n";
   svg << "<text x=\"" << (left + right) / 2 << "\" y=\"" << spec.height - 15 << "\" text-anchor=\"middle\">"
-      << escape(spec.x_label) << "</text>\n";
+      << xml_escape(spec.x_label) << "</text>\n";
   svg << "<text transform=\"translate(18," << (top + bottom) / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
-      << escape(spec.y_label) << "</text>\n";
+      << xml_escape(spec.y_label) << "</text>\n";
   for (size_t k = 0; k < series.size(); ++k) {
     const auto& s = series[k];
     const char* color = color_of(k);

@@ -17,6 +17,9 @@ struct PlotSpec {
   int width = 720, height = 440;
 };
 
+// Text for SVG/HTML: <, >, & and " as entities.
+std::string xml_escape(const std::string& s);
+
 std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotSpec& spec);
 
 // values[g][c]: the bar of group g (one colour per group, named in `groups`) at category c. With

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "core/atomic_file.h"
 #include "core/check.h"
 #include "core/torch_compat.h"
 #include "models/checkpoint.h"
@@ -89,6 +90,8 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
       opt.curriculum.empty() ? std::vector<int64_t>{config::task_seq_len(cfg.task)} : opt.curriculum;
   const int64_t n_stages = static_cast<int64_t>(stage_lens.size());
   std::filesystem::create_directories(opt.out_dir);
+  // What the run is, beside its metrics: `scanlab report` reads it when the checkpoint is not kept.
+  if (cfg.source.is_object()) write_file_atomically(opt.out_dir + "/experiment.json", cfg.source.dump(1) + "\n");
   TrainResult result;
   result.checkpoint_path = checkpoint_path(cfg);
 

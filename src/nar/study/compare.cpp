@@ -97,7 +97,16 @@ void write_outputs(const CompareOptions& o, const std::vector<TrainResult>& runs
 
 void write_plots(const CompareOptions& o, const std::vector<TrainResult>& runs) {
   if (o.out_dir.empty()) return;
-  for (const auto& name : o.pairs) {
+  for (const auto& plot : comparison_plots(runs, o.pairs, o.processors))
+    write_file_atomically(o.out_dir + "/" + plot.file, plot.svg);
+}
+
+}  // namespace
+
+std::vector<NamedPlot> comparison_plots(const std::vector<TrainResult>& runs, const std::vector<std::string>& pair_names,
+                                        const std::vector<std::string>& processors) {
+  std::vector<NamedPlot> out;
+  for (const auto& name : pair_names) {
     const TaskPair& p = task_pair(name);
     const bool any = std::any_of(runs.begin(), runs.end(), [&](const TrainResult& r) {
       return r.options.algorithm == p.sequential || r.options.algorithm == p.parallel;
@@ -105,7 +114,7 @@ void write_plots(const CompareOptions& o, const std::vector<TrainResult>& runs) 
     if (!any) continue;  // a merge of studies that did not run this pair
     std::vector<io::PlotSeries> curves;
     std::vector<std::vector<double>> times(2);
-    for (const auto& proc : o.processors) {
+    for (const auto& proc : processors) {
       for (int side = 0; side < 2; ++side) {
         const std::string& alg = side == 0 ? p.sequential : p.parallel;
         const auto rs = runs_of(runs, alg, proc);
@@ -115,16 +124,15 @@ void write_plots(const CompareOptions& o, const std::vector<TrainResult>& runs) 
         times[side].push_back(rs.empty() ? 0.0 : sum / static_cast<double>(rs.size()));
       }
     }
-    write_file_atomically(o.out_dir + "/score_vs_step_" + p.name + ".svg",
-                          io::svg_line_plot(curves, {"validation score vs training step: " + p.name, "training step",
-                                                     "val score (mean over seeds)"}));
-    write_file_atomically(o.out_dir + "/time_per_step_" + p.name + ".svg",
-                          io::svg_bar_chart(o.processors, {p.sequential, p.parallel}, times,
-                                            {"time per training step: " + p.name, "", "ms per step"}, true));
+    out.push_back({"score_vs_step_" + p.name + ".svg",
+                   io::svg_line_plot(curves, {"validation score vs training step: " + p.name, "training step",
+                                              "val score (mean over seeds)"})});
+    out.push_back({"time_per_step_" + p.name + ".svg",
+                   io::svg_bar_chart(processors, {p.sequential, p.parallel}, times,
+                                     {"time per training step: " + p.name, "", "ms per step"}, true)});
   }
+  return out;
 }
-
-}  // namespace
 
 std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
                              const std::vector<std::string>& processors) {

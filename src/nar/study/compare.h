@@ -53,6 +53,14 @@ CompareResult merge_comparisons(const std::vector<std::string>& result_dirs, con
 // mean ± sample std (n - 1), formatted with `precision` decimals; std 0 for one value.
 std::string mean_std(const std::vector<double>& v, int precision);
 
+// The study's charts, per pair with runs: score_vs_step_<pair>.svg (validation score, mean over
+// seeds) and time_per_step_<pair>.svg (ms per step, log scale), as file name and SVG text.
+struct NamedPlot {
+  std::string file, svg;
+};
+std::vector<NamedPlot> comparison_plots(const std::vector<TrainResult>& runs, const std::vector<std::string>& pairs,
+                                        const std::vector<std::string>& processors);
+
 // The markdown table of a finished study.
 std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
                              const std::vector<std::string>& processors);
