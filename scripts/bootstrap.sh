@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what scanlab needs on a Debian 12 machine (apt, when run as root and something is
 # missing), then configures and builds into ${SCANLAB_BUILD_DIR:-build}. Safe to run repeatedly.
+# SCANLAB_TEST_PACKAGES=1 also installs scripts/apt-packages-test.txt (what only the tests need).
 # `bootstrap.sh TARGET...` builds only those targets (e.g. `scanlab`, the CLI without the test suite);
 # with no argument it builds everything. SCANLAB_FETCH_DATA=0 skips the data download below.
 set -euo pipefail
@@ -10,7 +11,7 @@ missing=()
 while read -r pkg; do
   [[ -z "$pkg" || "$pkg" == \#* ]] && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done < scripts/apt-packages.txt
+done < <(cat scripts/apt-packages.txt; [[ ${SCANLAB_TEST_PACKAGES:-0} == 1 ]] && cat scripts/apt-packages-test.txt)
 if ((${#missing[@]})); then
   echo "scanlab: installing ${missing[*]}"
   SUDO=""

@@ -2,6 +2,6 @@
 # The test suite: set up, build, run every test through CTest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+SCANLAB_TEST_PACKAGES=1 bash scripts/bootstrap.sh
 cd "${SCANLAB_BUILD_DIR:-build}"
 ctest --output-on-failure -j "${SCANLAB_JOBS:-$(nproc)}" --timeout 1800
