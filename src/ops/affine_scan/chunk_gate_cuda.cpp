@@ -18,6 +18,7 @@
 #ifdef SCANLAB_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 
+#include "ops/affine_scan/chunk_kernel_host.h"
 #include "ops/affine_scan/cuda/chunk_gate_launch.h"
 #endif
 
@@ -28,30 +29,7 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-cuda::ChunkGateDims dims_of(const at::Tensor& q, const at::Tensor& v) {
-  cuda::ChunkGateDims d;
-  d.batch = static_cast<int>(q.size(0));
-  d.tokens = static_cast<int>(q.size(1));
-  d.heads = static_cast<int>(q.size(2));
-  d.dk = static_cast<int>(q.size(3));
-  d.dv = static_cast<int>(v.size(3));
-  return d;
-}
-
-// Outputs and scratch: NaN-filled when `poison` (tests: proves the kernels write every element).
-at::Tensor output(at::IntArrayRef sizes, const at::TensorOptions& options, bool poison) {
-  return poison ? at::full(sizes, NAN, options) : at::empty(sizes, options);
-}
-
-// The kernels move rows in 16-byte vectors: a view that starts mid-vector is copied.
-at::Tensor kernel_ready(const at::Tensor& t) {
-  at::Tensor c = t.contiguous();
-  return reinterpret_cast<std::uintptr_t>(c.data_ptr()) % 16 == 0 ? c : c.clone();
-}
-
-// The optional float32 inputs and outputs: undefined or empty means absent (null for the kernels).
-float* data_or_null(const at::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<float>() : nullptr; }
+using namespace chunk_kernels;
 
 // The inputs both directions read, into their params.
 template <typename Params>
@@ -76,10 +54,6 @@ at::Tensor set_segments(Params& p, const at::Tensor& q, int64_t requested, bool 
   return scratch;
 }
 
-void check_launch(cudaError_t err, const char* what) {
-  SCANLAB_CHECK(err == cudaSuccess, "affine_scan_chunked_cuda: ", what, " failed: ", cudaGetErrorString(err));
-}
-
 class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
  public:
   // q, k [B, T, H, K] and v [B, T, H, V] bf16; g [B, H, NC, 64] float32, or empty for the identity
@@ -102,7 +76,7 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     p.h_final = h_final.data_ptr<float>();
     p.o = o.data_ptr();
     const at::Tensor scratch = set_segments(p, q, segments, poison);
-    check_launch(cuda::launch_chunk_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()), "the forward kernels");
+    check_launch(cuda::launch_chunk_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()), "affine_scan_chunked_cuda", "the forward kernels");
     ctx->save_for_backward({q, k, v, g, states});
     ctx->saved_data["poison"] = poison;
     ctx->saved_data["segments"] = segments;
@@ -136,7 +110,7 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     p.dv = dv.data_ptr();
     p.dg = data_or_null(dg);
     const at::Tensor scratch = set_segments(p, q, ctx->saved_data["segments"].toInt(), poison);
-    check_launch(cuda::launch_chunk_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()), "the backward kernels");
+    check_launch(cuda::launch_chunk_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()), "affine_scan_chunked_cuda", "the backward kernels");
     return {dq, dk, dv, dg, ctx->saved_data["has_h0"].toBool() ? dh0 : at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

@@ -16,6 +16,7 @@
 #ifdef SCANLAB_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 
+#include "ops/affine_scan/chunk_kernel_host.h"
 #include "ops/affine_scan/cuda/chunk_vector_gate_launch.h"
 #endif
 
@@ -26,34 +27,7 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-cuda::ChunkGateDims vector_gate_dims(const at::Tensor& q, const at::Tensor& v) {
-  cuda::ChunkGateDims d;
-  d.batch = static_cast<int>(q.size(0));
-  d.tokens = static_cast<int>(q.size(1));
-  d.heads = static_cast<int>(q.size(2));
-  d.dk = static_cast<int>(q.size(3));
-  d.dv = static_cast<int>(v.size(3));
-  return d;
-}
-
-// Outputs and scratch: NaN-filled when `poison` (tests: proves the kernels write every element).
-at::Tensor new_output(at::IntArrayRef sizes, const at::TensorOptions& options, bool poison) {
-  return poison ? at::full(sizes, NAN, options) : at::empty(sizes, options);
-}
-
-// The kernels move rows in 16-byte vectors: a view that starts mid-vector is copied.
-at::Tensor aligned_contiguous(const at::Tensor& t) {
-  at::Tensor c = t.contiguous();
-  return reinterpret_cast<std::uintptr_t>(c.data_ptr()) % 16 == 0 ? c : c.clone();
-}
-
-float* f32_or_null(const at::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<float>() : nullptr; }
-
-void check_vector_gate_launch(cudaError_t err, const char* what) {
-  SCANLAB_CHECK(err == cudaSuccess, "affine_scan_chunked_vector_gate_cuda: ", what, " failed: ",
-                cudaGetErrorString(err));
-}
+using namespace chunk_kernels;
 
 class ChunkVectorGateFunction : public torch::autograd::Function<ChunkVectorGateFunction> {
  public:
@@ -61,25 +35,25 @@ class ChunkVectorGateFunction : public torch::autograd::Function<ChunkVectorGate
   // or empty for zeros.
   static variable_list forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
                                const at::Tensor& v_in, const at::Tensor& g_in, const at::Tensor& h0_in, bool poison) {
-    const at::Tensor q = aligned_contiguous(q_in), k = aligned_contiguous(k_in), v = aligned_contiguous(v_in);
-    const at::Tensor g = aligned_contiguous(g_in), h0 = h0_in.contiguous();
-    const auto d = vector_gate_dims(q, v);
+    const at::Tensor q = kernel_ready(q_in), k = kernel_ready(k_in), v = kernel_ready(v_in);
+    const at::Tensor g = kernel_ready(g_in), h0 = h0_in.contiguous();
+    const auto d = dims_of(q, v);
     const auto f32 = q.options().dtype(at::kFloat);
-    at::Tensor states = new_output({d.batch, d.heads, d.chunks(), d.dk, d.dv}, q.options(), poison);
-    at::Tensor h_final = new_output({d.batch, d.heads, d.dk, d.dv}, f32, poison);
-    at::Tensor o = new_output({d.batch, d.tokens, d.heads, d.dv}, q.options(), poison);
+    at::Tensor states = output({d.batch, d.heads, d.chunks(), d.dk, d.dv}, q.options(), poison);
+    at::Tensor h_final = output({d.batch, d.heads, d.dk, d.dv}, f32, poison);
+    at::Tensor o = output({d.batch, d.tokens, d.heads, d.dv}, q.options(), poison);
     cuda::VectorGateForwardParams p;
     p.d = d;
     p.q = q.data_ptr();
     p.k = k.data_ptr();
     p.v = v.data_ptr();
     p.g = g.data_ptr<float>();
-    p.h0 = f32_or_null(h0);
+    p.h0 = data_or_null(h0);
     p.states = states.data_ptr();
     p.h_final = h_final.data_ptr<float>();
     p.o = o.data_ptr();
-    check_vector_gate_launch(cuda::launch_chunk_vector_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()),
-                             "the forward kernels");
+    check_launch(cuda::launch_chunk_vector_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()),
+                 "affine_scan_chunked_vector_gate_cuda", "the forward kernels");
     ctx->save_for_backward({q, k, v, g, states});
     ctx->saved_data["poison"] = poison;
     ctx->saved_data["has_h0"] = h0.numel() > 0;
@@ -90,16 +64,16 @@ class ChunkVectorGateFunction : public torch::autograd::Function<ChunkVectorGate
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &g = saved[3], &states = saved[4];
     const bool poison = ctx->saved_data["poison"].toBool();
-    const auto d = vector_gate_dims(q, v);
+    const auto d = dims_of(q, v);
     const auto f32 = q.options().dtype(at::kFloat);
-    const at::Tensor d_o = grads[0].defined() ? aligned_contiguous(grads[0].to(at::kBFloat16))
+    const at::Tensor d_o = grads[0].defined() ? kernel_ready(grads[0].to(at::kBFloat16))
                                               : at::zeros({d.batch, d.tokens, d.heads, d.dv}, q.options());
     const at::Tensor dh_final = grads[1].defined() ? grads[1].to(at::kFloat).contiguous() : at::Tensor();
-    at::Tensor dstates = new_output(states.sizes(), q.options(), poison);
-    at::Tensor dh0 = new_output({d.batch, d.heads, d.dk, d.dv}, f32, poison);
-    at::Tensor dq = new_output(q.sizes(), q.options(), poison), dk = new_output(k.sizes(), k.options(), poison);
-    at::Tensor dv_part = new_output({d.dk / 64, d.batch, d.tokens, d.heads, d.dv}, f32, poison);
-    at::Tensor dg = new_output(g.sizes(), f32, poison);
+    at::Tensor dstates = output(states.sizes(), q.options(), poison);
+    at::Tensor dh0 = output({d.batch, d.heads, d.dk, d.dv}, f32, poison);
+    at::Tensor dq = output(q.sizes(), q.options(), poison), dk = output(k.sizes(), k.options(), poison);
+    at::Tensor dv_part = output({d.dk / 64, d.batch, d.tokens, d.heads, d.dv}, f32, poison);
+    at::Tensor dg = output(g.sizes(), f32, poison);
     cuda::VectorGateBackwardParams p;
     p.d = d;
     p.q = q.data_ptr();
@@ -108,15 +82,15 @@ class ChunkVectorGateFunction : public torch::autograd::Function<ChunkVectorGate
     p.g = g.data_ptr<float>();
     p.states = states.data_ptr();
     p.d_o = d_o.data_ptr();
-    p.dh_final = f32_or_null(dh_final);
+    p.dh_final = data_or_null(dh_final);
     p.dstates = dstates.data_ptr();
     p.dh0 = dh0.data_ptr<float>();
     p.dq = dq.data_ptr();
     p.dk = dk.data_ptr();
     p.dv_part = dv_part.data_ptr<float>();
     p.dg = dg.data_ptr<float>();
-    check_vector_gate_launch(cuda::launch_chunk_vector_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()),
-                             "the backward kernels");
+    check_launch(cuda::launch_chunk_vector_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()),
+                 "affine_scan_chunked_vector_gate_cuda", "the backward kernels");
     const at::Tensor dv = (d.dk == 64 ? dv_part.select(0, 0) : dv_part.sum(0)).to(v.scalar_type());
     return {dq, dk, dv, dg, ctx->saved_data["has_h0"].toBool() ? dh0 : at::Tensor(), at::Tensor()};
   }
