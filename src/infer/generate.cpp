@@ -22,7 +22,8 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 GenerateResult generate_from_stream(models::SequenceModel& model, std::unique_ptr<models::Stream> stream,
                                     at::Tensor logits, const GenerateOptions& opts, const TokenCallback& on_token) {
   validate(opts.sampling);
-  SCANLAB_CHECK(opts.max_new_tokens >= 1, "--max-new-tokens ", opts.max_new_tokens, ": expected at least 1");
+  SCANLAB_CHECK(opts.max_new_tokens >= 1 && opts.max_new_tokens <= kMaxNewTokens, "--max-new-tokens ",
+                opts.max_new_tokens, ": expected 1..", kMaxNewTokens, " (2^30)");
   SCANLAB_CHECK(logits.dim() == 2 && logits.size(1) == model.vocab_size(), "generate: logits must be [B, ",
                 model.vocab_size(), "], got ", logits.sizes());
   at::NoGradGuard no_grad;

@@ -40,6 +40,10 @@ struct GenerateResult {
   bool boundary_overlap = false;           // whether chunk-boundary work ran on a second stream
 };
 
+// The most tokens one generate call produces: 2^30 is about a day at 10^4 tokens a second; a larger
+// request is a typo (10^12 would run for years), and a longer stream continues with --resume-state.
+constexpr int64_t kMaxNewTokens = int64_t{1} << 30;
+
 using TokenCallback = std::function<void(int64_t index, const at::Tensor& tokens /*[B]*/)>;
 
 // From a prompt [B, T] (T >= 1).

@@ -305,6 +305,16 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> AffineLm::prefill(const at::Tenso
 
 namespace scanlab::models {
 
+std::vector<SizeEvidence> affine_evidence() {
+  return {{"vocab_size", "embed.weight", 0}, {"d_model", "embed.weight", 1}, {"n_layers", "layers.", -1}};
+}
+
+double affine_parameters(const AffineLmOptions& lm, double mixer) {
+  const double d = static_cast<double>(lm.d_model), v = static_cast<double>(lm.vocab_size);
+  const double block = 2.0 * d + mixer + 3.0 * d * static_cast<double>(lm.mlp_width());
+  return 2.0 * v * d + static_cast<double>(lm.n_layers) * block + d;
+}
+
 nlohmann::json affine_small_config(const std::string& model) {
   return {{"model", model}, {"vocab_size", 32}, {"d_model", 32}, {"n_layers", 2}, {"chunk_len", 8}, {"mlp_hidden", 48}};
 }
