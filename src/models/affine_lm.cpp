@@ -150,9 +150,7 @@ class AffineLmStream : public Stream {
 
   void restore(const std::map<std::string, at::Tensor>& tensors) override {
     size_t expected = 1;
-    auto pos = tensors.find("position");
-    SCANLAB_CHECK(pos != tensors.end() && pos->second.numel() == 1, model_->kind(),
-                  " stream restore: missing \"position\" (int64 [1])");
+    const int64_t position = restored_position(tensors, model_->kind() + " stream restore");
     std::vector<MixerState> next = states_;
     for (size_t i = 0; i < states_.size(); ++i) {
       const auto names = model_->state_names(static_cast<int64_t>(i));
@@ -173,7 +171,7 @@ class AffineLmStream : public Stream {
     SCANLAB_CHECK(tensors.size() == expected, model_->kind(), " stream restore: got ", tensors.size(),
                   " tensors; expected ", expected, " (position and the layers' states)");
     states_ = std::move(next);
-    position_ = pos->second.item<int64_t>();
+    position_ = position;
     graph_.reset();  // the graph reads the old state tensors
   }
 
