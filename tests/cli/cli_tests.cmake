@@ -195,3 +195,8 @@ add_test(NAME cli.sizes_checked_before_allocation
          COMMAND ${CMAKE_COMMAND} -DSCANLAB=$<TARGET_FILE:scanlab> -DCONFIGS=${PROJECT_SOURCE_DIR}/configs
                  -DDIR=${CMAKE_CURRENT_BINARY_DIR}/bounds -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/bounds_cli.cmake)
 set_tests_properties(cli.sizes_checked_before_allocation PROPERTIES TIMEOUT 120)
+# kill -9 inside checkpoint writes (resumed to the uninterrupted weights), a busy run directory, a full disk.
+add_test(NAME cli.train_faults
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/train_faults.sh $<TARGET_FILE:scanlab>
+                 ${PROJECT_SOURCE_DIR}/configs/mqar_cpu.toml)
+set_tests_properties(cli.train_faults PROPERTIES TIMEOUT 600)
