@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fault tests of `scanlab train` as whole processes (issue 21):
+# Fault tests of `scanlab train` as whole processes (issue 21), on the small MQAR config at width 128 (a
+# checkpoint of about 7 MB, so a write lasts long enough for a kill to land inside it):
 #  1. kill -9 a run that writes a checkpoint every step, a bounded number of times (every other kill
 #     as soon as a temporary file of an atomic write appears, the others after a random delay), each
 #     followed by --resume: the final weights must equal an uninterrupted run's (the
@@ -16,8 +17,8 @@ config=$2
 kills=${3:-6}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-steps=40
-common=(--threads 1 train --config "$config" --set train.steps=$steps --set train.checkpoint_every=1
+steps=60
+common=(--threads 1 train --config "$config" --set train.steps=$steps --set train.checkpoint_every=1 --set model.n_embd=128
         --set train.log_every=1 --set train.eval_every=0 --set train.eval_examples=8 --set train.warmup_steps=5)
 fail() { echo "FAIL: $*"; exit 1; }
 weights_sha1() { head -c 65536 "$1" | grep -ao '"scanlab.weights_sha1":"[0-9a-f]*"'; }
