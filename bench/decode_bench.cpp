@@ -10,8 +10,10 @@
 #include "core/atomic_file.h"
 #include "core/check.h"
 #include "core/device_sync.h"
+#include "core/memory.h"
 #include "infer/latency_stats.h"
 #include "io/svg_plot.h"
+#include "models/model_size.h"
 #include "models/registry.h"
 
 namespace scanlab::bench {
@@ -56,7 +58,13 @@ std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::De
   at::NoGradGuard no_grad;
   std::vector<DecodeBenchRow> rows;
   for (const auto& name : o.models) {
-    auto model = models::make_model(decode_bench_config(name, o));
+    const nlohmann::json config = decode_bench_config(name, o);
+    // The weights, and the tokens drawn up front (int64 [tokens, batch]); the stream's state is left out.
+    check_fits_in_memory(models::weight_bytes(config, dtype == at::kBFloat16 ? 2.0 : 4.0) +
+                             8.0 * static_cast<double>(o.tokens) * static_cast<double>(o.batch),
+                         device, fmt::format("bench decode: {} at --width {}, --depth {}, --tokens {}, --batch {}",
+                                             name, o.width, o.depth, o.tokens, o.batch));
+    auto model = models::make_model(config);
     model->to(device, dtype);
     model->eval();
     DecodeBenchRow row;

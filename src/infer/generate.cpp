@@ -22,7 +22,8 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 GenerateResult generate_from_stream(models::SequenceModel& model, std::unique_ptr<models::Stream> stream,
                                     at::Tensor logits, const GenerateOptions& opts, const TokenCallback& on_token) {
   validate(opts.sampling);
-  SCANLAB_CHECK(opts.max_new_tokens >= 1, "--max-new-tokens ", opts.max_new_tokens, ": expected at least 1");
+  SCANLAB_CHECK(opts.max_new_tokens >= 1 && opts.max_new_tokens <= kMaxNewTokens, "--max-new-tokens ",
+                opts.max_new_tokens, ": expected 1..", kMaxNewTokens, " (2^30)");
   SCANLAB_CHECK(logits.dim() == 2 && logits.size(1) == model.vocab_size(), "generate: logits must be [B, ",
                 model.vocab_size(), "], got ", logits.sizes());
   at::NoGradGuard no_grad;
@@ -85,6 +86,10 @@ std::map<std::string, at::Tensor> save_generation_state(const models::Stream& st
 
 std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state(
     models::SequenceModel& model, const std::map<std::string, at::Tensor>& tensors) {
+  // A NaN cache would only show up as NaN logits many tokens later.
+  for (const auto& [name, t] : tensors)
+    SCANLAB_CHECK(!at::isFloatingType(t.scalar_type()) || t.isfinite().all().item<bool>(), "generation state: '",
+                  name, "' holds NaN or Inf values; expected finite states and logits");
   auto it = tensors.find(kLogitsName);
   SCANLAB_CHECK(it != tensors.end(), "generation state: '", kLogitsName,
                 "' is missing; was this file written by `scanlab generate --save-state`?");
@@ -98,6 +103,28 @@ std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state(
   auto stream = model.start_stream(logits.size(0));
   stream->restore(stream_tensors);
   return {std::move(stream), logits};
+}
+
+io::Safetensors generation_state_file(const models::Stream& stream, const at::Tensor& logits,
+                                      const nlohmann::json& model_config, const std::string& model_sha1) {
+  return {save_generation_state(stream, logits),
+          {{"scanlab.generation_of", model_config.dump()}, {kStateModelHashKey, model_sha1}}};
+}
+
+std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state_file(
+    models::SequenceModel& model, const io::Safetensors& file, const std::string& model_sha1,
+    const std::string& source) {
+  auto it = file.metadata.find(kStateModelHashKey);
+  SCANLAB_CHECK(it != file.metadata.end(), source, ": no '", kStateModelHashKey,
+                "' metadata, so the model it continues is unknown; expected a state written by "
+                "`scanlab generate --save-state` of this version");
+  SCANLAB_CHECK(it->second == model_sha1, source, ": the state was saved by a model whose weights' SHA-1 is ",
+                it->second, " but this model's is ", model_sha1, "; expected the model file that saved it");
+  try {
+    return load_generation_state(model, file.tensors);
+  } catch (const Error& e) {
+    throw Error(source + ": " + e.what());
+  }
 }
 
 }  // namespace scanlab::infer

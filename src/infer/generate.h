@@ -12,6 +12,7 @@
 
 #include "infer/latency_stats.h"
 #include "infer/sampler.h"
+#include "io/safetensors.h"
 #include "models/sequence_model.h"
 
 namespace scanlab::infer {
@@ -40,6 +41,10 @@ struct GenerateResult {
   bool boundary_overlap = false;           // whether chunk-boundary work ran on a second stream
 };
 
+// The most tokens one generate call produces: 2^30 is about a day at 10^4 tokens a second; a larger
+// request is a typo (10^12 would run for years), and a longer stream continues with --resume-state.
+constexpr int64_t kMaxNewTokens = int64_t{1} << 30;
+
 using TokenCallback = std::function<void(int64_t index, const at::Tensor& tokens /*[B]*/)>;
 
 // From a prompt [B, T] (T >= 1).
@@ -50,9 +55,21 @@ GenerateResult generate(models::SequenceModel& model, const at::Tensor& prompt, 
 GenerateResult generate_from_stream(models::SequenceModel& model, std::unique_ptr<models::Stream> stream,
                                     at::Tensor logits, const GenerateOptions& opts, const TokenCallback& on_token);
 
-// A stream and its pending logits as named tensors (for safetensors), and back.
+// A stream and its pending logits as named tensors (for safetensors), and back. Loading validates
+// every field (the stream's restore) and refuses NaN or Inf in any floating tensor.
 std::map<std::string, at::Tensor> save_generation_state(const models::Stream& stream, const at::Tensor& logits);
 std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state(
     models::SequenceModel& model, const std::map<std::string, at::Tensor>& tensors);
+
+// The state as a file bound to the model file it continues: metadata "scanlab.generation_of" (the
+// model's config) and kStateModelHashKey (the model file's weights SHA-1, ModelFile::weights_sha1).
+constexpr const char* kStateModelHashKey = "scanlab.model_weights_sha1";
+io::Safetensors generation_state_file(const models::Stream& stream, const at::Tensor& logits,
+                                      const nlohmann::json& model_config, const std::string& model_sha1);
+// Reads such a file back for `model`, whose file has the weights hash `model_sha1`: a state saved by
+// other weights (even of the same config) is refused naming both hashes. Errors name `source`.
+std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state_file(
+    models::SequenceModel& model, const io::Safetensors& file, const std::string& model_sha1,
+    const std::string& source);
 
 }  // namespace scanlab::infer

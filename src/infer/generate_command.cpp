@@ -50,8 +50,8 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
   GenerateOptions gen_opts = opts.generate;
   gen_opts.keep_tokens = false;  // printed as they come: a long stream must not grow the process
   if (!opts.resume_state.empty()) {
-    auto state = io::load_safetensors(opts.resume_state);
-    auto [stream, logits] = load_generation_state(*model, state.tensors);
+    auto [stream, logits] = load_generation_state_file(*model, io::load_safetensors(opts.resume_state),
+                                                       file.weights_sha1, opts.resume_state);
     at::NoGradGuard no_grad;
     for (int64_t id : prompt_ids) logits = stream->step(at::full({logits.size(0)}, id, at::kLong).to(device));
     result = generate_from_stream(*model, std::move(stream), logits, gen_opts, emit);
@@ -71,9 +71,8 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
     report << format_state_bytes_series(result.steps, 10);
   }
   if (!opts.save_state.empty()) {
-    io::Safetensors st{save_generation_state(*result.stream, result.next_logits),
-                       {{"scanlab.generation_of", model->config().dump()}}};
-    io::save_safetensors(opts.save_state, st);
+    io::save_safetensors(opts.save_state, generation_state_file(*result.stream, result.next_logits, model->config(),
+                                                                file.weights_sha1));
   }
 }
 

@@ -150,9 +150,7 @@ class AffineLmStream : public Stream {
 
   void restore(const std::map<std::string, at::Tensor>& tensors) override {
     size_t expected = 1;
-    auto pos = tensors.find("position");
-    SCANLAB_CHECK(pos != tensors.end() && pos->second.numel() == 1, model_->kind(),
-                  " stream restore: missing \"position\" (int64 [1])");
+    const int64_t position = restored_position(tensors, model_->kind() + " stream restore");
     std::vector<MixerState> next = states_;
     for (size_t i = 0; i < states_.size(); ++i) {
       const auto names = model_->state_names(static_cast<int64_t>(i));
@@ -173,7 +171,7 @@ class AffineLmStream : public Stream {
     SCANLAB_CHECK(tensors.size() == expected, model_->kind(), " stream restore: got ", tensors.size(),
                   " tensors; expected ", expected, " (position and the layers' states)");
     states_ = std::move(next);
-    position_ = pos->second.item<int64_t>();
+    position_ = position;
     graph_.reset();  // the graph reads the old state tensors
   }
 
@@ -304,6 +302,16 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> AffineLm::prefill(const at::Tenso
 }  // namespace scanlab::models
 
 namespace scanlab::models {
+
+std::vector<SizeEvidence> affine_evidence() {
+  return {{"vocab_size", "embed.weight", 0}, {"d_model", "embed.weight", 1}, {"n_layers", "layers.", -1}};
+}
+
+double affine_parameters(const AffineLmOptions& lm, double mixer) {
+  const double d = static_cast<double>(lm.d_model), v = static_cast<double>(lm.vocab_size);
+  const double block = 2.0 * d + mixer + 3.0 * d * static_cast<double>(lm.mlp_width());
+  return 2.0 * v * d + static_cast<double>(lm.n_layers) * block + d;
+}
 
 nlohmann::json affine_small_config(const std::string& model) {
   return {{"model", model}, {"vocab_size", 32}, {"d_model", 32}, {"n_layers", 2}, {"chunk_len", 8}, {"mlp_hidden", 48}};

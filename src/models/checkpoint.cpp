@@ -1,8 +1,11 @@
 #include "models/checkpoint.h"
 
 #include <c10/util/hash.h>
+#include <fmt/format.h>
 #include <torch/utils.h>
 
+#include <algorithm>
+#include <set>
 #include <sstream>
 
 #include "core/check.h"
@@ -21,6 +24,9 @@ constexpr const char* kTokenizerKey = "scanlab.tokenizer";
 constexpr const char* kVersionKey = "scanlab.version";
 constexpr const char* kHashKey = "scanlab.weights_sha1";
 constexpr const char* kTrainPrefix = "scanlab.train.";
+// Elements a config may describe beyond twice what its file holds before the file is refused unbuilt:
+// 64 MiB of float32, cheap to build just to have load_weights name the tensors that differ.
+constexpr double kSlackElements = 16.0 * 1024 * 1024;
 
 std::string join_names(const std::vector<std::string>& names) {
   constexpr size_t kShown = 12;
@@ -77,10 +83,71 @@ ModelFile read_legacy_training_layout(io::Safetensors st, const std::string& pat
   f.train_metadata["experiment"] = st.metadata.at("config");
   f.tokenizer = tokenizer_for_vocab(f.config.value("vocab_size", int64_t{0}));
   f.version = "earlier";
+  f.weights_sha1 = weights_sha1(f.weights);
   return f;
 }
 
+// Distinct layer indices i of tensors named "<prefix><i>.<...>".
+int64_t layers_under(const std::map<std::string, at::Tensor>& weights, const std::string& prefix) {
+  std::set<std::string> indices;
+  for (const auto& [name, t] : weights) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    const size_t end = name.find('.', prefix.size());
+    const std::string index = name.substr(prefix.size(), end == std::string::npos ? end : end - prefix.size());
+    if (!index.empty() && std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      indices.insert(index);
+  }
+  return static_cast<int64_t>(indices.size());
+}
+
+// Runs `body`; a scanlab::Error that does not name `source` yet is thrown again with it in front.
+template <class Body>
+auto naming_source(const std::string& source, Body body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (source.empty() || what.rfind(source, 0) == 0) throw;
+    throw Error(source + ": " + what);
+  }
+}
+
 }  // namespace
+
+void check_config_against_tensors(const nlohmann::json& config, const std::map<std::string, at::Tensor>& weights,
+                                  const std::string& source) {
+  naming_source(source, [&] {
+    SCANLAB_CHECK(config.is_object() && config.contains("model") && config["model"].is_string(),
+                  "the model configuration names no model (\"model\": ...)");
+    const ModelEntry& entry = find_model(config["model"].get<std::string>());
+    for (const SizeEvidence& e : entry.evidence) {
+      if (!config.contains(e.key) || !config[e.key].is_number_integer()) continue;  // the default: counted below
+      const int64_t said = config[e.key].get<int64_t>();
+      if (e.dim < 0) {
+        const int64_t held = layers_under(weights, e.tensor);
+        SCANLAB_CHECK(said == held, "the config's ", e.key, " is ", said, " but the file holds ", held,
+                      " layers under '", e.tensor, "'; expected ", e.key, " = ", held);
+        continue;
+      }
+      auto it = weights.find(e.tensor);
+      if (it == weights.end() || it->second.dim() <= e.dim) continue;  // load_weights names what is missing
+      const int64_t shown = it->second.size(e.dim);
+      SCANLAB_CHECK(said == shown, "the config's ", e.key, " is ", said, " but tensor '", e.tensor, "' is ",
+                    it->second.sizes(), "; expected ", e.key, " = ", shown);
+    }
+    // Keys the tensors do not show directly (a state size, an expansion): a model much larger than
+    // the file is refused here; a small mismatch is built and load_weights names the tensors.
+    double held = 0;
+    for (const auto& [name, t] : weights) held += static_cast<double>(t.numel());
+    const double described = entry.parameters(config);
+    SCANLAB_CHECK(described <= 2.0 * held + kSlackElements, "the ", entry.name, " config describes ",
+                  fmt::format("{:.4g}", described), " parameter elements but the file's ", weights.size(),
+                  " tensors hold ", fmt::format("{:.4g}", held),
+                  "; expected a config that matches the tensors (a size key such as a width, depth or state "
+                  "size was changed)");
+    return 0;
+  });
+}
 
 ModelFile model_file_of(const SequenceModel& model, const nlohmann::json& tokenizer) {
   ModelFile f;
@@ -142,11 +209,10 @@ ModelFile from_safetensors(io::Safetensors st, const std::string& path) {
   }
   for (const auto& [k, v] : st.metadata)
     if (k.rfind(kTrainPrefix, 0) == 0) f.train_metadata[k.substr(std::string(kTrainPrefix).size())] = v;
-  if (st.metadata.count(kHashKey)) {
-    const std::string have = weights_sha1(f.weights);
-    SCANLAB_CHECK(have == st.metadata.at(kHashKey), path, ": the weights' SHA-1 is ", have, " but the file says ",
-                  st.metadata.at(kHashKey), "; the file is corrupt or was edited");
-  }
+  f.weights_sha1 = weights_sha1(f.weights);
+  if (st.metadata.count(kHashKey))
+    SCANLAB_CHECK(f.weights_sha1 == st.metadata.at(kHashKey), path, ": the weights' SHA-1 is ", f.weights_sha1,
+                  " but the file says ", st.metadata.at(kHashKey), "; the file is corrupt or was edited");
   // NaN or Inf weights would only surface as "NLL nan" far downstream; a model file holds none.
   for (const auto& [name, t] : f.weights)
     SCANLAB_CHECK(!at::isFloatingType(t.scalar_type()) || t.isfinite().all().item<bool>(), path, ": weight '", name,
@@ -198,7 +264,8 @@ void load_weights(SequenceModel& model, const std::map<std::string, at::Tensor>&
 }
 
 std::shared_ptr<SequenceModel> load_model(const ModelFile& file, const std::string& source, const at::Device& device) {
-  auto model = make_model(file.config);
+  check_config_against_tensors(file.config, file.weights, source);
+  auto model = naming_source(source, [&] { return make_model(file.config); });
   model->to(device);
   load_weights(*model, file.weights, source);
   model->eval();

@@ -33,6 +33,7 @@ struct ModelFile {
   nlohmann::json config;     // {"model": name, ...}
   nlohmann::json tokenizer;  // {"kind": "byte" | "gpt2" | "none", ...}
   std::string version;       // scanlab version that wrote it (filled by write_model_file)
+  std::string weights_sha1;  // of the weights as read (from_safetensors); saved stream states carry it
   std::map<std::string, at::Tensor> weights;                            // parameters and buffers
   std::map<std::string, std::map<std::string, at::Tensor>> sections;    // training only: "adam", "rng"
   std::map<std::string, std::string> train_metadata;                    // "progress", "experiment" (JSON text)
@@ -60,7 +61,16 @@ void save_checkpoint(const std::string& path, const SequenceModel& model, const 
 // dtype, and the model is converted to it. `source` names the origin in errors.
 void load_weights(SequenceModel& model, const std::map<std::string, at::Tensor>& weights, const std::string& source);
 void load_weights(SequenceModel& model, const io::Safetensors& st, const std::string& source);  // st.tensors
-// Rebuilds the model from the file's config and loads its weights, on `device`, in eval mode.
+// Checks a model file's config against its tensors before anything is built: each size key of the
+// registry entry's evidence (layers, widths, vocabulary) must be what the tensors show, and the
+// config's parameter count (ModelEntry::parameters) must not exceed twice the elements the file
+// holds (plus 16 Mi). So a 5 KB file whose config claims 10^12 layers is refused at once instead of
+// being built. Errors name `source`, the key and the value the tensors imply.
+void check_config_against_tensors(const nlohmann::json& config, const std::map<std::string, at::Tensor>& weights,
+                                  const std::string& source);
+
+// Rebuilds the model from the file's config (checked first, as above) and loads its weights, on
+// `device`, in eval mode. Errors of the config name `source`.
 std::shared_ptr<SequenceModel> load_model(const ModelFile& file, const std::string& source, const at::Device& device);
 std::shared_ptr<SequenceModel> load_checkpoint(const std::string& path, const at::Device& device = at::kCPU);
 

@@ -47,7 +47,10 @@ ModelEntry gated_deltanet_entry() {
   return {"gated_deltanet", "Gated DeltaNet: gated delta rule, chunked WY/UT form (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<GatedDeltaNetMixer>(c, "gated_deltanet"); },
           [] { return affine_small_config("gated_deltanet"); },
-          [](const ModelSize& s) { return affine_sized_config("gated_deltanet", s); }};
+          [](const ModelSize& s) { return affine_sized_config("gated_deltanet", s); }, affine_evidence(),
+          [](const nlohmann::json& c) {  // b_proj, a_proj, A_log, dt_bias
+            return heads_model_parameters(c, "gated_deltanet", [](double d, double h) { return 2.0 * d * h + 2.0 * h; });
+          }};
 }
 
 }  // namespace scanlab::models

@@ -34,7 +34,7 @@ class GlaMixer : public QkvMixer {
   torch::nn::Linear gk_down_{nullptr}, gk_up_{nullptr};
 };
 
-std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
+std::pair<AffineLmOptions, GlaOptions> read_options(const nlohmann::json& config) {
   ConfigReader r(config, "gla");
   AffineLmOptions lm;
   lm.read(r);
@@ -43,6 +43,18 @@ std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
   r.read("gate_rank", o.gate_rank, 1);
   r.read("gate_normalizer", o.gate_normalizer, 0.0);
   r.finish();
+  return {lm, o};
+}
+
+double parameters(const nlohmann::json& config) {
+  const auto [lm, o] = read_options(config);
+  const double d = static_cast<double>(lm.d_model), h = static_cast<double>(o.heads);
+  const double rank = static_cast<double>(o.gate_rank);
+  return affine_parameters(lm, 5.0 * d * d + d / h + d * rank + rank * d + d);  // QkvMixer, gk_down, gk_up
+}
+
+std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
+  const auto [lm, o] = read_options(config);
   nlohmann::json extra{{"n_heads", o.heads}, {"gate_rank", o.gate_rank}, {"gate_normalizer", o.gate_normalizer}};
   return std::make_shared<AffineLm>("gla", lm, extra, [=] { return std::make_shared<GlaMixer>(lm, o); });
 }
@@ -52,7 +64,7 @@ std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
 ModelEntry gla_entry() {
   return {"gla", "Gated linear attention: data-dependent diagonal gate (affine PSM)", make,
           [] { return affine_small_config("gla"); },
-          [](const ModelSize& s) { return affine_sized_config("gla", s); }};
+          [](const ModelSize& s) { return affine_sized_config("gla", s); }, affine_evidence(), parameters};
 }
 
 }  // namespace scanlab::models

@@ -194,12 +194,7 @@ std::map<std::string, at::Tensor> Gpt2Stream::save() const {
 
 void Gpt2Stream::restore(const std::map<std::string, at::Tensor>& tensors) {
   const std::string what = m_->kind() + " stream state";
-  auto it = tensors.find("position");
-  SCANLAB_CHECK(it != tensors.end() && it->second.numel() == 1 && it->second.scalar_type() == at::kLong, what,
-                ": tensor 'position' (one int64) is missing or malformed");
-  const int64_t position = it->second.item<int64_t>();
-  SCANLAB_CHECK(position >= 0 && position <= m_->o_.n_positions, what, ": position ", position, " is outside [0, ",
-                m_->o_.n_positions, "]");
+  const int64_t position = restored_position(tensors, what, m_->o_.n_positions);
   const auto& w = m_->emb_.token_weight();
   const int64_t hd = m_->o_.n_embd / m_->o_.n_head;
   const at::Tensor like = at::empty({batch_, m_->o_.n_head, 0, hd}, w.options());

@@ -208,6 +208,11 @@ at::Tensor Gpt2BlockImpl::forward_stacked(const at::Tensor& x, StackedKv& kv) {
   return h + mlp->forward(ln_2->forward(h));
 }
 
+double gpt2_stack_parameters(int64_t n_layer, int64_t n_embd) {
+  const double d = static_cast<double>(n_embd);
+  return static_cast<double>(n_layer) * (12.0 * d * d + 13.0 * d) + 2.0 * d;
+}
+
 Gpt2Stack::Gpt2Stack(torch::nn::Module& owner, int64_t n_layer, const Gpt2BlockOptions& o) : o_(o) {
   torch::nn::ModuleList h;
   for (int64_t i = 0; i < n_layer; ++i) {

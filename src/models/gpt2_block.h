@@ -126,6 +126,10 @@ TORCH_MODULE(Gpt2Block);
 
 // n blocks and a final LayerNorm, registered on `owner` as "h" and "ln_f" (HF's names), so a model
 // can hold them at its top level (GPT-2) or under a sub-module (the T-PSM's "agg." and "inf.").
+class Gpt2Stack;
+// Parameters of a Gpt2Stack, counted without building it: per block 12 D^2 + 13 D (c_attn, c_proj,
+// c_fc, c_proj with biases, two LayerNorms), plus the final LayerNorm.
+double gpt2_stack_parameters(int64_t n_layer, int64_t n_embd);
 class Gpt2Stack {
  public:
   Gpt2Stack() = default;

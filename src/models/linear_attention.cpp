@@ -30,7 +30,8 @@ ModelEntry linear_attention_entry() {
   return {"linear_attention", "Linear attention: identity gate, elu+1 features (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<LinearAttentionMixer>(c, "linear_attention"); },
           [] { return affine_small_config("linear_attention"); },
-          [](const ModelSize& s) { return affine_sized_config("linear_attention", s); }};
+          [](const ModelSize& s) { return affine_sized_config("linear_attention", s); }, affine_evidence(),
+          [](const nlohmann::json& c) { return heads_model_parameters(c, "linear_attention"); }};
 }
 
 }  // namespace scanlab::models

@@ -58,18 +58,41 @@ class MambaMixer : public TokenMixer {
   at::Tensor A_log_, D_;
 };
 
-std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
-  ConfigReader r(config, "mamba");
+struct MambaOptions {
   AffineLmOptions lm;
-  lm.read(r);
-  SsmOptions o;
-  o.read(r);
-  int64_t dt_rank = 0;
-  r.read("dt_rank", dt_rank, 0);
+  SsmOptions ssm;
+  int64_t dt_rank = 0;  // 0: ceil(d_model / 16)
+  int64_t rank() const { return dt_rank > 0 ? dt_rank : (lm.d_model + 15) / 16; }
+};
+
+MambaOptions read_options(const nlohmann::json& config) {
+  ConfigReader r(config, "mamba");
+  MambaOptions m;
+  m.lm.read(r);
+  m.ssm.read(r);
+  r.read("dt_rank", m.dt_rank, 0);
   r.finish();
-  nlohmann::json extra{{"dt_rank", dt_rank}};
+  return m;
+}
+
+// in_proj D -> 2E, conv (E x d_conv + E), x_proj E -> R + 2N, dt_proj R -> E with bias, A_log [E, N],
+// D [E], out_proj E -> D.
+double parameters(const nlohmann::json& config) {
+  const MambaOptions m = read_options(config);
+  const double d = static_cast<double>(m.lm.d_model), e = static_cast<double>(m.ssm.expand) * d;
+  const double n = static_cast<double>(m.ssm.d_state), r = static_cast<double>(m.rank());
+  const double mixer = d * 2.0 * e + e * (static_cast<double>(m.ssm.d_conv) + 1.0) + e * (r + 2.0 * n) +
+                       (r + 1.0) * e + e * n + e + e * d;
+  return affine_parameters(m.lm, mixer);
+}
+
+std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
+  const MambaOptions m = read_options(config);
+  const AffineLmOptions lm = m.lm;
+  const SsmOptions o = m.ssm;
+  nlohmann::json extra{{"dt_rank", m.dt_rank}};
   o.write(extra);
-  const int64_t rank = dt_rank > 0 ? dt_rank : (lm.d_model + 15) / 16;
+  const int64_t rank = m.rank();
   return std::make_shared<AffineLm>("mamba", lm, extra, [=] { return std::make_shared<MambaMixer>(lm, o, rank); });
 }
 
@@ -85,7 +108,8 @@ ModelEntry mamba_entry() {
             auto c = affine_sized_config("mamba", s, false);
             c["d_state"] = s.state_size;
             return c;
-          }};
+          },
+          affine_evidence(), parameters};
 }
 
 }  // namespace scanlab::models

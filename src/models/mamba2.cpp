@@ -56,14 +56,37 @@ class Mamba2Mixer : public TokenMixer {
   at::Tensor A_log_, dt_bias_, D_;
 };
 
-std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
-  ConfigReader r(config, "mamba2");
+struct Mamba2Options {
   AffineLmOptions lm;
-  lm.read(r);
-  SsmOptions o;
-  o.read(r);
-  const int64_t heads = read_heads(r, 2, o.expand * lm.d_model);
+  SsmOptions ssm;
+  int64_t heads = 2;
+};
+
+Mamba2Options read_options(const nlohmann::json& config) {
+  ConfigReader r(config, "mamba2");
+  Mamba2Options m;
+  m.lm.read(r);
+  m.ssm.read(r);
+  m.heads = read_heads(r, m.heads, m.ssm.expand * m.lm.d_model);
   r.finish();
+  return m;
+}
+
+// in_proj D -> E + (E + 2N) + H, conv over E + 2N channels (weights and bias), A_log, dt_bias, D [H],
+// norm [E], out_proj E -> D.
+double parameters(const nlohmann::json& config) {
+  const Mamba2Options m = read_options(config);
+  const double d = static_cast<double>(m.lm.d_model), e = static_cast<double>(m.ssm.expand) * d;
+  const double h = static_cast<double>(m.heads), conv = e + 2.0 * static_cast<double>(m.ssm.d_state);
+  const double mixer = d * (e + conv + h) + conv * (static_cast<double>(m.ssm.d_conv) + 1.0) + 3.0 * h + e + e * d;
+  return affine_parameters(m.lm, mixer);
+}
+
+std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
+  const Mamba2Options m = read_options(config);
+  const AffineLmOptions lm = m.lm;
+  const SsmOptions o = m.ssm;
+  const int64_t heads = m.heads;
   nlohmann::json extra{{"n_heads", heads}};
   o.write(extra);
   return std::make_shared<AffineLm>("mamba2", lm, extra, [=] { return std::make_shared<Mamba2Mixer>(lm, o, heads); });
@@ -82,7 +105,8 @@ ModelEntry mamba2_entry() {
             c["d_state"] = s.state_size;
             c["n_heads"] = s.heads_for(SsmOptions{}.expand * s.width);
             return c;
-          }};
+          },
+          affine_evidence(), parameters};
 }
 
 }  // namespace scanlab::models

@@ -47,7 +47,10 @@ ModelEntry mlstm_entry() {
   return {"mlstm", "mLSTM: exponential input gate, normalizer and max stabilizer (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<MlstmMixer>(c, "mlstm"); },
           [] { return affine_small_config("mlstm"); },
-          [](const ModelSize& s) { return affine_sized_config("mlstm", s); }};
+          [](const ModelSize& s) { return affine_sized_config("mlstm", s); }, affine_evidence(),
+          [](const nlohmann::json& c) {  // i_proj, f_proj with biases
+            return heads_model_parameters(c, "mlstm", [](double d, double h) { return 2.0 * (d * h + h); });
+          }};
 }
 
 }  // namespace scanlab::models

@@ -2,8 +2,25 @@
 
 #include "core/check.h"
 #include "core/torch_compat.h"
+#include "models/affine_family.h"
 
 namespace scanlab::models {
+
+HeadsModelOptions read_heads_model_options(const nlohmann::json& config, const std::string& kind) {
+  ConfigReader r(config, kind);
+  HeadsModelOptions o;
+  o.lm.read(r);
+  o.heads = read_heads(r, o.heads, o.lm.d_model);
+  r.finish();
+  return o;
+}
+
+double heads_model_parameters(const nlohmann::json& config, const std::string& kind,
+                              double (*extra)(double d_model, double heads)) {
+  const HeadsModelOptions o = read_heads_model_options(config, kind);
+  const double d = static_cast<double>(o.lm.d_model), h = static_cast<double>(o.heads);
+  return affine_parameters(o.lm, 5.0 * d * d + d / h + (extra ? extra(d, h) : 0.0));
+}
 
 QkvMixer::QkvMixer(const AffineLmOptions& lm, int64_t heads, OutputGate gate)
     : d_model_(lm.d_model), heads_(heads), head_dim_(lm.d_model / heads), chunk_len_(lm.chunk_len), gate_(gate) {

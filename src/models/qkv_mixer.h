@@ -53,16 +53,26 @@ at::Tensor run_delta_rule(ops::DeltaRuleArgs a, at::Tensor& h, bool single_step)
 // mLSTM state as a mixer state {C, n, m}.
 at::Tensor run_mlstm(ops::MlstmArgs a, MixerState& state, bool single_step);
 
-// Builds a model whose only own option is "n_heads" (default 2), with Mixer(lm_options, heads).
+// The options of a model whose only own option is "n_heads" (default 2), read strictly.
+struct HeadsModelOptions {
+  AffineLmOptions lm;
+  int64_t heads = 2;
+};
+HeadsModelOptions read_heads_model_options(const nlohmann::json& config, const std::string& kind);
+
+// Builds such a model, with Mixer(lm_options, heads).
 template <class Mixer>
 std::shared_ptr<SequenceModel> make_heads_model(const nlohmann::json& config, const std::string& kind) {
-  ConfigReader r(config, kind);
-  AffineLmOptions lm;
-  lm.read(r);
-  const int64_t heads = read_heads(r, 2, lm.d_model);
-  r.finish();
+  const HeadsModelOptions o = read_heads_model_options(config, kind);
+  const AffineLmOptions lm = o.lm;
+  const int64_t heads = o.heads;
   return std::make_shared<AffineLm>(kind, lm, nlohmann::json{{"n_heads", heads}},
                                     [=] { return std::make_shared<Mixer>(lm, heads); });
 }
+
+// Its parameters (ModelEntry::parameters): the QkvMixer's 5 D^2 + D / H per layer, plus what the
+// model's mixer adds, `extra(D, H)` (gates, buffers).
+double heads_model_parameters(const nlohmann::json& config, const std::string& kind,
+                              double (*extra)(double d_model, double heads) = nullptr);
 
 }  // namespace scanlab::models

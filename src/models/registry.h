@@ -31,6 +31,15 @@ struct ModelSize {
   int64_t heads_for(int64_t mixer_width) const;
 };
 
+// How one size key of a model's config shows in the tensors of its model file. Checked against the
+// file's tensors before the model is built (check_config_against_tensors), so a small file cannot
+// make the loader allocate the 10^12 layers its config claims.
+struct SizeEvidence {
+  std::string key;     // config key, e.g. "n_layer_inf"
+  std::string tensor;  // a tensor name ("wte.weight"), or a layer prefix ending in '.' ("inf.h.")
+  int64_t dim = -1;    // the dimension of `tensor` that equals the key's value; -1: layers under the prefix
+};
+
 struct ModelEntry {
   std::string name;
   std::string description;
@@ -41,11 +50,20 @@ struct ModelEntry {
   // A configuration at the given sizes (the benchmarks' models). Keys the model lacks are ignored;
   // sizes it cannot take (heads that do not divide its width) fail when the model is made.
   std::function<nlohmann::json(const ModelSize&)> sized_config;
+  // The size keys a model file's tensors must agree with (every key the tensors show directly).
+  std::vector<SizeEvidence> evidence;
+  // Elements of the parameters and buffers the config describes, counted from the options alone:
+  // nothing is allocated, so commands can check sizes against the machine before building. Bad keys
+  // are the errors `make` gives. A double, so 10^12 layers of width 10^6 do not overflow; exact
+  // below 2^53 (tests/models/test_model_size.cpp compares it with every entry's built model).
+  std::function<double(const nlohmann::json& config)> parameters;
 };
 
 const std::vector<ModelEntry>& model_registry();
 std::vector<std::string> model_names();
 const ModelEntry& find_model(const std::string& name);  // error lists the known names
 std::shared_ptr<SequenceModel> make_model(const nlohmann::json& config);
+// find_model(config["model"]).parameters(config), after make_model's check of the "model" field.
+double model_parameters(const nlohmann::json& config);
 
 }  // namespace scanlab::models

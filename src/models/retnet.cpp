@@ -36,7 +36,10 @@ ModelEntry retnet_entry() {
   return {"retnet", "RetNet retention: fixed per-head decay 1 - 2^(-5-h) (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<RetentionMixer>(c, "retnet"); },
           [] { return affine_small_config("retnet"); },
-          [](const ModelSize& s) { return affine_sized_config("retnet", s); }};
+          [](const ModelSize& s) { return affine_sized_config("retnet", s); }, affine_evidence(),
+          [](const nlohmann::json& c) {  // the log_decay buffer [H]
+            return heads_model_parameters(c, "retnet", [](double, double h) { return h; });
+          }};
 }
 
 }  // namespace scanlab::models

@@ -66,6 +66,15 @@ class Stream {
   virtual at::Tensor step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens);
 };
 
+// The largest position a restored stream may claim: 2^48 tokens is over 800 years at 10^4 tokens a
+// second, so a larger one is a corrupt or forged state (and 2^62 would overflow the step counters).
+constexpr int64_t kMaxStreamPosition = int64_t{1} << 48;
+
+// The "position" tensor of a saved stream: one int64 in [0, min(limit, kMaxStreamPosition)] (limit < 0:
+// no limit of the model's own). A float 16.5, a negative or a huge position is an error naming `what`.
+int64_t restored_position(const std::map<std::string, at::Tensor>& tensors, const std::string& what,
+                          int64_t limit = -1);
+
 // Steps several streams of batch 1 as one batch: streams[i] takes tokens[i] (tokens [N] int64)
 // and row i of the logits [N, V] is what streams[i]->step(tokens[i:i+1]) would return, to rounding
 // (one matrix product over N rows may round differently from N products of one row). The streams

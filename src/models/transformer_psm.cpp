@@ -395,11 +395,8 @@ void TransformerPsmStream::restore(const std::map<std::string, at::Tensor>& save
   const int64_t c = m_->o_.chunk_size, d = m_->o_.n_embd;
   std::map<std::string, at::Tensor> tensors;  // on the model's device (a saved file loads to the CPU)
   for (const auto& kv : saved) tensors[kv.first] = kv.second.to(m_->emb_.token_weight().device());
-  auto it = tensors.find("position");
-  SCANLAB_CHECK(it != tensors.end() && it->second.numel() == 1 && it->second.scalar_type() == at::kLong, what,
-                ": tensor 'position' (one int64) is missing or malformed");
-  const int64_t position = it->second.item<int64_t>();
-  SCANLAB_CHECK(position >= 0, what, ": position ", position, " is negative");
+  const int64_t position =
+      restored_position(tensors, what, m_->o_.position_mode == "global" ? m_->o_.n_positions : int64_t{-1});
   const at::Tensor& w = m_->emb_.token_weight();
 
   scan::TensorOnlineScanner scanner(

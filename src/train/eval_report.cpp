@@ -31,7 +31,11 @@ TrainedRun load_trained_run(const std::string& checkpoint, const ModelFactory& m
       SCANLAB_CHECK(false, "checkpoint '", checkpoint, "': bad experiment metadata: ", e.what());
     }
   }
-  run.model = (make_model ? make_model : ModelFactory(models::make_model))(file.config);
+  if (!make_model) {
+    run.model = models::load_model(file, checkpoint, device);  // the config checked against the tensors first
+    return run;
+  }
+  run.model = make_model(file.config);
   run.model->to(device);
   models::load_weights(*run.model, file.weights, checkpoint);
   run.model->eval();

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <fmt/format.h>
 #include <torch/nn/utils/clip_grad.h>
 
 #include <atomic>
@@ -11,8 +12,10 @@
 
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "core/memory.h"
 #include "core/torch_compat.h"
 #include "models/checkpoint.h"
+#include "models/model_size.h"
 #include "models/registry.h"
 #include "tasks/rng.h"
 #include "train/adamw.h"
@@ -100,8 +103,9 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
   bool have_resumed_optimizer = false;
   if (control.resume) {
     resumed = load_checkpoint(result.checkpoint_path);
-    SCANLAB_CHECK(resumed.model_config == model.config(), "--resume: the checkpoint's model configuration ",
-                  resumed.model_config.dump(), " differs from this run's ", model.config().dump());
+    SCANLAB_CHECK(resumed.model_config == model.config(), result.checkpoint_path,
+                  ": --resume: the checkpoint's model configuration ", resumed.model_config.dump(),
+                  " differs from this run's ", model.config().dump());
     models::load_weights(model, resumed.model, result.checkpoint_path);
     prog = resumed.progress;
     check_resumable(prog, n_stages, opt.steps, result.checkpoint_path);
@@ -260,17 +264,41 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
   return result;
 }
 
-std::shared_ptr<models::SequenceModel> make_experiment_model(const config::ExperimentConfig& cfg) {
+namespace {
+
+int64_t longest_stage(const config::ExperimentConfig& cfg) {
+  const auto& c = cfg.train.curriculum;
+  return c.empty() ? config::task_seq_len(cfg.task) : *std::max_element(c.begin(), c.end());
+}
+
+// The model's config with the task's vocabulary filled in when the experiment leaves it out.
+nlohmann::json experiment_model_config(const config::ExperimentConfig& cfg) {
   auto model_cfg = cfg.model;
-  if (!model_cfg.contains("vocab_size")) {
-    const int64_t longest = cfg.train.curriculum.empty() ? 0 : *std::max_element(cfg.train.curriculum.begin(),
-                                                                                  cfg.train.curriculum.end());
-    model_cfg["vocab_size"] = config::make_task(cfg.task, longest)->vocab_size();
-  }
-  return models::make_model(model_cfg);
+  if (!model_cfg.contains("vocab_size"))
+    model_cfg["vocab_size"] = config::make_task(cfg.task, cfg.train.curriculum.empty() ? 0 : longest_stage(cfg))
+                                  ->vocab_size();
+  return model_cfg;
+}
+
+}  // namespace
+
+void check_training_fits(const config::ExperimentConfig& cfg, at::Device device) {
+  const nlohmann::json model_cfg = experiment_model_config(cfg);
+  const int64_t batch = std::max(cfg.train.batch_size, cfg.train.eval_batch_size), T = longest_stage(cfg);
+  const double tokens = static_cast<double>(batch) * static_cast<double>(T);
+  check_fits_in_memory(models::training_bytes(model_cfg, tokens), device,
+                       fmt::format("train: a {} of {:.4g} parameters (with gradients and AdamW moments) on batches "
+                                   "of {} x {} tokens (batch_size / eval_batch_size x seq_len)",
+                                   model_cfg.value("model", std::string("model")),
+                                   models::model_parameters(model_cfg), batch, T));
+}
+
+std::shared_ptr<models::SequenceModel> make_experiment_model(const config::ExperimentConfig& cfg) {
+  return models::make_model(experiment_model_config(cfg));
 }
 
 TrainResult train_experiment(const config::ExperimentConfig& cfg, const RunControl& control, at::Device device) {
+  check_training_fits(cfg, device);
   torch::manual_seed(cfg.train.seed);  // model initialisation
   auto model = make_experiment_model(cfg);
   model->to(device);

@@ -45,6 +45,10 @@ struct TrainResult {
 TrainResult train_model(models::SequenceModel& model, const config::ExperimentConfig& cfg, const RunControl& control,
                         at::Device device);
 
+// Refuses, before anything is built, an experiment whose model, optimizer state and largest batch
+// (models/model_size.h) need more memory than `device` has: one line with the estimate.
+void check_training_fits(const config::ExperimentConfig& cfg, at::Device device);
+
 // The model an experiment describes, with vocab_size filled in from the task when absent.
 std::shared_ptr<models::SequenceModel> make_experiment_model(const config::ExperimentConfig& cfg);
 TrainResult train_experiment(const config::ExperimentConfig& cfg, const RunControl& control, at::Device device);

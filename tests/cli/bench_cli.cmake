@@ -1,19 +1,7 @@
 # `scanlab bench train-step` and `scanlab bench ops` errors (exit code 2, one line naming the culprit)
 # and `bench ops --dump` files (one per op, a safetensors header naming inputs, outputs and gradients).
 # Usage: cmake -DSCANLAB=<binary> -DDIR=<dump dir> -P this
-function(expect_error expected)
-  execute_process(COMMAND ${SCANLAB} --threads 1 ${ARGN} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
-  string(STRIP "${err}" err)
-  if(NOT rc EQUAL 2)
-    message(FATAL_ERROR "scanlab ${ARGN}: exit code ${rc}, expected 2; stderr: ${err}")
-  endif()
-  if(err MATCHES "\n")
-    message(FATAL_ERROR "scanlab ${ARGN}: expected one line on stderr, got: ${err}")
-  endif()
-  if(NOT err MATCHES "${expected}")
-    message(FATAL_ERROR "scanlab ${ARGN}: stderr '${err}' does not match '${expected}'")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/expect_error.cmake)
 
 expect_error("--dtype 'float16': expected float32 or bfloat16" bench train-step --lengths 8 --width 16 --dtype float16)
 # Parse errors: one line, exit code 2 (not CLI11's 105+), an unknown flag named before a missing one.

@@ -191,3 +191,12 @@ scanlab_cli_test(import_hf_missing ARGS import-hf /nonexistent/gpt2 --out x.safe
 scanlab_cli_test(export_hf_needs_gpt2 ARGS export --checkpoint ${CLI_PSM} --format hf --out ${CMAKE_CURRENT_BINARY_DIR}/hf_psm
                  FAIL_EXPECT "only gpt2 has a Hugging Face layout")
 set_tests_properties(cli.export_hf_needs_gpt2 cli.export_hf_needs_gpt2.exit_code PROPERTIES FIXTURES_REQUIRED cli_psm)
+add_test(NAME cli.sizes_checked_before_allocation
+         COMMAND ${CMAKE_COMMAND} -DSCANLAB=$<TARGET_FILE:scanlab> -DCONFIGS=${PROJECT_SOURCE_DIR}/configs
+                 -DDIR=${CMAKE_CURRENT_BINARY_DIR}/bounds -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/bounds_cli.cmake)
+set_tests_properties(cli.sizes_checked_before_allocation PROPERTIES TIMEOUT 120)
+# kill -9 inside checkpoint writes (resumed to the uninterrupted weights), a busy run directory, a full disk.
+add_test(NAME cli.train_faults
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/train_faults.sh $<TARGET_FILE:scanlab>
+                 ${PROJECT_SOURCE_DIR}/configs/mqar_cpu.toml)
+set_tests_properties(cli.train_faults PROPERTIES TIMEOUT 600)

@@ -11,6 +11,8 @@
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
+#include "support/error_of.h"
+#include "support/temp_dir.h"
 
 namespace scanlab::infer {
 namespace {
@@ -61,6 +63,35 @@ TEST_P(Generation, SavedStreamResumesWithTheSameTokens) {
   opts.max_new_tokens = 7;
   GenerateResult rest = generate_from_stream(*model, std::move(stream), logits, opts, nullptr);
   EXPECT_TRUE(at::equal(at::cat({first.tokens, rest.tokens}, 1), whole.tokens)) << GetParam();
+}
+
+// Every field of a saved stream is validated on restore: the position must be one int64 within the
+// model's limit and 2^48 (mamba took -1, 2^62 and 16.5), and no floating tensor may hold NaN or Inf.
+TEST_P(Generation, ARestoredStateRefusesBadPositionsAndNonFiniteValues) {
+  GenerateOptions opts;
+  opts.max_new_tokens = 3;
+  GenerateResult r = generate(*model, prompt, opts, nullptr);
+  const auto saved = save_generation_state(*r.stream, r.next_logits);
+  auto with_position = [&](const at::Tensor& position) {
+    auto t = saved;
+    t["stream.position"] = position;
+    return scanlab::testing::error_of([&] { load_generation_state(*model, t); });
+  };
+  for (int64_t bad : {int64_t{-1}, int64_t{1} << 62}) {
+    const std::string err = with_position(at::full({1}, bad, at::kLong));
+    EXPECT_NE(err.find("position " + std::to_string(bad) + " is outside [0, "), std::string::npos) << err;
+  }
+  std::string err = with_position(at::full({1}, 16.5, at::kDouble));
+  EXPECT_NE(err.find("tensor 'position' is [1] Double; expected one int64"), std::string::npos) << err;
+  for (const auto& [name, t] : saved) {
+    if (!at::isFloatingType(t.scalar_type()) || t.numel() == 0) continue;
+    auto broken = saved;
+    broken[name] = t.clone();
+    broken[name].view(-1)[0] = NAN;
+    err = scanlab::testing::error_of([&] { load_generation_state(*model, broken); });
+    EXPECT_NE(err.find("'" + name + "' holds NaN or Inf"), std::string::npos) << name << ": " << err;
+  }
+  EXPECT_EQ(scanlab::testing::error_of([&] { load_generation_state(*model, saved); }), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryModel, Generation, ::testing::ValuesIn(models::model_names()),
@@ -171,6 +202,53 @@ TEST(GenerateCommand, WritesTextAndStatsAndRejectsBadInput) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("999999"), std::string::npos) << e.what();
   }
+}
+
+// A saved state is bound to the weights of the model file that saved it: another file of the same
+// config (another seed) is refused naming both hashes, and the file's own model resumes it.
+TEST(GenerationStateFile, AStateOfOtherWeightsIsRefusedNamingBothHashes) {
+  const auto dir = scanlab::testing::fresh_temp_dir("state_binding");
+  const std::string a = (dir / "a.safetensors").string(), b = (dir / "b.safetensors").string();
+  const std::string state = (dir / "state.safetensors").string();
+  for (const auto& [path, seed] : {std::pair{a, 1}, std::pair{b, 2}}) {
+    at::manual_seed(seed);
+    models::save_checkpoint(path, *models::make_model(models::find_model("gla").small_config()));
+  }
+  GenerateCommandOptions o;
+  o.checkpoint = a;
+  o.prompt_tokens_file = (dir / "prompt.txt").string();
+  std::ofstream(o.prompt_tokens_file) << "1 2 3\n";
+  o.generate.max_new_tokens = 2;
+  o.save_state = state;
+  std::ostringstream out, report;
+  run_generate_command(o, at::kCPU, out, report);
+  const std::string hash_a = models::read_model_file(a).weights_sha1, hash_b = models::read_model_file(b).weights_sha1;
+  ASSERT_NE(hash_a, hash_b);
+  o.save_state.clear();
+  o.prompt_tokens_file.clear();
+  o.resume_state = state;
+  o.checkpoint = b;
+  const std::string err = scanlab::testing::error_of([&] { run_generate_command(o, at::kCPU, out, report); });
+  EXPECT_EQ(err, state + ": the state was saved by a model whose weights' SHA-1 is " + hash_a +
+                     " but this model's is " + hash_b + "; expected the model file that saved it");
+  o.checkpoint = a;
+  EXPECT_EQ(scanlab::testing::error_of([&] { run_generate_command(o, at::kCPU, out, report); }), "");
+  // A stream error of the file names it too.
+  io::Safetensors st = io::load_safetensors(state);
+  st.tensors["stream.position"] = at::full({1}, -1, at::kLong);
+  io::save_safetensors(state, st);
+  const std::string bad = scanlab::testing::error_of([&] { run_generate_command(o, at::kCPU, out, report); });
+  EXPECT_EQ(bad.rfind(state + ": gla stream restore: position -1 is outside [0, ", 0), 0u) << bad;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GenerationBounds, MaxNewTokensIsBounded) {
+  auto model = models::make_model(models::find_model("gla").small_config());
+  GenerateOptions opts;
+  opts.max_new_tokens = 1000000000000;
+  const std::string err =
+      scanlab::testing::error_of([&] { generate(*model, at::zeros({1, 2}, at::kLong), opts, nullptr); });
+  EXPECT_EQ(err, "--max-new-tokens 1000000000000: expected 1..1073741824 (2^30)");
 }
 
 }  // namespace

@@ -1,0 +1,15 @@
+# expect_error(<regex> <scanlab args>...): `${SCANLAB} --threads 1 <args>` must exit with code 2 and
+# print one line on stderr matching <regex> (bad input: one clear line, the code scripts test for).
+function(expect_error expected)
+  execute_process(COMMAND ${SCANLAB} --threads 1 ${ARGN} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+  string(STRIP "${err}" err)
+  if(NOT rc EQUAL 2)
+    message(FATAL_ERROR "scanlab ${ARGN}: exit code ${rc}, expected 2; stderr: ${err}")
+  endif()
+  if(err MATCHES "\n")
+    message(FATAL_ERROR "scanlab ${ARGN}: expected one line on stderr, got: ${err}")
+  endif()
+  if(NOT err MATCHES "${expected}")
+    message(FATAL_ERROR "scanlab ${ARGN}: stderr '${err}' does not match '${expected}'")
+  endif()
+endfunction()
