@@ -1,7 +1,8 @@
 // models::step_together over every registered model, no skip list: streams of batch 1 at different
 // positions (a fresh one, prefilled ones inside and at the end of a chunk) stepped as one batch
 // give the logits and the states that stepping each alone gives, across chunk boundaries, in
-// float64 to 1e-12 and float32 to 1e-5; likewise SequenceModel::prefill_together (prompts batched
+// float64 to 1e-12 and float32 to 1e-4 (a batched product and a batch-1 one may take different
+// BLAS kernels: mLSTM's float32 logits differ by 2.5e-5 on an AMD EPYC with Debian's OpenBLAS); likewise SequenceModel::prefill_together (prompts batched
 // by length, the stream split per prompt) against one prefill per prompt; both again on CUDA in
 // float32 where a GPU is present. Plus the contract's edges: a stream at its limit throws before
 // any stream moves, streams of two models still step, bad calls are one-line errors.
@@ -103,7 +104,7 @@ struct TogetherChecks {
 class StepTogether : public testing::EveryModel {
  protected:
   void SetUp() override { make(23); }
-  TogetherChecks checks() { return {*model, name(), dtype() == at::kDouble ? 1e-12 : 1e-5}; }
+  TogetherChecks checks() { return {*model, name(), dtype() == at::kDouble ? 1e-12 : 1e-4}; }
 };
 
 TEST_P(StepTogether, EqualsSteppingEachStreamAlone) { checks().steps_equal_stepping_each_alone(); }
