@@ -61,8 +61,11 @@ for p in "${parts[@]}"; do
   esac
 done
 t0=$SECONDS
+# The Python extension (python/) builds against the wheel when its Python headers are there
+# (SCANLAB_PYTHON_EXT=AUTO); SCANLAB_PYTHON_EXT=OFF leaves it out.
 cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
-  -DSCANLAB_VENDOR_DIR="$PWD/.vendor" -DTORCH_CUDA_ARCH_LIST=9.0 > "$OUT/configure.log" 2>&1 \
+  -DSCANLAB_VENDOR_DIR="$PWD/.vendor" -DTORCH_CUDA_ARCH_LIST=9.0 \
+  -DSCANLAB_PYTHON_EXT="${SCANLAB_PYTHON_EXT:-AUTO}" > "$OUT/configure.log" 2>&1 \
   || { tail -40 "$OUT/configure.log"; exit 1; }
 # Everything is built for tests or bench (a later call on the still-warm machine reuses the build);
 # the study alone needs only the CLI.
