@@ -83,8 +83,10 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
                        : ops::affine_scan_chunked(a);
         return Named{{"o", out.o}, {"h_final", out.h_final}};
       };
-      c.fused = !torch_path && ops::affine_scan_chunked_cuda_supports(
-                                   {in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2), gated ? in(c.inputs, 3) : at::Tensor(), {}, C});
+      const ops::AffineScanArgs probe{in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2),
+                                      gated ? in(c.inputs, 3) : at::Tensor(), {}, C};
+      c.fused = !torch_path && (ops::affine_scan_chunked_cuda_supports(probe) ||
+                                ops::affine_scan_chunked_vector_gate_cuda_supports(probe));
       break;
     }
     case ChunkedOp::Mlstm:

@@ -193,7 +193,7 @@ run_trainrun() {
     name=trainrun_$model
     rm -rf runs/$name
     {
-      printf 'name = "%s"\n[task]\nkind = "lm"\npath = "data/cache/sotu"\ntokenizer = "gpt2"\nseq_len = 1024\n' $name
+      printf 'name = "%s"\n[task]\nkind = "lm"\npath = "data/cache/sotu"\ntokenizer = "byte"\nseq_len = 1024\n' $name
       printf '[model]\nmodel = "%s"\n' $model
       if [[ $model == transformer_psm ]]; then
         printf 'n_positions = 1024\nn_embd = 768\nn_head = 12\nn_layer_agg = 6\nn_layer_inf = 6\nchunk_size = 64\n'
@@ -213,9 +213,9 @@ print(f"  {1000 * (t[30] - t[10]) / 20:.1f} ms per step (optimizer, clipping, da
 PY
   done
   ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm --lengths 1024 --batch 16 --width 768 \
-    --heads 12 --depth 6 --chunk 64 --vocab 50257 --dtype bfloat16 -r 5 | grep -E "^\| (model|transformer)"
+    --heads 12 --depth 6 --chunk 64 --vocab 256 --dtype bfloat16 -r 5 | grep -E "^\| (model|transformer)"
   ./$BUILD/scanlab --device cuda bench train-step --models linear_attention --lengths 1024 --batch 16 --width 768 \
-    --depth 12 --chunk 64 --vocab 50257 --dtype bfloat16 -r 5 | grep -E "^\| linear"
+    --depth 12 --chunk 64 --vocab 256 --dtype bfloat16 -r 5 | grep -E "^\| linear"
 }
 
 run_hf() {
