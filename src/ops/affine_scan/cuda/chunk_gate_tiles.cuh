@@ -1,7 +1,8 @@
 // Device pieces shared by the fused chunked kernels for identity and scalar gates (chunk_gate.cu:
 // outputs and input gradients; chunk_gate_state.cu: the passes over chunk states): the WMMA tiles of
 // a [64, N] product dealt to the warps, cp.async copies into padded shared tiles, row scalings of
-// float32 products staged through shared memory. Only those two files include it.
+// float32 products staged through shared memory, the launchers' dispatch on (K, V). Those two files and
+// chunk_vector_gate.cu (the per-key gate) include it.
 #pragma once
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -193,6 +194,20 @@ cudaError_t allow_smem(Kernel kernel, size_t bytes) {
   // device, so it is made at every launch (a host-side call of a few microseconds).
   return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
 }
+
+// Calls f(integral_constant<DK>, integral_constant<DV>) for the supported (K, V): the launchers'
+// one switch from run-time dims to the kernels' template arguments.
+template <typename F>
+cudaError_t by_dims(const ChunkGateDims& d, F&& f) {
+  if (d.dk == 64 && d.dv == 64) return f(std::integral_constant<int, 64>{}, std::integral_constant<int, 64>{});
+  if (d.dk == 64 && d.dv == 128) return f(std::integral_constant<int, 64>{}, std::integral_constant<int, 128>{});
+  if (d.dk == 128 && d.dv == 64) return f(std::integral_constant<int, 128>{}, std::integral_constant<int, 64>{});
+  if (d.dk == 128 && d.dv == 128) return f(std::integral_constant<int, 128>{}, std::integral_constant<int, 128>{});
+  return cudaErrorInvalidValue;
+}
+
+// Nothing to launch (a launch with zero blocks is an error).
+inline bool empty(const ChunkGateDims& d) { return d.batch <= 0 || d.heads <= 0 || d.tokens <= 0; }
 
 // The pass over chunk states (chunk_gate_state.cu), from `init` (null: zeros) saving every chunk's state
 // and writing the final one; split into `segments` runs (scratch: chunk_gate_scratch_floats) when

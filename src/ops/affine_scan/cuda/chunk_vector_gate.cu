@@ -492,18 +492,6 @@ cudaError_t launch_per_chunk(void (*kernel)(Params), size_t bytes, int threads, 
   return cudaGetLastError();
 }
 
-// Calls f(integral_constant<DK>, integral_constant<DV>) for the supported (K, V).
-template <typename F>
-cudaError_t by_dims(const ChunkGateDims& d, F&& f) {
-  if (d.dk == 64 && d.dv == 64) return f(std::integral_constant<int, 64>{}, std::integral_constant<int, 64>{});
-  if (d.dk == 64 && d.dv == 128) return f(std::integral_constant<int, 64>{}, std::integral_constant<int, 128>{});
-  if (d.dk == 128 && d.dv == 64) return f(std::integral_constant<int, 128>{}, std::integral_constant<int, 64>{});
-  if (d.dk == 128 && d.dv == 128) return f(std::integral_constant<int, 128>{}, std::integral_constant<int, 128>{});
-  return cudaErrorInvalidValue;
-}
-
-bool empty(const ChunkGateDims& d) { return d.batch <= 0 || d.heads <= 0 || d.tokens <= 0; }
-
 }  // namespace
 
 cudaError_t launch_chunk_vector_gate_forward(const VectorGateForwardParams& p, cudaStream_t stream) {
