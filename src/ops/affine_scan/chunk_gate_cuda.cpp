@@ -31,17 +31,6 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 using namespace chunk_kernels;
 
-// The inputs both directions read, into their params.
-template <typename Params>
-void set_inputs(Params& p, const cuda::ChunkGateDims& d, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                const at::Tensor& g) {
-  p.d = d;
-  p.q = q.data_ptr();
-  p.k = k.data_ptr();
-  p.v = v.data_ptr();
-  p.g = data_or_null(g);
-}
-
 // The state passes' segment count on q's device (`requested` > 0: that many, at most one per chunk)
 // and their scratch, which the params get.
 template <typename Params>
@@ -76,7 +65,8 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     p.h_final = h_final.data_ptr<float>();
     p.o = o.data_ptr();
     const at::Tensor scratch = set_segments(p, q, segments, poison);
-    check_launch(cuda::launch_chunk_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()), "affine_scan_chunked_cuda", "the forward kernels");
+    check_launch(cuda::launch_chunk_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()), "affine_scan_chunked_cuda",
+                 "the forward kernels");
     ctx->save_for_backward({q, k, v, g, states});
     ctx->saved_data["poison"] = poison;
     ctx->saved_data["segments"] = segments;
@@ -110,7 +100,8 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     p.dv = dv.data_ptr();
     p.dg = data_or_null(dg);
     const at::Tensor scratch = set_segments(p, q, ctx->saved_data["segments"].toInt(), poison);
-    check_launch(cuda::launch_chunk_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()), "affine_scan_chunked_cuda", "the backward kernels");
+    check_launch(cuda::launch_chunk_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()), "affine_scan_chunked_cuda",
+                 "the backward kernels");
     return {dq, dk, dv, dg, ctx->saved_data["has_h0"].toBool() ? dh0 : at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

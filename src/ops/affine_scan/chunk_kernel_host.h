@@ -38,6 +38,17 @@ inline at::Tensor kernel_ready(const at::Tensor& t) {
 // The optional float32 inputs and outputs: undefined or empty means absent (null for the kernels).
 inline float* data_or_null(const at::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<float>() : nullptr; }
 
+// The inputs both directions of both kernel families read, into their params (g null: no gate).
+template <typename Params>
+void set_inputs(Params& p, const cuda::ChunkGateDims& d, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                const at::Tensor& g) {
+  p.d = d;
+  p.q = q.data_ptr();
+  p.k = k.data_ptr();
+  p.v = v.data_ptr();
+  p.g = data_or_null(g);
+}
+
 // A launcher's error as a scanlab::Error naming the op and the kernels.
 inline void check_launch(cudaError_t err, const char* op, const char* what) {
   SCANLAB_CHECK(err == cudaSuccess, op, ": ", what, " failed: ", cudaGetErrorString(err));

@@ -43,11 +43,7 @@ class ChunkVectorGateFunction : public torch::autograd::Function<ChunkVectorGate
     at::Tensor h_final = output({d.batch, d.heads, d.dk, d.dv}, f32, poison);
     at::Tensor o = output({d.batch, d.tokens, d.heads, d.dv}, q.options(), poison);
     cuda::VectorGateForwardParams p;
-    p.d = d;
-    p.q = q.data_ptr();
-    p.k = k.data_ptr();
-    p.v = v.data_ptr();
-    p.g = g.data_ptr<float>();
+    set_inputs(p, d, q, k, v, g);
     p.h0 = data_or_null(h0);
     p.states = states.data_ptr();
     p.h_final = h_final.data_ptr<float>();
@@ -75,11 +71,7 @@ class ChunkVectorGateFunction : public torch::autograd::Function<ChunkVectorGate
     at::Tensor dv_part = output({d.dk / 64, d.batch, d.tokens, d.heads, d.dv}, f32, poison);
     at::Tensor dg = output(g.sizes(), f32, poison);
     cuda::VectorGateBackwardParams p;
-    p.d = d;
-    p.q = q.data_ptr();
-    p.k = k.data_ptr();
-    p.v = v.data_ptr();
-    p.g = g.data_ptr<float>();
+    set_inputs(p, d, q, k, v, g);
     p.states = states.data_ptr();
     p.d_o = d_o.data_ptr();
     p.dh_final = data_or_null(dh_final);
