@@ -27,7 +27,7 @@ void register_nar_training(CLI::App& nar, GlobalContext& ctx);
 void register_train(CLI::App& root, GlobalContext& ctx);
 void register_eval(CLI::App& root, GlobalContext& ctx);
 void register_plot(CLI::App& root, GlobalContext& ctx);
-void register_mqar_demo(CLI::App& root, GlobalContext& ctx);
+void register_train_demo(CLI::App& root, GlobalContext& ctx);
 void register_report(CLI::App& root, GlobalContext& ctx);
 
 }  // namespace scanlab::cli

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   scanlab::cli::register_train(app, ctx);
   scanlab::cli::register_eval(app, ctx);
   scanlab::cli::register_plot(app, ctx);
-  scanlab::cli::register_mqar_demo(app, ctx);
+  scanlab::cli::register_train_demo(app, ctx);
   scanlab::cli::register_report(app, ctx);
 
   try {

@@ -33,7 +33,7 @@ nlohmann::json node_to_json(const toml::node& node, const std::string& where) {
 }
 
 void read_task(StrictSection& s, TaskConfig& t) {
-  s.read_choice("kind", t.kind, {"mqar", "word_problem", "lm"});
+  s.read_choice("kind", t.kind, {"mqar", "word_problem", "flip_flop", "lm"});
   if (t.kind == "mqar") {
     auto& o = t.mqar;
     s.read_at_least("vocab_size", o.vocab_size, 4);
@@ -51,6 +51,17 @@ void read_task(StrictSection& s, TaskConfig& t) {
     auto& o = t.word_problem;
     s.read("group", o.group);
     s.read_at_least("seq_len", o.seq_len, 2);
+    s.read_at_least("num_train", o.num_train, 1);
+    s.read_at_least("num_val", o.num_val, 1);
+    s.read("seed", o.seed);
+    o.val_seed = o.seed + 10;
+    s.read("val_seed", o.val_seed);
+  } else if (t.kind == "flip_flop") {
+    auto& o = t.flip_flop;
+    s.read_at_least("num_values", o.num_values, 2);
+    s.read_at_least("num_distractors", o.num_distractors, 1);
+    s.read_at_least("write_prob", o.write_prob, 0.0);
+    s.read_at_least("seq_len", o.seq_len, 1);
     s.read_at_least("num_train", o.num_train, 1);
     s.read_at_least("num_val", o.num_val, 1);
     s.read("seed", o.seed);
@@ -191,6 +202,7 @@ ExperimentConfig load_experiment(const std::string& path, const std::vector<std:
 int64_t task_seq_len(const TaskConfig& cfg) {
   if (cfg.kind == "mqar") return cfg.mqar.seq_len;
   if (cfg.kind == "word_problem") return cfg.word_problem.seq_len;
+  if (cfg.kind == "flip_flop") return cfg.flip_flop.seq_len;
   return cfg.lm.seq_len;
 }
 
@@ -205,7 +217,12 @@ std::unique_ptr<tasks::Task> make_task(const TaskConfig& cfg, int64_t seq_len) {
     if (seq_len > 0) o.seq_len = seq_len;
     return std::make_unique<tasks::WordProblemTask>(o);
   }
-  SCANLAB_CHECK(cfg.kind == "lm", "task kind '", cfg.kind, "' is unknown; expected mqar, word_problem or lm");
+  if (cfg.kind == "flip_flop") {
+    auto o = cfg.flip_flop;
+    if (seq_len > 0) o.seq_len = seq_len;
+    return std::make_unique<tasks::FlipFlopTask>(o);
+  }
+  SCANLAB_CHECK(cfg.kind == "lm", "task kind '", cfg.kind, "' is unknown; expected mqar, word_problem, flip_flop or lm");
   auto o = cfg.lm;
   if (seq_len > 0) o.seq_len = seq_len;
   return std::make_unique<tasks::LmTask>(o);

@@ -1,6 +1,6 @@
 // Experiment files (TOML) and --set overrides -> one validated ExperimentConfig. Sections:
 //   name = "..."                 run name (default: the file's stem)
-//   [task]  kind = "mqar" | "word_problem" | "lm", then that task's options (tasks/*.h)
+//   [task]  kind = "mqar" | "word_problem" | "flip_flop" | "lm", then that task's options (tasks/*.h)
 //   [model] model = "<registry name>", then the model's own keys (checked by its factory);
 //           vocab_size is filled in from the task when absent
 //   [train] optimisation, schedule, curriculum, checkpoints (TrainOptions below)
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tasks/flip_flop.h"
 #include "tasks/lm_corpus.h"
 #include "tasks/mqar.h"
 #include "tasks/word_problem.h"
@@ -24,6 +25,7 @@ struct TaskConfig {
   std::string kind = "mqar";
   tasks::MqarOptions mqar;
   tasks::WordProblemOptions word_problem;
+  tasks::FlipFlopOptions flip_flop;
   tasks::LmOptions lm;
 };
 

@@ -133,22 +133,31 @@ set_tests_properties(cli.eval_s5_cpu_stream PROPERTIES FIXTURES_REQUIRED cli_s5_
 scanlab_cli_test(plot_s5_cpu ARGS plot --metrics ${PROJECT_BINARY_DIR}/cli_s5_cpu/metrics.jsonl --metric loss
                  --out ${PROJECT_BINARY_DIR}/cli_s5_cpu/loss.svg EXPECT "wrote")
 set_tests_properties(cli.plot_s5_cpu PROPERTIES FIXTURES_REQUIRED cli_s5_cpu)
-# T = 32 in two chunks of 16 (not the default's shape): the demo says Agg is off the prediction path.
-scanlab_cli_test(mqar_demo_tiny ARGS --threads 1 mqar-demo --steps 3 --eval-examples 16 --seq-len 32 --chunk 16 --vocab 64
-                 --state-tokens 64 --out ${PROJECT_BINARY_DIR}/cli_mqar_demo
+# MQAR at T = 32 in two chunks of 16 (not the default's shape): the demo says Agg is off the prediction path.
+scanlab_cli_test(train_demo_tiny ARGS --threads 1 train-demo --task mqar --steps 3 --eval-examples 16 --seq-len 32 --chunk 16
+                 --vocab 64 --lengths 40 --state-tokens 64 --out ${PROJECT_BINARY_DIR}/cli_train_demo
                  EXPECT "\\| transformer_psm \\|.*\\| gpt2 \\|.*reproduces the parallel predictions.*no prediction goes through Agg")
 # Target 0 is met by any model at the first evaluation (step 2 of at most 50); then the state-bytes
 # table, one row per token count, GPT-2's bytes growing with the tokens.
-scanlab_cli_test(mqar_demo_stops_at_target ARGS --threads 1 mqar-demo --steps 50 --eval-every 2 --target-accuracy 0
-                 --batch 4 --eval-examples 8 --state-tokens 100 --out ${PROJECT_BINARY_DIR}/cli_mqar_demo_target
+scanlab_cli_test(train_demo_stops_at_target ARGS --threads 1 train-demo --steps 50 --eval-every 2 --target-accuracy 0
+                 --batch 4 --eval-examples 8 --lengths 48 --state-tokens 100 --out ${PROJECT_BINARY_DIR}/cli_train_demo_target
                  EXPECT "\\| transformer_psm \\| [0-9]+ \\| 2 \\|.*\\| gpt2 \\| [0-9]+ \\| 2 \\|.*transformer_psm: reached validation accuracy 0 at step 2 .*gpt2: reached validation accuracy 0 at step 2 .*State bytes.*\\| tokens N \\| transformer_psm \\| gpt2 \\|.*\\| 64 \\| [0-9]+ \\| 65536 \\|\n\\| 100 \\| [0-9]+ \\| 102400 \\|")
-scanlab_cli_test(mqar_demo_bad_target ARGS mqar-demo --target-accuracy 1.5 FAIL_EXPECT "--target-accuracy")
+scanlab_cli_test(train_demo_bad_target ARGS train-demo --target-accuracy 1.5 FAIL_EXPECT "--target-accuracy")
+scanlab_cli_test(train_demo_bad_task ARGS train-demo --task s5 FAIL_EXPECT "--task.*s5")
+scanlab_cli_test(train_demo_bad_length ARGS train-demo --lengths 0 --steps 1 FAIL_EXPECT "--lengths entry 0 is outside")
 scanlab_cli_test(train_bad_accuracy_target ARGS train --config ${PROJECT_SOURCE_DIR}/configs/mqar_cpu.toml
                  --set train.early_stop_accuracy=1.5 FAIL_EXPECT "train.early_stop_accuracy = 1.5 must be <= 1")
-# With c = 8, T = 32 is four chunks: the demo says the later queries depend on Agg.
-scanlab_cli_test(mqar_demo_agg_path ARGS --threads 1 mqar-demo --steps 1 --batch 4 --eval-examples 8 --seq-len 32 --chunk 8
-                 --vocab 64 --state-tokens 32 --models transformer_psm --out ${PROJECT_BINARY_DIR}/cli_mqar_demo_c8
-                 EXPECT "is 4 chunks of 8; the queries from chunk 2 on are answered through Agg")
+# The default flip-flop shape, T = 32 with c = 4, is eight chunks: the demo counts the validation
+# answers that were written two or more chunks back, which only Agg's prefix states carry.
+scanlab_cli_test(train_demo_agg_path ARGS --threads 1 train-demo --steps 1 --batch 4 --eval-examples 8 --lengths 40
+                 --state-tokens 32 --models transformer_psm --out ${PROJECT_BINARY_DIR}/cli_train_demo_c4
+                 EXPECT "is 8 chunks of 4; from chunk 2 on, the prefix state Inf reads was built by Agg \\([0-9]+ validation positions need a value written >= 2 chunks back\\)")
+# The main job learns: the default T-PSM reaches the 0.99 target within its cap, answers >= 0.95 of
+# the positions whose value was written two or more chunks back (only Agg's prefix states carry
+# them) and >= 0.9 at four times the training length. About a minute on 2 cores.
+scanlab_cli_test(train_demo_learns ARGS --threads 1 train-demo --models transformer_psm --lengths 128 --state-tokens 64
+                 --out ${PROJECT_BINARY_DIR}/cli_train_demo_learns
+                 EXPECT "\\| transformer_psm \\| [0-9]+ \\| [0-9]+ \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\| (0\\.9[5-9]|1\\.0)[0-9]* \\| (0\\.9|1\\.0)[0-9]* \\|.*transformer_psm: reached validation accuracy 0.99 at step")
 # bench train-step: every model family it defaults to runs a forward and a backward at a tiny size.
 scanlab_cli_test(bench_train_step_small ARGS --threads 1 bench train-step --lengths 12 --batch 2 --width 16 --chunk 4 -r 1
   EXPECT "\\| transformer_psm \\| auto \\| 12 \\|.*\\| mamba \\| auto \\| 12 \\|")
