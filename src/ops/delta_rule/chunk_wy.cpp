@@ -200,6 +200,7 @@ class DeltaRuleWyFunction : public torch::autograd::Function<DeltaRuleWyFunction
     ctx->save_for_backward({q, k, v, beta, g, y, k_state, gamma, states, u});
     return {o, h_final};
 #else
+    (void)NC;
     SCANLAB_CHECK(false, kOp, ": the CUDA kernels are not in this build");
     return {};
 #endif
