@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <utility>
 
 #include "core/check.h"
@@ -51,12 +52,22 @@ struct OpCall {
   Named inputs;
   std::function<Named(const Named&)> run;
   bool fused = false;  // whether run takes fused CUDA kernels
+  std::string label = "torch";  // the row's path: fused, recurrence (the delta rules' recurrence kernel alone) or torch
 };
 
-// `torch_path` forces the device-generic torch form where an op also has fused kernels;
+// Turns the process-wide fused-kernel switch off for a scope (the delta rules' recurrence path).
+struct FusedOff {
+  bool was = ops::fused_chunked_kernels();
+  FusedOff() { ops::set_fused_chunked_kernels(false); }
+  ~FusedOff() { ops::set_fused_chunked_kernels(was); }
+};
+
+// `path` "torch" forces the device-generic torch form where an op also has fused kernels; "recurrence"
+// runs the delta rules with only their state recurrence as a kernel (the fused kernels turned off);
 // `state_segments` > 0 forces that many runs of the fused kernels' state passes.
 OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int64_t C, at::ScalarType dtype,
-                 at::Device device, bool grad, bool torch_path = false, int state_segments = 0) {
+                 at::Device device, bool grad, const std::string& path = "auto", int state_segments = 0) {
+  const bool torch_path = path == "torch";
   // Generated in float32 as bench/affine_bench.cpp does, then cast: q small, unit-norm keys,
   // log-sigmoid gates near 1, sigmoid beta.
   const auto f32 = at::TensorOptions().device(device).dtype(at::kFloat);
@@ -87,6 +98,7 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
                                       gated ? in(c.inputs, 3) : at::Tensor(), {}, C};
       c.fused = !torch_path && (ops::affine_scan_chunked_cuda_supports(probe) ||
                                 ops::affine_scan_chunked_vector_gate_cuda_supports(probe));
+      c.label = c.fused ? "fused" : "torch";
       break;
     }
     case ChunkedOp::Mlstm:
@@ -102,14 +114,25 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
       c.inputs.push_back({"beta", leaf(at::sigmoid(at::randn({B, T, H}, f32)))});
       const bool gated = kind == ChunkedOp::GatedDeltaRule;
       if (gated) c.inputs.push_back({"log_a", gate({B, T, H})});
-      // fused: the state recurrence over chunks is one CUDA kernel (the rest stays batched torch ops).
+      // fused: the whole chunked form in CUDA kernels (chunk_wy_cuda.cpp); recurrence: only the state
+      // recurrence over chunks is a kernel, the rest batched torch ops; torch: all torch ops.
+      const bool recurrence = path == "recurrence";
       c.run = [=](const Named& x) {
         const ops::DeltaRuleArgs a{in(x, 0), in(x, 1), in(x, 2), in(x, 3), gated ? in(x, 4) : at::Tensor(), {}, C};
-        auto out = torch_path ? ops::delta_rule_chunked_torch(a) : ops::delta_rule_chunked(a);
+        if (torch_path) {
+          auto out = ops::delta_rule_chunked_torch(a);
+          return Named{{"o", out.o}, {"h_final", out.h_final}};
+        }
+        std::optional<FusedOff> off;
+        if (recurrence) off.emplace();
+        auto out = ops::delta_rule_chunked(a);
         return Named{{"o", out.o}, {"h_final", out.h_final}};
       };
-      c.fused = !torch_path && ops::delta_rule_chunked_cuda_supports({in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2),
-                                                                      in(c.inputs, 3), {}, {}, C});
+      const ops::DeltaRuleArgs probe{in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2), in(c.inputs, 3), {}, {}, C};
+      const bool wy = !torch_path && !recurrence && ops::delta_rule_chunked_wy_cuda_supports(probe);
+      const bool rec = !torch_path && !wy && ops::delta_rule_chunked_cuda_supports(probe);
+      c.fused = wy || rec;
+      c.label = wy ? "fused" : rec ? "recurrence" : "torch";
       break;
     }
   }
@@ -197,7 +220,8 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
     SCANLAB_CHECK(p == "fwd" || p == "fwdbwd", "bench ops: --pass '", p, "': expected fwd or fwdbwd");
   SCANLAB_CHECK(!o.paths.empty(), "bench ops: --paths must not be empty");
   for (const auto& p : o.paths)
-    SCANLAB_CHECK(p == "auto" || p == "torch", "bench ops: --paths '", p, "': expected auto or torch");
+    SCANLAB_CHECK(p == "auto" || p == "torch" || p == "recurrence", "bench ops: --paths '", p,
+                  "': expected auto, torch or recurrence");
   if (!o.dump_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.dump_dir, ec);
@@ -214,13 +238,16 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
         const int64_t B = o.tokens / T;
         // Ops (or shapes) without fused kernels run the torch form either way: one row, not two.
         const bool has_fused = make_call(op.kind, 1, 1, H, D, o.chunk, dtype, device, false).fused;
+        const bool has_recurrence =
+            make_call(op.kind, 1, 1, H, D, o.chunk, dtype, device, false, "recurrence").label == "recurrence";
         for (const auto& path : o.paths) {
           for (const auto& pass : o.passes) {
             if (path == "torch" && !has_fused && o.paths.size() > 1) continue;
+            if (path == "recurrence" && !has_recurrence) continue;
             const bool backward = pass == "fwdbwd";
             const OpCall call =
-                make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path == "torch", o.state_segments);
-            OpsBenchRow row{name, pass, call.fused ? "fused" : "torch", T, B, H, D};
+                make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path, o.state_segments);
+            OpsBenchRow row{name, pass, call.label, T, B, H, D};
             // The first call of the cell (forward, and the backward for fwdbwd), timed on its own: a
             // kernel that compiles or autotunes on first use would show here.
             const auto t0 = std::chrono::steady_clock::now();

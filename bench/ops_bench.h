@@ -22,7 +22,8 @@ struct OpsBenchOptions {
   std::string dtype;  // float32 | bfloat16; empty: bfloat16 on CUDA, float32 elsewhere
   std::vector<std::string> passes{"fwd", "fwdbwd"};
   // auto: the routed entry point (*_chunked: fused CUDA kernels where they take the arguments);
-  // torch: the device-generic batched torch form, for a side-by-side of the two.
+  // torch: the device-generic batched torch form, for a side-by-side of the two; recurrence: the
+  // delta rules with only their state recurrence as a kernel (the previous fused path; other ops skip it).
   std::vector<std::string> paths{"auto"};
   // The fused kernels' state passes: 0 lets the device decide whether to split them over the
   // sequence; n > 0 forces n runs (1: one walk), for a side-by-side of the split.
@@ -35,7 +36,7 @@ struct OpsBenchOptions {
 
 struct OpsBenchRow {
   std::string op, pass;
-  std::string path;  // what ran: fused (CUDA kernels) or torch
+  std::string path;  // what ran: fused (CUDA kernels), recurrence (the delta rules' recurrence kernel alone) or torch
   int64_t seq_len = 0, batch = 0, heads = 0, dim = 0;
   double ms = 0;
   double first_ms = 0;   // the cell's first call (forward; and backward for fwdbwd), synchronised: setup shows here

@@ -8,6 +8,8 @@ function(scanlab_nvcc_check_sources)
     return()
   endif()
   set(_stamps)
+  # nvcc writes the objects here but does not create the folder.
+  file(MAKE_DIRECTORY ${PROJECT_BINARY_DIR}/nvcc_check)
   foreach(_cu ${ARGN})
     get_filename_component(_abs ${_cu} ABSOLUTE)
     file(RELATIVE_PATH _rel ${PROJECT_SOURCE_DIR} ${_abs})

@@ -88,8 +88,9 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   ops->add_option("--dtype", op->dtype, "float32 or bfloat16 inputs (default: bfloat16 on CUDA, float32 on the CPU)");
   ops->add_option("--pass", op->passes, "fwd, fwdbwd")->delimiter(',')->capture_default_str();
   ops->add_option("--paths", op->paths,
-                  "auto (fused CUDA kernels where they take the arguments; for the delta rules, the kernel of the "
-                  "state recurrence over chunks), torch (the batched torch form); both for a side-by-side")
+                  "auto (fused CUDA kernels where they take the arguments), torch (the batched torch form), recurrence "
+                  "(delta rules only: the kernel of the state recurrence over chunks, the rest torch ops); several "
+                  "for a side-by-side")
       ->delimiter(',')->capture_default_str();
   ops->add_option("--state-segments", op->state_segments,
                   "fused kernels: runs of the state passes over the sequence; 0: the device's choice, 1: one walk")

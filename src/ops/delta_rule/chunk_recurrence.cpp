@@ -93,15 +93,6 @@ at::Tensor kernel_ready(const at::Tensor& t) {
   return reinterpret_cast<std::uintptr_t>(c.data_ptr()) % 16 == 0 ? c : c.clone();
 }
 
-cuda::DeltaRecOperand operand(const at::Tensor& t) {
-  cuda::DeltaRecOperand o;
-  o.ptr = t.data_ptr<float>();
-  o.bh_stride = t.stride(0);
-  o.chunk_stride = t.stride(1);
-  o.row_stride = t.stride(2);
-  return o;
-}
-
 Walk walk_cuda(const WalkArgs& a, bool poison) {
   const at::Tensor x = a.x.defined() ? kernel_ready(a.x) : at::Tensor(), p = kernel_ready(a.p), q = kernel_ready(a.q);
   const at::Tensor gamma = a.gamma.contiguous(), init = kernel_ready(a.init.contiguous());
@@ -109,26 +100,7 @@ Walk walk_cuda(const WalkArgs& a, bool poison) {
   const int64_t BH = p.size(0), NC = p.size(1), C = p.size(2), K = p.size(3), V = init.size(2);
   Walk out{output({BH, NC, K, V}, init.options(), poison), output({BH, NC, C, V}, init.options(), poison),
            output({BH, K, V}, init.options(), poison)};
-  cuda::DeltaChunkRecurrenceParams prm;
-  prm.batch_heads = BH;
-  prm.chunks = static_cast<int>(NC);
-  prm.chunk_len = static_cast<int>(C);
-  prm.dk = static_cast<int>(K);
-  prm.dv = static_cast<int>(V);
-  prm.reverse = a.reverse ? 1 : 0;
-  prm.sign_p = static_cast<float>(a.sign_p);
-  prm.sign_q = static_cast<float>(a.sign_q);
-  if (x.defined()) prm.x = operand(x);
-  prm.p = operand(p);
-  prm.q = operand(q);
-  prm.gamma = gamma.data_ptr<float>();
-  prm.r = r.defined() ? r.data_ptr<float>() : nullptr;
-  prm.init = init.data_ptr<float>();
-  prm.states = out.states.data_ptr<float>();
-  prm.w = out.w.data_ptr<float>();
-  prm.final_state = out.final.data_ptr<float>();
-  const cudaError_t err = cuda::launch_delta_chunk_recurrence(prm, at::cuda::getCurrentCUDAStream().stream());
-  SCANLAB_CHECK(err == cudaSuccess, "delta_chunk_recurrence: kernel launch failed: ", cudaGetErrorString(err));
+  delta_chunk_recurrence_launch({x, p, q, gamma, init, r, a.sign_p, a.sign_q, a.reverse}, out.states, out.w, out.final);
   return out;
 }
 #endif
@@ -168,6 +140,47 @@ class DeltaChunkRecurrenceFunction : public torch::autograd::Function<DeltaChunk
 };
 
 }  // namespace
+
+void delta_chunk_recurrence_launch(const DeltaWalkOperands& a, const at::Tensor& states, const at::Tensor& w,
+                                   const at::Tensor& final_state) {
+#ifdef SCANLAB_WITH_CUDA
+  auto operand = [](const at::Tensor& t) {
+    cuda::DeltaRecOperand o;
+    o.ptr = t.data_ptr<float>();
+    o.bh_stride = t.stride(0);
+    o.chunk_stride = t.stride(1);
+    o.row_stride = t.stride(2);
+    return o;
+  };
+  auto data_or_null = [](const at::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<float>() : nullptr; };
+  cuda::DeltaChunkRecurrenceParams prm;
+  prm.batch_heads = a.p.size(0);
+  prm.chunks = static_cast<int>(a.p.size(1));
+  prm.chunk_len = static_cast<int>(a.p.size(2));
+  prm.dk = static_cast<int>(a.p.size(3));
+  prm.dv = static_cast<int>(states.size(3));
+  prm.reverse = a.reverse ? 1 : 0;
+  prm.sign_p = static_cast<float>(a.sign_p);
+  prm.sign_q = static_cast<float>(a.sign_q);
+  if (a.x.defined()) prm.x = operand(a.x);
+  prm.p = operand(a.p);
+  prm.q = operand(a.q);
+  prm.gamma = a.gamma.data_ptr<float>();
+  prm.r = data_or_null(a.r);
+  prm.init = data_or_null(a.init);
+  prm.states = states.data_ptr<float>();
+  prm.w = w.data_ptr<float>();
+  prm.final_state = final_state.data_ptr<float>();
+  const cudaError_t err = cuda::launch_delta_chunk_recurrence(prm, at::cuda::getCurrentCUDAStream().stream());
+  SCANLAB_CHECK(err == cudaSuccess, "delta_chunk_recurrence: kernel launch failed: ", cudaGetErrorString(err));
+#else
+  (void)a;
+  (void)states;
+  (void)w;
+  (void)final_state;
+  SCANLAB_CHECK(false, "delta_chunk_recurrence_launch: this build has no CUDA kernels");
+#endif
+}
 
 bool delta_chunk_recurrence_cuda_supports(const DeltaChunkInputs& in) {
 #ifdef SCANLAB_WITH_CUDA

@@ -28,6 +28,20 @@ DeltaChunkStates delta_chunk_recurrence_loop(const DeltaChunkInputs& in);
 // accepts and by torch ops elsewhere (which is how the CPU tests check its math against autograd of
 // the loop). poison_outputs fills outputs and kernel scratch with NaN first (tests).
 DeltaChunkStates delta_chunk_recurrence_walk(const DeltaChunkInputs& in, bool poison_outputs = false);
+// One walk of the CUDA kernel into preallocated outputs (cuda/delta_chunk_recurrence_launch.h has the
+// math): s <- init; per chunk n of the walk (from the last when reverse) states[n] = s,
+// w_n = x_n + sign_p p_n s, s <- γ_n s + sign_q q_nᵀ w_n + r_n; final = s. x, r and init may be
+// undefined or empty (zeros). float32 CUDA tensors, unit stride in the last dim, the other strides
+// multiples of 4 elements and 16-byte aligned starts; states, r [BH, NC, K, V], w [BH, NC, C, V] and
+// init, final [BH, K, V] contiguous. For delta_chunk_recurrence_walk and the fused chunked form
+// (chunk_wy.cpp); throws scanlab::Error without a CUDA build.
+struct DeltaWalkOperands {
+  at::Tensor x, p, q, gamma, init, r;
+  double sign_p, sign_q;
+  bool reverse;
+};
+void delta_chunk_recurrence_launch(const DeltaWalkOperands& a, const at::Tensor& states, const at::Tensor& w,
+                                   const at::Tensor& final_state);
 // float32 tensors of the shapes above on one CUDA device of compute capability 8.0 or later (with
 // enough shared memory for the K tile), K <= 128, K and V multiples of 4, C <= 64, a CUDA build.
 bool delta_chunk_recurrence_cuda_supports(const DeltaChunkInputs& in);

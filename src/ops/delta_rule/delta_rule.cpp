@@ -107,7 +107,10 @@ DeltaRuleOut delta_rule_chunked_impl(const DeltaRuleArgs& a, bool allow_kernel) 
 
 }  // namespace
 
-DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a) { return delta_rule_chunked_impl(a, /*allow_kernel=*/true); }
+DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a) {
+  if (fused_chunked_kernels() && delta_rule_chunked_wy_cuda_supports(a)) return delta_rule_chunked_wy_cuda(a);
+  return delta_rule_chunked_impl(a, /*allow_kernel=*/true);
+}
 
 DeltaRuleOut delta_rule_chunked_torch(const DeltaRuleArgs& a) { return delta_rule_chunked_impl(a, /*allow_kernel=*/false); }
 

@@ -6,7 +6,8 @@
 //   _ref      token loop
 //   _chunked  WY/UT form: per chunk one unit-lower-triangular solve (I + A) U = βV - (βγK) h, then
 //             matmuls; gates as cumulative log decay, every exponent <= 0; the state recurrence over
-//             chunks is delta_chunk_recurrence (chunk_recurrence.h: a CUDA kernel for float32 states)
+//             chunks is delta_chunk_recurrence (chunk_recurrence.h: a CUDA kernel for float32 states);
+//             bf16 inputs on the GPU take fused kernels for all of it (_chunked_wy_cuda)
 //   _blelloch scan::tensor_blelloch_scan over (E, f) with E a [K, K] matrix
 //   _step     one token, for decoding
 #pragma once
@@ -39,6 +40,19 @@ DeltaRuleOut delta_rule_chunked_torch(const DeltaRuleArgs& a);
 // Whether delta_rule_chunked's state recurrence takes the CUDA kernel for these arguments (a CUDA
 // build, CUDA inputs with a float32 state, K <= 128, K and V multiples of 4, chunk_len <= 64).
 bool delta_rule_chunked_cuda_supports(const DeltaRuleArgs& a);
+// The fused CUDA kernels for the whole chunked form (chunk_wy.cpp, cuda/delta_wy_*.cu: the UT
+// transform and the outputs per (chunk, head) on tensor cores around the recurrence kernel, forward
+// and hand-written backward): bfloat16 q, k, v on one CUDA device of compute capability 8.0 or later
+// with the shared memory they need, K and V of 64 or 128; the chunk is always 64 tokens (chunk_len
+// is not consulted: the function does not depend on it). delta_rule_chunked routes there when
+// supports() accepts and set_fused_chunked_kernels (affine_scan.h) is on. poison_outputs fills
+// outputs and scratch with NaN first (tests). Without a CUDA build supports() is false and the call
+// throws scanlab::Error.
+bool delta_rule_chunked_wy_cuda_supports(const DeltaRuleArgs& a);
+DeltaRuleOut delta_rule_chunked_wy_cuda(const DeltaRuleArgs& a, bool poison_outputs = false);
+// The same autograd Function with its six stages as torch ops (any device and dtype; chunk_wy.cpp):
+// the CPU tests check its hand-written backward, which the kernels implement, against autograd.
+DeltaRuleOut delta_rule_chunked_wy_torch(const DeltaRuleArgs& a);
 DeltaRuleOut delta_rule_blelloch(const DeltaRuleArgs& a);
 // Returns o [B, H, V]; h becomes the state after the token. delta_rule_step routes to the fused CUDA
 // kernel (cuda/delta_step.cu) where delta_rule_step_cuda_supports() accepts the arguments and no

@@ -1,8 +1,9 @@
 // Device pieces shared by the fused chunked kernels for identity and scalar gates (chunk_gate.cu:
 // outputs and input gradients; chunk_gate_state.cu: the passes over chunk states): the WMMA tiles of
 // a [64, N] product dealt to the warps, cp.async copies into padded shared tiles, row scalings of
-// float32 products staged through shared memory, the launchers' dispatch on (K, V). Those two files and
-// chunk_vector_gate.cu (the per-key gate) include it.
+// float32 products staged through shared memory, the launchers' dispatch on (K, V). Those two files,
+// chunk_vector_gate.cu (the per-key gate) and the delta rule's per-chunk kernels
+// (ops/delta_rule/cuda/delta_wy_*.cu) include it.
 #pragma once
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -124,6 +125,26 @@ __device__ void copy_rows(bf16* dst, const bf16* src, long long stride, int rows
 // n floats (a multiple of 4, 16-byte aligned on both sides), asynchronously.
 __device__ inline void copy_floats(float* dst, const float* src, int n) {
   for (int e = threadIdx.x * 4; e < n; e += blockDim.x * 4) copy16_async(dst + e, src + e, true);
+}
+
+// rows x W float32 from global memory (row r at src + r * stride; 16-byte aligned rows) rounded into
+// a shared bf16 tile, synchronously (cp.async cannot convert). With `dot`, each thread also adds the
+// float32 products src * other (same layout as src) of the elements it converts to *dot.
+template <int W>
+__device__ void convert_rows(bf16* dst, const float* src, long long stride, int rows, const float* other = nullptr,
+                             float* dot = nullptr) {
+  constexpr int kVecs = W / 4;  // float4 of a row
+  for (int e = threadIdx.x; e < rows * kVecs; e += blockDim.x) {
+    const int r = e / kVecs, c = e % kVecs * 4;
+    const float4 x = *reinterpret_cast<const float4*>(src + r * stride + c);
+    __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(dst + r * ldh<W>() + c);
+    d[0] = __floats2bfloat162_rn(x.x, x.y);
+    d[1] = __floats2bfloat162_rn(x.z, x.w);
+    if (dot) {
+      const float4 y = *reinterpret_cast<const float4*>(other + r * stride + c);
+      *dot += x.x * y.x + x.y * y.y + x.z * y.z + x.w * y.w;
+    }
+  }
 }
 
 // Multiplies row r of a shared [rows, W] bf16 tile by scale[r] (float32 product, rounded to bf16).

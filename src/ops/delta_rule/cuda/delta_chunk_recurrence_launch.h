@@ -1,6 +1,7 @@
 // Launcher API of the delta rule's inter-chunk recurrence (cuda/delta_chunk_recurrence.cu): plain
 // structs, no torch types, so the .cu file builds with nvcc alone. Only
-// ops/delta_rule/chunk_recurrence.cpp includes it.
+// ops/delta_rule/chunk_recurrence.cpp and ops/delta_rule/chunk_wy.cpp (the shared memory its
+// supports() needs) include it.
 //
 // One walk over the chunks, in order (forward) or from the last (backward), per (bh, 16-column tile of V):
 //   s <- init;  for each chunk n of the walk:
