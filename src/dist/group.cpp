@@ -200,13 +200,15 @@ struct Group::Impl {
   [[noreturn]] void fail(const std::string& what, int64_t my_seq, const std::string& cause) {
     broken = true;
     const int me = world.rank;
-    const auto limit = 4 * beat + milliseconds(3000);
-    auto culprit = within<Culprit>(limit, [this, my_seq] { return find_culprit(my_seq); });
     std::string who, peer;
     {
       std::lock_guard<std::mutex> lock(beat_state->mu);
       peer = beat_state->peer_verdict;
     }
+    // A peer that already found the culprit was heard first: this failure is most likely its leaving.
+    std::optional<Culprit> culprit;
+    if (peer.empty())
+      culprit = within<Culprit>(4 * beat + milliseconds(3000), [this, my_seq] { return find_culprit(my_seq); });
     if (culprit && !culprit->text.empty())
       who = culprit->text;
     else if (!peer.empty())
@@ -217,15 +219,15 @@ struct Group::Impl {
                         world.master_addr, world.master_port);
     else
       who = "no rank is known to be at fault";
-    // Rank 0 hosts the store: it stays until the live ranks have said what they found (or a little
-    // while), so that they can read the heartbeats too.
+    // Rank 0 hosts the store: it stays until the live ranks have said what they found, or for a
+    // heartbeat and a half, by when their heartbeat threads have read this verdict.
     within<bool>(milliseconds(500), [this, me, who] {
       store->set(verdict_key(me), bytes(who));
       store->add("verdicts", 1);
       return true;
     });
     if (me == 0) {
-      const auto until = Clock::now() + 2 * beat + milliseconds(1500);
+      const auto until = Clock::now() + beat + beat / 2 + milliseconds(200);
       while (Clock::now() < until) {
         bool all = true;
         for (int r = 1; r < world.size && all; ++r) {
