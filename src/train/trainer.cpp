@@ -229,6 +229,11 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
     bool stage_over = false;
     while (prog.step < opt.steps && !stage_over) {
       const double lr = scheduled_lr(prog.step, opt.steps, opt.warmup_steps, opt.lr, opt.min_lr_ratio);
+      // Ranks draw dropout from streams of their own, fixed by (seed, rank, step): masks differ between
+      // ranks, and a run resumed with the same number of ranks draws them again exactly.
+      if (ranks > 1)
+        torch::manual_seed(tasks::splitmix64(opt.seed ^ tasks::splitmix64(static_cast<uint64_t>(rank) * 2654435761ULL +
+                                                                         static_cast<uint64_t>(prog.global_step))));
       adam.zero_grad();
       double step_loss = 0;
       tasks::EvalTotals batch_totals;

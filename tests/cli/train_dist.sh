@@ -5,7 +5,8 @@
 #     and 2 processes started by hand with torchrun's variables, give the weights and losses of one
 #     process with the whole batch, to 1e-12;
 #  2. stopped at step 3 with 2 ranks and resumed with 3 (and with 1), the run ends where the
-#     uninterrupted one does: the data order does not depend on the number of ranks;
+#     uninterrupted one does: the data order does not depend on the number of ranks; with dropout,
+#     2 ranks resumed with 2 end where 2 ranks uninterrupted do (the masks are drawn again);
 #  3. kill -9 one rank of 3: the launcher exits non-zero within --dist-timeout, the survivors' errors
 #     name the rank, the checkpoint is intact and a run resumes from it with 2 ranks;
 #  4. SIGSTOP one rank (a hang): the others stop after --dist-timeout naming it.
@@ -55,6 +56,13 @@ echo "2 ranks, resumed with 3: $(same one two_then_three)"
 run three_then_one --nproc 3 --stop-after 2
 run three_then_one --resume
 echo "3 ranks, resumed with 1: $(same one three_then_one)"
+# With dropout, a run of 2 ranks resumed with 2 draws the same masks as the uninterrupted one.
+drop=(--set model.resid_pdrop=0.2 --set model.embd_pdrop=0.2)
+run drop_whole --nproc 2 "${drop[@]}"
+run drop_resumed --nproc 2 "${drop[@]}" --stop-after 4
+run drop_resumed --nproc 2 "${drop[@]}" --resume
+echo "2 ranks with dropout, resumed: $(same drop_whole drop_resumed)"
+! "$python" "$here/compare_runs.py" "$dir/one" "$dir/drop_whole" 1e-6 > /dev/null 2>&1 || fail "dropout changed nothing"
 
 # 3. kill -9 one rank of 3 in a long run with a checkpoint every 2 steps.
 long=(--set train.steps=100000 --set train.eval_every=0 --set train.checkpoint_every=2)
