@@ -1,15 +1,34 @@
 #include "dist/grad_sync.h"
 
 #include <torch/csrc/autograd/function.h>
-#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include <functional>
 #include <map>
 #include <string>
 
 #include "core/check.h"
 
 namespace scanlab::dist {
+namespace {
+
+// Runs after a parameter's AccumulateGrad. (torch's own LambdaPostHook pulls in compiled-autograd
+// headers in 2.x; this is all that is needed.)
+class AfterAccumulate : public torch::autograd::FunctionPostHook {
+ public:
+  explicit AfterAccumulate(std::function<void()> fn) : fn_(std::move(fn)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    fn_();
+    return outputs;
+  }
+
+ private:
+  std::function<void()> fn_;
+};
+
+}  // namespace
 
 GradSync::GradSync(Group& group, std::vector<at::Tensor> params, int64_t bucket_bytes)
     : group_(group), params_(std::move(params)), slots_(params_.size()) {
@@ -43,11 +62,7 @@ GradSync::GradSync(Group& group, std::vector<at::Tensor> params, int64_t bucket_
   for (size_t k = 0; k < params_.size(); ++k) {
     auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
     SCANLAB_ASSERT(acc);
-    const uintptr_t key = acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
-        [this, k](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
-          on_grad_ready(k);
-          return outputs;
-        }));
+    const uintptr_t key = acc->add_post_hook(std::make_unique<AfterAccumulate>([this, k] { on_grad_ready(k); }));
     hooks_.emplace_back(std::static_pointer_cast<void>(acc), key);
   }
 }
