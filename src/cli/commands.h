@@ -3,6 +3,9 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 #include "core/runtime.h"
 
 namespace scanlab::cli {
@@ -11,6 +14,7 @@ namespace scanlab::cli {
 struct GlobalContext {
   RuntimeOptions runtime;
   int exit_code = 0;  // a command that finished but must not report success sets it (e.g. 130 after SIGINT)
+  std::vector<std::string> argv;  // the command line as given (train --nproc starts workers with it)
 };
 
 void register_demo(CLI::App& root, GlobalContext& ctx);

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   CLI::App app{"scanlab: models and algorithms that run in parallel when they learn and step by step when they serve"};
   app.require_subcommand(1);
   scanlab::cli::GlobalContext ctx;
+  ctx.argv.assign(argv, argv + argc);
   app.add_option("--device", ctx.runtime.device, "cpu, cuda, cuda:N or auto (cuda when available)")
       ->capture_default_str()
       ->check([](const std::string& v) {

@@ -101,6 +101,7 @@ void read_train(StrictSection& s, TrainOptions& o) {
   s.read_at_least("log_every", o.log_every, 1);
   s.read("curriculum", o.curriculum);
   s.read("bf16", o.bf16);
+  s.read_choice("dtype", o.dtype, {"float32", "float64"});
   s.read("seed", o.seed);
   s.read("out_dir", o.out_dir);
   s.finish();

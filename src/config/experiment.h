@@ -49,6 +49,7 @@ struct TrainOptions {
   int64_t log_every = 10;
   std::vector<int64_t> curriculum;  // seq_len per stage, each starting from the previous; empty: one stage
   bool bf16 = true;              // bfloat16 autocast, CUDA only
+  std::string dtype = "float32";  // the parameters' dtype: float32 | float64 (reference runs and tests)
   uint64_t seed = 0;             // model init, dropout
   std::string out_dir;           // default: runs/<name>
 };

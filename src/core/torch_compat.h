@@ -9,6 +9,9 @@
 // torch::scaled_dot_product_attention exists from 2.0 on; 1.13 takes the portable path.
 #define SCANLAB_HAS_SDPA SCANLAB_TORCH_AT_LEAST(2, 0)
 
+// From 2.0 on, c10d's ProcessGroupGloo / ProcessGroupNCCL derive from c10d::Backend (1.13: ProcessGroup).
+#define SCANLAB_C10D_BACKEND_IS_SEPARATE SCANLAB_TORCH_AT_LEAST(2, 0)
+
 #include <ATen/autocast_mode.h>
 
 namespace scanlab {

@@ -29,21 +29,40 @@ std::pair<at::Tensor, at::Tensor> align_for_loss(const at::Tensor& logits, const
   return {logits.narrow(1, 0, T - 1), labels.narrow(1, 1, T - 1)};
 }
 
-at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& labels, LossAlignment alignment) {
+namespace {
+
+// Logits as the loss reads them: float32 so bf16 autocast logits lose no precision here, and float64
+// kept as it is (float64 runs are the references that other paths are checked against).
+at::Tensor loss_precision(const at::Tensor& logits) {
+  return logits.scalar_type() == at::kDouble ? logits : logits.to(at::kFloat);
+}
+
+at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& labels, LossAlignment alignment,
+                         at::Reduction::Reduction reduction) {
   auto [lg, lb] = align_for_loss(logits, labels, alignment);
   const int64_t V = lg.size(2);
-  // Reduction::Mean over non-ignored targets; float32 so bf16 autocast logits lose no precision here.
-  return at::cross_entropy_loss(lg.reshape({-1, V}).to(at::kFloat), lb.reshape({-1}), {}, at::Reduction::Mean,
-                                kIgnoreLabel);
+  return at::cross_entropy_loss(loss_precision(lg).reshape({-1, V}), lb.reshape({-1}).to(lg.device()), {},
+                                reduction, kIgnoreLabel);
+}
+
+}  // namespace
+
+at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& labels, LossAlignment alignment) {
+  return cross_entropy(logits, labels, alignment, at::Reduction::Mean);  // mean over non-ignored targets
+}
+
+std::pair<at::Tensor, int64_t> task_loss_sum(const at::Tensor& logits, const at::Tensor& labels,
+                                             LossAlignment alignment) {
+  auto [lg, lb] = align_for_loss(logits, labels, alignment);
+  return {cross_entropy(logits, labels, alignment, at::Reduction::Sum), lb.ne(kIgnoreLabel).sum().item<int64_t>()};
 }
 
 void EvalTotals::add(const at::Tensor& logits, const at::Tensor& labels, LossAlignment alignment) {
   auto [lg, lb] = align_for_loss(logits.detach(), labels, alignment);
-  const int64_t V = lg.size(2), T = lg.size(1);
+  const int64_t T = lg.size(1);
   auto lbc = lb.to(lg.device());
   auto mask = lbc.ne(kIgnoreLabel);
-  auto loss = at::cross_entropy_loss(lg.reshape({-1, V}).to(at::kFloat), lbc.reshape({-1}), {}, at::Reduction::Sum,
-                                     kIgnoreLabel);
+  auto loss = cross_entropy(logits.detach(), labels, alignment, at::Reduction::Sum);
   auto wrong = lg.argmax(-1).ne(lbc).logical_and(mask);
   loss_sum += loss.item<double>();
   const int64_t n = mask.sum().item<int64_t>();

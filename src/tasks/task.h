@@ -48,8 +48,13 @@ class Task {
 std::pair<at::Tensor, at::Tensor> align_for_loss(const at::Tensor& logits, const at::Tensor& labels,
                                                  LossAlignment alignment);
 
-// Mean cross-entropy over supervised positions (computed in float32 whatever the logits dtype).
+// Mean cross-entropy over supervised positions, computed in float32 (bf16 and float32 logits) or
+// float64 (float64 logits).
 at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& labels, LossAlignment alignment);
+// The summed cross-entropy over supervised positions and their count: data-parallel ranks add both
+// up, so the mean is over the global batch's positions (a mean per rank would weight ranks instead).
+std::pair<at::Tensor, int64_t> task_loss_sum(const at::Tensor& logits, const at::Tensor& labels,
+                                             LossAlignment alignment);
 
 // Sums for evaluation metrics, accumulated over batches: loss, accuracy (argmax == label) and
 // errors per aligned position, over supervised positions only.

@@ -21,5 +21,10 @@ at::Tensor model_logits(models::SequenceModel& model, const at::Tensor& inputs, 
 tasks::EvalTotals evaluate(models::SequenceModel& model, const tasks::Task& task, tasks::Split split,
                            int64_t examples, int64_t batch_size, EvalMode mode, at::Device device,
                            bool bf16 = false);
+// Examples [first, first + count) of a split in batches (count 0: empty totals); a data-parallel
+// rank evaluates its shard with it.
+tasks::EvalTotals evaluate_range(models::SequenceModel& model, const tasks::Task& task, tasks::Split split,
+                                 int64_t first, int64_t count, int64_t batch_size, EvalMode mode, at::Device device,
+                                 bool bf16 = false);
 
 }  // namespace scanlab::train

@@ -9,17 +9,20 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "core/atomic_file.h"
 #include "core/check.h"
 #include "core/memory.h"
 #include "core/torch_compat.h"
+#include "dist/grad_sync.h"
 #include "models/checkpoint.h"
 #include "models/model_size.h"
 #include "models/registry.h"
 #include "tasks/rng.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/run_log.h"
 
@@ -86,15 +89,21 @@ std::string checkpoint_path(const config::ExperimentConfig& cfg) {
   return cfg.train.out_dir + "/checkpoint.safetensors";
 }
 
-TrainResult train_model(models::SequenceModel& model, const config::ExperimentConfig& cfg, const RunControl& control,
-                        at::Device device) {
+namespace {
+
+TrainResult train_model_on(models::SequenceModel& model, const config::ExperimentConfig& cfg,
+                           const RunControl& control, at::Device device, dist::Group& group) {
   const auto& opt = cfg.train;
+  const int ranks = group.size(), rank = group.rank();
+  const bool root = group.is_root();  // writes the run folder and the output
+  check_batch_divides(opt.batch_size, ranks);
   const std::vector<int64_t> stage_lens =
       opt.curriculum.empty() ? std::vector<int64_t>{config::task_seq_len(cfg.task)} : opt.curriculum;
   const int64_t n_stages = static_cast<int64_t>(stage_lens.size());
-  std::filesystem::create_directories(opt.out_dir);
+  if (root) std::filesystem::create_directories(opt.out_dir);
   // What the run is, beside its metrics: `scanlab report` reads it when the checkpoint is not kept.
-  if (cfg.source.is_object()) write_file_atomically(opt.out_dir + "/experiment.json", cfg.source.dump(1) + "\n");
+  if (root && cfg.source.is_object())
+    write_file_atomically(opt.out_dir + "/experiment.json", cfg.source.dump(1) + "\n");
   TrainResult result;
   result.checkpoint_path = checkpoint_path(cfg);
 
@@ -110,7 +119,7 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
     prog = resumed.progress;
     check_resumable(prog, n_stages, opt.steps, result.checkpoint_path);
     // LibTorch's CPU reductions split work by thread count, so another count changes the sums' order.
-    if (device.is_cpu() && prog.threads > 0 && prog.threads != at::get_num_threads())
+    if (root && device.is_cpu() && prog.threads > 0 && prog.threads != at::get_num_threads())
       std::cerr << "scanlab: warning: resuming with " << at::get_num_threads() << " CPU threads; the checkpoint was "
                 << "written with " << prog.threads << ", so from here on the run can differ from an uninterrupted "
                 << "one (pass --threads " << prog.threads << " to continue it exactly)\n";
@@ -119,11 +128,38 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
   } else {
     torch::manual_seed(opt.seed);
   }
-  MetricsLog metrics(opt.out_dir, control.resume ? prog.global_step : -1);
-  ProgressBar bar(control.progress);
+  // Every rank starts from rank 0's weights (a fresh init is the same everywhere already, from the seed).
+  group.broadcast(model.parameters(), 0, "the initial weights' broadcast");
+  std::optional<MetricsLog> metrics;
+  if (root) metrics.emplace(opt.out_dir, control.resume ? prog.global_step : -1);
+  auto write_metrics = [&](const nlohmann::json& record) {
+    if (metrics) metrics->write(record);
+  };
+  ProgressBar bar(control.progress && root);
   StopSignals signals;
+  // The signal any rank received (SIGINT first), so that all stop at the same step; with `totals`,
+  // the ranks' training-batch totals are added up in the same collective.
+  auto agreed_signal = [&](tasks::EvalTotals* totals) {
+    if (ranks == 1) return signals.received();
+    const int local = signals.received();
+    std::vector<double> v{local == SIGINT ? 1.0 : 0.0, local != 0 && local != SIGINT ? 1.0 : 0.0, 0, 0, 0};
+    if (totals) v = {v[0], v[1], totals->loss_sum, double(totals->correct), double(totals->total)};
+    v = group.reduce_values(v, dist::Group::Reduce::Sum, "the step's agreement");
+    if (totals) {
+      totals->loss_sum = v[2];
+      totals->correct = static_cast<int64_t>(v[3]);
+      totals->total = static_cast<int64_t>(v[4]);
+    }
+    return v[0] > 0 ? SIGINT : v[1] > 0 ? SIGTERM : 0;
+  };
+  std::unique_ptr<dist::GradSync> grad_sync;
+  if (ranks > 1) {
+    std::vector<at::Tensor> trainable;
+    for (auto& [name, p] : named_trainables(model)) trainable.push_back(p);
+    grad_sync = std::make_unique<dist::GradSync>(group, trainable, control.bucket_bytes);
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  const int64_t examples_per_step = opt.batch_size * opt.grad_accum;
+  const int64_t examples_per_step = opt.batch_size * opt.grad_accum, local_batch = opt.batch_size / ranks;
 
   for (; prog.stage < n_stages && !prog.done; ++prog.stage, prog.step = 0) {
     const int64_t seq_len = stage_lens[static_cast<size_t>(prog.stage)];
@@ -145,6 +181,7 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
     model.train();
 
     auto save = [&](bool stage_finished) {
+      if (!root) return;
       Checkpoint c;
       c.progress = prog;
       c.progress.threads = at::get_num_threads();
@@ -163,14 +200,17 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
       save_checkpoint(result.checkpoint_path, c);
     };
     auto run_eval = [&]() {
-      auto totals = evaluate(model, *task, tasks::Split::Validation, opt.eval_examples, opt.eval_batch_size,
-                             EvalMode::Parallel, device, opt.bf16);
+      const int64_t n = std::min(opt.eval_examples, task->num_examples(tasks::Split::Validation));
+      const auto [first, count] = shard_of(n, rank, ranks);
+      auto totals = evaluate_range(model, *task, tasks::Split::Validation, first, count, opt.eval_batch_size,
+                                   EvalMode::Parallel, device, opt.bf16);
+      sum_over_ranks(group, totals, "the evaluation's sums");
       summary.eval_loss = totals.mean_loss();
       summary.eval_acc = totals.accuracy();
-      metrics.write({{"kind", "eval"}, {"stage", prog.stage}, {"seq_len", seq_len}, {"step", prog.step},
+      write_metrics({{"kind", "eval"}, {"stage", prog.stage}, {"seq_len", seq_len}, {"step", prog.step},
                      {"global_step", prog.global_step}, {"eval_loss", summary.eval_loss},
                      {"eval_acc", summary.eval_acc}, {"elapsed_s", elapsed_since(t0)}});
-      if (!control.quiet) {
+      if (!control.quiet && root) {
         bar.finish();
         std::cout << label << " step " << prog.step << ": eval loss " << summary.eval_loss << ", accuracy "
                   << summary.eval_acc << std::endl;
@@ -189,29 +229,45 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
     bool stage_over = false;
     while (prog.step < opt.steps && !stage_over) {
       const double lr = scheduled_lr(prog.step, opt.steps, opt.warmup_steps, opt.lr, opt.min_lr_ratio);
+      // Ranks draw dropout from streams of their own, fixed by (seed, rank, step): masks differ between
+      // ranks, and a run resumed with the same number of ranks draws them again exactly.
+      if (ranks > 1)
+        torch::manual_seed(tasks::splitmix64(opt.seed ^ tasks::splitmix64(static_cast<uint64_t>(rank) * 2654435761ULL +
+                                                                         static_cast<uint64_t>(prog.global_step))));
       adam.zero_grad();
       double step_loss = 0;
       tasks::EvalTotals batch_totals;
       for (int64_t micro = 0; micro < opt.grad_accum; ++micro) {
-        std::vector<int64_t> idx(static_cast<size_t>(opt.batch_size));
-        const int64_t first = prog.step * examples_per_step + micro * opt.batch_size;
-        for (int64_t b = 0; b < opt.batch_size; ++b) idx[static_cast<size_t>(b)] = order.at(first + b);
+        std::vector<int64_t> idx(static_cast<size_t>(local_batch));
+        const int64_t first = prog.step * examples_per_step + micro * opt.batch_size + rank * local_batch;
+        for (int64_t b = 0; b < local_batch; ++b) idx[static_cast<size_t>(b)] = order.at(first + b);
         auto batch = task->examples(tasks::Split::Train, idx);
         auto labels = batch.labels.to(device);
         at::Tensor loss, logits;
+        double value = 0;
         {
           CudaBf16Autocast autocast(opt.bf16 && device.is_cuda());
           logits = model.forward(batch.inputs.to(device));
-          loss = tasks::task_loss(logits, labels, task->alignment());
+          if (ranks == 1) {
+            loss = tasks::task_loss(logits, labels, task->alignment());
+            value = loss.item<double>();
+          } else {
+            auto part = data_parallel_loss(group, logits, labels, task->alignment());
+            loss = part.loss;
+            value = part.value;
+          }
         }
-        const double value = loss.item<double>();
         SCANLAB_CHECK(std::isfinite(value), "training loss is ", value, " at step ", prog.global_step + 1,
                       " (stage ", prog.stage + 1, ", stage step ", prog.step + 1, ", micro-batch ", micro + 1,
                       "); lower train.lr, keep train.clip_norm on, or check the data");
+        const bool reduce = grad_sync && micro + 1 == opt.grad_accum;  // earlier micro-batches accumulate locally
+        if (reduce) grad_sync->arm();
         (loss / static_cast<double>(opt.grad_accum)).backward();
+        if (reduce) grad_sync->finish();
         step_loss += value / static_cast<double>(opt.grad_accum);
         if (micro + 1 == opt.grad_accum) batch_totals.add(logits.detach(), labels, task->alignment());
       }
+      const int stop_signal = agreed_signal(&batch_totals);
       double grad_norm = 0;
       {
         std::vector<at::Tensor> params;
@@ -226,24 +282,25 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
       result.step_losses.push_back(step_loss);
       bar.update(prog.step, step_loss, batch_totals.accuracy(), lr);
       if (prog.step % opt.log_every == 0 || prog.step == opt.steps)
-        metrics.write({{"kind", "train"}, {"stage", prog.stage}, {"seq_len", seq_len}, {"step", prog.step},
+        write_metrics({{"kind", "train"}, {"stage", prog.stage}, {"seq_len", seq_len}, {"step", prog.step},
                        {"global_step", prog.global_step}, {"lr", lr}, {"loss", step_loss},
                        {"acc", batch_totals.accuracy()}, {"grad_norm", grad_norm}, {"elapsed_s", elapsed_since(t0)}});
       if (opt.eval_every > 0 && prog.step % opt.eval_every == 0 && prog.step < opt.steps) {
         stage_over = run_eval();
         summary.early_stopped = stage_over;
       }
-      const bool stop_now = signals.received() != 0 ||
+      const bool stop_now = stop_signal != 0 ||
                             (control.stop_after_steps >= 0 && prog.global_step >= control.stop_after_steps);
       if (stop_now && prog.step < opt.steps && !stage_over) {
         save(false);
         bar.finish();
         result.interrupted = true;
-        result.stop_signal = signals.received();
+        result.stop_signal = stop_signal;
         result.global_step = prog.global_step;
-        if (signals.received() != 0)
-          std::cerr << "scanlab: signal " << signals.received() << " received; checkpoint saved at step "
+        if (stop_signal != 0 && root)
+          std::cerr << "scanlab: signal " << stop_signal << " received; checkpoint saved at step "
                     << prog.global_step << " (continue with --resume)\n";
+        agreed_signal(nullptr);  // every rank waits for rank 0's checkpoint
         return result;
       }
       if (opt.checkpoint_every > 0 && prog.global_step % opt.checkpoint_every == 0) save(false);
@@ -252,16 +309,33 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
     bar.finish();
     result.stages.push_back(summary);
     save(true);
-    if (signals.received() != 0 ||
+    const int stop_signal = agreed_signal(nullptr);  // also: every rank waits for rank 0's checkpoint
+    if (stop_signal != 0 ||
         (control.stop_after_steps >= 0 && prog.global_step >= control.stop_after_steps && prog.stage + 1 < n_stages)) {
       result.interrupted = true;
-      result.stop_signal = signals.received();
+      result.stop_signal = stop_signal;
       result.global_step = prog.global_step;
       return result;
     }
   }
   result.global_step = prog.global_step;
   return result;
+}
+
+}  // namespace
+
+TrainResult train_model(models::SequenceModel& model, const config::ExperimentConfig& cfg, const RunControl& control,
+                        at::Device device) {
+  if (!control.group || control.group->size() == 1) {
+    dist::Group alone;
+    return train_model_on(model, cfg, control, device, alone);
+  }
+  try {
+    return train_model_on(model, cfg, control, device, *control.group);
+  } catch (const std::exception& e) {
+    control.group->post_error(e.what());  // the other ranks quote it when they stop
+    throw;
+  }
 }
 
 namespace {
@@ -301,6 +375,7 @@ TrainResult train_experiment(const config::ExperimentConfig& cfg, const RunContr
   check_training_fits(cfg, device);
   torch::manual_seed(cfg.train.seed);  // model initialisation
   auto model = make_experiment_model(cfg);
+  if (cfg.train.dtype == "float64") model->to(at::kDouble);
   model->to(device);
   return train_model(*model, cfg, control, device);
 }

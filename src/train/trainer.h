@@ -3,7 +3,8 @@
 // stopping, curriculum stages (each a seq_len; every stage starts from the previous weights with a
 // fresh optimizer and schedule, as the paper's per-stage runs do), checkpoints every K steps and at
 // the end, exact resume, SIGINT/SIGTERM -> save and stop, metrics JSONL/CSV, a progress bar.
-// Data order: stage s, sample k reads example perm_{s,epoch}[k mod N], perm from (seed, s, epoch).
+// Data order: stage s, sample k reads example perm_{s,epoch}[k mod N], perm from (seed, s, epoch);
+// data-parallel ranks each take a slice of every micro-batch, so the order does not depend on their number.
 // A NaN or Inf loss stops the run with an error naming the step.
 #pragma once
 #include <ATen/ATen.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "config/experiment.h"
+#include "dist/group.h"
 #include "models/sequence_model.h"
 
 namespace scanlab::train {
@@ -23,6 +25,10 @@ struct RunControl {
   bool progress = false;        // draw the progress bar (the CLI sets it for a TTY or --progress)
   int64_t stop_after_steps = -1;  // >= 0: save and stop after this many global steps (as a kill would)
   bool quiet = false;           // no per-eval lines on stdout
+  // Data parallel (train/data_parallel.h): this process is one rank of `group`; null: alone. Rank 0
+  // alone writes the checkpoint, metrics and output; every rank reads the checkpoint to resume.
+  std::shared_ptr<dist::Group> group;
+  int64_t bucket_bytes = 25 << 20;  // gradient all-reduce buckets
 };
 
 struct StageSummary {

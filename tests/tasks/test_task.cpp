@@ -35,6 +35,19 @@ TEST(TaskLoss, IgnoredLabelsDoNotCount) {
   EXPECT_NEAR(task_loss(logits, labels, LossAlignment::Unshifted).item<double>(), expected.item<double>(), 1e-6);
 }
 
+TEST(TaskLoss, Float64StaysFloat64AndTheSumOverTheCountIsTheMean) {
+  auto labels = at::tensor(std::vector<int64_t>{kIgnoreLabel, 1, 4, 2, 0, kIgnoreLabel}, at::kLong).reshape({2, 3});
+  auto logits = at::linspace(-2, 3, 2 * 3 * 5, at::kDouble).sin().reshape({2, 3, 5});
+  const auto mean = task_loss(logits, labels, LossAlignment::Shifted);
+  const auto [sum, count] = task_loss_sum(logits, labels, LossAlignment::Shifted);
+  EXPECT_EQ(mean.scalar_type(), at::kDouble);
+  EXPECT_EQ(count, 3);  // of the shifted targets 1, 4 | 0, ignored
+  EXPECT_NEAR(sum.item<double>() / count, mean.item<double>(), 1e-15);
+  auto expected = (at::log_softmax(logits[0][0], -1)[1] + at::log_softmax(logits[0][1], -1)[4] +
+                   at::log_softmax(logits[1][0], -1)[0]) / -3.0;
+  EXPECT_NEAR(mean.item<double>(), expected.item<double>(), 1e-15);
+}
+
 TEST(EvalTotals, AccuracyLossAndPerPositionErrors) {
   auto labels = at::tensor({0, 1, 2, 3, 0, 1, 2, 3}, at::kLong).reshape({2, 4});
   labels[1][2] = kIgnoreLabel;

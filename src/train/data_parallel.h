@@ -1,0 +1,34 @@
+// What the trainer does differently on data-parallel ranks (dist/): each micro-batch of the global
+// batch is split evenly, rank r taking the contiguous slice [r·b/N, (r+1)·b/N), so the data order is
+// that of one process whatever N is; the loss is the global micro-batch's mean over its supervised
+// positions; evaluation is sharded the same way and its sums added up.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <utility>
+
+#include "dist/group.h"
+#include "tasks/task.h"
+
+namespace scanlab::train {
+
+// Refuses a global batch that the ranks cannot share evenly: one line naming both numbers.
+void check_batch_divides(int64_t batch_size, int ranks);
+
+// [first, first + count) of `n` items that rank `rank` of `ranks` takes (contiguous, sizes differ by at most 1).
+std::pair<int64_t, int64_t> shard_of(int64_t n, int rank, int ranks);
+
+struct MicroBatchLoss {
+  at::Tensor loss;  // what this rank back-propagates; the gradients averaged over the ranks are the global mean's
+  double value;     // the global micro-batch's mean loss, the same on every rank
+};
+// The global micro-batch's loss from this rank's slice of it: summed cross-entropy and supervised
+// positions added up over the ranks (one small all-reduce), the local sum scaled by N / global count.
+MicroBatchLoss data_parallel_loss(dist::Group& group, const at::Tensor& logits, const at::Tensor& labels,
+                                  tasks::LossAlignment alignment);
+
+// Adds up every rank's totals (loss, counts, errors per position); all ranks get the sum.
+void sum_over_ranks(dist::Group& group, tasks::EvalTotals& totals, const std::string& what);
+
+}  // namespace scanlab::train
