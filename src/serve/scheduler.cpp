@@ -126,7 +126,7 @@ Scheduler::Scheduler(std::shared_ptr<models::SequenceModel> model, SchedulerOpti
       opts_(std::move(opts)),
       metrics_(metrics),
       device_(device_of(*model_)),
-      sessions_(*model_, opts_.session_bytes, opts_.session_dir) {
+      sessions_(*model_, opts_.model_sha1, opts_.session_bytes, opts_.session_dir) {
   SCANLAB_CHECK(opts_.max_batch >= 1, "--max-batch ", opts_.max_batch, ": expected at least 1");
   thread_ = std::thread([this] { loop(); });
 }
@@ -176,7 +176,12 @@ void Scheduler::admit(Live& l, Prefilled* prefilled) {
     const std::string& id = spec.session_id;
     if (busy_sessions_.count(id))
       throw RequestError(409, fmt::format("session '{}' is being continued by another request; retry when it ends", id));
-    auto s = sessions_.take(id);
+    std::optional<Session> s;
+    try {
+      s = sessions_.take(id);
+    } catch (const SessionRefused& e) {  // saved by another model, or corrupt: this request fails, nothing else
+      throw RequestError(500, e.what());
+    }
     if (!s)
       throw RequestError(404, fmt::format("unknown session '{}' (never kept, ended with keep_session false, or "
                                           "evicted with no --session-dir)", id));

@@ -94,6 +94,7 @@ struct SchedulerOptions {
   int64_t session_bytes = int64_t{1} << 30;  // memory for idle sessions before LRU eviction
   std::string session_dir;               // where evicted sessions go ("" = dropped)
   std::optional<int64_t> end_token;      // ends a request with "stop" (GPT-2 BPE's <|endoftext|>); none: only "length"
+  std::string model_sha1;                // the model file's weights SHA-1: binds sessions on disk (needed with session_dir)
 };
 
 class Scheduler {

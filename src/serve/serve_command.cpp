@@ -44,6 +44,7 @@ void run_serve_command(const ServeCommandOptions& opts, c10::Device device, std:
   // Text in and out is byte-level here; a model of ids (or a GPT-2 BPE one) takes and returns ids.
   server_opts.byte_text = file.tokenizer.value("kind", std::string()) == "byte";
   server_opts.end_token = tokenize::end_of_text_id(file.tokenizer);  // GPT-2 BPE's <|endoftext|>
+  server_opts.model_sha1 = file.weights_sha1;  // sessions on disk are bound to these weights
   Server server(model, server_opts);
   const int port = server.bind();
   log << fmt::format("scanlab serve: {} (vocab {}) listening on http://{}:{}\n", model->kind(), model->vocab_size(),

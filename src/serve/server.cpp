@@ -32,7 +32,8 @@ struct Server::Impl {
         kind(model->kind()),
         vocab(model->vocab_size()),
         byte_text(opts.byte_text && vocab >= tokenize::ByteTokenizer().vocab_size()),
-        scheduler(model, SchedulerOptions{opts.max_batch, opts.session_bytes, opts.session_dir, opts.end_token},
+        scheduler(model, SchedulerOptions{opts.max_batch, opts.session_bytes, opts.session_dir, opts.end_token,
+                                          opts.model_sha1},
                   metrics) {
     // Every request holds a handler thread until its reply ends, so the pool is sized to the batch
     // plus a few for /health, /metrics and requests waiting in the queue.

@@ -29,6 +29,7 @@ struct ServerOptions {
   std::string session_dir;                    // evicted sessions go here ("" = dropped)
   bool byte_text = true;                      // the model file's tokenizer is byte-level (else: ids only)
   std::optional<int64_t> end_token;           // the tokenizer's end of text: finish_reason "stop"
+  std::string model_sha1;                     // models::ModelFile::weights_sha1; needed with session_dir
 };
 
 class Server {

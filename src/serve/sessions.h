@@ -1,7 +1,9 @@
 // Idle sessions: a finished request's stream and its pending next-token logits, kept so that
 // /v1/sessions/{id}/continue resumes without re-reading earlier text. Least recently used sessions
 // leave memory once their bytes exceed the budget: to <dir>/<id>.safetensors when a directory is
-// given (infer::save_generation_state), else they are dropped. take() reloads from disk.
+// given (infer::generation_state_file: bound to the model's weights SHA-1, as `generate --save-state`
+// writes), else they are dropped. take() reloads from disk through infer::load_generation_state_file,
+// so a file saved by other weights, or corrupt or truncated, is refused (SessionRefused) and kept.
 // Owned by the scheduler thread; not thread-safe.
 #pragma once
 #include <ATen/ATen.h>
@@ -14,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include "core/check.h"
 #include "models/sequence_model.h"
 
 namespace scanlab::serve {
@@ -26,14 +29,24 @@ struct Session {
 // What a session costs while it waits: the stream's state plus its pending logits.
 int64_t session_bytes(const Session& s);
 
+// A session on disk that cannot be restored: saved by another model, or not a valid state file.
+// The message names the session and its file; the session stays listed and its file is left as it is.
+class SessionRefused : public Error {
+ public:
+  using Error::Error;
+};
+
 class SessionStore {
  public:
-  // budget_bytes: memory for idle sessions; dir: where evicted ones go ("" = drop them).
-  SessionStore(models::SequenceModel& model, int64_t budget_bytes, std::string dir);
+  // budget_bytes: memory for idle sessions; dir: where evicted ones go ("" = drop them);
+  // model_sha1: the model file's weights SHA-1 (models::ModelFile::weights_sha1), written into every
+  // evicted session and required of every restored one (needed when dir is given).
+  SessionStore(models::SequenceModel& model, std::string model_sha1, int64_t budget_bytes, std::string dir);
 
   // Keeps `s` as the most recently used, then evicts past the budget (possibly `s` itself).
   void put(const std::string& id, Session s);
   // Removes and returns the session (reloading it from disk if it was evicted there); none if unknown.
+  // Throws SessionRefused when its file was saved by another model or is corrupt or truncated.
   std::optional<Session> take(const std::string& id);
   bool contains(const std::string& id) const { return memory_.count(id) || on_disk_.count(id); }
 
@@ -52,6 +65,7 @@ class SessionStore {
   void evict_past_budget();
 
   models::SequenceModel& model_;
+  std::string model_sha1_;
   int64_t budget_;
   std::string dir_;
   std::list<std::string> lru_;  // front = least recently used

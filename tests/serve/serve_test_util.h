@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "infer/generate.h"
+#include "models/checkpoint.h"
 #include "models/registry.h"
 #include "serve/server.h"
 #include "tokenize/tokenizer.h"
@@ -26,6 +27,11 @@ inline std::shared_ptr<models::SequenceModel> tiny_byte_model() {
   auto model = models::make_model(config);
   model->eval();
   return model;
+}
+
+// The model file's weights SHA-1 of `model` (what `scanlab serve` binds its sessions on disk to).
+inline std::string weights_sha1_of(const models::SequenceModel& model) {
+  return models::from_safetensors(models::checkpoint_of(model), "test model").weights_sha1;
 }
 
 // Greedy (or seeded) tokens of infer::generate on the same model: the reference a reply must equal.

@@ -1,6 +1,7 @@
 // `scanlab serve` end to end over loopback HTTP: replies equal infer::generate on the same model,
 // SSE framing, sessions (continue == uninterrupted, eviction to --session-dir and back), bad input
-// answered with 400/404 naming the field, finish_reason "stop" at the end token, a request at its
+// answered with 400/404 naming the field, a session file of another model or cut short failing only
+// its request, finish_reason "stop" at the end token, a request at its
 // position limit failing alone, and a bounded concurrent load.
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <future>
 
+#include "serve/sessions.h"
 #include "serve_test_util.h"
 
 namespace scanlab::serve::testing {
@@ -148,6 +150,7 @@ TEST_F(ServeTest, EvictedSessionsGoToDiskAndComeBack) {
   ServerOptions o;
   o.session_bytes = 1;  // every idle session is over budget: evicted as soon as it is kept
   o.session_dir = dir.string();
+  o.model_sha1 = weights_sha1_of(*model_);
   const auto prompt = bytes_of("evict me");
   const auto expected = reference_tokens(*model_, prompt, 4 + 7);
   start(o);
@@ -167,6 +170,54 @@ TEST_F(ServeTest, EvictedSessionsGoToDiskAndComeBack) {
   auto got = ids_of(f);
   for (int64_t t : ids_of(json::parse(second->body))) got.push_back(t);
   EXPECT_EQ(got, expected);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(ServeTest, ASessionFileOfAnotherModelOrCutShortFailsOnlyThatRequest) {
+  const auto dir = std::filesystem::temp_directory_path() / ("scanlab_serve_refused_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  ServerOptions o;
+  o.session_bytes = 1;
+  o.session_dir = (dir / "served").string();
+  o.model_sha1 = weights_sha1_of(*model_);
+  start(o);
+  auto kept = [&] {
+    auto r = post("/v1/completions", R"({"prompt": "keep", "max_tokens": 2, "temperature": 0, "keep_session": true})");
+    EXPECT_TRUE(r && r->status == 200);
+    return r ? json::parse(r->body)["session"]["id"].get<std::string>() : std::string();
+  };
+  // A session of another model (same config, other weights) where this one's was.
+  at::manual_seed(12);
+  auto other = models::make_model(model_->config());
+  other->eval();
+  SessionStore other_store(*other, weights_sha1_of(*other), 1, (dir / "other").string());
+  auto [logits, stream] = other->prefill(at::tensor(bytes_of("other"), at::kLong).unsqueeze(0));
+  other_store.put("x", Session{std::move(stream), logits.select(1, logits.size(1) - 1).clone()});
+  const std::string a = kept();
+  std::filesystem::copy_file(dir / "other" / "x.safetensors", dir / "served" / (a + ".safetensors"),
+                             std::filesystem::copy_options::overwrite_existing);
+  auto refused = post("/v1/sessions/" + a + "/continue", R"({"max_tokens": 2})");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 500);
+  EXPECT_NE(refused->body.find("session '" + a + "'"), std::string::npos) << refused->body;
+  EXPECT_NE(refused->body.find("saved by a model whose weights' SHA-1 is " + weights_sha1_of(*other)),
+            std::string::npos) << refused->body;
+  // A truncated one.
+  const std::string b = kept();
+  const auto file = dir / "served" / (b + ".safetensors");
+  std::filesystem::resize_file(file, std::filesystem::file_size(file) / 2);
+  auto cut = post("/v1/sessions/" + b + "/continue", R"({"max_tokens": 2})");
+  ASSERT_TRUE(cut);
+  EXPECT_EQ(cut->status, 500);
+  EXPECT_NE(cut->body.find("session '" + b + "'"), std::string::npos) << cut->body;
+  // The server goes on: health, a new request, and an intact session all still work.
+  auto health = get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  const std::string c = kept();
+  auto fine = post("/v1/sessions/" + c + "/continue", R"({"max_tokens": 2, "keep_session": false})");
+  ASSERT_TRUE(fine);
+  EXPECT_EQ(fine->status, 200) << fine->body;
   std::filesystem::remove_all(dir);
 }
 
