@@ -85,8 +85,11 @@ std::optional<Session> SessionStore::take(const std::string& id) {
     std::tie(stream, logits) = infer::load_generation_state_file(model_, st, model_sha1_, source);
   } catch (const std::exception& e) {
     // Nothing is forgotten: the file stays for inspection and a retry is refused the same way.
+    // (The safetensors reader's errors start with the path already.)
     const std::string what = e.what();
-    throw SessionRefused(what.rfind(source, 0) == 0 ? what : source + ": " + what);
+    throw SessionRefused(what.rfind(source, 0) == 0 ? what
+                         : what.rfind(path, 0) == 0 ? "session '" + id + "': " + what
+                                                    : source + ": " + what);
   }
   on_disk_.erase(id);
   std::error_code ec;
