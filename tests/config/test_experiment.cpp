@@ -46,6 +46,11 @@ TEST(ExperimentConfig, ReadsSectionsAndOverrides) {
   auto wp = toml_to_json("[task]\nkind = \"word_problem\"\n[model]\nmodel = \"gpt2\"\n", "t.toml");
   apply_override(wp, "task.group=A5");  // a bare word is a string
   EXPECT_EQ(parse_experiment(wp).task.word_problem.group, "A5");
+  auto ff = toml_to_json("[task]\nkind = \"flip_flop\"\nwrite_prob = 0.25\nseq_len = 12\n[model]\nmodel = \"gpt2\"\n", "t.toml");
+  const auto ff_cfg = parse_experiment(ff);
+  EXPECT_EQ(ff_cfg.task.flip_flop.write_prob, 0.25);
+  EXPECT_EQ(task_seq_len(ff_cfg.task), 12);
+  EXPECT_EQ(make_task(ff_cfg.task, 20)->name(), "flip_flop(V=4, T=20)");
 }
 
 TEST(ExperimentConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
@@ -54,7 +59,7 @@ TEST(ExperimentConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   };
   has(error_of(std::string(kMinimal) + "[train]\nlearning_rate = 1\n"), "unknown key 'train.learning_rate'");
   has(error_of(std::string(kMinimal) + "[train]\nlearning_rate = 1\n"), "lr");
-  has(error_of(kMinimal, {"task.kind=sorting"}), "task.kind = \"sorting\" is not allowed; expected one of: mqar, word_problem, lm");
+  has(error_of(kMinimal, {"task.kind=sorting"}), "task.kind = \"sorting\" is not allowed; expected one of: mqar, word_problem, flip_flop, lm");
   has(error_of(kMinimal, {"eval.mode=batch"}), "parallel, stream");
   has(error_of(kMinimal, {"train.steps=0"}), "train.steps = 0 must be >= 1");
   has(error_of(kMinimal, {"train.lr=fast"}), "train.lr = \"fast\" must be a finite number");
