@@ -9,6 +9,7 @@
 #include "nar/dataset.h"
 #include "nar/dataset_io.h"
 #include "tasks/mqar.h"
+#include "tasks/flip_flop.h"
 #include "tasks/word_problem.h"
 
 namespace py = pybind11;
@@ -85,6 +86,17 @@ void bind_data(py::module_& m) {
     auto [inputs, labels] = examples(task, split, first, count);
     return std::make_tuple(inputs, labels, task.vocab_size());
   }, py::arg("group"), py::arg("seq_len"), py::arg("seed"), py::arg("split"), py::arg("first"), py::arg("count"));
+  t.def("flip_flop", [](int64_t num_values, int64_t num_distractors, double write_prob, int64_t seq_len, uint64_t seed,
+                        const std::string& split, int64_t first, int64_t count) {
+    tasks::FlipFlopOptions o;
+    o.num_values = num_values, o.num_distractors = num_distractors, o.write_prob = write_prob;
+    o.seq_len = seq_len, o.seed = seed, o.val_seed = seed + 10;  // as experiment files default it
+    o.num_train = o.num_val = first + count;
+    tasks::FlipFlopTask task(o);
+    auto [inputs, labels] = examples(task, split, first, count);
+    return std::make_tuple(inputs, labels, task.vocab_size());
+  }, py::arg("num_values"), py::arg("num_distractors"), py::arg("write_prob"), py::arg("seq_len"), py::arg("seed"),
+     py::arg("split"), py::arg("first"), py::arg("count"));
 }
 
 }  // namespace scanlab::python

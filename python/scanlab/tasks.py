@@ -39,4 +39,19 @@ def word_problem(count, *, group="S5", seq_len=18, seed=0, split="train", first=
     return _tasks.word_problem(group, seq_len, seed, split, first, count)
 
 
-__all__ = ["IGNORE_LABEL", "mqar", "word_problem"]
+def flip_flop(count, *, num_values=4, num_distractors=4, write_prob=0.125, seq_len=32, seed=0, split="train",
+              first=0):
+    """Flip-flop (set-reset monoid) state tracking, the CLI's train-demo task: each action writes one of
+    num_values values (with probability write_prob; the first always does) or is a distractor; the
+    label at every position is the last value written (unshifted). Returns (inputs, labels, vocab_size)."""
+    op = "scanlab.tasks.flip_flop"
+    _range(op, split, first, count)
+    for name, x in (("num_values", num_values), ("num_distractors", num_distractors), ("seq_len", seq_len),
+                    ("seed", seed)):
+        _checks.integer(op, name, x, minimum=0)
+    if not isinstance(write_prob, (int, float)) or isinstance(write_prob, bool):
+        raise TypeError(f"{op}: write_prob is {type(write_prob).__name__}; expected a float")
+    return _tasks.flip_flop(num_values, num_distractors, float(write_prob), seq_len, seed, split, first, count)
+
+
+__all__ = ["IGNORE_LABEL", "flip_flop", "mqar", "word_problem"]

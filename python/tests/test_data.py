@@ -66,6 +66,22 @@ def test_mqar_and_word_problem_generators():
     assert int(x.min()) >= 3 and int(x.max()) < vocab
 
 
+def test_flip_flop_generator_labels_the_last_write():
+    x, y, vocab = scanlab.tasks.flip_flop(20, num_values=3, num_distractors=2, write_prob=0.25, seq_len=40, seed=1)
+    assert x.shape == y.shape == (20, 40) and vocab == 3 + 3 + 2
+    writes = (x >= 3) & (x < 6)
+    assert torch.all(writes[:, 0])  # every example starts with a write
+    for b in range(20):  # the label is the most recent write token, recomputed here
+        last = None
+        for t in range(40):
+            if writes[b, t]:
+                last = int(x[b, t])
+            assert int(y[b, t]) == last
+    again, _, _ = scanlab.tasks.flip_flop(2, num_values=3, num_distractors=2, write_prob=0.25, seq_len=40, seed=1,
+                                          first=5)
+    assert torch.equal(again, x[5:7])
+
+
 def test_bad_data_input_names_the_problem():
     with pytest.raises(ValueError, match="no_such_algorithm"):
         scanlab.nar.sample("no_such_algorithm", 8, 1, 0)
@@ -77,5 +93,9 @@ def test_bad_data_input_names_the_problem():
         scanlab.nar.clrs30("minimum", "dev")
     with pytest.raises(ValueError, match="S9"):
         scanlab.tasks.word_problem(1, group="S9")
+    with pytest.raises(ValueError, match="write_prob"):
+        scanlab.tasks.flip_flop(1, write_prob=1.5)
+    with pytest.raises(TypeError, match="write_prob is str"):
+        scanlab.tasks.flip_flop(1, write_prob="high")
     with pytest.raises(ValueError, match="num_kv_pairs|pairs"):
         scanlab.tasks.mqar(1, vocab_size=64, seq_len=8, num_kv_pairs=40)
