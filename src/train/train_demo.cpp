@@ -16,7 +16,7 @@ namespace scanlab::train {
 namespace {
 
 nlohmann::json demo_task(const TrainDemoOptions& o) {
-  if (o.task == "flip_flop")
+  if (o.task == "flip_flop")  // as many distractors as values: one knob for the demo's vocabulary
     return {{"kind", "flip_flop"},       {"seq_len", o.seq_len},         {"num_values", o.num_values},
             {"num_distractors", o.num_values}, {"write_prob", o.write_prob}, {"num_train", 100000},
             {"num_val", o.eval_examples}, {"seed", o.seed}};
@@ -78,15 +78,8 @@ std::vector<int64_t> peak_state_bytes(models::SequenceModel& model, const tasks:
 // Parallel accuracy on the validation examples of the task at another length.
 double accuracy_at_length(models::SequenceModel& model, const config::TaskConfig& cfg, int64_t length,
                           int64_t examples, at::Device device) {
-  at::NoGradGuard no_grad;
   const auto task = config::make_task(cfg, length);
-  tasks::EvalTotals totals;
-  for (int64_t first = 0; first < examples; first += 32) {
-    auto batch = task->range(tasks::Split::Validation, first, std::min<int64_t>(32, examples - first));
-    totals.add(model_logits(model, batch.inputs.to(device), EvalMode::Parallel), batch.labels.to(device),
-               task->alignment());
-  }
-  return totals.accuracy();
+  return evaluate(model, *task, tasks::Split::Validation, examples, 32, EvalMode::Parallel, device).accuracy();
 }
 
 void check_options(const TrainDemoOptions& o) {
