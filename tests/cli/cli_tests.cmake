@@ -142,6 +142,15 @@ scanlab_cli_test(train_demo_tiny ARGS --threads 1 train-demo --task mqar --steps
 scanlab_cli_test(train_demo_stops_at_target ARGS --threads 1 train-demo --steps 50 --eval-every 2 --target-accuracy 0
                  --batch 4 --eval-examples 8 --lengths 48 --state-tokens 100 --out ${PROJECT_BINARY_DIR}/cli_train_demo_target
                  EXPECT "\\| transformer_psm \\| [0-9]+ \\| 2 \\|.*\\| gpt2 \\| [0-9]+ \\| 2 \\|.*transformer_psm: reached validation accuracy 0 at step 2 .*gpt2: reached validation accuracy 0 at step 2 .*State bytes.*\\| tokens N \\| transformer_psm \\| gpt2 \\|.*\\| 64 \\| [0-9]+ \\| 65536 \\|\n\\| 100 \\| [0-9]+ \\| 102400 \\|")
+set_tests_properties(cli.train_demo_stops_at_target PROPERTIES FIXTURES_SETUP cli_train_demo)
+# The next command of the journey: `scanlab eval` reads the demo's checkpoints (the flip-flop task comes
+# from the experiment inside them) and scores them at the training length and past it.
+scanlab_cli_test(train_demo_then_eval ARGS --threads 1 eval
+                 --checkpoint ${PROJECT_BINARY_DIR}/cli_train_demo_target/transformer_psm/checkpoint.safetensors
+                 --checkpoint ${PROJECT_BINARY_DIR}/cli_train_demo_target/gpt2/checkpoint.safetensors
+                 --lengths 32,48 --examples 8 --out ${PROJECT_BINARY_DIR}/cli_train_demo_target/eval
+                 EXPECT "\\| train-demo-transformer_psm \\| 48 \\| 384 \\|.*\\| train-demo-gpt2 \\| 48 \\| 384 \\|.*wrote")
+set_tests_properties(cli.train_demo_then_eval PROPERTIES FIXTURES_REQUIRED cli_train_demo)
 scanlab_cli_test(train_demo_bad_target ARGS train-demo --target-accuracy 1.5 FAIL_EXPECT "--target-accuracy")
 scanlab_cli_test(train_demo_bad_task ARGS train-demo --task s5 FAIL_EXPECT "--task.*s5")
 scanlab_cli_test(train_demo_bad_length ARGS train-demo --lengths 0 --steps 1 FAIL_EXPECT "--lengths entry 0 is outside")
