@@ -1,6 +1,7 @@
 // `scanlab train`: an experiment file (TOML) plus --set overrides, trained to the end or until a
 // signal; --resume continues from the run's checkpoint exactly. Data parallel: --nproc N starts N
 // ranks on this host; a process started with WORLD_SIZE (torchrun's variables) is one rank.
+// --seq-parallel makes the ranks split each sequence instead of the batch.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -24,7 +25,7 @@ namespace {
 struct TrainFlags {
   std::string config;
   std::vector<std::string> overrides;
-  bool resume = false, progress = false;
+  bool resume = false, progress = false, seq_parallel = false;
   int64_t stop_after = -1;
   int nproc = 0;  // 0: not given
   std::string backend = "auto";
@@ -55,6 +56,9 @@ void register_train(CLI::App& root, GlobalContext& ctx) {
         if (CLI::detail::lexical_cast(v, n) && n >= 1 && n <= 4096) return std::string();
         return "got " + v + "; expected a number of processes from 1 to 4096";
       });
+  cmd->add_flag("--seq-parallel", flags->seq_parallel,
+                "sequence parallel (transformer_psm): every rank takes the whole batch and one block of each "
+                "sequence's chunks, the Blelloch scan's block states exchanged between them (docs/distributed.md)");
   cmd->add_option("--backend", flags->backend, "data-parallel collectives: gloo, nccl or auto (nccl on CUDA, gloo on CPU)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
@@ -77,7 +81,10 @@ void register_train(CLI::App& root, GlobalContext& ctx) {
       // The launcher checks what it can before starting anything, so a bad run is one line, not N.
       const auto device = resolve_device(ctx.runtime.device);
       dist::resolve_backend(flags->backend, device);
-      train::check_batch_divides(cfg.train.batch_size, flags->nproc);
+      if (flags->seq_parallel)
+        train::check_seq_parallel(cfg, flags->nproc);
+      else
+        train::check_batch_divides(cfg.train.batch_size, flags->nproc);
       if (device.is_cuda())
         SCANLAB_CHECK(flags->nproc <= static_cast<int>(torch::cuda::device_count()), "--nproc ", flags->nproc,
                       " on CUDA needs a GPU per rank; this machine has ", torch::cuda::device_count());
@@ -88,8 +95,10 @@ void register_train(CLI::App& root, GlobalContext& ctx) {
     const auto world = dist::world_from_env();
     auto device = apply_runtime(ctx.runtime);
     train::RunControl control;
+    control.seq_parallel = flags->seq_parallel;
+    if (flags->seq_parallel) train::check_seq_parallel(cfg, world.size);
     if (world.multi()) {
-      train::check_batch_divides(cfg.train.batch_size, world.size);
+      if (!flags->seq_parallel) train::check_batch_divides(cfg.train.batch_size, world.size);
       if (device.is_cuda()) device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(world.local_rank));
       dist::GroupOptions go;
       go.backend = flags->backend;

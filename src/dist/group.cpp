@@ -357,6 +357,8 @@ std::shared_ptr<Group::Pending> Group::all_reduce_sum_async(const at::Tensor& t,
   std::vector<at::Tensor> ts{t};
   c10d::AllreduceOptions o;
   o.reduceOp = c10d::ReduceOp::SUM;
+  traffic_.all_reduce_bytes += static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+  ++traffic_.collectives;
   try {
     p->work = impl_->backend->allreduce(ts, o);
   } catch (const std::exception& e) {
@@ -390,6 +392,22 @@ void Group::wait(const std::shared_ptr<Pending>& p) {
   } catch (const std::exception& e) {
     impl_->fail(p->what, p->seq, e.what());
   }
+}
+
+at::Tensor Group::all_gather(const at::Tensor& t, const std::string& what) {
+  if (!impl_) return t.unsqueeze(0);
+  std::vector<at::Tensor> in{t.contiguous()};
+  std::vector<std::vector<at::Tensor>> out(1);
+  for (int r = 0; r < size_; ++r) out[0].push_back(at::empty_like(in[0]));
+  traffic_.all_gather_bytes += static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+  ++traffic_.collectives;
+  const int64_t seq = ++impl_->seq();
+  try {
+    impl_->backend->allgather(out, in)->wait(impl_->opts.timeout + std::chrono::seconds(5));
+  } catch (const std::exception& e) {
+    impl_->fail(what, seq, e.what());
+  }
+  return at::stack(out[0], 0);
 }
 
 void Group::broadcast(std::vector<at::Tensor> tensors, int root, const std::string& what) {

@@ -51,8 +51,17 @@ class Group {
   enum class Reduce { Sum, Max };
   // A few host numbers reduced over the ranks (one collective, float64); every rank gets the result.
   std::vector<double> reduce_values(std::vector<double> values, Reduce op, const std::string& what);
+  // Every rank's `t` (the same shape and dtype on every rank) stacked in rank order: [size, t's shape].
+  at::Tensor all_gather(const at::Tensor& t, const std::string& what);
   // Copies root's tensors into every rank's.
   void broadcast(std::vector<at::Tensor> tensors, int root, const std::string& what);
+
+  // Payload this rank handed to tensor collectives since the group started (the bytes of its own
+  // tensors, not the backend's wire traffic): what docs/distributed.md's formulas count.
+  struct Traffic {
+    int64_t all_reduce_bytes = 0, all_gather_bytes = 0, collectives = 0;
+  };
+  const Traffic& traffic() const { return traffic_; }
 
   // Tells the other ranks why this one is about to stop, so their errors quote it. Never throws.
   void post_error(const std::string& message) noexcept;
@@ -63,6 +72,7 @@ class Group {
   int rank_ = 0, size_ = 1;
   std::string backend_ = "none";
   at::Device device_ = at::kCPU;
+  Traffic traffic_;
 };
 
 }  // namespace scanlab::dist

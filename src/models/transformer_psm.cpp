@@ -80,31 +80,51 @@ at::Tensor TransformerPsm::inf_head(const at::Tensor& h) {
 }
 
 at::Tensor TransformerPsm::forward(const at::Tensor& tokens) {
-  check_token_batch(tokens, o_.vocab_size, false, "transformer_psm forward");
-  const int64_t b = tokens.size(0), t = tokens.size(1), c = o_.chunk_size, d = o_.n_embd;
-  const int64_t n = (t + c - 1) / c;  // chunks; the last may be partial
-  // Zero-pad the last chunk: Inf is causal, so padding never reaches a real position's output.
-  at::Tensor x = encode(tokens, 0);
-  if (n * c > t) x = at::cat({x, at::zeros({b, n * c - t, d}, x.options())}, 1);
-  const at::Tensor chunks = x.view({b, n, c, d});
-
-  std::vector<at::Tensor> hidden = {inf_stack_.forward(chunks.select(1, 0), causal_mask(c, c, x.device()), true)};
-  if (n >= 2) {
+  return forward_block(tokens, 0, [](const at::Tensor& chunks, const scan::BatchedAgg<scan::TensorState>& agg) {
+    const int64_t n = chunks.size(1);
     // Chunks 1..n-1 need the prefixes of x_0..x_{n-2}: the inclusive scan over those n-1 chunks,
     // which is bracketed as the exclusive scan over all n (scan/blelloch.h) without feeding it
     // the last, possibly partial, chunk.
+    BlockScanResult r{chunks, {scan::Prefix<scan::TensorState>()}};
+    if (n < 2) return r;
     std::vector<scan::TensorState> xs;
     for (int64_t i = 0; i + 1 < n; ++i) xs.push_back({chunks.select(1, i)});
-    auto prefixes = scan::tensor_blelloch_scan(
-        xs, [this](const scan::TensorState& a, const scan::TensorState& y) { return agg(a, y); },
-        scan::ScanKind::Inclusive);
+    scan::check_state_sequence(xs);
+    auto inclusive = scan::blelloch_scan(xs, agg, scan::ScanKind::Inclusive);
+    r.prefixes.insert(r.prefixes.end(), inclusive.begin(), inclusive.end());
+    return r;
+  });
+}
+
+at::Tensor TransformerPsm::forward_block(const at::Tensor& tokens, int64_t first_chunk, const BlockScan& scan) {
+  check_token_batch(tokens, o_.vocab_size, false, "transformer_psm forward");
+  const int64_t b = tokens.size(0), t = tokens.size(1), c = o_.chunk_size, d = o_.n_embd;
+  const int64_t n = (t + c - 1) / c;  // chunks; the last may be partial
+  SCANLAB_CHECK(n >= 1, "transformer_psm: a block needs at least one token");
+  // Zero-pad the last chunk: Inf is causal, so padding never reaches a real position's output.
+  at::Tensor x = encode(tokens, first_chunk * c);
+  if (n * c > t) x = at::cat({x, at::zeros({b, n * c - t, d}, x.options())}, 1);
+  const auto agg_fn = scan::batch_tensor_agg([this](const scan::TensorState& a, const scan::TensorState& y) { return agg(a, y); });
+  const BlockScanResult s = scan(x.view({b, n, c, d}), agg_fn);
+  SCANLAB_ASSERT(static_cast<int64_t>(s.prefixes.size()) == n);
+  const at::Tensor& chunks = s.chunks;
+
+  // Only global chunk 0 has no prefix: Inf runs over it alone.
+  std::vector<at::Tensor> hidden;
+  const int64_t with = s.prefixes[0] ? 0 : 1;  // first chunk with a prefix
+  if (with == 1) hidden.push_back(inf_stack_.forward(chunks.select(1, 0), causal_mask(c, c, x.device()), true));
+  if (n > with) {
     std::vector<at::Tensor> p;
-    for (const auto& s : prefixes) p.push_back((*s)[0]);
-    // All chunks with a prefix as one batch of (n-1)*B sequences [P_i | x_i] of length 2C.
-    const at::Tensor prefix = at::stack(p, 0).reshape({(n - 1) * b, c, d});
-    const at::Tensor rest = chunks.slice(1, 1).transpose(0, 1).reshape({(n - 1) * b, c, d});
+    for (int64_t i = with; i < n; ++i) {
+      SCANLAB_ASSERT(s.prefixes[i].has_value());
+      p.push_back((*s.prefixes[i])[0]);
+    }
+    // All chunks with a prefix as one batch of m*B sequences [P_i | x_i] of length 2C.
+    const int64_t m = n - with;
+    const at::Tensor prefix = at::stack(p, 0).reshape({m * b, c, d});
+    const at::Tensor rest = chunks.slice(1, with).transpose(0, 1).reshape({m * b, c, d});
     const at::Tensor h = inf_stack_.forward(at::cat({prefix, rest}, 1), causal_mask(2 * c, 2 * c, x.device()), true);
-    hidden.push_back(h.slice(1, c).reshape({n - 1, b, c, d}).transpose(0, 1).reshape({b, (n - 1) * c, d}));
+    hidden.push_back(h.slice(1, c).reshape({m, b, c, d}).transpose(0, 1).reshape({b, m * c, d}));
   }
   return inf_head(at::cat(hidden, 1).slice(1, 0, t));
 }

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/nn/modules/linear.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,6 +59,20 @@ class TransformerPsm : public SequenceModel {
   std::unique_ptr<Stream> start_stream(int64_t batch) override;
   // Parallel logits; the stream's counter is filled by inserting the prompt's complete chunks.
   std::pair<at::Tensor, std::unique_ptr<Stream>> prefill(const at::Tensor& tokens) override;
+
+  // Sequence parallelism's hook (dist/seq_parallel.h): the forward of one contiguous block of
+  // chunks, global chunks [first_chunk, first_chunk + n), from tokens [B, t] (t <= n·C; only the
+  // sequence's last block may end in a partial chunk). `scan` gets the block's chunk encodings
+  // [B, n, C, D] and Agg, and returns each chunk's exclusive prefix (PSM bracketing, global order;
+  // only global chunk 0 has none) and the encodings Inf is to read: an exchanging scan returns them
+  // through its own autograd node, so that node's backward runs on every rank with tokens.
+  // forward(tokens) is forward_block(tokens, 0, the single-device Blelloch scan).
+  struct BlockScanResult {
+    at::Tensor chunks;
+    std::vector<scan::Prefix<scan::TensorState>> prefixes;
+  };
+  using BlockScan = std::function<BlockScanResult(const at::Tensor& chunks, const scan::BatchedAgg<scan::TensorState>& agg)>;
+  at::Tensor forward_block(const at::Tensor& tokens, int64_t first_chunk, const BlockScan& scan);
 
   const TransformerPsmOptions& options() const { return o_; }
   // Agg network evaluations so far (each is one batched call over a tree level or one carry).

@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "core/check.h"
+#include "models/transformer_psm.h"
+#include "scan/block_scan.h"
 
 namespace scanlab::train {
 
@@ -25,6 +27,36 @@ MicroBatchLoss data_parallel_loss(dist::Group& group, const at::Tensor& logits, 
                                           "loss of a micro-batch");
   // N / global count: averaging the ranks' gradients then gives the gradient of sum / global count.
   return {sum * (static_cast<double>(group.size()) / global[1]), global[0] / global[1]};
+}
+
+void check_seq_parallel(const config::ExperimentConfig& cfg, int ranks) {
+  SCANLAB_CHECK(ranks >= 2, "--seq-parallel splits each sequence over the ranks; it needs at least 2 (--nproc or ",
+                "WORLD_SIZE), got ", ranks);
+  const std::string kind = cfg.model.value("model", std::string());
+  SCANLAB_CHECK(kind == "transformer_psm", "--seq-parallel: model '", kind, "' has no chunk scan to split over ",
+                "the ranks; sequence parallel training covers transformer_psm");
+  const int64_t chunk = cfg.model.value("chunk_size", models::TransformerPsmOptions{}.chunk_size);
+  SCANLAB_CHECK(chunk >= 1, "--seq-parallel: model.chunk_size must be >= 1, got ", chunk);
+  const std::vector<int64_t> lens =
+      cfg.train.curriculum.empty() ? std::vector<int64_t>{0} : cfg.train.curriculum;
+  for (int64_t len : lens) {
+    // The tokens a batch holds at this stage, from one example (seq_len counts differently per task).
+    const int64_t t = config::make_task(cfg.task, len)->examples(tasks::Split::Train, {0}).inputs.size(1);
+    const scan::BlockLayout l = scan::block_layout((t + chunk - 1) / chunk, ranks);
+    SCANLAB_CHECK(l.count(ranks - 1) > 0, "--seq-parallel over ", ranks, " ranks: sequences of ", t,
+                  " tokens are ", l.states, " chunks of ", chunk, "; in blocks of ", l.block_len,
+                  " chunks (a power of two) per rank they leave rank ", ranks - 1,
+                  " without tokens; use fewer ranks or longer sequences (more than ", (ranks - 1) * l.block_len,
+                  " chunks)");
+  }
+}
+
+at::Tensor block_labels(const at::Tensor& labels, int64_t first, int64_t count, tasks::LossAlignment alignment) {
+  if (alignment == tasks::LossAlignment::Unshifted) return labels.slice(1, first, first + count);
+  at::Tensor out = at::full({labels.size(0), count}, tasks::kIgnoreLabel, labels.options());
+  const int64_t end = std::min(first + count + 1, labels.size(1));
+  if (end > first + 1) out.slice(1, 0, end - first - 1).copy_(labels.slice(1, first + 1, end));
+  return out;
 }
 
 void sum_over_ranks(dist::Group& group, tasks::EvalTotals& totals, const std::string& what) {

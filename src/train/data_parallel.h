@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "config/experiment.h"
 #include "dist/group.h"
 #include "tasks/task.h"
 
@@ -27,6 +28,16 @@ struct MicroBatchLoss {
 // positions added up over the ranks (one small all-reduce), the local sum scaled by N / global count.
 MicroBatchLoss data_parallel_loss(dist::Group& group, const at::Tensor& logits, const at::Tensor& labels,
                                   tasks::LossAlignment alignment);
+
+// Sequence parallel (dist/seq_parallel.h, `--seq-parallel`): every rank takes the whole micro-batch
+// and one block of each sequence's chunks. Refuses, one line each, what cannot run that way: fewer
+// than two ranks, a model without a chunk scan (only transformer_psm has one wired to training), and
+// a stage whose sequences leave a rank without tokens (each rank holds a power-of-two number of
+// chunks, so N chunks over P ranks need N > (P-1)·B, B the smallest power of two with P·B >= N).
+void check_seq_parallel(const config::ExperimentConfig& cfg, int ranks);
+// A rank's block [first, first + count) of `labels` [B, T], aligned with the block's logits
+// (Unshifted): under Shifted alignment position t's label is labels[t + 1], the last one none.
+at::Tensor block_labels(const at::Tensor& labels, int64_t first, int64_t count, tasks::LossAlignment alignment);
 
 // Adds up every rank's totals (loss, counts, errors per position); all ranks get the sum.
 void sum_over_ranks(dist::Group& group, tasks::EvalTotals& totals, const std::string& what);

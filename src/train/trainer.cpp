@@ -16,6 +16,8 @@
 #include "core/memory.h"
 #include "core/torch_compat.h"
 #include "dist/grad_sync.h"
+#include "dist/seq_parallel.h"
+#include "models/transformer_psm.h"
 #include "models/checkpoint.h"
 #include "models/model_size.h"
 #include "models/registry.h"
@@ -96,7 +98,16 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
   const auto& opt = cfg.train;
   const int ranks = group.size(), rank = group.rank();
   const bool root = group.is_root();  // writes the run folder and the output
-  check_batch_divides(opt.batch_size, ranks);
+  std::unique_ptr<dist::SeqParallel> seq;
+  models::TransformerPsm* psm = nullptr;
+  if (control.seq_parallel) {
+    check_seq_parallel(cfg, ranks);
+    psm = dynamic_cast<models::TransformerPsm*>(&model);
+    SCANLAB_CHECK(psm, "--seq-parallel: the model is ", model.kind(), ", not transformer_psm");
+    seq = std::make_unique<dist::SeqParallel>(group);
+  } else {
+    check_batch_divides(opt.batch_size, ranks);
+  }
   const std::vector<int64_t> stage_lens =
       opt.curriculum.empty() ? std::vector<int64_t>{config::task_seq_len(cfg.task)} : opt.curriculum;
   const int64_t n_stages = static_cast<int64_t>(stage_lens.size());
@@ -159,7 +170,9 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
     grad_sync = std::make_unique<dist::GradSync>(group, trainable, control.bucket_bytes);
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const int64_t examples_per_step = opt.batch_size * opt.grad_accum, local_batch = opt.batch_size / ranks;
+  // Sequence parallel ranks all take the whole micro-batch (data_ranks 1).
+  const int data_ranks = seq ? 1 : ranks, data_rank = seq ? 0 : rank;
+  const int64_t examples_per_step = opt.batch_size * opt.grad_accum, local_batch = opt.batch_size / data_ranks;
 
   for (; prog.stage < n_stages && !prog.done; ++prog.stage, prog.step = 0) {
     const int64_t seq_len = stage_lens[static_cast<size_t>(prog.stage)];
@@ -239,20 +252,30 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
       tasks::EvalTotals batch_totals;
       for (int64_t micro = 0; micro < opt.grad_accum; ++micro) {
         std::vector<int64_t> idx(static_cast<size_t>(local_batch));
-        const int64_t first = prog.step * examples_per_step + micro * opt.batch_size + rank * local_batch;
+        const int64_t first = prog.step * examples_per_step + micro * opt.batch_size + data_rank * local_batch;
         for (int64_t b = 0; b < local_batch; ++b) idx[static_cast<size_t>(b)] = order.at(first + b);
         auto batch = task->examples(tasks::Split::Train, idx);
         auto labels = batch.labels.to(device);
+        auto alignment = task->alignment();
         at::Tensor loss, logits;
         double value = 0;
         {
           CudaBf16Autocast autocast(opt.bf16 && device.is_cuda());
-          logits = model.forward(batch.inputs.to(device));
+          if (seq) {
+            // This rank's block of every sequence, its labels aligned with its logits.
+            const int64_t t = batch.inputs.size(1);
+            const auto [tok_first, tok_count] = seq->token_range(t, psm->options().chunk_size);
+            logits = seq->psm_forward(*psm, batch.inputs.to(device).slice(1, tok_first, tok_first + tok_count), t);
+            labels = block_labels(labels, tok_first, tok_count, alignment);
+            alignment = tasks::LossAlignment::Unshifted;
+          } else {
+            logits = model.forward(batch.inputs.to(device));
+          }
           if (ranks == 1) {
-            loss = tasks::task_loss(logits, labels, task->alignment());
+            loss = tasks::task_loss(logits, labels, alignment);
             value = loss.item<double>();
           } else {
-            auto part = data_parallel_loss(group, logits, labels, task->alignment());
+            auto part = data_parallel_loss(group, logits, labels, alignment);
             loss = part.loss;
             value = part.value;
           }
@@ -261,11 +284,23 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
                       " (stage ", prog.stage + 1, ", stage step ", prog.step + 1, ", micro-batch ", micro + 1,
                       "); lower train.lr, keep train.clip_norm on, or check the data");
         const bool reduce = grad_sync && micro + 1 == opt.grad_accum;  // earlier micro-batches accumulate locally
-        if (reduce) grad_sync->arm();
+        // Sequence parallel: the block-state exchanges' all-reduces run inside the backward pass in an
+        // order the ranks' (different) graphs decide, so the gradient buckets must not overlap them:
+        // they all start after it. A parameter no Agg call of this rank reached gets a zero gradient,
+        // so every rank steps every parameter alike.
+        if (reduce && !seq) grad_sync->arm();
         (loss / static_cast<double>(opt.grad_accum)).backward();
+        if (seq) {
+          seq->finish_backward();
+          if (reduce) {
+            for (auto& p : model.parameters())
+              if (p.requires_grad() && !p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+            grad_sync->arm();
+          }
+        }
         if (reduce) grad_sync->finish();
         step_loss += value / static_cast<double>(opt.grad_accum);
-        if (micro + 1 == opt.grad_accum) batch_totals.add(logits.detach(), labels, task->alignment());
+        if (micro + 1 == opt.grad_accum) batch_totals.add(logits.detach(), labels, alignment);
       }
       const int stop_signal = agreed_signal(&batch_totals);
       double grad_norm = 0;

@@ -29,6 +29,9 @@ struct RunControl {
   // alone writes the checkpoint, metrics and output; every rank reads the checkpoint to resume.
   std::shared_ptr<dist::Group> group;
   int64_t bucket_bytes = 25 << 20;  // gradient all-reduce buckets
+  // Sequence parallel (`--seq-parallel`, dist/seq_parallel.h): every rank takes the whole batch and
+  // one block of each sequence's chunks, instead of a slice of the batch.
+  bool seq_parallel = false;
 };
 
 struct StageSummary {

@@ -228,5 +228,8 @@ if(SCANLAB_WITH_GLOO)
   add_test(NAME cli.train_dist_flags
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/train_dist_flags.sh $<TARGET_FILE:scanlab>
                    ${PROJECT_SOURCE_DIR}/configs/mqar_cpu.toml)
-  set_tests_properties(cli.train_dist cli.train_dist_flags PROPERTIES TIMEOUT 300)
+  add_test(NAME cli.train_seq_parallel
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/train_seq_parallel.sh $<TARGET_FILE:scanlab>
+                   ${PROJECT_SOURCE_DIR}/configs/mqar_cpu.toml ${SCANLAB_NUMPY_PYTHON3})
+  set_tests_properties(cli.train_dist cli.train_dist_flags cli.train_seq_parallel PROPERTIES TIMEOUT 300)
 endif()

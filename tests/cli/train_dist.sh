@@ -12,32 +12,19 @@
 #  4. SIGSTOP one rank (a hang): the others stop after --dist-timeout naming it.
 # Usage: train_dist.sh <scanlab> <config.toml> [python3 with numpy]
 set -u
-scanlab=$1
-config=$2
-python=${3:-python3}
-here=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/train_runs.sh"
 common=(train --config "$config" --set task.num_train=512 --set task.num_val=64 --set model.n_embd=16
         --set train.dtype=float64 --set train.batch_size=12 --set train.grad_accum=2 --set train.steps=6
         --set train.warmup_steps=2 --set train.eval_every=3 --set train.eval_examples=30 --set train.eval_batch_size=7
         --set train.log_every=1 --set train.checkpoint_every=0)
-run() {  # run <name> <args...>: a run folder $dir/<name>, output in $dir/<name>.log
-  local name=$1
-  shift
-  "$scanlab" --threads 1 "${common[@]}" --set "train.out_dir=\"$dir/$name\"" "$@" > "$dir/$name.log" 2>&1 ||
-    { cat "$dir/$name.log"; fail "run $name exited $?"; }
-}
-same() { "$python" "$here/compare_runs.py" "$dir/$1" "$dir/$2" 1e-12 || fail "$2 differs from $1"; }
 
 # 1. N ranks x batch 12/N = 1 process x 12.
 run one
 run two --nproc 2
 run three --nproc 3 --bucket-mb 0.01
 grep -q "finished at step 6; checkpoint .* (3 ranks, gloo)" "$dir/three.log" || { cat "$dir/three.log"; fail "3 ranks"; }
-echo "2 ranks: $(same one two)"
-echo "3 ranks: $(same one three)"
+agree "2 ranks" one two
+agree "3 ranks" one three
 # The same 2 ranks started by hand with the variables torchrun sets.
 port=$((20000 + RANDOM % 20000))
 for r in 1 0; do
@@ -47,21 +34,21 @@ for r in 1 0; do
 done
 for r in 0 1; do wait "${pids[r]}" || { cat "$dir/by_hand.$r.log"; fail "rank $r started by hand"; }; done
 [[ ! -s $dir/by_hand.1.log ]] || { cat "$dir/by_hand.1.log"; fail "rank 1 printed something"; }
-echo "2 ranks from torchrun's variables: $(same one by_hand)"
+agree "2 ranks from torchrun's variables" one by_hand
 
 # 2. Resumed with another number of ranks.
 run two_then_three --nproc 2 --stop-after 3
 run two_then_three --nproc 3 --resume
-echo "2 ranks, resumed with 3: $(same one two_then_three)"
+agree "2 ranks, resumed with 3" one two_then_three
 run three_then_one --nproc 3 --stop-after 2
 run three_then_one --resume
-echo "3 ranks, resumed with 1: $(same one three_then_one)"
+agree "3 ranks, resumed with 1" one three_then_one
 # With dropout, a run of 2 ranks resumed with 2 draws the same masks as the uninterrupted one.
 drop=(--set model.resid_pdrop=0.2 --set model.embd_pdrop=0.2)
 run drop_whole --nproc 2 "${drop[@]}"
 run drop_resumed --nproc 2 "${drop[@]}" --stop-after 4
 run drop_resumed --nproc 2 "${drop[@]}" --resume
-echo "2 ranks with dropout, resumed: $(same drop_whole drop_resumed)"
+agree "2 ranks with dropout, resumed" drop_whole drop_resumed
 ! "$python" "$here/compare_runs.py" "$dir/one" "$dir/drop_whole" 1e-6 > /dev/null 2>&1 || fail "dropout changed nothing"
 
 # 3. kill -9 one rank of 3 in a long run with a checkpoint every 2 steps.

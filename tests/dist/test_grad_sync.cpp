@@ -4,41 +4,16 @@
 // naming it, within the timeout.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <thread>
 
 #include "core/check.h"
 #include "dist/grad_sync.h"
 #include "dist/group.h"
+#include "support/loopback_ranks.h"
 
 namespace scanlab::dist {
 namespace {
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
-
-World world(int rank, int port) { return {rank, 2, rank, "127.0.0.1", port}; }
-
-GroupOptions gloo(double seconds) {
-  GroupOptions o;
-  o.backend = "gloo";
-  o.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-  return o;
-}
 
 struct Params {
   at::Tensor w, b, unused;
@@ -54,15 +29,6 @@ Params make_params() {
 at::Tensor loss_of(const Params& p, int rank, int micro) {
   auto x = at::arange(6, at::TensorOptions().dtype(at::kDouble)).reshape({2, 3}).add(rank * 10 + micro * 3).div(7);
   return at::matmul(x, p.w).add(p.b).tanh().pow(2).sum();
-}
-
-bool have_gloo() {
-  try {
-    resolve_backend("gloo", at::kCPU);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
 }
 
 TEST(GradSync, BucketsAverageTheRanksGradients) {

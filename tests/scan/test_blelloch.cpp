@@ -7,34 +7,11 @@
 #include "scan/blelloch.h"
 #include "scan/online_scanner.h"
 #include "scan/reference.h"
+#include "support/symbolic_agg.h"
 
 namespace scanlab::scan {
 
-template <>
-struct StateBytes<std::string> {
-  static int64_t of(const std::string& s) { return static_cast<int64_t>(s.size()); }
-};
-
 namespace {
-
-// Symbolic Agg: builds "(a.b)"; counts every batched call it receives.
-struct Symbolic {
-  int64_t calls = 0;
-  BatchedAgg<std::string> agg() {
-    return [this](const std::vector<std::string>& a, const std::vector<std::string>& b) {
-      ++calls;
-      std::vector<std::string> out;
-      for (size_t i = 0; i < a.size(); ++i) out.push_back("(" + a[i] + "." + b[i] + ")");
-      return out;
-    };
-  }
-};
-
-std::vector<std::string> symbols(int64_t n) {
-  std::vector<std::string> xs;
-  for (int64_t i = 0; i < n; ++i) xs.push_back("x" + std::to_string(i));
-  return xs;
-}
 
 // Written independently of the engine: the balanced tree of a block, and the left fold of the
 // dyadic blocks of [0, i), largest first (PSM paper §1.4).

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sequence-parallel `scanlab train --seq-parallel` (issue 19) on Gloo over loopback, as whole processes,
+# on the tiny float64 MQAR Transformer-PSM (4 chunks of 8 tokens a sequence):
+#  1. --nproc 2 (blocks of 2 chunks) and --nproc 4 (one chunk each) train the weights and losses of
+#     one process, to 1e-12: every rank takes the whole batch and one block of each sequence;
+#  2. what cannot run is refused in one line with exit code 2 before training: one process, a model
+#     without a chunk scan, and ranks the chunks cannot all reach (3 and 8 ranks for 4 chunks).
+# Usage: train_seq_parallel.sh <scanlab> <config.toml> [python3 with numpy]
+set -u
+source "$(dirname "$0")/train_runs.sh"
+common=(train --config "$config" --set task.num_train=256 --set task.num_val=32 --set model.n_embd=16
+        --set train.dtype=float64 --set train.batch_size=6 --set train.grad_accum=2 --set train.steps=4
+        --set train.warmup_steps=1 --set train.eval_every=2 --set train.eval_examples=16 --set train.eval_batch_size=5
+        --set train.log_every=1 --set train.checkpoint_every=0)
+
+# 1. P ranks on one sequence = 1 process.
+timed() {  # timed <name> <args...>: run, then its wall time
+  local t0=${EPOCHREALTIME/./}
+  run "$@"
+  local t1=${EPOCHREALTIME/./}
+  echo "$1: $(((t1 - t0) / 1000)) ms"
+}
+timed one
+timed two --nproc 2 --seq-parallel
+timed four --nproc 4 --seq-parallel
+grep -q "finished at step 4; checkpoint .* (4 ranks, gloo)" "$dir/four.log" || { cat "$dir/four.log"; fail "4 ranks"; }
+agree "2 ranks, sequence parallel" one two
+agree "4 ranks, sequence parallel" one four
+
+# 2. Refused in one line, exit 2.
+refused() {  # refused <expected text> <args...>
+  local want=$1
+  shift
+  "$scanlab" --threads 1 "${common[@]}" --set "train.out_dir=\"$dir/refused\"" "$@" > "$dir/out" 2> "$dir/err"
+  local rc=$?
+  [[ $rc == 2 ]] || { cat "$dir/err"; fail "exit $rc (expected 2) for: $*"; }
+  [[ $(wc -l < "$dir/err") == 1 ]] || { cat "$dir/err"; fail "more than one line for: $*"; }
+  grep -q -- "$want" "$dir/err" || { cat "$dir/err"; fail "expected '$want' for: $*"; }
+}
+refused "--seq-parallel splits each sequence over the ranks; it needs at least 2" --seq-parallel
+refused "--seq-parallel: model 'gla' has no chunk scan" --nproc 2 --seq-parallel --set 'model.model="gla"'
+refused "in blocks of 2 chunks (a power of two) per rank they leave rank 2 without tokens" --nproc 3 --seq-parallel
+refused "leave rank 7 without tokens" --nproc 8 --seq-parallel
+echo "bad sequence-parallel runs: one line each, exit 2"
