@@ -65,6 +65,8 @@ void add_train_flags(CLI::App* cmd, TrainFlags& f, bool with_algorithm) {
   f.add(cmd, "--eval-samples", &nar::study::TrainOptions::eval_samples, "val/test samples before the algorithm's multiplier");
   f.add(cmd, "--val-nodes", &nar::study::TrainOptions::val_nodes, "n of validation (ID) samples");
   f.add(cmd, "--test-nodes", &nar::study::TrainOptions::test_nodes, "n of test (OOD) samples");
+  f.add_flag(cmd, "--track-test", &nar::study::TrainOptions::track_test,
+             "also score the test split at every validation (OOD learning curve; true/false)");
 }
 
 // Rewrites the file with one more line (atomically); `header` starts a new file.
@@ -100,13 +102,25 @@ void register_nar_training(CLI::App& nar, GlobalContext& ctx) {
     auto checkpoint = std::make_shared<std::string>();
     auto nodes = std::make_shared<int64_t>(64);
     auto samples = std::make_shared<int64_t>(32);
+    auto overrides = std::make_shared<nar::study::EvalOverrides>();
     auto* cmd = nar.add_subcommand("eval", "Score a saved checkpoint on a fresh test split (sampler seed 3)");
     cmd->add_option("--checkpoint", *checkpoint, "file written by `nar train --save`")->required();
     cmd->add_option("--nodes", *nodes, "n of the test samples")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--samples", *samples, "test samples before the algorithm's multiplier")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->callback([checkpoint, nodes, samples, &ctx] {
+    cmd->add_option("--sinkhorn-steps", overrides->steps,
+                    "Sinkhorn rounds in the permutation decoder (default: as trained, 10; 0 = none)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--hard-sinkhorn-steps", overrides->hard_steps,
+                    "further Sinkhorn rounds before the argmax of permutation outputs (default 50; 0 = none)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--sinkhorn-temperature", overrides->temperature, "Sinkhorn temperature (default: as trained, 0.1)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_flag("--true-hints", overrides->true_hints,
+                  "feed the ground-truth hints at every step instead of the predicted ones (diagnostic)");
+    cmd->callback([checkpoint, nodes, samples, overrides, &ctx] {
       const auto device = apply_runtime(ctx.runtime);
-      std::cout << nar::study::format_scores(nar::study::evaluate_checkpoint(*checkpoint, *nodes, *samples, device));
+      std::cout << nar::study::format_scores(
+          nar::study::evaluate_checkpoint(*checkpoint, *nodes, *samples, device, *overrides));
     });
   }
   {

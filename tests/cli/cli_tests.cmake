@@ -116,9 +116,12 @@ scanlab_cli_test(nar_train_save ARGS --threads 1 nar train --algorithm odd_even_
                  --protocol clrs --steps 2 --eval-every 1 --batch 4 --hidden 8 --train-samples 8 --eval-samples 2
                  --train-nodes 5 --val-nodes 5 --test-nodes 7 --save ${NAR_CKPT} EXPECT "triplet_gmpnn.*5 processor steps per batch")
 scanlab_cli_test(nar_eval_checkpoint ARGS --threads 1 nar eval --checkpoint ${NAR_CKPT} --nodes 9 --samples 3
-                 EXPECT "odd_even_transposition_sort / triplet_gmpnn \\(seed 42\\) on 3 test samples at n = 9: score")
+                 EXPECT "odd_even_transposition_sort / triplet_gmpnn \\(seed 42\\) on 3 test samples at n = 9 \\(Sinkhorn 10 \\+ 50 rounds, temperature 0.1\\): score")
+scanlab_cli_test(nar_eval_overrides ARGS --threads 1 nar eval --checkpoint ${NAR_CKPT} --nodes 9 --samples 3
+                 --sinkhorn-steps 0 --hard-sinkhorn-steps 5 --sinkhorn-temperature 1 --true-hints
+                 EXPECT "n = 9 \\(Sinkhorn 0 \\+ 5 rounds, temperature 1\\): score.*ground-truth hints fed at every step")
 set_tests_properties(cli.nar_train_save PROPERTIES FIXTURES_SETUP nar_ckpt)
-set_tests_properties(cli.nar_eval_checkpoint PROPERTIES FIXTURES_REQUIRED nar_ckpt)
+set_tests_properties(cli.nar_eval_checkpoint cli.nar_eval_overrides PROPERTIES FIXTURES_REQUIRED nar_ckpt)
 scanlab_cli_test(nar_stats_unknown ARGS nar stats --algorithms heapsort FAIL_EXPECT "unknown algorithm 'heapsort'")
 # Training and evaluation end to end on the small CPU configs (a few steps), and the MQAR main job.
 scanlab_cli_test(train_s5_cpu_short ARGS --threads 1 train --config ${PROJECT_SOURCE_DIR}/configs/s5_cpu.toml

@@ -39,6 +39,22 @@ TEST(NarGnnSinkhorn, LowTemperatureRecoversTheBestPermutation) {
   EXPECT_THROW(log_sinkhorn(at::zeros({2, 3, 4}), SinkhornOptions{}), scanlab::Error);
 }
 
+TEST(NarGnnSinkhorn, ZeroStepsOnlyScalesAndMasksTheDiagonal) {
+  // The evaluation diagnostic (`nar eval --sinkhorn-steps 0`): no normalisation, so the row argmax is
+  // the raw scores' argmax off the diagonal.
+  torch::manual_seed(5);
+  const at::Tensor logits = at::randn({2, 5, 5}, at::kDouble);
+  SinkhornOptions o;
+  o.steps = 0;
+  o.temperature = 0.5;
+  const at::Tensor x = log_sinkhorn(logits, o);
+  const at::Tensor eye = at::eye(5, at::kDouble).to(at::kBool);
+  expect_close("off-diagonal", (logits / 0.5).masked_fill(eye, 0), x.masked_fill(eye, 0), 1e-12);
+  EXPECT_LT(x.diagonal(0, -2, -1).max().item<double>(), -1e5);
+  o.steps = -1;
+  EXPECT_THROW(log_sinkhorn(logits, o), scanlab::Error);
+}
+
 TEST(NarGnnLosses, HandComputedValues) {
   // Pointer: softmax([0, ln 3]) = [1/4, 3/4]; truth 1 -> -ln(3/4).
   at::Tensor logits = at::tensor({0.0, std::log(3.0)}, at::kDouble).view({1, 1, 2});

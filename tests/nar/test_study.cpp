@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "core/atomic_file.h"
 #include "core/check.h"
 #include "io/svg_plot.h"
+#include "nar/stats.h"
 #include "nar/study/compare.h"
 #include "nar/study/data.h"
 #include "nar/study/train_eval.h"
@@ -31,6 +34,17 @@ TrainOptions tiny_options() {
   o.batch_size = 4;
   o.steps = 12;
   o.eval_every = 4;
+  return o;
+}
+
+// A registered algorithm on small splits (eval splits: 2 x the algorithm's multiplier samples).
+TrainOptions registered_options(const std::string& algorithm, int64_t train_samples, int64_t train_n, int64_t test_n) {
+  TrainOptions o = tiny_options();
+  o.algorithm = algorithm;
+  o.train_samples = train_samples;
+  o.eval_samples = 2;
+  o.train_nodes = o.val_nodes = train_n;
+  o.test_nodes = test_n;
   return o;
 }
 
@@ -74,6 +88,98 @@ TEST(NarStudyTrainer, RestoresTheBestValidationParameters) {
   wider.hidden = 32;
   gnn::Net mismatched(s.test, net_options(wider));
   EXPECT_THROW(load_checkpoint_into(path, mismatched), scanlab::Error);
+}
+
+TEST(NarStudyTrainer, TrackTestRecordsAnOodCurveAndChangesNothingElse) {
+  const Splits s = tiny_splits({});
+  TrainOptions o = tiny_options();
+  const TrainResult plain = train_and_evaluate(o, s, at::kCPU);
+  EXPECT_TRUE(plain.test_curve.empty());
+  // Results written before the option existed keep their form.
+  EXPECT_EQ(result_to_json(plain).find("test_curve"), std::string::npos);
+  EXPECT_EQ(result_to_json(plain).find("track_test"), std::string::npos);
+  o.track_test = true;
+  const TrainResult tracked = train_and_evaluate(o, s, at::kCPU);
+  EXPECT_EQ(tracked.losses, plain.losses);
+  EXPECT_EQ(tracked.best_step, plain.best_step);
+  EXPECT_EQ(tracked.test_score, plain.test_score);
+  ASSERT_EQ(tracked.test_curve.size(), tracked.val_curve.size());
+  bool saw_best = false;
+  for (size_t k = 0; k < tracked.test_curve.size(); ++k) {
+    EXPECT_EQ(tracked.test_curve[k].step, tracked.val_curve[k].step);
+    if (tracked.test_curve[k].step != tracked.best_step) continue;
+    saw_best = true;  // the curve's point at the restored checkpoint is the reported test score
+    EXPECT_DOUBLE_EQ(tracked.test_curve[k].score, tracked.test_score);
+  }
+  EXPECT_TRUE(saw_best);
+  const TrainResult back = result_from_json(result_to_json(tracked));
+  EXPECT_TRUE(back.options.track_test);
+  ASSERT_EQ(back.test_curve.size(), tracked.test_curve.size());
+  EXPECT_EQ(back.test_curve.back().score, tracked.test_curve.back().score);
+  EXPECT_NE(format_run(tracked).find("at every validation"), std::string::npos);
+}
+
+TEST(NarStudyData, CheckpointEvaluationTakesSinkhornAndHintSettings) {
+  TrainOptions o = registered_options("odd_even_transposition_sort", 8, 4, 6);
+  o.steps = 2;
+  o.eval_every = 2;
+  std::shared_ptr<gnn::Net> net;
+  const TrainResult r = train_and_evaluate(o, make_splits(o), at::kCPU, &net);
+  const std::string path = ::testing::TempDir() + "/nar_oets_ckpt.safetensors";
+  save_checkpoint(path, *net, o);
+  const CheckpointScores def = evaluate_checkpoint(path, 6, 2, at::kCPU);
+  EXPECT_EQ(def.sinkhorn_steps, 10);
+  EXPECT_EQ(def.hard_sinkhorn_steps, 50);
+  EXPECT_DOUBLE_EQ(def.sinkhorn_temperature, 0.1);
+  EXPECT_DOUBLE_EQ(def.scores.score, r.test_score);  // the same test split (seed 3) and settings
+  EvalOverrides raw;
+  raw.steps = 0;
+  raw.hard_steps = 0;
+  raw.temperature = 1.0;
+  const CheckpointScores none = evaluate_checkpoint(path, 6, 2, at::kCPU, raw);
+  EXPECT_EQ(none.sinkhorn_steps, 0);
+  EXPECT_EQ(none.hard_sinkhorn_steps, 0);
+  EXPECT_DOUBLE_EQ(none.sinkhorn_temperature, 1.0);
+  EXPECT_GE(none.scores.score, 0.0);
+  EXPECT_LE(none.scores.score, 1.0);
+  EXPECT_NE(format_scores(none).find("Sinkhorn 0 + 0 rounds, temperature 1"), std::string::npos) << format_scores(none);
+  // Ground-truth hints at every step (a diagnostic): reported, and a valid score.
+  EvalOverrides forced;
+  forced.true_hints = true;
+  const CheckpointScores truth = evaluate_checkpoint(path, 6, 2, at::kCPU, forced);
+  EXPECT_TRUE(truth.true_hints);
+  EXPECT_FALSE(def.true_hints);
+  EXPECT_GE(truth.scores.score, 0.0);
+  EXPECT_LE(truth.scores.score, 1.0);
+  EXPECT_NE(format_scores(truth).find("ground-truth hints"), std::string::npos);
+}
+
+TEST(NarStudyCompare, TableShowsEachAlgorithmsEfficiency) {
+  std::vector<TrainResult> runs(2);
+  runs[0].options.algorithm = "bubble_sort";
+  runs[1].options.algorithm = "odd_even_transposition_sort";
+  for (auto& r : runs) {
+    r.options.processor = "mpnn";
+    r.options.train_nodes = r.options.val_nodes = 8;
+  }
+  StatsOptions so;
+  so.sizes = {8};
+  so.algorithms = {"bubble_sort", "odd_even_transposition_sort"};
+  const auto stats = compute_stats(so);
+  const std::string md = comparison_table(runs, {task_pair("sort")}, {"mpnn"});
+  EXPECT_NE(md.find("node eff. (n = 8) | edge eff. (n = 8)"), std::string::npos) << md;
+  for (const auto& row : stats) {
+    const std::string cells = fmt::format("| sort | mpnn | {} | 0 | {:.3f} | {:.4f} | 1 |", row.algorithm,
+                                          row.node_efficiency, row.edge_efficiency);
+    EXPECT_NE(md.find(cells), std::string::npos) << cells << "\n" << md;
+  }
+  // Given efficiencies are used as they are; a missing one shows "-".
+  std::map<std::string, StatsRow> given;
+  given["bubble_sort@8"] = stats.front();
+  given["bubble_sort@8"].node_efficiency = 0.5;
+  const std::string partial = comparison_table(runs, {task_pair("sort")}, {"mpnn"}, given);
+  EXPECT_NE(partial.find("| bubble_sort | 0 | 0.500 |"), std::string::npos) << partial;
+  EXPECT_NE(partial.find("| odd_even_transposition_sort | 0 | - | - | 1 |"), std::string::npos) << partial;
 }
 
 TEST(NarStudyTrainer, BadOptionsAreErrors) {
@@ -174,7 +280,7 @@ TEST(NarStudyCompare, MergesStudiesRunApart) {
     EXPECT_EQ(a.val_curve.size(), it->val_curve.size());
     EXPECT_EQ(a.options.hidden, 16);
   }
-  EXPECT_NE(read_file(root + "/joined/table.md").find("| search | deepsets | parallel_search | 2 | 1 |"), std::string::npos)
+  EXPECT_NE(read_file(root + "/joined/table.md").find("| search | deepsets | parallel_search | 2 | - | - | 1 |"), std::string::npos)
       << read_file(root + "/joined/table.md");
   EXPECT_EQ(read_file(root + "/joined/score_vs_step_search.svg").rfind("<svg", 0), 0u);
   // Bad inputs name the file and line.
@@ -199,12 +305,7 @@ TEST(NarStudyCompare, MeanStdAndCharts) {
 }
 
 TEST(NarStudyData, SplitsFromTheAlgorithmLibrary) {
-  TrainOptions o = tiny_options();
-  o.algorithm = "bubble_sort";
-  o.train_samples = 6;
-  o.eval_samples = 2;
-  o.train_nodes = o.val_nodes = 5;
-  o.test_nodes = 7;
+  TrainOptions o = registered_options("bubble_sort", 6, 5, 7);
   const Splits s = make_splits(o);
   EXPECT_EQ(s.train.batch_size(), 6);
   EXPECT_EQ(s.test.nodes(), 7);

@@ -134,7 +134,8 @@ at::Tensor Decoders::combine(const SpecEntry& e, const DecoderInputs& in, const 
   return squeeze ? graph.squeeze(-1) : graph;
 }
 
-at::Tensor postprocess(const SpecEntry& e, const at::Tensor& raw, Postprocess mode, int64_t sinkhorn_steps) {
+at::Tensor postprocess(const SpecEntry& e, const at::Tensor& raw, Postprocess mode, int64_t sinkhorn_steps,
+                       double sinkhorn_temperature) {
   const bool hard = mode == Postprocess::Hard;
   switch (e.type) {
     case Type::Scalar: return hard ? raw.detach() : raw;
@@ -146,6 +147,7 @@ at::Tensor postprocess(const SpecEntry& e, const at::Tensor& raw, Postprocess mo
     case Type::PermutationPointer: {
       SinkhornOptions o;
       o.steps = sinkhorn_steps;
+      o.temperature = sinkhorn_temperature;
       const at::Tensor p = log_sinkhorn(raw, o).exp();
       return hard ? at::one_hot(p.argmax(-1), p.size(-1)).to(raw.scalar_type()) : p;
     }

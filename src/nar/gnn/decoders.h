@@ -49,7 +49,8 @@ enum class Postprocess { Soft, Hard };
 // Soft: sigmoid (mask), softmax (mask_one, categorical, pointer -> distribution rows),
 // exp(log_sinkhorn) (permutation), scalars unchanged. Hard: threshold at 0, argmax one-hot,
 // argmax indices (pointer), one-hot rows of the Sinkhorn matrix (permutation), scalars detached.
-// `sinkhorn_steps` is the number of extra Sinkhorn rounds for permutation pointers.
-at::Tensor postprocess(const SpecEntry& e, const at::Tensor& raw, Postprocess mode, int64_t sinkhorn_steps);
+// `sinkhorn_steps` is the number of extra Sinkhorn rounds for permutation pointers, at `sinkhorn_temperature`.
+at::Tensor postprocess(const SpecEntry& e, const at::Tensor& raw, Postprocess mode, int64_t sinkhorn_steps,
+                       double sinkhorn_temperature = 0.1);
 
 }  // namespace scanlab::nar::gnn

@@ -62,6 +62,7 @@ NetPrediction Net::forward(const FeatureBatch& batch) {
   const bool training = is_training();
   SinkhornOptions sinkhorn;
   sinkhorn.steps = opts_.sinkhorn_steps;
+  sinkhorn.temperature = opts_.sinkhorn_temperature;
   sinkhorn.gumbel_noise = training;
 
   std::vector<Feature> hints;
@@ -93,7 +94,9 @@ NetPrediction Net::forward(const FeatureBatch& batch) {
   DecoderInputs last_dec;
 
   for (int64_t i = 0; i < steps; ++i) {
-    if (i > 0 && !hints.empty()) {
+    if (i > 0 && !hints.empty() && !training && opts_.eval_true_hints) {
+      for (size_t k = 0; k < hints.size(); ++k) current[k] = {hints[k].entry, hints[k].data[i]};
+    } else if (i > 0 && !hints.empty()) {
       const auto& prev = result.hints.back();
       at::Tensor force;
       if (training && opts_.teacher_forcing > 0) {
@@ -176,7 +179,8 @@ at::Tensor net_loss(const NetPrediction& pred, const FeatureBatch& batch, const 
 std::map<std::string, at::Tensor> hard_outputs(const NetPrediction& pred, const Net& net) {
   std::map<std::string, at::Tensor> hard;
   for (const auto& e : net.output_entries()) {
-    hard[e.name] = postprocess(e, pred.outputs.at(e.name).detach(), Postprocess::Hard, 50);
+    hard[e.name] = postprocess(e, pred.outputs.at(e.name).detach(), Postprocess::Hard, net.options().hard_sinkhorn_steps,
+                               net.options().sinkhorn_temperature);
   }
   return hard;
 }

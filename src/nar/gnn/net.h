@@ -23,8 +23,13 @@ struct NetOptions {
   bool use_hints = true;           // encoded_decoded (true) or no hints at all (false)
   Postprocess hint_feedback = Postprocess::Soft;
   double teacher_forcing = 0.0;    // probability of feeding true hints (training only)
+  // Evaluation diagnostic: outside training, feed the ground-truth hints at every step instead of
+  // the predicted ones (separates the per-step computation from the accumulation of hint errors).
+  bool eval_true_hints = false;
   bool xavier_on_scalars = true;
   int64_t sinkhorn_steps = 10;     // inside the permutation decoder
+  double sinkhorn_temperature = 0.1;  // of the decoder's and the hard outputs' Sinkhorn
+  int64_t hard_sinkhorn_steps = 50;   // extra rounds before the argmax of hard (evaluated) outputs
   int64_t feedback_sinkhorn_steps = 25;
 };
 

@@ -8,7 +8,7 @@ at::Tensor log_sinkhorn(const at::Tensor& logits, const SinkhornOptions& opts) {
   SCANLAB_CHECK(logits.dim() >= 2 && logits.size(-1) == logits.size(-2),
                 "log_sinkhorn needs square matrices [..., N, N], got ", logits.sizes());
   SCANLAB_CHECK(opts.temperature > 0, "Sinkhorn temperature must be positive, got ", opts.temperature);
-  SCANLAB_CHECK(opts.steps >= 1, "Sinkhorn needs at least one step, got ", opts.steps);
+  SCANLAB_CHECK(opts.steps >= 0, "Sinkhorn steps must be 0 or more, got ", opts.steps);
   at::Tensor x = logits;
   if (opts.gumbel_noise) {
     const at::Tensor u = at::rand(x.sizes(), x.options());

@@ -2,6 +2,8 @@
 // optional Gumbel noise (training only), division by the temperature, the diagonal pushed to -1e6
 // (a node never precedes itself), then `steps` rounds of row and column log-softmax. exp() of the
 // result is (approximately, exactly in the limit) doubly stochastic; columns are normalised last.
+// steps = 0 leaves the scaled, diagonal-masked logits unnormalised (an evaluation-time diagnostic:
+// the row argmax of the raw scores).
 #pragma once
 #include <ATen/ATen.h>
 

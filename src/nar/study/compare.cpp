@@ -11,6 +11,8 @@
 #include "core/atomic_file.h"
 #include "core/check.h"
 #include "io/svg_plot.h"
+#include "nar/algorithms/registry.h"
+#include "nar/stats.h"
 
 namespace scanlab::nar::study {
 
@@ -134,24 +136,55 @@ std::vector<NamedPlot> comparison_plots(const std::vector<TrainResult>& runs, co
   return out;
 }
 
+std::map<std::string, StatsRow> study_efficiency(const std::vector<TrainResult>& runs) {
+  std::map<std::string, StatsRow> out;
+  std::map<int64_t, std::vector<std::string>> by_size;  // training n -> algorithms trained at it
+  const auto& registry = algorithm_registry();
+  for (const auto& r : runs) {
+    const bool known = std::any_of(registry.begin(), registry.end(),
+                                   [&](const AlgorithmInfo& a) { return a.name == r.options.algorithm; });
+    if (!known) continue;  // e.g. a hand-made test task: its columns show "-"
+    auto& algs = by_size[r.options.train_nodes];
+    if (std::find(algs.begin(), algs.end(), r.options.algorithm) == algs.end()) algs.push_back(r.options.algorithm);
+  }
+  for (const auto& [n, algs] : by_size) {
+    StatsOptions so;  // `nar stats` defaults: 1,000 samples, sampler seed 1
+    so.sizes = {n};
+    so.algorithms = algs;
+    for (const auto& row : compute_stats(so)) out[row.algorithm + "@" + std::to_string(n)] = row;
+  }
+  return out;
+}
+
 std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
                              const std::vector<std::string>& processors) {
-  int64_t val_n = 0, test_n = 0;
+  return comparison_table(runs, pairs, processors, study_efficiency(runs));
+}
+
+std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
+                             const std::vector<std::string>& processors, const std::map<std::string, StatsRow>& efficiency) {
+  int64_t train_n = 0, val_n = 0, test_n = 0;
   if (!runs.empty()) {
+    train_n = runs.front().options.train_nodes;
     val_n = runs.front().options.val_nodes;
     test_n = runs.front().options.test_nodes;
   }
   std::string md = fmt::format(
-      "| pair | processor | algorithm | unroll steps | seeds | train time (s) | ms / step | ID score (n = {}) | OOD score (n = {}) |\n"
-      "|---|---|---|---:|---:|---:|---:|---:|---:|\n",
-      val_n, test_n);
+      "| pair | processor | algorithm | unroll steps | node eff. (n = {}) | edge eff. (n = {}) | seeds | train time (s) | "
+      "ms / step | ID score (n = {}) | OOD score (n = {}) |\n"
+      "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+      train_n, train_n, val_n, test_n);
   for (const auto& p : pairs) {
     for (const auto& proc : processors) {
       for (const auto* alg : {&p.sequential, &p.parallel}) {
         const auto rs = runs_of(runs, *alg, proc);
         if (rs.empty()) continue;
-        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", p.name, proc, *alg,
-                          format_unroll_steps(rs.front()->train_unroll_steps), rs.size(),
+        auto eff = efficiency.find(*alg + "@" + std::to_string(rs.front()->options.train_nodes));
+        const bool defined = eff != efficiency.end() && eff->second.with_steps > 0;
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", p.name, proc, *alg,
+                          format_unroll_steps(rs.front()->train_unroll_steps),
+                          defined ? fmt::format("{:.3f}", eff->second.node_efficiency) : "-",
+                          defined ? fmt::format("{:.4f}", eff->second.edge_efficiency) : "-", rs.size(),
                           mean_std(collect(rs, [](const TrainResult& r) { return r.train_seconds; }), 2),
                           mean_std(collect(rs, [](const TrainResult& r) { return r.mean_step_seconds * 1e3; }), 1),
                           mean_std(collect(rs, [](const TrainResult& r) { return r.best_val; }), 3),
@@ -204,6 +237,14 @@ CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_spl
   std::vector<TaskPair> pairs;
   for (const auto& name : o.pairs) pairs.push_back(task_pair(name));
   CompareResult result;
+  std::vector<TrainResult> planned;  // one stand-in per algorithm, for the efficiency columns
+  for (const auto& p : pairs)
+    for (const auto* alg : {&p.sequential, &p.parallel}) {
+      planned.emplace_back();
+      planned.back().options = o.base;
+      planned.back().options.algorithm = *alg;
+    }
+  const auto efficiency = study_efficiency(planned);
   // Seeds run in the outer loop and the two algorithms of a pair alternate, so a study cut short
   // (a time limit, a kill) leaves both sides of every finished seed: results.jsonl is rewritten
   // after every run.
@@ -230,12 +271,12 @@ CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_spl
                                      r.test_score);
             progress->flush();
           }
-          write_outputs(o, result.runs, comparison_table(result.runs, pairs, o.processors));
+          write_outputs(o, result.runs, comparison_table(result.runs, pairs, o.processors, efficiency));
         }
       }
     }
   }
-  result.table_markdown = comparison_table(result.runs, pairs, o.processors);
+  result.table_markdown = comparison_table(result.runs, pairs, o.processors, efficiency);
   write_outputs(o, result.runs, result.table_markdown);
   write_plots(o, result.runs);
   return result;

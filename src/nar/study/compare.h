@@ -6,10 +6,12 @@
 #include <c10/core/Device.h>
 
 #include <functional>
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "nar/stats.h"
 #include "nar/study/train_eval.h"
 
 namespace scanlab::nar::study {
@@ -61,8 +63,17 @@ struct NamedPlot {
 std::vector<NamedPlot> comparison_plots(const std::vector<TrainResult>& runs, const std::vector<std::string>& pairs,
                                         const std::vector<std::string>& processors);
 
-// The markdown table of a finished study.
+// The paper's efficiency measure (`nar stats`: node and edge efficiency, 1,000 samples, sampler seed
+// 1) of every algorithm in `runs` at its training size, keyed "<algorithm>@<n>".
+std::map<std::string, StatsRow> study_efficiency(const std::vector<TrainResult>& runs);
+
+// The markdown table of a finished study: per pair, processor and algorithm the unroll length, the
+// node and edge efficiency at the training size (beside the scores, so "higher efficiency, easier
+// learning" can be read off), training time and the ID / OOD scores. The first form computes the
+// efficiencies (study_efficiency); the second takes them ("-" where missing or undefined).
 std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
                              const std::vector<std::string>& processors);
+std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
+                             const std::vector<std::string>& processors, const std::map<std::string, StatsRow>& efficiency);
 
 }  // namespace scanlab::nar::study

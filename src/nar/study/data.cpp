@@ -44,13 +44,22 @@ Splits make_splits(const TrainOptions& o) {
           sample_split(o, o.test_nodes, eval_count, 3, false)};
 }
 
-CheckpointScores evaluate_checkpoint(const std::string& path, int64_t nodes, int64_t samples, at::Device device) {
+CheckpointScores evaluate_checkpoint(const std::string& path, int64_t nodes, int64_t samples, at::Device device,
+                                     const EvalOverrides& overrides) {
   CheckpointScores s;
   s.options = checkpoint_options(path);
   s.nodes = nodes;
   s.samples = samples * find_algorithm(s.options.algorithm).multiplier;
   const gnn::FeatureBatch test = sample_split(s.options, nodes, s.samples, 3, false);
-  gnn::Net net(test, net_options(s.options));
+  gnn::NetOptions net_opts = net_options(s.options);
+  if (overrides.steps >= 0) net_opts.sinkhorn_steps = overrides.steps;
+  if (overrides.hard_steps >= 0) net_opts.hard_sinkhorn_steps = overrides.hard_steps;
+  if (overrides.temperature > 0) net_opts.sinkhorn_temperature = overrides.temperature;
+  s.sinkhorn_steps = net_opts.sinkhorn_steps;
+  s.hard_sinkhorn_steps = net_opts.hard_sinkhorn_steps;
+  s.sinkhorn_temperature = net_opts.sinkhorn_temperature;
+  net_opts.eval_true_hints = s.true_hints = overrides.true_hints;
+  gnn::Net net(test, net_opts);
   load_checkpoint_into(path, net);
   net.to(device);
   s.scores = evaluate_split(net, test, s.options.batch_size, device);
@@ -58,8 +67,11 @@ CheckpointScores evaluate_checkpoint(const std::string& path, int64_t nodes, int
 }
 
 std::string format_scores(const CheckpointScores& s) {
-  std::string out = fmt::format("{} / {} (seed {}) on {} test samples at n = {}: score {:.4f}\n", s.options.algorithm,
-                                s.options.processor, s.options.seed, s.samples, s.nodes, s.scores.score);
+  std::string out = fmt::format(
+      "{} / {} (seed {}) on {} test samples at n = {} (Sinkhorn {} + {} rounds, temperature {}): score {:.4f}\n",
+      s.options.algorithm, s.options.processor, s.options.seed, s.samples, s.nodes, s.sinkhorn_steps,
+      s.hard_sinkhorn_steps, s.sinkhorn_temperature, s.scores.score);
+  if (s.true_hints) out += "  (ground-truth hints fed at every step)\n";
   for (const auto& [name, v] : s.scores.per_output) out += fmt::format("  {}: {:.4f}\n", name, v);
   return out;
 }

@@ -137,11 +137,14 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
     if ((step + 1) % o.eval_every == 0 || step + 1 == o.steps) {
       const double score = evaluate_split(*net, val, o.batch_size, device).score;
       r.val_curve.push_back({step + 1, score});
+      if (o.track_test) r.test_curve.push_back({step + 1, evaluate_split(*net, test, o.batch_size, device).score});
       if (progress) {
         double sum = 0;
         for (double t : r.step_seconds) sum += t;
-        *progress << fmt::format("  {} {} seed {}: step {}/{}, val {:.3f}, {:.1f} ms/step\n", o.algorithm, o.processor,
-                                 o.seed, step + 1, o.steps, score, 1e3 * sum / static_cast<double>(r.step_seconds.size()));
+        *progress << fmt::format("  {} {} seed {}: step {}/{}, val {:.3f}{}, {:.1f} ms/step\n", o.algorithm, o.processor,
+                                 o.seed, step + 1, o.steps, score,
+                                 o.track_test ? fmt::format(", test {:.3f}", r.test_curve.back().score) : "",
+                                 1e3 * sum / static_cast<double>(r.step_seconds.size()));
         progress->flush();
       }
       if (r.best_step < 0 || score > r.best_val) {
@@ -171,7 +174,7 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
 
 namespace {
 nlohmann::json options_json(const TrainOptions& o) {
-  return {{"algorithm", o.algorithm}, {"processor", o.processor}, {"hidden", o.hidden}, {"batch_size", o.batch_size},
+  nlohmann::json j = {{"algorithm", o.algorithm}, {"processor", o.processor}, {"hidden", o.hidden}, {"batch_size", o.batch_size},
           {"steps", o.steps}, {"eval_every", o.eval_every}, {"learning_rate", o.learning_rate},
           {"grad_clip", o.grad_clip}, {"layer_norm", o.layer_norm}, {"heads", o.heads},
           {"teacher_forcing", o.teacher_forcing}, {"hint_feedback", o.hint_feedback}, {"use_hints", o.use_hints},
@@ -179,6 +182,8 @@ nlohmann::json options_json(const TrainOptions& o) {
           {"pred_as_input", o.pred_as_input}, {"seed", o.seed}, {"warmup_steps", o.warmup_steps},
           {"train_samples", o.train_samples}, {"train_nodes", o.train_nodes}, {"eval_samples", o.eval_samples},
           {"val_nodes", o.val_nodes}, {"test_nodes", o.test_nodes}};
+  if (o.track_test) j["track_test"] = true;  // written only when set, so older results keep their form
+  return j;
 }
 
 TrainOptions options_from_json(const nlohmann::json& j) {
@@ -193,7 +198,7 @@ TrainOptions options_from_json(const nlohmann::json& j) {
   get("use_hints", o.use_hints); get("random_pos", o.random_pos); get("enforce_permutations", o.enforce_permutations);
   get("pred_as_input", o.pred_as_input); get("seed", o.seed); get("warmup_steps", o.warmup_steps);
   get("train_samples", o.train_samples); get("train_nodes", o.train_nodes); get("eval_samples", o.eval_samples);
-  get("val_nodes", o.val_nodes); get("test_nodes", o.test_nodes);
+  get("val_nodes", o.val_nodes); get("test_nodes", o.test_nodes); get("track_test", o.track_test);
   return o;
 }
 }  // namespace
@@ -206,6 +211,11 @@ std::string result_to_json(const TrainResult& r) {
                       {"best_val", r.best_val}, {"test_score", r.test_score}, {"test_per_output", r.test_per_output},
                       {"train_seconds", r.train_seconds}, {"mean_step_seconds", r.mean_step_seconds},
                       {"train_unroll_steps", r.train_unroll_steps}};
+  if (!r.test_curve.empty()) {
+    nlohmann::json test = nlohmann::json::array();
+    for (const auto& p : r.test_curve) test.push_back({p.step, p.score});
+    j["test_curve"] = test;
+  }
   return j.dump();
 }
 
@@ -225,6 +235,8 @@ TrainResult result_from_json(const std::string& line) {
     j.at("losses").get_to(r.losses);
     j.at("step_seconds").get_to(r.step_seconds);
     for (const auto& p : j.at("val_curve")) r.val_curve.push_back({p.at(0).get<int64_t>(), p.at(1).get<double>()});
+    if (j.contains("test_curve"))
+      for (const auto& p : j.at("test_curve")) r.test_curve.push_back({p.at(0).get<int64_t>(), p.at(1).get<double>()});
     j.at("best_step").get_to(r.best_step);
     j.at("best_val").get_to(r.best_val);
     j.at("test_score").get_to(r.test_score);
@@ -252,6 +264,11 @@ std::string format_run(const TrainResult& r) {
       r.mean_step_seconds * 1e3, o.warmup_steps, r.losses.empty() ? 0.0 : r.losses.back(), o.val_nodes, r.best_val,
       r.best_step, o.test_nodes, r.test_score);
   for (const auto& [name, v] : r.test_per_output) out += fmt::format("    test {}: {:.4f}\n", name, v);
+  if (!r.test_curve.empty()) {
+    out += fmt::format("  test score (n = {}) at every validation:", o.test_nodes);
+    for (const auto& p : r.test_curve) out += fmt::format(" {}:{:.3f}", p.step, p.score);
+    out += "\n";
+  }
   return out;
 }
 

@@ -40,6 +40,9 @@ struct TrainOptions {
   // Split sizes (eval splits are multiplied by the algorithm's multiplier by the split maker).
   int64_t train_samples = 1000, train_nodes = 16;
   int64_t eval_samples = 32, val_nodes = 16, test_nodes = 64;
+  // Also score the test split at every validation (an OOD learning curve, `test_curve`). It changes
+  // nothing else: the best-validation checkpoint is still the one restored and reported.
+  bool track_test = false;
 };
 
 // The paper's protocol (§1.6) and the CLRS default (§2.7: 10,000 steps, clipping 1.0, LayerNorm,
@@ -66,6 +69,7 @@ struct TrainResult {
   std::vector<double> losses;         // per training step
   std::vector<double> step_seconds;   // per training step (warm-up included; see train_seconds)
   std::vector<EvalPoint> val_curve;
+  std::vector<EvalPoint> test_curve;  // only with options.track_test: test score at every validation
   int64_t best_step = -1;
   double best_val = 0.0;              // ID score (n = val_nodes) of the restored parameters
   double test_score = 0.0;            // OOD score (n = test_nodes)
