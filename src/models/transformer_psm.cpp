@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "models/config_reader.h"
+#include "scan/counter_from_scan.h"
 
 namespace scanlab::models {
 
@@ -79,20 +80,29 @@ at::Tensor TransformerPsm::inf_head(const at::Tensor& h) {
   return head_->forward(at::dropout(h, is_training() ? o_.resid_pdrop : 0.0, is_training()));
 }
 
+// Chunks 1..n-1 need the prefixes of x_0..x_{n-2}: the inclusive scan over those n-1 chunks, which is
+// bracketed as the exclusive scan over all n (scan/blelloch.h) without feeding it the last, possibly
+// partial, chunk. Written as blelloch_scan(Inclusive)'s up- and down-sweep so that prefill can keep
+// both: the sweeps over the n-1 chunks are what the stream's counter holds after n-1 inserts.
+TransformerPsm::BlockScanResult TransformerPsm::whole_sequence_scan(const at::Tensor& chunks,
+                                                                  const scan::BatchedAgg<scan::TensorState>& agg,
+                                                                  ScanSweeps* keep) {
+  const int64_t n = chunks.size(1);
+  BlockScanResult r{chunks, {scan::Prefix<scan::TensorState>()}};
+  if (n < 2) return r;
+  std::vector<scan::TensorState> xs;
+  for (int64_t i = 0; i + 1 < n; ++i) xs.push_back({chunks.select(1, i)});
+  scan::check_state_sequence(xs);
+  const int64_t levels = scan::ceil_log2(n);  // need_end = (n - 1) + 1 outputs
+  auto tree = scan::blelloch_upsweep(xs, levels, /*with_root=*/false, agg);
+  r.prefixes = scan::blelloch_downsweep(tree, levels, n, scan::Prefix<scan::TensorState>(), agg);
+  if (keep) *keep = {std::move(tree), r.prefixes, n - 1};
+  return r;
+}
+
 at::Tensor TransformerPsm::forward(const at::Tensor& tokens) {
   return forward_block(tokens, 0, [](const at::Tensor& chunks, const scan::BatchedAgg<scan::TensorState>& agg) {
-    const int64_t n = chunks.size(1);
-    // Chunks 1..n-1 need the prefixes of x_0..x_{n-2}: the inclusive scan over those n-1 chunks,
-    // which is bracketed as the exclusive scan over all n (scan/blelloch.h) without feeding it
-    // the last, possibly partial, chunk.
-    BlockScanResult r{chunks, {scan::Prefix<scan::TensorState>()}};
-    if (n < 2) return r;
-    std::vector<scan::TensorState> xs;
-    for (int64_t i = 0; i + 1 < n; ++i) xs.push_back({chunks.select(1, i)});
-    scan::check_state_sequence(xs);
-    auto inclusive = scan::blelloch_scan(xs, agg, scan::ScanKind::Inclusive);
-    r.prefixes.insert(r.prefixes.end(), inclusive.begin(), inclusive.end());
-    return r;
+    return whole_sequence_scan(chunks, agg, nullptr);
   });
 }
 
@@ -135,13 +145,29 @@ std::unique_ptr<Stream> TransformerPsm::start_stream(int64_t batch) {
 }
 
 std::pair<at::Tensor, std::unique_ptr<Stream>> TransformerPsm::prefill(const at::Tensor& tokens) {
-  at::Tensor logits = forward(tokens);
+  // The forward's own scan (forward()'s bracketing and batched calls), keeping its up-sweep tree and
+  // down-sweep prefixes: the stream's counter is read off them (scan/counter_from_scan.h) instead of
+  // inserting the prompt's chunks one by one, which evaluated the same Agg tree a second time.
+  ScanSweeps sweeps;
+  at::Tensor logits = forward_block(tokens, 0, [&](const at::Tensor& chunks, const scan::BatchedAgg<scan::TensorState>& agg) {
+    return whole_sequence_scan(chunks, agg, &sweeps);
+  });
   auto stream = std::make_unique<TransformerPsmStream>(std::dynamic_pointer_cast<TransformerPsm>(shared_from_this()),
                                                        tokens.size(0));
   at::NoGradGuard no_grad;  // the stream's buffers are inference state
   const int64_t t = tokens.size(1), c = o_.chunk_size, full = t / c;
+  auto detached = [](std::vector<scan::Prefix<scan::TensorState>>& v) {
+    for (auto& p : v)
+      if (p)
+        for (at::Tensor& x : *p) x = x.detach();
+  };
+  detached(sweeps.tree);
+  detached(sweeps.down);
+  const int64_t scanned = sweeps.scanned;  // every complete chunk but, for whole chunks, the last
+  stream->scanner_.restore_snapshot(scan::counter_snapshot_from_scan(sweeps.tree, sweeps.down, scanned));
   const at::Tensor x = encode(tokens, 0);
-  for (int64_t i = 0; i < full; ++i) stream->scanner_.insert({x.slice(1, i * c, (i + 1) * c)});
+  // A prompt of whole chunks: its last chunk had no successor to need its prefix, so it was not scanned.
+  for (int64_t i = scanned; i < full; ++i) stream->scanner_.insert({x.slice(1, i * c, (i + 1) * c)});
   stream->prefill_inf_prefix();
   stream->publish_prefix();
   stream->position_dev_.fill_(full * c);

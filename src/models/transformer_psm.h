@@ -57,7 +57,7 @@ class TransformerPsm : public SequenceModel {
   int64_t vocab_size() const override { return o_.vocab_size; }
   at::Tensor forward(const at::Tensor& tokens) override;
   std::unique_ptr<Stream> start_stream(int64_t batch) override;
-  // Parallel logits; the stream's counter is filled by inserting the prompt's complete chunks.
+  // Parallel logits; the stream's counter is read off the same scan (no second pass of Agg calls).
   std::pair<at::Tensor, std::unique_ptr<Stream>> prefill(const at::Tensor& tokens) override;
 
   // Sequence parallelism's hook (dist/seq_parallel.h): the forward of one contiguous block of
@@ -79,6 +79,14 @@ class TransformerPsm : public SequenceModel {
   int64_t agg_calls() const { return agg_calls_; }
 
  private:
+  // The single-device scan over one whole sequence's chunks (forward()'s); `keep` (if given) receives
+  // its up-sweep tree and down-sweep prefixes, from which prefill reads the stream's counter.
+  struct ScanSweeps {
+    std::vector<scan::Prefix<scan::TensorState>> tree, down;
+    int64_t scanned = 0;  // chunks the scan covered: all but the sequence's last
+  };
+  static BlockScanResult whole_sequence_scan(const at::Tensor& chunks, const scan::BatchedAgg<scan::TensorState>& agg,
+                                             ScanSweeps* keep);
   friend class TransformerPsmStream;
   at::Tensor encode(const at::Tensor& tokens, int64_t start);  // [B, T] -> [B, T, D]
   // encode() for one token per sequence at the position held in `position` ([1] int64 on the

@@ -133,17 +133,21 @@ void TensorOnlineScanner::restore(const std::map<std::string, at::Tensor>& tenso
   for (const auto& kv : tensors) with_prefix += kv.first.rfind(prefix, 0) == 0 ? 1 : 0;
   SCANLAB_CHECK(consumed == with_prefix, "scanner state: ", with_prefix - consumed, " tensor(s) under '", prefix,
                 "' do not belong to a scanner with count ", snap.count);
+  restore_snapshot(std::move(snap));
+}
+
+void TensorOnlineScanner::restore_snapshot(OnlineScanner<TensorState>::Snapshot snap) {
   TensorState like;
   for (const auto& slot : snap.roots)
     if (slot) {
       like = *slot;
       break;
     }
-  for (size_t k = 0; k < slots; ++k) {
+  for (size_t k = 0; k < snap.roots.size() && k < snap.folds.size(); ++k) {
     if (snap.roots[k]) check_state_matches(like, *snap.roots[k], "scanner state root " + std::to_string(k));
     if (snap.folds[k]) check_state_matches(like, *snap.folds[k], "scanner state fold " + std::to_string(k));
   }
-  scanner_.restore(std::move(snap));
+  scanner_.restore(std::move(snap));  // checks the roots and folds against the count
   like_ = std::move(like);
 }
 

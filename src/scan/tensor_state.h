@@ -56,6 +56,9 @@ class TensorOnlineScanner {
   // Names: "<prefix>count" (int64 [1]), "<prefix>root.<k>.<i>", "<prefix>fold.<k>.<i>".
   std::map<std::string, at::Tensor> save(const std::string& prefix = "scanner.") const;
   void restore(const std::map<std::string, at::Tensor>& tensors, const std::string& prefix = "scanner.");
+  // Restores a snapshot built in memory (e.g. counter_snapshot_from_scan); its states must agree in
+  // shapes, dtypes and devices.
+  void restore_snapshot(OnlineScanner<TensorState>::Snapshot snap);
 
  private:
   OnlineScanner<TensorState> scanner_;

@@ -77,6 +77,47 @@ TEST(TransformerPsm, ParallelPathMakesOneAggCallPerTreeLevel) {
   }
 }
 
+// prefill reads the stream's counter off the forward's own scan instead of inserting the prompt's
+// chunks again: the counter's states are the ones a stream stepped through the prompt holds, to the
+// bit (float64, CPU), and the prefill makes only the forward's Agg calls plus, for a prompt of whole
+// chunks, the insert of its last chunk (which no later chunk of the prompt needed, so the scan left
+// it out): at most half the calls of the forward followed by the counter.
+TEST(TransformerPsm, PrefillReadsTheCounterOffTheForwardScanBitForBit) {
+  auto m = make_psm({{"chunk_size", 2}, {"n_positions", 80}});
+  torch::NoGradGuard no_grad;
+  const int64_t c = 2;
+  for (int64_t t = 1; t <= 70; ++t) {
+    const at::Tensor tokens = at::randint(0, 37, {2, t}, at::kLong);
+    auto stepped = m->start_stream(2);
+    for (int64_t i = 0; i < t; ++i) stepped->step(tokens.select(1, i));
+    int64_t before = m->agg_calls();
+    const at::Tensor parallel = m->forward(tokens);
+    const int64_t forward_calls = m->agg_calls() - before;
+    before = m->agg_calls();
+    auto [logits, prefilled] = m->prefill(tokens);
+    const int64_t prefill_calls = m->agg_calls() - before;
+    EXPECT_TRUE(at::equal(logits, parallel)) << "T = " << t;
+    const auto a = stepped->save(), b = prefilled->save();
+    int64_t compared = 0;
+    for (const auto& [name, tensor] : a) {
+      if (name.rfind("scanner.", 0) != 0) continue;
+      ASSERT_TRUE(b.count(name)) << name << ", T = " << t;
+      EXPECT_TRUE(at::equal(tensor, b.at(name))) << name << " differs, T = " << t;
+      ++compared;
+    }
+    int64_t scanner_tensors = 0;
+    for (const auto& kv : b) scanner_tensors += kv.first.rfind("scanner.", 0) == 0 ? 1 : 0;
+    EXPECT_EQ(compared, scanner_tensors) << "T = " << t;
+    EXPECT_GE(compared, 1 + (t >= c ? 1 : 0)) << "T = " << t;
+    EXPECT_EQ(prefill_calls, forward_calls + prefilled->agg_calls()) << "T = " << t;
+    if (t % c != 0) EXPECT_EQ(prefilled->agg_calls(), 0) << "T = " << t;
+    if (t >= 32) EXPECT_LE(2 * prefill_calls, forward_calls + stepped->agg_calls()) << "T = " << t;
+    // The streams continue alike.
+    const at::Tensor next = at::randint(0, 37, {2}, at::kLong);
+    testing::expect_close("step after prefill, T = " + std::to_string(t), stepped->step(next), prefilled->step(next), 1e-10);
+  }
+}
+
 TEST(TransformerPsm, AggMaskOptionsAreDifferentFunctionsAndBothDual) {
   const at::Tensor tokens = at::randint(0, 37, {2, 13}, at::kLong);
   auto bi = make_psm({{"agg_mask", "bidirectional"}});

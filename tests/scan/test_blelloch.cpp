@@ -5,6 +5,7 @@
 #include <string>
 
 #include "scan/blelloch.h"
+#include "scan/counter_from_scan.h"
 #include "scan/online_scanner.h"
 #include "scan/reference.h"
 #include "support/symbolic_agg.h"
@@ -98,6 +99,47 @@ TEST(ScanCallCounts, OnlineIsAmortisedConstantWithLogarithmicMemory) {
     EXPECT_LE(online.stored_states(), 2 * (floor_log2 + 1)) << "after " << m << " inserts";
     EXPECT_EQ(online.stored_states(), 2 * __builtin_popcountll(m) - 1) << "after " << m << " inserts";
   }
+}
+
+// A prefill reads the counter's state off the scan it already ran (scan/counter_from_scan.h): the
+// snapshot holds the very expressions m inserts build, costs no Agg call, and a scanner restored from
+// it continues as the inserting one does.
+TEST(SymbolicScan, CounterStateReadOffTheScanEqualsTheInsertedOne) {
+  for (int64_t m = 0; m <= 40; ++m) {
+    Symbolic s;
+    OnlineScanner<std::string> inserted(s.agg());
+    for (int64_t i = 0; i < m; ++i) inserted.insert("x" + std::to_string(i));
+    std::vector<Prefix<std::string>> tree, down;
+    if (m > 0) {  // the scan a prefill of m + 1 chunks runs: inclusive over the first m
+      const int64_t levels = ceil_log2(m + 1);
+      tree = blelloch_upsweep(symbols(m), levels, /*with_root=*/false, s.agg());
+      down = blelloch_downsweep(tree, levels, m + 1, Prefix<std::string>(), s.agg());
+    }
+    const int64_t calls = s.calls;
+    OnlineScanner<std::string> restored(s.agg());
+    restored.restore(counter_snapshot_from_scan(tree, down, m));
+    EXPECT_EQ(s.calls, calls) << "building the snapshot must not call Agg, m=" << m;
+    const auto a = inserted.snapshot(), b = restored.snapshot();
+    ASSERT_EQ(a.roots.size(), b.roots.size()) << "m=" << m;
+    for (size_t k = 0; k < a.roots.size(); ++k) {
+      EXPECT_EQ(a.roots[k], b.roots[k]) << "root " << k << ", m=" << m;
+      EXPECT_EQ(a.folds[k], b.folds[k]) << "fold " << k << ", m=" << m;
+    }
+    for (int64_t i = m; i < m + 9; ++i) {
+      inserted.insert("x" + std::to_string(i));
+      restored.insert("x" + std::to_string(i));
+      EXPECT_EQ(*restored.prefix(), *inserted.prefix()) << "after " << i + 1 << " inserts, restored at m=" << m;
+      EXPECT_EQ(*restored.prefix(), expected_prefix(i + 1));
+    }
+  }
+}
+
+TEST(ScanErrors, ACounterSnapshotFromTooShortAScanIsAClearError) {
+  Symbolic s;
+  auto tree = blelloch_upsweep(symbols(3), 2, /*with_root=*/false, s.agg());
+  auto down = blelloch_downsweep(tree, 2, 4, Prefix<std::string>(), s.agg());
+  EXPECT_THROW(counter_snapshot_from_scan(tree, down, 5), Error);
+  EXPECT_THROW(counter_snapshot_from_scan(tree, down, -1), Error);
 }
 
 TEST(ScanCallCounts, OnlinePrefixNeverCallsAgg) {
