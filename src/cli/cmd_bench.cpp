@@ -95,6 +95,9 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   ops->add_option("--state-segments", op->state_segments,
                   "fused kernels: runs of the state passes over the sequence; 0: the device's choice, 1: one walk")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  ops->add_flag("--varlen", op->varlen,
+                "packed variable-length calls (cu_seqlens): B sequences of mean length T, lengths drawn from [T/2, 3T/2] "
+                "summing to --tokens");
   ops->add_option("-r,--repeats", op->repeats, "timed runs per cell (median)")->capture_default_str()->check(CLI::PositiveNumber);
   ops->add_option("--hbm-gbps", op->hbm_gbps, "HBM bandwidth of the floor (default: the H200's measured copy rate)")
       ->capture_default_str()->check(CLI::PositiveNumber);
