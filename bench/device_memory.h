@@ -1,5 +1,8 @@
-// Peak device memory of a benchmark cell: the CUDA caching allocator's peak of allocated bytes since
-// the last reset. Nothing is measured on the CPU (peak_memory_bytes returns -1 there).
+// Peak memory of a benchmark cell, in bytes allocated (not reserved) since the last reset. CUDA: the
+// caching allocator's peak of allocated bytes. CPU: the peak of the bytes LibTorch's CPU allocator
+// holds for this thread's work above what it held at the reset, seen through the allocator's memory
+// reporting (c10::MemoryReportingInfoBase, what the profiler's profile_memory uses), switched on from
+// reset_peak_memory until peak_memory_bytes on the calling thread.
 #pragma once
 #include <c10/core/Device.h>
 
@@ -8,6 +11,6 @@
 namespace scanlab::bench {
 
 void reset_peak_memory(c10::Device device);
-int64_t peak_memory_bytes(c10::Device device);  // -1 where the device keeps no such statistic
+int64_t peak_memory_bytes(c10::Device device);  // -1 where nothing was measured (no reset before it)
 
 }  // namespace scanlab::bench

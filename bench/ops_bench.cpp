@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <random>
 #include <utility>
 
 #include "core/check.h"
@@ -16,6 +18,7 @@
 #include "ops/affine_scan/affine_scan.h"
 #include "ops/affine_scan/mlstm.h"
 #include "ops/delta_rule/delta_rule.h"
+#include "ops/varlen.h"
 #include "timing.h"
 
 namespace scanlab::bench {
@@ -64,9 +67,11 @@ struct FusedOff {
 
 // `path` "torch" forces the device-generic torch form where an op also has fused kernels; "recurrence"
 // runs the delta rules with only their state recurrence as a kernel (the fused kernels turned off);
-// `state_segments` > 0 forces that many runs of the fused kernels' state passes.
+// `state_segments` > 0 forces that many runs of the fused kernels' state passes. A defined `cu_seqlens`
+// makes the call a packed varlen one (B = 1, T = total; the *_varlen entry points, path auto).
 OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int64_t C, at::ScalarType dtype,
-                 at::Device device, bool grad, const std::string& path = "auto", int state_segments = 0) {
+                 at::Device device, bool grad, const std::string& path = "auto", int state_segments = 0,
+                 const at::Tensor& cu_seqlens = {}) {
   const bool torch_path = path == "torch";
   // Generated in float32 as bench/affine_bench.cpp does, then cast: q small, unit-norm keys,
   // log-sigmoid gates near 1, sigmoid beta.
@@ -88,7 +93,8 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
       const bool gated = kind != ChunkedOp::LinearAttention;
       c.run = [=](const Named& x) {
         const ops::AffineScanArgs a{in(x, 0), in(x, 1), in(x, 2), gated ? in(x, 3) : at::Tensor(), {}, C};
-        auto out = torch_path                ? ops::affine_scan_chunked_torch(a)
+        auto out = cu_seqlens.defined()      ? ops::affine_scan_varlen(a, cu_seqlens)
+                   : torch_path                ? ops::affine_scan_chunked_torch(a)
                    : state_segments > 0 && ops::affine_scan_chunked_cuda_supports(a)
                        ? ops::affine_scan_chunked_cuda(a, false, state_segments)
                        : ops::affine_scan_chunked(a);
@@ -105,7 +111,8 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
       c.inputs.push_back({"log_f", gate({B, T, H})});
       c.inputs.push_back({"log_i", leaf(at::randn({B, T, H}, f32))});
       c.run = [=](const Named& x) {
-        auto out = ops::mlstm_chunked({in(x, 0), in(x, 1), in(x, 2), in(x, 3), in(x, 4), {}, C});
+        const ops::MlstmArgs a{in(x, 0), in(x, 1), in(x, 2), in(x, 3), in(x, 4), {}, C};
+        auto out = cu_seqlens.defined() ? ops::mlstm_varlen(a, cu_seqlens) : ops::mlstm_chunked(a);
         return Named{{"o", out.o}, {"C_final", out.state.C}, {"n_final", out.state.n}, {"m_final", out.state.m}};
       };
       break;
@@ -125,7 +132,7 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
         }
         std::optional<FusedOff> off;
         if (recurrence) off.emplace();
-        auto out = ops::delta_rule_chunked(a);
+        auto out = cu_seqlens.defined() ? ops::delta_rule_varlen(a, cu_seqlens) : ops::delta_rule_chunked(a);
         return Named{{"o", out.o}, {"h_final", out.h_final}};
       };
       const ops::DeltaRuleArgs probe{in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2), in(c.inputs, 3), {}, {}, C};
@@ -136,6 +143,7 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
       break;
     }
   }
+  if (cu_seqlens.defined()) c.label += ", varlen";
   return c;
 }
 
@@ -192,6 +200,28 @@ std::vector<std::string> ops_bench_op_names() {
   return names;
 }
 
+std::vector<int64_t> varlen_bench_lengths(int64_t tokens, int64_t mean_len, uint64_t seed) {
+  SCANLAB_CHECK(mean_len >= 1 && tokens >= mean_len && tokens % mean_len == 0, "bench ops --varlen: --tokens ", tokens,
+                " must be a positive multiple of the mean length ", mean_len);
+  std::mt19937_64 gen(seed);
+  const int64_t lo = std::max<int64_t>(1, mean_len / 2), hi = std::max(lo, mean_len + mean_len / 2);
+  std::uniform_int_distribution<int64_t> draw(lo, hi);
+  std::vector<int64_t> lengths(static_cast<size_t>(tokens / mean_len));
+  int64_t sum = 0;
+  for (auto& L : lengths) sum += (L = draw(gen));
+  // One token at a time, round robin, until the lengths sum to `tokens` (each stays >= 1; tokens >= S).
+  for (size_t i = 0; sum != tokens; i = (i + 1) % lengths.size()) {
+    if (sum < tokens) {
+      ++lengths[i];
+      ++sum;
+    } else if (lengths[i] > 1) {
+      --lengths[i];
+      --sum;
+    }
+  }
+  return lengths;
+}
+
 std::string ops_bench_dtype(const OpsBenchOptions& o, at::Device device) {
   if (!o.dtype.empty()) return o.dtype;
   return device.is_cuda() ? "bfloat16" : "float32";
@@ -219,6 +249,8 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
   for (const auto& p : o.passes)
     SCANLAB_CHECK(p == "fwd" || p == "fwdbwd", "bench ops: --pass '", p, "': expected fwd or fwdbwd");
   SCANLAB_CHECK(!o.paths.empty(), "bench ops: --paths must not be empty");
+  SCANLAB_CHECK(!o.varlen || (o.paths == std::vector<std::string>{"auto"} && o.state_segments == 0),
+                "bench ops: --varlen runs the routed entry points only; expected --paths auto and --state-segments 0");
   for (const auto& p : o.paths)
     SCANLAB_CHECK(p == "auto" || p == "torch" || p == "recurrence", "bench ops: --paths '", p,
                   "': expected auto, torch or recurrence");
@@ -245,9 +277,21 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
             if (path == "torch" && !has_fused && o.paths.size() > 1) continue;
             if (path == "recurrence" && !has_recurrence) continue;
             const bool backward = pass == "fwdbwd";
-            const OpCall call =
-                make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path, o.state_segments);
-            OpsBenchRow row{name, pass, call.label, T, B, H, D};
+            at::Tensor cu;  // varlen: B sequences of mean length T packed into one [1, B·T] call
+            int64_t longest = 0;
+            if (o.varlen) {
+              std::vector<int64_t> offsets{0};
+              for (int64_t L : varlen_bench_lengths(o.tokens, T, static_cast<uint64_t>(T))) {
+                offsets.push_back(offsets.back() + L);
+                longest = std::max(longest, L);
+              }
+              cu = at::tensor(offsets, at::kLong).to(device);
+            }
+            const OpCall call = o.varlen ? make_call(op.kind, 1, o.tokens, H, D, o.chunk, dtype, device, backward,
+                                                     path, 0, cu)
+                                         : make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path,
+                                                     o.state_segments);
+            OpsBenchRow row{name, pass, call.label, T, B, H, D, longest};
             // The first call of the cell (forward, and the backward for fwdbwd), timed on its own: a
             // kernel that compiles or autotunes on first use would show here.
             const auto t0 = std::chrono::steady_clock::now();
@@ -288,7 +332,8 @@ std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenc
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
       j.push_back({{"op", r.op}, {"seq_len", r.seq_len}, {"batch", r.batch}, {"heads", r.heads}, {"dim", r.dim},
-                   {"pass", r.pass}, {"path", r.path}, {"ms", r.ms}, {"first_call_ms", r.first_ms},
+                   {"pass", r.pass}, {"path", r.path}, {"varlen", o.varlen}, {"longest", r.longest},
+                   {"ms", r.ms}, {"first_call_ms", r.first_ms},
                    {"flops", r.flops}, {"tflops", tflops(r)},
                    {"min_bytes", r.min_bytes}, {"gbps", gbps(r)}, {"hbm_floor_pct", 100.0 * gbps(r) / o.hbm_gbps},
                    {"hbm_gbps", o.hbm_gbps}, {"chunk", o.chunk}, {"dtype", dtype}, {"device", device.str()},
@@ -300,13 +345,18 @@ std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenc
       "Chunked ops, {} inputs, B·T = {} tokens, chunk {}, device {}, median of {} after warm-up. FLOPs: "
       "performance.md §2.1-2.2 (bench/README.md); GB/s: minimum bytes (inputs, outputs and gradients moved once) "
       "/ time; % of HBM floor: (minimum bytes / {:.0f} GB/s) / time, {:.0f} GB/s being --hbm-gbps (default: the "
-      "H200's measured copy rate)\n\n"
+      "H200's measured copy rate){}\n\n"
       "| op | T | B | H | d | pass | path | ms | first call ms | TFLOP/s | GB/s | % of HBM floor |\n"
       "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|\n",
-      dtype, o.tokens, o.chunk, device.str(), o.repeats, o.hbm_gbps, o.hbm_gbps);
+      dtype, o.tokens, o.chunk, device.str(), o.repeats, o.hbm_gbps, o.hbm_gbps,
+      o.varlen ? ". Varlen: one packed call of B sequences, T their mean length (lengths drawn from [T/2, 3T/2]), "
+                 "run as a batch padded to the longest"
+               : "");
   for (const auto& r : rows)
     s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3g} | {:.3g} | {:.1f}% |\n", r.op,
-                     r.seq_len, r.batch, r.heads, r.dim, r.pass, r.path, r.ms, r.first_ms, tflops(r), gbps(r),
+                     r.seq_len, r.batch, r.heads, r.dim, r.pass,
+                     r.longest > 0 ? fmt::format("{} (longest {})", r.path, r.longest) : r.path, r.ms, r.first_ms,
+                     tflops(r), gbps(r),
                      100.0 * gbps(r) / o.hbm_gbps);
   return s;
 }

@@ -28,6 +28,10 @@ struct OpsBenchOptions {
   // The fused kernels' state passes: 0 lets the device decide whether to split them over the
   // sequence; n > 0 forces n runs (1: one walk), for a side-by-side of the split.
   int state_segments = 0;
+  // Variable-length packed batches (ops/varlen.h): each call packs --tokens tokens of sequences whose
+  // lengths are drawn (seeded) from [T/2, 3T/2] and nudged to sum to --tokens, through the *_varlen
+  // entry points (paths auto only). T is then the mean length and B the number of sequences.
+  bool varlen = false;
   int repeats = 10;
   double hbm_gbps = 4300;  // the H200's measured device copy rate (performance.md §1)
   std::string format = "md";  // md | json
@@ -36,8 +40,9 @@ struct OpsBenchOptions {
 
 struct OpsBenchRow {
   std::string op, pass;
-  std::string path;  // what ran: fused (CUDA kernels), recurrence (the delta rules' recurrence kernel alone) or torch
+  std::string path;  // what ran (", varlen" appended for packed calls): fused (CUDA kernels), recurrence (the delta rules' recurrence kernel alone) or torch
   int64_t seq_len = 0, batch = 0, heads = 0, dim = 0;
+  int64_t longest = 0;   // varlen: the longest sequence (the padded batch's T); 0 otherwise
   double ms = 0;
   double first_ms = 0;   // the cell's first call (forward; and backward for fwdbwd), synchronised: setup shows here
   double flops = 0;      // performance.md §2.1-2.2 (bench/flops.h)
@@ -45,6 +50,9 @@ struct OpsBenchRow {
 };
 
 std::vector<std::string> ops_bench_op_names();
+// The lengths of one --varlen call: tokens / mean_len sequences, drawn from [mean_len/2, 3 mean_len/2]
+// with a generator seeded by `seed`, then adjusted one token at a time to sum to `tokens` (each >= 1).
+std::vector<int64_t> varlen_bench_lengths(int64_t tokens, int64_t mean_len, uint64_t seed);
 std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device device);
 std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenchOptions& o, at::Device device);
 // The dtype run_ops_bench uses: --dtype, or its default for the device.

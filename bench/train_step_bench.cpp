@@ -54,14 +54,16 @@ std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions&
     for (int64_t t : o.lengths) {
       for (const auto& path : o.paths) {
         ops::set_fused_chunked_kernels(path == "auto");
-        const nlohmann::json config = models::find_model(name).sized_config(o.size(t));
+        nlohmann::json config = models::find_model(name).sized_config(o.size(t));
+        const bool checkpoint = o.checkpoint_agg && name == "transformer_psm";
+        if (checkpoint) config["checkpoint_agg"] = true;
         reset_peak_memory(device);
         auto model = models::make_model(config);
         model->to(device);
         model->train();
         TrainStepBenchRow row;
         row.model = name;
-        row.path = path;
+        row.path = checkpoint ? path + ", checkpoint_agg" : path;
         row.seq_len = t;
         for (const auto& p : model->parameters()) row.parameters += p.numel();
         row.flops = model_train_flops(model->config(), o.batch, t);
@@ -115,7 +117,9 @@ std::string format_train_step_bench(const std::vector<TrainStepBenchRow>& rows, 
   std::string s = fmt::format(
       "Training step (forward + cross-entropy + backward), batch {}, width {}, depth {}, heads {}, chunk {}, "
       "vocab {}, d_state {}, {}, device {}, median of {}; model TFLOP/s = model FLOPs per step (bench/README.md) "
-      "/ step time; path: chunked ops through their fused kernels where they apply (auto) or the torch form\n\n"
+      "/ step time; path: chunked ops through their fused kernels where they apply (auto) or the torch form, and "
+      "\", checkpoint_agg\" where the T-PSM recomputes its Agg levels in the backward; peak MiB: allocated bytes "
+      "(CUDA: the caching allocator's peak; CPU: the CPU allocator's peak above the cell's start)\n\n"
       "| model | path | T | params | forward ms | step ms | tokens / s | peak MiB | model TFLOP/s |\n"
       "|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
       o.batch, o.width, o.depth, heads, o.chunk, o.vocab, o.state_size, o.dtype, device_name, o.repeats);

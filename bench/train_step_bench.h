@@ -1,7 +1,8 @@
 // Training-step benchmark (`scanlab bench train-step`): milliseconds for one forward + cross-entropy
 // + backward pass over a [B, T] batch of random tokens, per model, every model sized through the
 // registry (models::ModelEntry::sized_config) at one width, depth, head size and vocabulary. Also
-// model FLOPs per step (bench/flops.h), model TFLOP/s and, on CUDA, peak allocated memory. Tells a
+// model FLOPs per step (bench/flops.h), model TFLOP/s and peak allocated memory (bench/device_memory.h,
+// CUDA or CPU). Tells a
 // user what a training run will cost before it runs. Figures, not assertions.
 #pragma once
 #include <ATen/ATen.h>
@@ -28,6 +29,9 @@ struct TrainStepBenchOptions {
   // auto: the fused chunked kernels where they take the arguments (as train runs); torch: the batched
   // torch form of the chunked ops (ops::set_fused_chunked_kernels(false)) for a side-by-side.
   std::vector<std::string> paths{"auto"};
+  // Transformer-PSM only: activation checkpointing per Agg level (TransformerPsmOptions::checkpoint_agg);
+  // its rows' path says ", checkpoint_agg". Other models ignore it.
+  bool checkpoint_agg = false;
   int repeats = 3;
   std::string format = "md";  // md | json
 
@@ -42,7 +46,7 @@ struct TrainStepBenchRow {
   double forward_ms = 0;   // forward + loss, no graph kept
   double step_ms = 0;      // forward + loss + backward
   double flops = 0;        // model FLOPs per step (bench/flops.h)
-  int64_t peak_bytes = -1;  // peak allocated device memory of the cell; -1 where not measured (CPU)
+  int64_t peak_bytes = -1;  // peak allocated memory of the cell (model, batch, timed steps); -1 where not measured
 };
 
 std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions& o, at::Device device);

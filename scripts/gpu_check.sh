@@ -26,6 +26,9 @@
 #          --paths auto,torch (and the delta rules: fused, their recurrence kernel alone, the torch loop), the
 #          fused cells again with unsplit state passes (--state-segments 1), then bench train-step --paths auto,torch for linear attention and RetNet
 #          (d 768, 12 layers, vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384)
+#   varlen bench ops at S1 shapes with T 1024/4096 as equal-length batches, then as packed variable-length
+#          calls (--varlen: lengths drawn from [T/2, 3T/2], the same tokens); then the d 768 T-PSM step
+#          (6 + 6, c 64, vocab 50257, bf16, 16K tokens) at T 4096/16384 without and with --checkpoint-agg
 #   serve  scanlab bench serve on CUDA (in-process server, loopback clients) for the T-PSM, GPT-2, GLA
 #          and Mamba2 at 1, 8, 32 and 128 clients (needs .vendor/httplib: scripts/gpu_vendor.sh)
 #   trainrun  a real `scanlab train` (LM on data/cache/sotu, GPT-2 BPE, bf16, T 1024 x 16, 30 steps) of
@@ -56,8 +59,8 @@ TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 BUILD=build-gpu
 for p in "${parts[@]}"; do
   case $p in
-    tests | bench | kernels | decode | ops | train | mqarsmall | fused | serve | trainrun | hf | mqar | study) ;;
-    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, ops, train, mqarsmall, fused, serve, trainrun, hf, mqar or study" >&2; exit 2 ;;
+    tests | bench | kernels | decode | ops | train | mqarsmall | fused | varlen | serve | trainrun | hf | mqar | study) ;;
+    *) echo "gpu_check: unknown part '$p'; expected tests, bench, kernels, decode, ops, train, mqarsmall, fused, varlen, serve, trainrun, hf, mqar or study" >&2; exit 2 ;;
   esac
 done
 t0=$SECONDS
@@ -174,6 +177,23 @@ run_fused() {
       --dtype bfloat16 --width 768 --depth 12 --vocab 50257 --lengths "${tb%:*}" --batch "${tb#*:}" -r 5 \
       > "$OUT/train_fused_${tb%:*}.md" 2>&1
     echo "== bench train-step T ${tb%:*} (exit $?)"; grep -E "^\| (linear_attention|retnet)" "$OUT/train_fused_${tb%:*}.md"
+  done
+}
+
+run_varlen() {
+  local T ck
+  ./$BUILD/scanlab --device cuda bench ops --lengths 1024,4096 -r 10 > "$OUT/ops_equal_lengths.md" 2>&1
+  echo "== bench ops, equal lengths (exit $?)"; grep -E "^\| [a-z_]+ \| [0-9]" "$OUT/ops_equal_lengths.md"
+  ./$BUILD/scanlab --device cuda bench ops --varlen --lengths 1024,4096 -r 10 > "$OUT/ops_varlen.md" 2>&1
+  echo "== bench ops --varlen (exit $?)"; grep -E "^\| [a-z_]+ \| [0-9]" "$OUT/ops_varlen.md"
+  for T in 4096 16384; do
+    for ck in "" --checkpoint-agg; do
+      ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm --lengths "$T" --batch $((16384 / T)) \
+        --width 768 --heads 12 --depth 6 --chunk 64 --vocab 50257 --dtype bfloat16 -r 3 $ck \
+        > "$OUT/train_checkpoint_agg_$T${ck:+_on}.md" 2>&1
+      echo "== bench train-step T $T ${ck:-(no checkpointing)} (exit $?)"
+      grep -E "^\| transformer_psm" "$OUT/train_checkpoint_agg_$T${ck:+_on}.md"
+    done
   done
 }
 

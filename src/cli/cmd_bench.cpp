@@ -69,6 +69,8 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   train->add_option("--dtype", tr->dtype, "float32, or bfloat16 (CUDA autocast, as train.bf16)")->capture_default_str();
   train->add_option("--paths", tr->paths, "auto (fused chunked kernels where they apply, as train runs), torch; both for a side-by-side")
       ->delimiter(',')->capture_default_str();
+  train->add_flag("--checkpoint-agg", tr->checkpoint_agg,
+                  "Transformer-PSM: recompute each Agg level's activations in the backward (activation checkpointing)");
   train->add_option("-r,--repeats", tr->repeats, "timed runs per cell")->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("-o,--format", tr->format, "md or json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
   train->callback([tr, &ctx] {
@@ -95,6 +97,9 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   ops->add_option("--state-segments", op->state_segments,
                   "fused kernels: runs of the state passes over the sequence; 0: the device's choice, 1: one walk")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  ops->add_flag("--varlen", op->varlen,
+                "packed variable-length calls (cu_seqlens): B sequences of mean length T, lengths drawn from [T/2, 3T/2] "
+                "summing to --tokens");
   ops->add_option("-r,--repeats", op->repeats, "timed runs per cell (median)")->capture_default_str()->check(CLI::PositiveNumber);
   ops->add_option("--hbm-gbps", op->hbm_gbps, "HBM bandwidth of the floor (default: the H200's measured copy rate)")
       ->capture_default_str()->check(CLI::PositiveNumber);

@@ -12,6 +12,13 @@
 // From 2.0 on, c10d's ProcessGroupGloo / ProcessGroupNCCL derive from c10d::Backend (1.13: ProcessGroup).
 #define SCANLAB_C10D_BACKEND_IS_SEPARATE SCANLAB_TORCH_AT_LEAST(2, 0)
 
+// c10::MemoryReportingInfoBase::reportMemoryUsage takes its totals as int64_t in 1.13, size_t in 2.x.
+#if SCANLAB_TORCH_AT_LEAST(2, 0)
+#define SCANLAB_MEMORY_TOTAL_T size_t
+#else
+#define SCANLAB_MEMORY_TOTAL_T int64_t
+#endif
+
 #include <ATen/autocast_mode.h>
 
 namespace scanlab {
@@ -54,6 +61,15 @@ class CudaBf16Autocast {
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kHalf;
 };
+
+// Whether CUDA autocast to bfloat16 is on (activation checkpointing replays the forward's state).
+inline bool cuda_bf16_autocast_enabled() {
+#if SCANLAB_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(at::kCUDA) && at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16;
+#else
+  return at::autocast::is_enabled() && at::autocast::get_autocast_gpu_dtype() == at::kBFloat16;
+#endif
+}
 
 // Turns CUDA autocast off inside a scope (torch.autocast("cuda", enabled=False)): the recurrent ops
 // keep their state math in float32 even when called from an autocast region, where matmuls would

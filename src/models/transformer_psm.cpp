@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "core/activation_checkpoint.h"
 #include "core/check.h"
 #include "models/config_reader.h"
 #include "scan/counter_from_scan.h"
@@ -13,7 +14,7 @@ nlohmann::json TransformerPsmOptions::to_json() const {
           {"n_embd", n_embd},           {"n_head", n_head},             {"n_layer_agg", n_layer_agg},
           {"n_layer_inf", n_layer_inf}, {"chunk_size", chunk_size},     {"position_mode", position_mode},
           {"agg_mask", agg_mask},       {"attn_pdrop", attn_pdrop},     {"resid_pdrop", resid_pdrop},
-          {"embd_pdrop", embd_pdrop}};
+          {"embd_pdrop", embd_pdrop},   {"checkpoint_agg", checkpoint_agg}};
 }
 
 TransformerPsmOptions TransformerPsmOptions::from_json(const nlohmann::json& config) {
@@ -31,6 +32,7 @@ TransformerPsmOptions TransformerPsmOptions::from_json(const nlohmann::json& con
   r.read_probability("attn_pdrop", o.attn_pdrop);
   r.read_probability("resid_pdrop", o.resid_pdrop);
   r.read_probability("embd_pdrop", o.embd_pdrop);
+  r.read_bool("checkpoint_agg", o.checkpoint_agg);
   r.finish();
   SCANLAB_CHECK(o.n_embd % o.n_head == 0, "transformer_psm config: n_embd ", o.n_embd,
                 " must be a multiple of n_head ", o.n_head);
@@ -71,9 +73,14 @@ at::Tensor TransformerPsm::encode_at(const at::Tensor& tokens, const at::Tensor&
 scan::TensorState TransformerPsm::agg(const scan::TensorState& older, const scan::TensorState& newer) {
   ++agg_calls_;
   const int64_t c = o_.chunk_size;
-  const at::Tensor x = at::cat({older[0], newer[0]}, 1);  // [P*B, 2C, D]
-  const at::Tensor mask = o_.agg_mask == "causal" ? causal_mask(2 * c, 2 * c, x.device()) : at::Tensor();
-  return {agg_stack_.forward(x, mask, /*causal=*/mask.defined()).slice(1, c).contiguous()};
+  auto level = [this, c](const std::vector<at::Tensor>& in) {
+    const at::Tensor x = at::cat({in[0], in[1]}, 1);  // [P*B, 2C, D]
+    const at::Tensor mask = o_.agg_mask == "causal" ? causal_mask(2 * c, 2 * c, x.device()) : at::Tensor();
+    return agg_stack_.forward(x, mask, /*causal=*/mask.defined()).slice(1, c).contiguous();
+  };
+  if (!o_.checkpoint_agg) return {level({older[0], newer[0]})};
+  // The level's activations (concatenation, attention, MLP) are recomputed in the backward.
+  return {checkpointed(level, {older[0], newer[0]}, agg_holder_->parameters())};
 }
 
 at::Tensor TransformerPsm::inf_head(const at::Tensor& h) {

@@ -14,7 +14,8 @@
 // position, so it has fixed shapes and addresses and can be replayed as a CUDA graph; the step
 // that completes a chunk then runs the counter and the Inf prefill of the new prefix eagerly. Positions: "global" (0..T-1, as the reference training code; streams stop at
 // n_positions) or "chunk_local" (0..C-1 in every chunk; unbounded streams).
-// Weight names: wte, wpe, agg.h.<i>.*, agg.ln_f, inf.h.<i>.*, inf.ln_f, head.weight.
+// Weight names: wte, wpe, agg.h.<i>.*, agg.ln_f, inf.h.<i>.*, inf.ln_f, head.weight. With
+// checkpoint_agg the training forward recomputes each Agg level in the backward (activation checkpointing).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <torch/nn/modules/linear.h>
@@ -44,6 +45,10 @@ struct TransformerPsmOptions {
   std::string position_mode = "global";     // or "chunk_local"
   std::string agg_mask = "bidirectional";   // or "causal"
   double attn_pdrop = 0.1, resid_pdrop = 0.1, embd_pdrop = 0.1;
+  // Activation checkpointing per Agg level (core/activation_checkpoint.h): each batched Agg call keeps
+  // only its two input states for the backward and recomputes its layers there. Same function and
+  // gradients; less memory at long T for one more Agg forward per level. Default off.
+  bool checkpoint_agg = false;
 
   nlohmann::json to_json() const;
   static TransformerPsmOptions from_json(const nlohmann::json& config);

@@ -86,6 +86,40 @@ TEST(OpsBench, StateSegmentsAreCheckedAndLeaveOtherPathsAlone) {
   }
 }
 
+// --varlen: the drawn lengths sum to --tokens (each at least one, around the mean), every op runs as
+// one packed call, and the paths it cannot take are refused.
+TEST(OpsBench, VarlenPacksLengthsThatSumToTheTokens) {
+  for (int64_t mean : {1, 3, 16, 100}) {
+    const auto lengths = varlen_bench_lengths(1200, mean, 7);
+    ASSERT_EQ(static_cast<int64_t>(lengths.size()), 1200 / mean);
+    int64_t sum = 0;
+    for (int64_t L : lengths) {
+      EXPECT_GE(L, 1);
+      EXPECT_LE(L, 2 * mean);  // drawn at most 3 mean / 2, then at most mean / 2 added
+      sum += L;
+    }
+    EXPECT_EQ(sum, 1200) << "mean " << mean;
+    EXPECT_EQ(lengths, varlen_bench_lengths(1200, mean, 7));  // seeded
+  }
+  auto o = tiny();
+  o.varlen = true;
+  const auto rows = run_ops_bench(o, at::kCPU);
+  ASSERT_EQ(rows.size(), 2 * ops_bench_op_names().size());
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.path, "torch, varlen");
+    EXPECT_EQ(r.batch, 2);
+    EXPECT_GE(r.longest, 16);
+  }
+  EXPECT_NE(format_ops_bench(rows, o, at::kCPU).find("| torch, varlen (longest "), std::string::npos);
+  o.paths = {"torch"};
+  try {
+    run_ops_bench(o, at::kCPU);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--varlen runs the routed entry points only"), std::string::npos) << e.what();
+  }
+}
+
 TEST(OpsBench, UnknownOpNamesTheKnownOnes) {
   auto o = tiny();
   o.ops = {"gla", "flash"};

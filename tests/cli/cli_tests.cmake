@@ -173,13 +173,16 @@ scanlab_cli_test(train_demo_learns ARGS --threads 1 train-demo --models transfor
 # bench train-step: every model family it defaults to runs a forward and a backward at a tiny size.
 scanlab_cli_test(bench_train_step_small ARGS --threads 1 bench train-step --lengths 12 --batch 2 --width 16 --chunk 4 -r 1
   EXPECT "\\| transformer_psm \\| auto \\| 12 \\|.*\\| mamba \\| auto \\| 12 \\|")
+scanlab_cli_test(bench_train_step_checkpoint_agg ARGS --threads 1 bench train-step --models transformer_psm,gpt2 --lengths 16
+  --batch 2 --width 16 --chunk 4 -r 1 --checkpoint-agg
+  EXPECT "\\| transformer_psm \\| auto, checkpoint_agg \\| 16 \\|.*\\| gpt2 \\| auto \\| 16 \\|")
 scanlab_cli_test(bench_train_step_bad_length ARGS bench train-step --lengths 0 FAIL_EXPECT "length 0 must be >= 1")
 scanlab_cli_test(bench_train_step_flags ARGS --threads 1 bench train-step --models gpt2,mamba2,mamba --lengths 8 --batch 2
   --width 16 --chunk 4 --vocab 32 --heads 2 --state-size 4 -r 1
-  EXPECT "heads 2, chunk 4, vocab 32, d_state 4, float32.*peak MiB \\| model TFLOP/s \\|.*\\| gpt2 \\| auto \\| 8 \\|[^\n]*\\| - \\|")
+  EXPECT "heads 2, chunk 4, vocab 32, d_state 4, float32.*peak MiB \\| model TFLOP/s \\|.*\\| gpt2 \\| auto \\| 8 \\|[^\n]*\\| [0-9]+ \\| [0-9.e+-]+ \\|")
 scanlab_cli_test(bench_train_step_json ARGS --threads 1 bench train-step --models transformer_psm,gla --lengths 8 --batch 2
   --width 16 --chunk 4 --head-dim 8 -r 1 -o json
-  EXPECT "\"dtype\": \"float32\",.*\"flops_per_step\": [0-9.e+]+,.*\"head_dim\": 8,.*\"peak_bytes\": null,.*\"state_size\": 16,.*\"tflops\": [0-9.e+-]+,.*\"tokens_per_s\"")
+  EXPECT "\"dtype\": \"float32\",.*\"flops_per_step\": [0-9.e+]+,.*\"head_dim\": 8,.*\"peak_bytes\": [1-9][0-9]*,.*\"state_size\": 16,.*\"tflops\": [0-9.e+-]+,.*\"tokens_per_s\"")
 # bench ops: every chunked op at a tiny CPU shape, md and json; errors and --dump in bench_cli.cmake.
 scanlab_cli_test(bench_ops_md ARGS --threads 1 bench ops --tokens 64 --lengths 32 --heads 2 --dim 8 -r 1
   EXPECT "% of HBM floor \\|.*\\| linear_attn \\| 32 \\| 2 \\| 2 \\| 8 \\| fwd \\|.*\\| scalar_gate \\|.*\\| gla \\|.*\\| mlstm \\|.*\\| delta_rule \\|.*\\| gated_delta_rule \\| 32 \\| 2 \\| 2 \\| 8 \\| fwdbwd \\|")

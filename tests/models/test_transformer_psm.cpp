@@ -155,6 +155,61 @@ TEST(TransformerPsm, PartialLastChunkAndLargerBatchAreDualInFloat32) {
   testing::expect_dual(*m, at::randint(0, 37, {3, 11}, at::kLong), 1e-4, "c=3 f32");
 }
 
+// checkpoint_agg recomputes each Agg level in the backward: the same logits and the same gradient for
+// every parameter as without it, float64, in training mode with dropout on (the recompute replays the
+// forward's random draws, and leaves the generator where the forward left it), over 7 chunks (three
+// tree levels, each a batched Agg call) with a partial last chunk; and a stream still reproduces it.
+TEST(TransformerPsm, CheckpointAggGivesTheSameLogitsAndGradients) {
+  const at::Tensor tokens = at::randint(0, 37, {2, 27}, at::kLong);
+  const nlohmann::json dropout{{"attn_pdrop", 0.1}, {"resid_pdrop", 0.1}, {"embd_pdrop", 0.1}};
+  struct Run {
+    at::Tensor logits, after;  // after: a draw from the generator once the backward is done
+    std::vector<std::pair<std::string, at::Tensor>> grads;
+  };
+  auto run = [&](bool checkpoint) {
+    nlohmann::json o = dropout;
+    o["checkpoint_agg"] = checkpoint;
+    auto m = make_psm(o);
+    EXPECT_EQ(m->options().checkpoint_agg, checkpoint);
+    m->train();
+    at::manual_seed(11);
+    Run r;
+    r.logits = m->forward(tokens);
+    const at::Tensor w = at::randn(r.logits.sizes(), r.logits.options());
+    (r.logits * w).sum().backward();
+    r.after = at::rand({4}, at::kDouble);
+    for (const auto& p : m->named_parameters()) r.grads.emplace_back(p.key(), p.value().grad());
+    return r;
+  };
+  const Run off = run(false), on = run(true);
+  EXPECT_TRUE(on.logits.equal(off.logits)) << "logits differ";
+  EXPECT_TRUE(on.after.equal(off.after)) << "the backward left the random state elsewhere";
+  ASSERT_EQ(on.grads.size(), off.grads.size());
+  for (size_t i = 0; i < on.grads.size(); ++i) {
+    SCOPED_TRACE(on.grads[i].first);
+    ASSERT_TRUE(on.grads[i].second.defined());
+    EXPECT_GT(off.grads[i].second.abs().max().item<double>(), 0.0);
+    testing::expect_close("gradient", off.grads[i].second, on.grads[i].second, 1e-12);
+  }
+  // The recompute replays the state the forward saw, not the generator's state at backward time.
+  nlohmann::json o = dropout;
+  o["checkpoint_agg"] = true;
+  auto m = make_psm(o);
+  m->train();
+  at::manual_seed(11);
+  const at::Tensor logits = m->forward(tokens);
+  const at::Tensor w = at::randn(logits.sizes(), logits.options());
+  at::manual_seed(12);
+  (logits * w).sum().backward();
+  size_t i = 0;
+  for (const auto& p : m->named_parameters())
+    testing::expect_close("gradient of " + p.key() + ", generator moved", off.grads[i++].second, p.value().grad(),
+                          1e-12);
+  // Evaluation: checkpointing is a training-memory option; the stream still reproduces forward.
+  m->eval();
+  testing::expect_dual(*m, tokens.slice(1, 0, 13), testing::duality_tolerance(at::kDouble), "checkpoint_agg");
+}
+
 TEST(TransformerPsm, ConfigErrorsNameTheKeyAndTheAllowedValues) {
   auto message = [](const nlohmann::json& config) {
     try {
@@ -180,6 +235,10 @@ TEST(TransformerPsm, ConfigErrorsNameTheKeyAndTheAllowedValues) {
   c = find_model("transformer_psm").small_config();
   c["attn_pdrop"] = 1.5;
   EXPECT_NE(message(c).find("'attn_pdrop'"), std::string::npos) << message(c);
+  c = find_model("transformer_psm").small_config();
+  c["checkpoint_agg"] = "yes";
+  EXPECT_NE(message(c).find("'checkpoint_agg'"), std::string::npos) << message(c);
+  EXPECT_NE(message(c).find("true or false"), std::string::npos) << message(c);
 }
 
 TEST(TransformerPsm, WeightNamesFollowTheAggInfLayout) {
