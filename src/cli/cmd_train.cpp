@@ -57,8 +57,8 @@ void register_train(CLI::App& root, GlobalContext& ctx) {
         return "got " + v + "; expected a number of processes from 1 to 4096";
       });
   cmd->add_flag("--seq-parallel", flags->seq_parallel,
-                "sequence parallel (transformer_psm): every rank takes the whole batch and one block of each "
-                "sequence's chunks, the Blelloch scan's block states exchanged between them (docs/distributed.md)");
+                "sequence parallel (transformer_psm and the affine family): every rank takes the whole batch and one "
+                "block of each sequence's chunks, the scans' block states exchanged between them (docs/distributed.md)");
   cmd->add_option("--backend", flags->backend, "data-parallel collectives: gloo, nccl or auto (nccl on CUDA, gloo on CPU)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "gloo", "nccl"}));

@@ -2,9 +2,11 @@
 
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/check.h"
+#include "models/sequence_split.h"
 
 namespace scanlab::dist {
 
@@ -57,6 +59,20 @@ class ExchangeFn : public torch::autograd::Function<ExchangeFn> {
     for (size_t i = 1; i < grads.size(); ++i) out.push_back(grads[i]);
     return out;
   }
+};
+
+// AffineLm's mixers on one rank's block: the ops and the convolutions' halos through SeqParallel.
+class LmSplit : public models::SequenceSplit {
+ public:
+  LmSplit(SeqParallel& sp, std::vector<int64_t> counts) : sp_(sp), counts_(std::move(counts)) {}
+  ops::AffineScanOut affine_scan(const ops::AffineScanArgs& a) override { return sp_.affine_scan(a); }
+  ops::DeltaRuleOut delta_rule(const ops::DeltaRuleArgs& a) override { return sp_.delta_rule(a); }
+  ops::MlstmOut mlstm(const ops::MlstmArgs& a) override { return sp_.mlstm(a); }
+  at::Tensor with_halo(const at::Tensor& x, int64_t rows) override { return sp_.with_halo(x, rows, counts_); }
+
+ private:
+  SeqParallel& sp_;
+  std::vector<int64_t> counts_;
 };
 
 }  // namespace
@@ -170,6 +186,129 @@ ops::AffineScanOut SeqParallel::affine_scan(const ops::AffineScanArgs& a) {
     o = o + extra.to(o.scalar_type());
   }
   return {o, h_final};
+}
+
+std::pair<int64_t, int64_t> SeqParallel::affine_token_range(int64_t tokens, int64_t chunk, int r) const {
+  SCANLAB_CHECK(chunk >= 1, "sequence parallel: chunk_len must be >= 1, got ", chunk);
+  const int64_t n = (tokens + chunk - 1) / chunk, p = ranks();
+  SCANLAB_CHECK(n >= p, "sequence parallel over ", p, " ranks: sequences of ", tokens, " tokens are ", n,
+                " chunks of ", chunk, "; every rank needs at least one chunk (use fewer ranks or a shorter chunk_len)");
+  const int64_t first = std::min(n * r / p * chunk, tokens), end = std::min(n * (r + 1) / p * chunk, tokens);
+  return {first, end - first};
+}
+
+at::Tensor SeqParallel::affine_lm_forward(models::AffineLm& model, const at::Tensor& local, int64_t total) {
+  const int64_t chunk = model.options().chunk_len;
+  std::vector<int64_t> counts;
+  for (int k = 0; k < ranks(); ++k) counts.push_back(affine_token_range(total, chunk, k).second);
+  const auto [first, count] = affine_token_range(total, chunk);
+  SCANLAB_CHECK(local.dim() == 2 && local.size(1) == count, "sequence parallel: rank ", rank(), " holds tokens [",
+                first, ", ", first + count, ") of ", total, "; got a [", local.sizes(), "] token block");
+  LmSplit split(*this, std::move(counts));
+  return model.forward_split(local, split);
+}
+
+ops::DeltaRuleOut SeqParallel::delta_rule(const ops::DeltaRuleArgs& a) {
+  ops::check_delta_rule_args(a);
+  SCANLAB_CHECK(!a.h0.defined(), "sequence parallel delta rule: the sequence starts from the zero state; got h0");
+  const int64_t B = a.q.size(0), t = a.q.size(1), H = a.q.size(2), K = a.q.size(3), V = a.v.size(3);
+  SCANLAB_CHECK(t >= 1, "sequence parallel delta rule: rank ", rank(), " holds no tokens; every rank needs at least one");
+  const at::TensorOptions sopts = a.q.options().dtype(ops::state_dtype(a.q.scalar_type()));
+  // 1. this block from the zero state: outputs and f_r. Ranks after the first also need the block's
+  // transition M_r (h_out = M_r h_in + f_r, a [K, K] matrix per head) and M_{<=t}ᵀ q_t, the readout of
+  // the carried state: one run with values [0 | v] from the state [I | 0] gives h = [M_{<=t} | local_t].
+  at::Tensor o_local, readout, f, m;
+  if (rank() == 0) {
+    const ops::DeltaRuleOut out = ops::delta_rule_chunked(a);
+    o_local = out.o;
+    f = out.h_final;
+    m = at::zeros({B, H, K, K}, f.options());
+  } else {
+    ops::DeltaRuleArgs aug = a;
+    aug.v = at::cat({at::zeros({B, t, H, K}, a.v.options()), a.v}, -1);
+    aug.h0 = at::cat({at::eye(K, sopts).expand({B, H, K, K}), at::zeros({B, H, K, V}, sopts)}, -1);
+    const ops::DeltaRuleOut out = ops::delta_rule_chunked(aug);
+    readout = out.o.narrow(-1, 0, K);
+    o_local = out.o.narrow(-1, K, V);
+    m = out.h_final.narrow(-1, 0, K);
+    f = out.h_final.narrow(-1, K, V);
+  }
+  // 2. (M_r, f_r) of every rank, one all-gather
+  auto [gathered, pass] = exchange(at::cat({m.reshape({-1}), f.reshape({-1})}), {o_local}, "delta rule block states");
+  const int64_t m_len = m.numel();
+  auto m_of = [&](int64_t k) { return gathered[k].slice(0, 0, m_len).view(m.sizes()); };
+  auto f_of = [&](int64_t k) { return gathered[k].slice(0, m_len).view(f.sizes()); };
+  // 3. h_r = f_{r-1} + M_{r-1}(... + M_1 f_0), folded left in rank order
+  at::Tensor h_in;
+  for (int64_t k = 0; k < rank(); ++k) h_in = h_in.defined() ? at::matmul(m_of(k), h_in) + f_of(k) : f_of(k);
+  at::Tensor h_final = h_in;
+  for (int64_t k = rank(); k < ranks(); ++k)
+    h_final = h_final.defined() ? at::matmul(m_of(k), h_final) + f_of(k) : f_of(k);
+  at::Tensor o = pass[0];
+  if (h_in.defined())  // o_t += (M_{<=t} h_r)ᵀ q_t = h_rᵀ (M_{<=t}ᵀ q_t)
+    o = o + at::einsum("bthk,bhkv->bthv", {readout.to(h_in.scalar_type()), h_in}).to(o.scalar_type());
+  return {o, h_final};
+}
+
+namespace {
+
+// A stabilized mLSTM state (C = exp(m) C̃, n = exp(m) ñ) carried through a block of total log forget
+// gate `log_f`, then the block's own (from the empty state) added: ops/affine_scan/mlstm.cpp's merge.
+ops::MlstmState merge_mlstm(const ops::MlstmState& older, const at::Tensor& log_f, const ops::MlstmState& block) {
+  const at::Tensor carried = log_f + older.m, m = at::maximum(carried, block.m);
+  const at::Tensor wa = (carried - m).exp().unsqueeze(-1), wb = (block.m - m).exp().unsqueeze(-1);
+  return {wa.unsqueeze(-1) * older.C + wb.unsqueeze(-1) * block.C, wa * older.n + wb * block.n, m};
+}
+
+}  // namespace
+
+ops::MlstmOut SeqParallel::mlstm(const ops::MlstmArgs& a) {
+  ops::check_mlstm_args(a);
+  SCANLAB_CHECK(!a.state0.C.defined(), "sequence parallel mLSTM: the sequence starts from the empty state; got a state");
+  SCANLAB_CHECK(a.q.size(1) >= 1, "sequence parallel mLSTM: rank ", rank(), " holds no tokens; every rank needs at least one");
+  // 1. this block from the empty state: its stabilized (C̃, ñ, m) and total log forget gate F
+  const ops::MlstmOut local = ops::mlstm_chunked(a);
+  const ops::MlstmState& s = local.state;
+  const at::Tensor log_f = a.log_f.to(s.C.scalar_type()).sum(1);  // [B, H]
+  // 2. every rank's, one all-gather
+  auto [gathered, pass] = exchange(at::cat({s.C.reshape({-1}), s.n.reshape({-1}), s.m.reshape({-1}), log_f.reshape({-1})}),
+                                   {local.o}, "mlstm block states");
+  const int64_t lc = s.C.numel(), ln = s.n.numel(), lm = s.m.numel();
+  auto state_of = [&](int64_t k) {
+    const at::Tensor g = gathered[k];
+    return ops::MlstmState{g.slice(0, 0, lc).view(s.C.sizes()), g.slice(0, lc, lc + ln).view(s.n.sizes()),
+                           g.slice(0, lc + ln, lc + ln + lm).view(s.m.sizes())};
+  };
+  auto log_f_of = [&](int64_t k) { return gathered[k].slice(0, lc + ln + lm).view(log_f.sizes()); };
+  // 3. the state entering this block, folded left in rank order; then the rest for the final state
+  ops::MlstmState in;
+  for (int64_t k = 0; k < rank(); ++k) in = in.C.defined() ? merge_mlstm(in, log_f_of(k), state_of(k)) : state_of(k);
+  ops::MlstmState final_state = in;
+  for (int64_t k = rank(); k < ranks(); ++k)
+    final_state = final_state.C.defined() ? merge_mlstm(final_state, log_f_of(k), state_of(k)) : state_of(k);
+  if (!in.C.defined()) return {pass[0], final_state};
+  // 4. the normalizer max(|nᵀq|, 1) does not split into per-block parts: run the block again from `in`
+  ops::MlstmArgs from_in = a;
+  from_in.state0 = in;
+  return {ops::mlstm_chunked(from_in).o, final_state};
+}
+
+at::Tensor SeqParallel::with_halo(const at::Tensor& x, int64_t rows, const std::vector<int64_t>& counts) {
+  SCANLAB_ASSERT(x.dim() == 3 && static_cast<int>(counts.size()) == ranks() && counts[rank()] == x.size(1));
+  if (rows == 0) return x;
+  const int64_t B = x.size(0), t = x.size(1), C = x.size(2);
+  // Every rank sends its last `rows` inputs (zeros in front where it has fewer).
+  const int64_t have = std::min(rows, t);
+  const at::Tensor own = at::cat({at::zeros({B, rows - have, C}, x.options()), x.narrow(1, t - have, have)}, 1);
+  auto [gathered, pass] = exchange(own.reshape({-1}), {x}, "causal conv halo");
+  // The inputs of the ranks before, the nearest last: zeros (the sequence's start), then each rank's valid rows.
+  std::vector<at::Tensor> before{at::zeros({B, rows, C}, x.options())};
+  for (int64_t k = 0; k < rank(); ++k) {
+    const int64_t n = std::min(rows, counts[k]);
+    before.push_back(gathered[k].view({B, rows, C}).narrow(1, rows - n, n));
+  }
+  const at::Tensor all = at::cat(before, 1);
+  return at::cat({all.narrow(1, all.size(1) - rows, rows), pass[0]}, 1);
 }
 
 }  // namespace scanlab::dist

@@ -5,7 +5,11 @@
 //     rank's carry from the roots before it (the top ⌈log2 P⌉ levels), local down-sweep.
 //   affine family: the associative form. Each rank runs its block from the zero state, giving its
 //     block's (E_r, f_r) (total decay, final state); the pairs are all-gathered and rank r starts from
-//     h_r = f_{r-1} + E_{r-1}▶(... f_0 + E_0▶h0), which it adds to its outputs.
+//     h_r = f_{r-1} + E_{r-1}▶(... f_0 + E_0▶h0), which it adds to its outputs. The delta rule's E_r is
+//     a [K, K] matrix per head (one run with the state [I | 0] gives it and its readout); mLSTM's
+//     pairs are stabilized (C̃, ñ, m) states merged as its ops do, and ranks after the first run their
+//     block again from the carried state. The short causal convolutions (Mamba, Mamba2) take the
+//     last W-1 inputs of the ranks before (a halo, all-gathered the same way).
 // Backward: each exchange is an autograd node whose backward all-reduces the gradients of the
 // gathered states and keeps this rank's own. Every rank must run that all-reduce once per exchange,
 // in the same order: ranks with tokens do it inside backward (the node also passes the rank's own
@@ -22,8 +26,11 @@
 #include <vector>
 
 #include "dist/group.h"
+#include "models/affine_lm.h"
 #include "models/transformer_psm.h"
 #include "ops/affine_scan/affine_scan.h"
+#include "ops/affine_scan/mlstm.h"
+#include "ops/delta_rule/delta_rule.h"
 #include "scan/block_scan.h"
 
 namespace scanlab::dist {
@@ -48,6 +55,25 @@ class SeqParallel {
   // token), chunked from the zero state or from `a.h0` on rank 0 (other ranks' h0 must be undefined).
   // Returns this slice's outputs and the state after the whole sequence (every rank).
   ops::AffineScanOut affine_scan(const ops::AffineScanArgs& a);
+
+  // Affine-family language models (models::AffineLm, every mixer of models/affine_family.h): the
+  // sequence's N = ⌈T/c⌉ chunks of c = chunk_len tokens split evenly, rank r holding the chunks
+  // [⌊rN/P⌋, ⌊(r+1)N/P⌋), so each block is chunked as on one device and every rank has tokens when
+  // N >= P (checked). The tokens [first, first + count) of rank `r`.
+  std::pair<int64_t, int64_t> affine_token_range(int64_t tokens, int64_t chunk, int r) const;
+  std::pair<int64_t, int64_t> affine_token_range(int64_t tokens, int64_t chunk) const {
+    return affine_token_range(tokens, chunk, rank());
+  }
+  // Logits [B, count, V] of this rank's tokens, `local` = tokens[:, first : first + count] of a
+  // sequence of `total`: model.forward(all tokens) on those positions, to rounding.
+  at::Tensor affine_lm_forward(models::AffineLm& model, const at::Tensor& local, int64_t total);
+  // The gated delta rule and mLSTM on this rank's slice (no start state; every rank at least one
+  // token): outputs on the slice, the state after the whole sequence.
+  ops::DeltaRuleOut delta_rule(const ops::DeltaRuleArgs& a);
+  ops::MlstmOut mlstm(const ops::MlstmArgs& a);
+  // x [B, t, C] this rank's inputs of a causal convolution -> [B, rows + t, C]: the `rows` inputs
+  // before them (from the ranks before, whose token counts are `counts`; zeros before the start), then x.
+  at::Tensor with_halo(const at::Tensor& x, int64_t rows, const std::vector<int64_t>& counts);
 
   // After each backward pass, on every rank: the backward all-reduce of each exchange whose node
   // did not run here (no tokens), with zero gradients, newest first.

@@ -14,6 +14,9 @@ ModelEntry mamba2_entry();
 ModelEntry mlstm_entry();
 ModelEntry retnet_entry();
 
+// The names of the entries above: the models built on AffineLm.
+std::vector<std::string> affine_model_names();
+
 // The small test configuration every affine model starts from (narrow, 2 layers, chunk 8).
 nlohmann::json affine_small_config(const std::string& model);
 // The benchmarks' configuration: width, depth, vocabulary, chunk length, a SwiGLU of 4 x width (the

@@ -5,9 +5,20 @@
 #include "core/check.h"
 #include "core/cuda_graph_call.h"
 #include "models/affine_family.h"
+#include "models/sequence_split.h"
 #include "models/token_embedding.h"
 
 namespace scanlab::models {
+
+namespace {
+thread_local SequenceSplit* g_split = nullptr;
+}  // namespace
+
+SequenceSplit* active_sequence_split() { return g_split; }
+
+SequenceSplitScope::SequenceSplitScope(SequenceSplit& split) : previous_(g_split) { g_split = &split; }
+
+SequenceSplitScope::~SequenceSplitScope() { g_split = previous_; }
 
 void AffineLmOptions::read(ConfigReader& r) {
   r.read("vocab_size", vocab_size, 1);
@@ -65,7 +76,9 @@ at::Tensor CausalConv::initial_state(int64_t batch, const at::Tensor& param) con
 
 at::Tensor CausalConv::forward(const at::Tensor& x, at::Tensor& state) const {
   const int64_t T = x.size(1);
-  auto padded = at::cat({state.to(x.scalar_type()), x}, 1);  // [B, W-1+T, C]
+  // [B, W-1+T, C]; under sequence parallelism the W-1 inputs before the block come from the ranks before
+  SequenceSplit* split = active_sequence_split();
+  auto padded = split ? split->with_halo(x, width_ - 1) : at::cat({state.to(x.scalar_type()), x}, 1);
   at::Tensor y = bias_.expand_as(x);
   for (int64_t w = 0; w < width_; ++w) y = y + padded.narrow(1, w, T) * weight_.select(1, w);
   state = padded.narrow(1, T, width_ - 1);
@@ -281,6 +294,11 @@ at::Tensor AffineLm::forward(const at::Tensor& tokens) {
   return run(tokens, states, /*single_step=*/false);
 }
 
+at::Tensor AffineLm::forward_split(const at::Tensor& tokens, SequenceSplit& split) {
+  SequenceSplitScope scope(split);
+  return forward(tokens);
+}
+
 std::unique_ptr<Stream> AffineLm::start_stream(int64_t batch) {
   SCANLAB_CHECK(batch >= 1, kind_, ": stream batch must be >= 1, got ", batch);
   auto self = std::static_pointer_cast<AffineLm>(shared_from_this());
@@ -302,6 +320,14 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> AffineLm::prefill(const at::Tenso
 }  // namespace scanlab::models
 
 namespace scanlab::models {
+
+std::vector<std::string> affine_model_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : {gated_deltanet_entry, gla_entry, linear_attention_entry, mamba_entry, mamba2_entry,
+                            mlstm_entry, retnet_entry})
+    names.push_back(entry().name);
+  return names;
+}
 
 std::vector<SizeEvidence> affine_evidence() {
   return {{"vocab_size", "embed.weight", 0}, {"d_model", "embed.weight", 1}, {"n_layers", "layers.", -1}};

@@ -76,6 +76,8 @@ class CausalConv : public torch::nn::Module {
   at::Tensor weight_, bias_;  // [C, W], [C]
 };
 
+class SequenceSplit;
+
 class AffineLm : public SequenceModel {
  public:
   using MixerFactory = std::function<std::shared_ptr<TokenMixer>()>;
@@ -88,6 +90,10 @@ class AffineLm : public SequenceModel {
   const AffineLmOptions& options() const { return options_; }
 
   at::Tensor forward(const at::Tensor& tokens) override;
+  // Sequence parallelism's forward (dist/seq_parallel.h): `tokens` is one contiguous block of each
+  // sequence; the mixers' scans and short convolutions take what comes before it from `split`
+  // (models/sequence_split.h). Logits [B, t, V] of the block's positions.
+  at::Tensor forward_split(const at::Tensor& tokens, SequenceSplit& split);
   std::unique_ptr<Stream> start_stream(int64_t batch) override;
   std::pair<at::Tensor, std::unique_ptr<Stream>> prefill(const at::Tensor& tokens) override;
 

@@ -3,6 +3,7 @@
 #include "core/check.h"
 #include "core/torch_compat.h"
 #include "models/affine_family.h"
+#include "models/sequence_split.h"
 
 namespace scanlab::models {
 
@@ -84,8 +85,9 @@ at::Tensor run_affine(ops::AffineScanArgs a, at::Tensor& h, bool single_step) {
   CudaAutocastOff state_math_in_float32;
   if (single_step)
     return ops::affine_scan_step({first(a.q), first(a.k), first(a.v), first(a.log_a)}, h).unsqueeze(1);
-  a.h0 = h;
-  auto out = ops::affine_scan_chunked(a);
+  SequenceSplit* split = active_sequence_split();
+  if (!split) a.h0 = h;  // a split starts the sequence from the zero state
+  auto out = split ? split->affine_scan(a) : ops::affine_scan_chunked(a);
   h = out.h_final;
   return out.o;
 }
@@ -95,8 +97,9 @@ at::Tensor run_delta_rule(ops::DeltaRuleArgs a, at::Tensor& h, bool single_step)
   CudaAutocastOff state_math_in_float32;
   if (single_step)
     return ops::delta_rule_step({first(a.q), first(a.k), first(a.v), first(a.beta), first(a.log_a)}, h).unsqueeze(1);
-  a.h0 = h;
-  auto out = ops::delta_rule_chunked(a);
+  SequenceSplit* split = active_sequence_split();
+  if (!split) a.h0 = h;
+  auto out = split ? split->delta_rule(a) : ops::delta_rule_chunked(a);
   h = out.h_final;
   return out.o;
 }
@@ -109,8 +112,9 @@ at::Tensor run_mlstm(ops::MlstmArgs a, MixerState& state, bool single_step) {
   if (single_step) {
     o = ops::mlstm_step({first(a.q), first(a.k), first(a.v), first(a.log_f), first(a.log_i)}, s).unsqueeze(1);
   } else {
-    a.state0 = s;
-    auto out = ops::mlstm_chunked(a);
+    SequenceSplit* split = active_sequence_split();
+    if (!split) a.state0 = s;
+    auto out = split ? split->mlstm(a) : ops::mlstm_chunked(a);
     s = out.state;
     o = out.o;
   }

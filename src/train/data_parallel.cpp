@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "models/affine_family.h"
 #include "models/transformer_psm.h"
 #include "scan/block_scan.h"
 
@@ -33,16 +34,29 @@ void check_seq_parallel(const config::ExperimentConfig& cfg, int ranks) {
   SCANLAB_CHECK(ranks >= 2, "--seq-parallel splits each sequence over the ranks; it needs at least 2 (--nproc or ",
                 "WORLD_SIZE), got ", ranks);
   const std::string kind = cfg.model.value("model", std::string());
-  SCANLAB_CHECK(kind == "transformer_psm", "--seq-parallel: model '", kind, "' has no chunk scan to split over ",
-                "the ranks; sequence parallel training covers transformer_psm");
-  const int64_t chunk = cfg.model.value("chunk_size", models::TransformerPsmOptions{}.chunk_size);
-  SCANLAB_CHECK(chunk >= 1, "--seq-parallel: model.chunk_size must be >= 1, got ", chunk);
+  const auto affine = models::affine_model_names();
+  const bool is_affine = std::find(affine.begin(), affine.end(), kind) != affine.end();
+  std::string known = "transformer_psm";
+  for (const auto& name : affine) known += ", " + name;
+  SCANLAB_CHECK(kind == "transformer_psm" || is_affine, "--seq-parallel: model '", kind, "' has no chunk scan to ",
+                "split over the ranks; sequence parallel training covers ", known);
+  const std::string chunk_key = is_affine ? "chunk_len" : "chunk_size";
+  const int64_t chunk = cfg.model.value(chunk_key, is_affine ? models::AffineLmOptions{}.chunk_len
+                                                             : models::TransformerPsmOptions{}.chunk_size);
+  SCANLAB_CHECK(chunk >= 1, "--seq-parallel: model.", chunk_key, " must be >= 1, got ", chunk);
   const std::vector<int64_t> lens =
       cfg.train.curriculum.empty() ? std::vector<int64_t>{0} : cfg.train.curriculum;
   for (int64_t len : lens) {
     // The tokens a batch holds at this stage, from one example (seq_len counts differently per task).
     const int64_t t = config::make_task(cfg.task, len)->examples(tasks::Split::Train, {0}).inputs.size(1);
-    const scan::BlockLayout l = scan::block_layout((t + chunk - 1) / chunk, ranks);
+    const int64_t chunks = (t + chunk - 1) / chunk;
+    if (is_affine) {  // chunks split evenly (dist::SeqParallel::affine_token_range)
+      SCANLAB_CHECK(chunks >= ranks, "--seq-parallel over ", ranks, " ranks: sequences of ", t, " tokens are ",
+                    chunks, " chunks of ", chunk, " (model.chunk_len); every rank needs at least one chunk; use ",
+                    "fewer ranks, longer sequences or a shorter chunk_len");
+      continue;
+    }
+    const scan::BlockLayout l = scan::block_layout(chunks, ranks);
     SCANLAB_CHECK(l.count(ranks - 1) > 0, "--seq-parallel over ", ranks, " ranks: sequences of ", t,
                   " tokens are ", l.states, " chunks of ", chunk, "; in blocks of ", l.block_len,
                   " chunks (a power of two) per rank they leave rank ", ranks - 1,

@@ -31,9 +31,10 @@ MicroBatchLoss data_parallel_loss(dist::Group& group, const at::Tensor& logits, 
 
 // Sequence parallel (dist/seq_parallel.h, `--seq-parallel`): every rank takes the whole micro-batch
 // and one block of each sequence's chunks. Refuses, one line each, what cannot run that way: fewer
-// than two ranks, a model without a chunk scan (only transformer_psm has one wired to training), and
-// a stage whose sequences leave a rank without tokens (each rank holds a power-of-two number of
-// chunks, so N chunks over P ranks need N > (P-1)·B, B the smallest power of two with P·B >= N).
+// than two ranks, a model without a chunk scan (transformer_psm and the affine family have one), and
+// a stage whose sequences leave a rank without tokens (transformer_psm: each rank holds a power-of-two
+// number of chunks, so N chunks over P ranks need N > (P-1)·B, B the smallest power of two with
+// P·B >= N; the affine family: its chunks split evenly, N >= P).
 void check_seq_parallel(const config::ExperimentConfig& cfg, int ranks);
 // A rank's block [first, first + count) of `labels` [B, T], aligned with the block's logits
 // (Unshifted): under Shifted alignment position t's label is labels[t + 1], the last one none.

@@ -17,6 +17,7 @@
 #include "core/torch_compat.h"
 #include "dist/grad_sync.h"
 #include "dist/seq_parallel.h"
+#include "models/affine_lm.h"
 #include "models/transformer_psm.h"
 #include "models/checkpoint.h"
 #include "models/model_size.h"
@@ -100,10 +101,13 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
   const bool root = group.is_root();  // writes the run folder and the output
   std::unique_ptr<dist::SeqParallel> seq;
   models::TransformerPsm* psm = nullptr;
+  models::AffineLm* affine = nullptr;
   if (control.seq_parallel) {
     check_seq_parallel(cfg, ranks);
     psm = dynamic_cast<models::TransformerPsm*>(&model);
-    SCANLAB_CHECK(psm, "--seq-parallel: the model is ", model.kind(), ", not transformer_psm");
+    affine = dynamic_cast<models::AffineLm*>(&model);
+    SCANLAB_CHECK(psm || affine, "--seq-parallel: the model is ", model.kind(),
+                  ", neither transformer_psm nor of the affine family");
     seq = std::make_unique<dist::SeqParallel>(group);
   } else {
     check_batch_divides(opt.batch_size, ranks);
@@ -264,8 +268,10 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
           if (seq) {
             // This rank's block of every sequence, its labels aligned with its logits.
             const int64_t t = batch.inputs.size(1);
-            const auto [tok_first, tok_count] = seq->token_range(t, psm->options().chunk_size);
-            logits = seq->psm_forward(*psm, batch.inputs.to(device).slice(1, tok_first, tok_first + tok_count), t);
+            const auto [tok_first, tok_count] = psm ? seq->token_range(t, psm->options().chunk_size)
+                                                    : seq->affine_token_range(t, affine->options().chunk_len);
+            const at::Tensor block = batch.inputs.to(device).slice(1, tok_first, tok_first + tok_count);
+            logits = psm ? seq->psm_forward(*psm, block, t) : seq->affine_lm_forward(*affine, block, t);
             labels = block_labels(labels, tok_first, tok_count, alignment);
             alignment = tasks::LossAlignment::Unshifted;
           } else {

@@ -1,6 +1,6 @@
 // c10d ranks as threads of the test process on loopback Gloo (tests/dist/): a free port, the World
-// of rank r, Gloo options with a timeout, and a runner that joins every rank and turns an exception
-// in one into a test failure naming the rank.
+// of rank r, Gloo options with a timeout, a runner that joins every rank and turns an exception
+// in one into a test failure naming the rank, and the check that the ranks' gradients add up.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -63,6 +64,26 @@ inline void run_ranks(int size, const std::function<void(int)>& rank_main) {
   for (int r = 1; r < size; ++r) others.emplace_back(guarded, r);
   guarded(0);
   for (auto& t : others) t.join();
+}
+
+// Sums the gradients of `params` over the ranks (one all-reduce; every rank calls it) and returns
+// the largest error against `want` (one tensor per parameter), each relative to max(1, its max |want|).
+inline double summed_gradient_error(Group& group, const std::vector<at::Tensor>& params,
+                                    const std::vector<at::Tensor>& want) {
+  auto max_abs = [](const at::Tensor& a) { return a.numel() ? a.abs().max().item<double>() : 0.0; };
+  std::vector<at::Tensor> flat;
+  for (const auto& p : params)
+    flat.push_back(p.grad().defined() ? p.grad().reshape({-1}) : at::zeros({p.numel()}, p.options()));
+  at::Tensor sum = at::cat(flat);
+  group.wait(group.all_reduce_sum_async(sum, "gradient sum"));
+  double worst = 0;
+  int64_t offset = 0;
+  for (size_t k = 0; k < params.size(); ++k) {
+    const at::Tensor g = sum.narrow(0, offset, params[k].numel()).view_as(params[k]);
+    offset += params[k].numel();
+    worst = std::max(worst, max_abs(g - want[k]) / std::max(1.0, max_abs(want[k])));
+  }
+  return worst;
 }
 
 }  // namespace scanlab::dist
