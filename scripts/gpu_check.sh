@@ -28,7 +28,7 @@
 #          (d 768, 12 layers, vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384)
 #   varlen bench ops at S1 shapes with T 1024/4096 as equal-length batches, then as packed variable-length
 #          calls (--varlen: lengths drawn from [T/2, 3T/2], the same tokens); then the d 768 T-PSM step
-#          (6 + 6, c 64, vocab 50257, bf16, 16K tokens) at T 4096/16384 without and with --checkpoint-agg
+#          (6 + 6, c 64, vocab 50257, bf16, 16K tokens; T 64K one sequence) at T 4096/16384/65536 without and with --checkpoint-agg
 #   serve  scanlab bench serve on CUDA (in-process server, loopback clients) for the T-PSM, GPT-2, GLA
 #          and Mamba2 at 1, 8, 32 and 128 clients (needs .vendor/httplib: scripts/gpu_vendor.sh)
 #   trainrun  a real `scanlab train` (LM on data/cache/sotu, GPT-2 BPE, bf16, T 1024 x 16, 30 steps) of
@@ -186,9 +186,10 @@ run_varlen() {
   echo "== bench ops, equal lengths (exit $?)"; grep -E "^\| [a-z_]+ \| [0-9]" "$OUT/ops_equal_lengths.md"
   ./$BUILD/scanlab --device cuda bench ops --varlen --lengths 1024,4096 -r 10 > "$OUT/ops_varlen.md" 2>&1
   echo "== bench ops --varlen (exit $?)"; grep -E "^\| [a-z_]+ \| [0-9]" "$OUT/ops_varlen.md"
-  for T in 4096 16384; do
+  # T 65536 (one sequence) runs out of memory on an 80 GB card without --checkpoint-agg.
+  for T in 4096 16384 65536; do
     for ck in "" --checkpoint-agg; do
-      ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm --lengths "$T" --batch $((16384 / T)) \
+      ./$BUILD/scanlab --device cuda bench train-step --models transformer_psm --lengths "$T" --batch $((T >= 16384 ? 1 : 16384 / T)) \
         --width 768 --heads 12 --depth 6 --chunk 64 --vocab 50257 --dtype bfloat16 -r 3 $ck \
         > "$OUT/train_checkpoint_agg_$T${ck:+_on}.md" 2>&1
       echo "== bench train-step T $T ${ck:-(no checkpointing)} (exit $?)"
