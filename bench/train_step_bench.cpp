@@ -6,6 +6,8 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/memory.h"
+#include "models/model_size.h"
 #include "core/torch_compat.h"
 #include "device_memory.h"
 #include "flops.h"
@@ -55,6 +57,9 @@ std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions&
       for (const auto& path : o.paths) {
         ops::set_fused_chunked_kernels(path == "auto");
         const nlohmann::json config = models::find_model(name).sized_config(o.size(t));
+        check_fits_in_memory(models::training_bytes(config, static_cast<double>(o.batch), static_cast<double>(t)), device,
+                             fmt::format("bench train-step: {} at --width {}, --depth {}, --batch {}, length {}", name,
+                                         o.width, o.depth, o.batch, t));
         reset_peak_memory(device);
         auto model = models::make_model(config);
         model->to(device);
