@@ -75,7 +75,7 @@ std::vector<EvalRow> run_eval(const EvalOptions& opts, at::Device device) {
     if (lengths.empty()) lengths.push_back(config::task_seq_len(run.config.task));
     const int64_t batch = opts.batch_size > 0 ? opts.batch_size : ec.batch_size;
     for (int64_t len : lengths) {
-      check_eval_fits(run.model->config(), batch, len, mode, device, path);
+      if (!opts.make_model) check_eval_fits(run.model->config(), batch, len, mode, device, path);  // registry models
       auto task = config::make_task(run.config.task, len);
       auto totals = evaluate(*run.model, *task, tasks::Split::Validation, opts.examples > 0 ? opts.examples : ec.examples,
                              batch, mode, device, run.config.train.bf16);

@@ -49,6 +49,11 @@ CheckpointScores evaluate_checkpoint(const std::string& path, int64_t nodes, int
                                      const EvalOverrides& overrides) {
   CheckpointScores s;
   s.options = checkpoint_options(path);
+  try {
+    find_algorithm(s.options.algorithm);
+  } catch (const Error& e) {
+    SCANLAB_CHECK(false, path, ": ", e.what());
+  }
   check_train_options(s.options, path, device);
   check_fits_in_memory(gnn_bytes(s.options.batch_size, nodes, s.options.hidden, false), device,
                        fmt::format("nar eval: {} at --hidden {} on batches of {} graphs of --nodes {}", path,

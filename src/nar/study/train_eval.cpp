@@ -16,7 +16,6 @@
 #include "core/device_sync.h"
 #include "core/memory.h"
 #include "io/safetensors.h"
-#include "nar/algorithms/registry.h"
 
 namespace scanlab::nar::study {
 
@@ -72,11 +71,6 @@ void check_train_options(const TrainOptions& o, const std::string& source, at::D
     SCANLAB_CHECK(std::isfinite(value) && value >= lo && value <= hi, source, ": ", flag, " is ", value,
                   "; expected ", lo, " to ", hi);
   };
-  try {
-    find_algorithm(o.algorithm);
-  } catch (const Error& e) {
-    SCANLAB_CHECK(false, source, ": --algorithm: ", e.what());
-  }
   const double big = 1e15;
   in_range("--hidden", static_cast<double>(o.hidden), 1, kMaxHidden);
   in_range("--batch", static_cast<double>(o.batch_size), 1, big);
