@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "core/atomic_file.h"
@@ -76,6 +78,46 @@ TEST(Gpt2Bpe, InvalidUtf8AndMissingFilesAreErrors) {
     EXPECT_NE(std::string(e.what()).find("byte 3"), std::string::npos) << e.what();
   }
   EXPECT_THROW(tok->decode({50257}), Error);
+}
+
+// One pre-token of n letters (issue 21: 50,000 letters took 6 s, 200,000 took 44 s, quadratic in the
+// word). Timed as a ratio, so a slow or busy machine does not fail it: 10x the letters may take at
+// most 30x the time (linear or n log n is about 10-13x; quadratic was 100x). The letters follow a
+// fixed pseudo-random sequence, so the merges are those of real text rather than one repeated pair.
+TEST(Gpt2Bpe, EncodingOneLongWordTakesTimeLinearInItsLength) {
+#ifndef SCANLAB_WITH_PCRE2
+  GTEST_SKIP() << "built without PCRE2";
+#endif
+  auto tok = load_or_fail();
+  ASSERT_TRUE(tok);
+  auto word = [](size_t n) {
+    std::string w(n, 'a');
+    uint32_t x = 12345;
+    for (auto& c : w) {
+      x = x * 1664525u + 1013904223u;
+      c = static_cast<char>('a' + (x >> 24) % 26);
+    }
+    return w;
+  };
+  auto fastest_seconds = [&](const std::string& text, size_t& ids) {
+    double best = 1e30;
+    for (int run = 0; run < 3; ++run) {
+      const auto start = std::chrono::steady_clock::now();
+      ids = tok->encode(text).size();
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return best;
+  };
+  size_t short_ids = 0, long_ids = 0;
+  const double short_s = fastest_seconds(word(20000), short_ids);
+  const double long_s = fastest_seconds(word(200000), long_ids);
+  EXPECT_GT(long_ids, 5 * short_ids);  // every letter encoded: several ids per 10 letters
+  EXPECT_LT(long_s, 30 * short_s) << "20,000 letters: " << short_s << " s, 200,000 letters: " << long_s << " s";
+  // A run of whitespace before a word is one pre-token too.
+  size_t space_ids = 0;
+  const double spaces_short = fastest_seconds(std::string(20000, ' ') + "x", space_ids);
+  const double spaces_long = fastest_seconds(std::string(200000, ' ') + "x", space_ids);
+  EXPECT_LT(spaces_long, 30 * spaces_short) << "20,000 spaces: " << spaces_short << " s, 200,000: " << spaces_long << " s";
 }
 
 // The end-of-text id a served GPT-2 stops at ("stop") is the encoder's own <|endoftext|>; the
