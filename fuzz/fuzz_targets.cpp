@@ -59,10 +59,6 @@ curriculum = [4, 8]
 
 }  // namespace
 
-int fuzz_safetensors(const uint8_t* data, size_t size) {
-  return refusal_is_fine([&] { io::decode_safetensors(bytes_of(data, size), "fuzz"); });
-}
-
 int fuzz_nar_dataset(const uint8_t* data, size_t size) {
   return refusal_is_fine([&] { nar::decode_dataset(bytes_of(data, size), "fuzz"); });
 }

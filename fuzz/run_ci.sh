@@ -14,7 +14,7 @@ nice cmake --build "$build" -j "${SCANLAB_JOBS:-2}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 failed=0
-for target in npz token_ids gpt2_bpe; do
+for target in npz token_ids gpt2_bpe safetensors; do
   corpus="$work/$target"
   mkdir -p "$corpus"
   cp fuzz/corpus/"$target"/* "$corpus"/ 2>/dev/null || true
