@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "core/check.h"
+#include "scan/duality_demo.h"
 #include "scan/mlp_agg.h"
 #include "scan/reference.h"
 #include "timing.h"
@@ -17,12 +18,17 @@ namespace scanlab::bench {
 std::vector<ScanBenchRow> run_scan_bench(const ScanBenchOptions& opts, at::Device device) {
   SCANLAB_CHECK(opts.repeats >= 1, "--repeats must be at least 1");
   SCANLAB_CHECK(opts.format == "md" || opts.format == "json", "--format '", opts.format, "': expected md or json");
+  SCANLAB_CHECK(opts.batch >= 1 && opts.dim >= 1, "--batch and --dim must be positive");
+  for (int64_t n : opts.lengths) {
+    SCANLAB_CHECK(n >= 1, "--lengths: ", n, " is not a positive length");
+    scan::check_scan_fits(n, opts.batch, opts.dim, 4.0, device,
+                          fmt::format("bench scan: --lengths {} x --batch {} x --dim {}", n, opts.batch, opts.dim));
+  }
   scan::RandomMlpAgg mlp(opts.dim, 2 * opts.dim, 7, at::kFloat, device);
   scan::TensorAgg agg = [&](const scan::TensorState& a, const scan::TensorState& b) { return mlp(a, b); };
   auto batched = scan::batch_tensor_agg(agg);
   std::vector<ScanBenchRow> rows;
   for (int64_t n : opts.lengths) {
-    SCANLAB_CHECK(n >= 1, "--lengths: ", n, " is not a positive length");
     std::vector<scan::TensorState> xs;
     for (int64_t i = 0; i < n; ++i) xs.push_back({at::randn({opts.batch, opts.dim}, at::TensorOptions().device(device))});
     ScanBenchRow row{n, 0, 0, 0, 0, 0, 0};

@@ -6,6 +6,8 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/memory.h"
+#include "models/model_size.h"
 #include "core/torch_compat.h"
 #include "device_memory.h"
 #include "flops.h"
@@ -57,6 +59,9 @@ std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions&
         nlohmann::json config = models::find_model(name).sized_config(o.size(t));
         const bool checkpoint = o.checkpoint_agg && name == "transformer_psm";
         if (checkpoint) config["checkpoint_agg"] = true;
+        check_fits_in_memory(models::training_bytes(config, static_cast<double>(o.batch), static_cast<double>(t)), device,
+                             fmt::format("bench train-step: {} at --width {}, --depth {}, --batch {}, length {}{}", name,
+                                         o.width, o.depth, o.batch, t, checkpoint ? ", --checkpoint-agg" : ""));
         reset_peak_memory(device);
         auto model = models::make_model(config);
         model->to(device);

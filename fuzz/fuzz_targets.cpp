@@ -1,3 +1,5 @@
+// The entry points whose parsers need LibTorch (tensors, models, streams); the others are in
+// parser_targets.cpp, which the quick fuzz build (fuzz/quick/) compiles without the library.
 #include "fuzz_targets.h"
 
 #include <map>
@@ -7,37 +9,19 @@
 #include "core/check.h"
 #include "infer/generate.h"
 #include "io/safetensors.h"
-#include "io/token_files.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
 #include "nar/batch.h"
 #include "nar/dataset.h"
 #include "nar/dataset_io.h"
 #include "nar/npz.h"
-#include "tokenize/gpt2_bpe.h"
-#include "tokenize/tokenizer.h"
+#include "refusal.h"
 #ifdef SCANLAB_WITH_SERVE
 #include "serve/request.h"
 #endif
 
 namespace scanlab::fuzz {
 namespace {
-
-std::string bytes_of(const uint8_t* data, size_t size) { return std::string(reinterpret_cast<const char*>(data), size); }
-
-thread_local std::string refusal;
-
-// Runs a parser; a clean refusal is a pass, anything else propagates to the fuzzer (or the replay test).
-template <class Refusal = Error, class Body>
-int refusal_is_fine(Body body) {
-  refusal.clear();
-  try {
-    body();
-  } catch (const Refusal& e) {
-    refusal = e.what();
-  }
-  return 0;
-}
 
 // One small model per registered name, built once (float32, eval): the stream-state and config targets
 // restore into it.
@@ -50,17 +34,6 @@ models::SequenceModel& small_model(size_t index) {
     m->eval();
   }
   return *m;
-}
-
-const tokenize::Gpt2Bpe* gpt2_bpe() {
-  static const std::unique_ptr<tokenize::Gpt2Bpe> bpe = []() -> std::unique_ptr<tokenize::Gpt2Bpe> {
-    try {
-      return std::make_unique<tokenize::Gpt2Bpe>(tokenize::kDefaultBpeDir);
-    } catch (const Error&) {
-      return nullptr;
-    }
-  }();
-  return bpe.get();
 }
 
 constexpr const char* kTomlSeed = R"(name = "fuzz"
@@ -85,16 +58,6 @@ curriculum = [4, 8]
 )";
 
 }  // namespace
-
-const std::string& last_refusal() { return refusal; }
-
-int fuzz_safetensors(const uint8_t* data, size_t size) {
-  return refusal_is_fine([&] { io::decode_safetensors(bytes_of(data, size), "fuzz"); });
-}
-
-int fuzz_npz(const uint8_t* data, size_t size) {
-  return refusal_is_fine([&] { nar::decode_npz(bytes_of(data, size), "fuzz"); });
-}
 
 int fuzz_nar_dataset(const uint8_t* data, size_t size) {
   return refusal_is_fine([&] { nar::decode_dataset(bytes_of(data, size), "fuzz"); });
@@ -125,7 +88,7 @@ int fuzz_model_config(const uint8_t* data, size_t size) {
 // Byte 0 picks the registered model; the rest is a saved generation state. A state that restores
 // must also step.
 int fuzz_stream_state(const uint8_t* data, size_t size) {
-  refusal = "empty input";
+  refusal_slot() = "empty input";
   if (size == 0) return 0;
   return refusal_is_fine([&] {
     models::SequenceModel& model = small_model(data[0] % models::model_names().size());
@@ -136,20 +99,9 @@ int fuzz_stream_state(const uint8_t* data, size_t size) {
   });
 }
 
-int fuzz_gpt2_bpe(const uint8_t* data, size_t size) {
-  const tokenize::Gpt2Bpe* bpe = gpt2_bpe();
-  refusal.clear();
-  if (!bpe) return 0;
-  return refusal_is_fine([&] { bpe->encode(bytes_of(data, size)); });
-}
-
-int fuzz_token_ids(const uint8_t* data, size_t size) {
-  return refusal_is_fine([&] { io::parse_token_ids(bytes_of(data, size), "fuzz"); });
-}
-
 #ifdef SCANLAB_WITH_SERVE
 int fuzz_serve_request(const uint8_t* data, size_t size) {
-  refusal = "empty input";
+  refusal_slot() = "empty input";
   if (size == 0) return 0;
   return refusal_is_fine<serve::RequestError>([&] {
     const auto kind = data[0] % 2 ? serve::RequestKind::Continue : serve::RequestKind::Completion;
@@ -170,8 +122,6 @@ const std::vector<FuzzTarget>& fuzz_targets() {
   };
   return targets;
 }
-
-bool gpt2_bpe_available() { return gpt2_bpe() != nullptr; }
 
 std::vector<std::string> fuzz_seeds(const std::string& target) {
   if (target == "safetensors") {

@@ -90,6 +90,7 @@ void register_nar_training(CLI::App& nar, GlobalContext& ctx) {
     cmd->callback([flags, out, csv, save, &ctx] {
       const auto device = apply_runtime(ctx.runtime);
       const nar::study::TrainOptions o = flags->resolve();
+      nar::study::check_train_options(o, "nar train", device);  // before the splits are sampled
       std::shared_ptr<nar::gnn::Net> net;
       const auto r = nar::study::train_and_evaluate(o, nar::study::make_splits(o), device, &net);
       std::cout << nar::study::format_run(r);

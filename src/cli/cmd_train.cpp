@@ -72,6 +72,7 @@ void register_train(CLI::App& root, GlobalContext& ctx) {
       ->check([](const std::string& v) { return positive(v, "MiB > 0"); });
   cmd->callback([flags, &ctx] {
     const auto cfg = config::load_experiment(flags->config, flags->overrides);
+    train::check_experiment_model(cfg, flags->config + (flags->overrides.empty() ? "" : " (with --set)"));
     const char* world_env = std::getenv("WORLD_SIZE");
     if (flags->nproc > 0)
       SCANLAB_CHECK(world_env == nullptr, "--nproc ", flags->nproc, " and WORLD_SIZE=", world_env,

@@ -41,11 +41,34 @@ std::optional<std::string> first_unknown_flag(CLI::App& app, int argc, char** ar
   return std::nullopt;
 }
 
+// `scanlab teleport` made CLI11 say "A subcommand is required": the first word that is neither a
+// global flag nor its value, when no subcommand took it, is the one to name.
+std::optional<std::string> unknown_subcommand(CLI::App& app, int argc, char** argv) {
+  if (!app.get_subcommands().empty()) return std::nullopt;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("-", 0) == 0) {
+      if (arg.find('=') == std::string::npos) ++i;  // every global flag takes a value
+      continue;
+    }
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+      if (sub->check_name(arg)) return std::nullopt;
+    return arg;
+  }
+  return std::nullopt;
+}
+
 // Parse errors as every other error: one line on stderr, exit code 2 (CLI11's own codes are 105+).
 int parse_error(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
   std::string message = e.what();
-  if (dynamic_cast<const CLI::RequiredError*>(&e))
-    if (auto flag = first_unknown_flag(app, argc, argv)) message = "unknown option " + *flag;
+  if (dynamic_cast<const CLI::RequiredError*>(&e)) {
+    if (auto flag = first_unknown_flag(app, argc, argv)) {
+      message = "unknown option " + *flag;
+    } else if (auto word = unknown_subcommand(app, argc, argv)) {
+      message = "unknown subcommand '" + *word + "'; expected one of:";
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) message += " " + sub->get_name();
+    }
+  }
   std::cerr << "scanlab: error: " << message << " (see --help)\n";
   return 2;
 }

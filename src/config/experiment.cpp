@@ -8,6 +8,7 @@
 #include "config/strict_json.h"
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "core/memory.h"
 #include "core/utf8.h"
 
 namespace scanlab::config {
@@ -207,22 +208,29 @@ int64_t task_seq_len(const TaskConfig& cfg) {
   return cfg.lm.seq_len;
 }
 
+namespace {
+
+// The synthetic tasks generate their examples up front, int64 inputs and targets of seq_len tokens
+// each: num_train = 10^14 was an allocation failure, not an error.
+template <class Options>
+Options sized_task(const Options& task, int64_t seq_len, const char* kind) {
+  Options o = task;
+  if (seq_len > 0) o.seq_len = seq_len;
+  const double examples = static_cast<double>(o.num_train) + static_cast<double>(o.num_val);
+  check_fits_in_memory(16.0 * examples * static_cast<double>(o.seq_len), at::kCPU,
+                       std::string("[task] ") + kind + ": num_train + num_val = " + std::to_string(o.num_train) +
+                           " + " + std::to_string(o.num_val) + " examples of seq_len " + std::to_string(o.seq_len));
+  return o;
+}
+
+}  // namespace
+
 std::unique_ptr<tasks::Task> make_task(const TaskConfig& cfg, int64_t seq_len) {
-  if (cfg.kind == "mqar") {
-    auto o = cfg.mqar;
-    if (seq_len > 0) o.seq_len = seq_len;
-    return std::make_unique<tasks::MqarTask>(o);
-  }
-  if (cfg.kind == "word_problem") {
-    auto o = cfg.word_problem;
-    if (seq_len > 0) o.seq_len = seq_len;
-    return std::make_unique<tasks::WordProblemTask>(o);
-  }
-  if (cfg.kind == "flip_flop") {
-    auto o = cfg.flip_flop;
-    if (seq_len > 0) o.seq_len = seq_len;
-    return std::make_unique<tasks::FlipFlopTask>(o);
-  }
+  if (cfg.kind == "mqar") return std::make_unique<tasks::MqarTask>(sized_task(cfg.mqar, seq_len, "mqar"));
+  if (cfg.kind == "word_problem")
+    return std::make_unique<tasks::WordProblemTask>(sized_task(cfg.word_problem, seq_len, "word_problem"));
+  if (cfg.kind == "flip_flop")
+    return std::make_unique<tasks::FlipFlopTask>(sized_task(cfg.flip_flop, seq_len, "flip_flop"));
   SCANLAB_CHECK(cfg.kind == "lm", "task kind '", cfg.kind, "' is unknown; expected mqar, word_problem, flip_flop or lm");
   auto o = cfg.lm;
   if (seq_len > 0) o.seq_len = seq_len;

@@ -120,6 +120,13 @@ std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state_fil
                 "`scanlab generate --save-state` of this version");
   SCANLAB_CHECK(it->second == model_sha1, source, ": the state was saved by a model whose weights' SHA-1 is ",
                 it->second, " but this model's is ", model_sha1, "; expected the model file that saved it");
+  // The config it records must be the model's too: a file that says otherwise was edited or is corrupt.
+  const auto of = file.metadata.find("scanlab.generation_of");
+  if (of != file.metadata.end()) {
+    const auto recorded = nlohmann::json::parse(of->second, nullptr, /*allow_exceptions=*/false);
+    SCANLAB_CHECK(recorded == model.config(), source, ": the state records the model configuration ", of->second,
+                  " but the model's is ", model.config().dump(), "; expected the model file that saved it");
+  }
   try {
     return load_generation_state(model, file.tensors);
   } catch (const Error& e) {

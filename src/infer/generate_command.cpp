@@ -33,9 +33,7 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
   std::vector<int64_t> prompt_ids = has_text ? tokenizer->encode(opts.prompt)
                                     : has_ids ? io::read_token_ids(opts.prompt_tokens_file)
                                               : std::vector<int64_t>{};
-  for (int64_t id : prompt_ids)
-    SCANLAB_CHECK(id >= 0 && id < model->vocab_size(), "prompt token ", id, " is outside the model's vocabulary [0, ",
-                  model->vocab_size(), ")");
+  io::check_token_ids(prompt_ids, model->vocab_size(), has_ids ? opts.prompt_tokens_file : "generate --prompt");
 
   TokenCallback emit = [&](int64_t, const at::Tensor& tokens) {
     const int64_t t = tokens[0].item<int64_t>();

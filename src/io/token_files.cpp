@@ -30,4 +30,10 @@ std::vector<int64_t> parse_token_ids(const std::string& text, const std::string&
 
 std::vector<int64_t> read_token_ids(const std::string& path) { return parse_token_ids(read_file(path), path); }
 
+void check_token_ids(const std::vector<int64_t>& ids, int64_t vocab, const std::string& source) {
+  for (size_t i = 0; i < ids.size(); ++i)
+    SCANLAB_CHECK(ids[i] >= 0 && ids[i] < vocab, source, ": token ", i, " is id ", ids[i],
+                  ", outside the model's vocabulary [0, ", vocab, ")");
+}
+
 }  // namespace scanlab::io

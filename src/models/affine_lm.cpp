@@ -25,7 +25,7 @@ void AffineLmOptions::read(ConfigReader& r) {
   r.read("d_model", d_model, 1);
   r.read("n_layers", n_layers, 1);
   r.read("mlp_hidden", mlp_hidden, 0);
-  r.read("chunk_len", chunk_len, 1);
+  r.read_int("chunk_len", chunk_len, 1, kMaxChunkLength);
   r.read("norm_eps", norm_eps, 0.0);
   r.read_probability("dropout", dropout);
 }

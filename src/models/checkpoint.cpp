@@ -198,7 +198,11 @@ ModelFile from_safetensors(io::Safetensors st, const std::string& path) {
                 ": the model configuration names no model (\"model\": ...)");
   f.tokenizer = st.metadata.count(kTokenizerKey) ? parse_json(st.metadata.at(kTokenizerKey), path, kTokenizerKey)
                                                  : tokenizer_for_vocab(f.config.value("vocab_size", int64_t{0}));
-  tokenize::tokenizer_summary(f.tokenizer);
+  try {
+    tokenize::tokenizer_summary(f.tokenizer);
+  } catch (const Error& e) {
+    SCANLAB_CHECK(false, path, ": ", e.what());
+  }
   f.version = st.metadata.count(kVersionKey) ? st.metadata.at(kVersionKey) : "earlier";
   for (auto& [k, v] : st.tensors) {
     const auto slash = k.find('/');

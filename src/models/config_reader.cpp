@@ -36,6 +36,14 @@ void ConfigReader::read_int(const std::string& key, int64_t& field, int64_t min)
   field = v->get<int64_t>();
 }
 
+void ConfigReader::read_int(const std::string& key, int64_t& field, int64_t min, int64_t max) {
+  const nlohmann::json* v = find(key);
+  if (!v) return;
+  if (!v->is_number_integer() || v->get<int64_t>() < min || v->get<int64_t>() > max)
+    bad_value(key, "an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  field = v->get<int64_t>();
+}
+
 void ConfigReader::read_probability(const std::string& key, double& field) {
   const nlohmann::json* v = find(key);
   if (!v) return;

@@ -17,12 +17,17 @@
 
 namespace scanlab::models {
 
+// The largest chunk length a config may ask for: a sequence shorter than its chunk is padded to it,
+// so a chunk of 2^62 tokens was an allocation of 2^62 x width.
+constexpr int64_t kMaxChunkLength = int64_t{1} << 16;
+
 class ConfigReader {
  public:
   // config must be an object whose "model" field (if present) equals `model`.
   ConfigReader(const nlohmann::json& config, std::string model);
 
   void read_int(const std::string& key, int64_t& field, int64_t min);
+  void read_int(const std::string& key, int64_t& field, int64_t min, int64_t max);
   void read_real_above(const std::string& key, double& field, double min_exclusive);
   // Overloads by field type (used by the affine family's option structs).
   void read(const std::string& key, int64_t& field, int64_t min) { read_int(key, field, min); }

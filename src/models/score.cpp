@@ -1,5 +1,6 @@
 #include "models/score.h"
 
+#include <fmt/format.h>
 #include <torch/utils.h>
 
 #include <chrono>
@@ -10,9 +11,11 @@
 #include "core/atomic_file.h"
 #include "core/check.h"
 #include "core/device_sync.h"
+#include "core/memory.h"
 #include "io/safetensors.h"
 #include "io/token_files.h"
 #include "models/checkpoint.h"
+#include "models/model_size.h"
 #include "tokenize/tokenizer.h"
 
 namespace scanlab::models {
@@ -31,7 +34,12 @@ ScoreReport score(const ScoreOptions& o, const at::Device& device) {
   }
   const std::string source = o.text_file.empty() ? o.tokens_file : o.text_file;
   SCANLAB_CHECK(ids.size() >= 2, "score: ", source, " holds ", ids.size(), " token(s); at least 2 are needed");
+  io::check_token_ids(ids, model->vocab_size(), source);
   const int64_t t = static_cast<int64_t>(ids.size());
+  if (o.mode == "parallel")  // one forward over every token; a stream holds one token's activations
+    check_fits_in_memory(inference_bytes(file.config, 1, static_cast<double>(t)), device,
+                         fmt::format("score: a {} on {} tokens of {} in one forward (--mode parallel)", model->kind(), t,
+                                     source));
   const at::Tensor tokens = at::tensor(ids, at::kLong).view({1, t}).to(device);
 
   torch::NoGradGuard no_grad;

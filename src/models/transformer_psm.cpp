@@ -26,7 +26,7 @@ TransformerPsmOptions TransformerPsmOptions::from_json(const nlohmann::json& con
   r.read_int("n_head", o.n_head, 1);
   r.read_int("n_layer_agg", o.n_layer_agg, 1);
   r.read_int("n_layer_inf", o.n_layer_inf, 1);
-  r.read_int("chunk_size", o.chunk_size, 1);
+  r.read_int("chunk_size", o.chunk_size, 1, kMaxChunkLength);
   r.read_choice("position_mode", o.position_mode, {"global", "chunk_local"});
   r.read_choice("agg_mask", o.agg_mask, {"bidirectional", "causal"});
   r.read_probability("attn_pdrop", o.attn_pdrop);

@@ -1,9 +1,12 @@
 // Sampling datasets and the CLRS stream transforms.
 #include "nar/dataset.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/memory.h"
 #include "nar/algorithms/registry.h"
 
 namespace scanlab::nar {
@@ -47,7 +50,14 @@ std::vector<Trajectory> sample_dataset(const DatasetOptions& opts) {
   const auto& sampler = find_sampler(algo.sampler);
   RandomState rng(opts.seed);
   std::vector<Trajectory> out;
-  for (int64_t i = 0; i < opts.count; ++i) out.push_back(draw_one(algo, sampler, rng, opts.nodes));
+  out.push_back(draw_one(algo, sampler, rng, opts.nodes));
+  // The first sample's arrays times the count, twice (the samples and the batch made of them):
+  // --count 10^12 was drawn until the allocator failed.
+  double sample_bytes = 0;
+  for (const Datapoint& d : out.front().data) sample_bytes += 8.0 * static_cast<double>(d.value.data.size());
+  check_fits_in_memory(2.0 * sample_bytes * static_cast<double>(opts.count), at::kCPU,
+                       fmt::format("nar: {} samples of {} at n = {}", opts.count, opts.algorithm, opts.nodes));
+  for (int64_t i = 1; i < opts.count; ++i) out.push_back(draw_one(algo, sampler, rng, opts.nodes));
   for (auto& t : out) {
     if (opts.random_pos) apply_random_pos(t, rng);
     transform(opts, t);

@@ -9,14 +9,18 @@
 
 namespace scanlab::scan {
 
+void check_scan_fits(int64_t chunks, int64_t batch, int64_t dim, double element_bytes, at::Device device,
+                     const std::string& what) {
+  const double n = static_cast<double>(chunks), d = static_cast<double>(dim);
+  const double states = n * static_cast<double>(batch) * d;
+  check_fits_in_memory(element_bytes * (4.0 * states + 4.0 * d * d) + 4.0 * 512.0 * n, device, what);
+}
+
 DualityDemoReport run_duality_demo(const DualityDemoOptions& opts, at::Device device) {
   SCANLAB_CHECK(opts.chunks >= 1, "--chunks ", opts.chunks, ": expected at least 1");
   SCANLAB_CHECK(opts.batch >= 1 && opts.dim >= 1, "--batch and --dim must be positive");
-  // The states, their parallel prefixes and the reference's: about four float64 copies of chunks x
-  // batch x dim, plus the Agg MLP (dim x 2 dim, twice).
-  const double states = static_cast<double>(opts.chunks) * static_cast<double>(opts.batch) * static_cast<double>(opts.dim);
-  check_fits_in_memory(8.0 * (4.0 * states + 4.0 * static_cast<double>(opts.dim) * static_cast<double>(opts.dim)),
-                       device, fmt::format("demo: --chunks {} x --batch {} x --dim {}", opts.chunks, opts.batch, opts.dim));
+  check_scan_fits(opts.chunks, opts.batch, opts.dim, 8.0, device,
+                  fmt::format("demo: --chunks {} x --batch {} x --dim {}", opts.chunks, opts.batch, opts.dim));
   RandomMlpAgg mlp(opts.dim, 2 * opts.dim, opts.seed, at::kDouble, device);
   TensorAgg agg = [&](const TensorState& a, const TensorState& b) { return mlp(a, b); };
   auto gen_opts = at::TensorOptions().dtype(at::kDouble).device(device);

@@ -27,6 +27,13 @@ struct DualityDemoReport {
 };
 
 DualityDemoReport run_duality_demo(const DualityDemoOptions& opts, at::Device device);
+
+// Refuses (core/memory.h), naming `what`, a scan over `chunks` states of [batch, dim] that `device`
+// cannot hold: about four copies of the states (the inputs, the parallel prefixes, the reference's
+// and the online scanner's) at `element_bytes` each, 512 bytes of bookkeeping a state tensor, and
+// the Agg MLP (dim x 2 dim, twice). The demo and `bench scan` both run such scans.
+void check_scan_fits(int64_t chunks, int64_t batch, int64_t dim, double element_bytes, at::Device device,
+                     const std::string& what);
 std::string format_duality_report(const DualityDemoReport& r);
 
 }  // namespace scanlab::scan

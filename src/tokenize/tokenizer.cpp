@@ -46,7 +46,12 @@ std::string file_sha1(const std::filesystem::path& path) {
 std::string kind_of(const nlohmann::json& d) {
   SCANLAB_CHECK(d.is_object() && d.contains("kind") && d["kind"].is_string(),
                 "tokenizer description ", d.dump(), " has no \"kind\"; expected byte, gpt2 or none");
-  return d["kind"].get<std::string>();
+  const std::string kind = d["kind"].get<std::string>();
+  SCANLAB_CHECK(kind == "byte" || kind == "gpt2" || kind == "none", "tokenizer description ", d.dump(),
+                " has kind '", kind, "'; expected byte, gpt2 or none");
+  SCANLAB_CHECK(!d.contains("task") || d["task"].is_string(), "tokenizer description ", d.dump(),
+                " has a \"task\" that is not a string");
+  return kind;
 }
 
 std::filesystem::path bpe_folder(const std::string& bpe_dir) { return bpe_dir.empty() ? kDefaultBpeDir : bpe_dir; }

@@ -1,13 +1,17 @@
 #include "train/eval_report.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <filesystem>
 #include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "core/memory.h"
 #include "io/svg_plot.h"
 #include "models/checkpoint.h"
+#include "models/model_size.h"
 #include "models/registry.h"
 #include "train/evaluate.h"
 #include "train/run_log.h"
@@ -42,6 +46,24 @@ TrainedRun load_trained_run(const std::string& checkpoint, const ModelFactory& m
   return run;
 }
 
+namespace {
+
+// A parallel batch holds every token's activations (and attention scores) of one layer at a time; a
+// streamed one holds one token's, beside the logits of the whole batch either way.
+void check_eval_fits(const nlohmann::json& config, int64_t batch, int64_t len, EvalMode mode, at::Device device,
+                     const std::string& checkpoint) {
+  const double b = static_cast<double>(batch), t = static_cast<double>(len);
+  const double bytes = mode == EvalMode::Parallel
+                           ? models::inference_bytes(config, b, t)
+                           : models::inference_bytes(config, b, 1) + 4.0 * b * t * models::estimate_model_size(config).vocab;
+  check_fits_in_memory(bytes, device,
+                       fmt::format("eval: {} ({}) on batches of {} x {} tokens (--batch-size x length, {} mode)",
+                                   checkpoint, config.value("model", std::string("model")), batch, len,
+                                   mode == EvalMode::Parallel ? "parallel" : "stream"));
+}
+
+}  // namespace
+
 std::vector<EvalRow> run_eval(const EvalOptions& opts, at::Device device) {
   SCANLAB_CHECK(!opts.checkpoints.empty(), "eval: give at least one --checkpoint");
   std::vector<EvalRow> rows;
@@ -51,10 +73,12 @@ std::vector<EvalRow> run_eval(const EvalOptions& opts, at::Device device) {
     const auto mode = parse_eval_mode(opts.mode.empty() ? ec.mode : opts.mode);
     auto lengths = !opts.lengths.empty() ? opts.lengths : ec.lengths;
     if (lengths.empty()) lengths.push_back(config::task_seq_len(run.config.task));
+    const int64_t batch = opts.batch_size > 0 ? opts.batch_size : ec.batch_size;
     for (int64_t len : lengths) {
+      if (!opts.make_model) check_eval_fits(run.model->config(), batch, len, mode, device, path);  // registry models
       auto task = config::make_task(run.config.task, len);
       auto totals = evaluate(*run.model, *task, tasks::Split::Validation, opts.examples > 0 ? opts.examples : ec.examples,
-                             opts.batch_size > 0 ? opts.batch_size : ec.batch_size, mode, device, run.config.train.bf16);
+                             batch, mode, device, run.config.train.bf16);
       rows.push_back({run.config.name, len, totals.total, totals.mean_loss(), totals.accuracy(), totals.perplexity(),
                       totals.error_rate_by_position()});
     }
@@ -105,16 +129,25 @@ std::string training_curves_svg(const std::vector<std::string>& metrics_paths, c
   for (const auto& path : metrics_paths) {
     SCANLAB_CHECK(std::filesystem::exists(path), "plot: metrics file '", path, "' does not exist");
     io::PlotSeries s{std::filesystem::path(path).parent_path().filename().string(), {}, {}};
-    for (const auto& r : MetricsLog::read_jsonl(path))
-      if (r.contains(metric) && r[metric].is_number()) {
-        s.x.push_back(r.value("global_step", 0.0));
-        s.y.push_back(r[metric].get<double>());
-      }
+    for (const auto& r : MetricsLog::read_jsonl(path)) {
+      if (!r.contains(metric) || r[metric].is_null()) continue;  // null: not measured at that step
+      SCANLAB_CHECK(r[metric].is_number(), "plot: '", path, "': a record's '", metric, "' is ", r[metric].dump(),
+                    "; expected a number or null");
+      s.x.push_back(r.value("global_step", 0.0));
+      s.y.push_back(r[metric].get<double>());
+    }
     SCANLAB_CHECK(!s.x.empty(), "plot: '", path, "' has no '", metric, "' records; metrics are: ",
                   "loss, acc, lr, grad_norm, eval_loss, eval_acc");
     series.push_back(std::move(s));
   }
-  return io::svg_line_plot(series, {"Training curve: " + metric, "step", metric});
+  try {
+    return io::svg_line_plot(series, {"Training curve: " + metric, "step", metric});
+  } catch (const Error& e) {
+    std::string files;
+    for (const auto& path : metrics_paths) files += (files.empty() ? "'" : ", '") + path + "'";
+    SCANLAB_CHECK(false, "plot of ", files, ": ", e.what());
+  }
+  return {};
 }
 
 }  // namespace scanlab::train

@@ -48,9 +48,12 @@ const std::vector<std::string>& MetricsLog::columns() {
 }
 
 std::vector<nlohmann::json> MetricsLog::read_jsonl(const std::string& path) {
-  // A run killed (or out of disk) mid-append leaves a partial last line: dropped with a warning, so
-  // the run can resume and be plotted. A bad line anywhere else is an error naming file and line.
-  std::istringstream in(read_file(path));
+  // A run killed (or out of disk) mid-append leaves a partial last line, without its newline:
+  // dropped with a warning, so the run can resume and be plotted. A bad line anywhere else, or a
+  // bad last line that ends in a newline (nothing cut it short), is an error naming file and line.
+  const std::string text = read_file(path);
+  const bool cut_short = !text.empty() && text.back() != '\n';
+  std::istringstream in(text);
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);)
     if (!line.empty()) lines.push_back(line);
@@ -59,7 +62,7 @@ std::vector<nlohmann::json> MetricsLog::read_jsonl(const std::string& path) {
     try {
       records.push_back(nlohmann::json::parse(lines[i]));
     } catch (const nlohmann::json::exception& e) {
-      SCANLAB_CHECK(i + 1 == lines.size(), path, ": line ", i + 1, " of ", lines.size(), " is not JSON (",
+      SCANLAB_CHECK(i + 1 == lines.size() && cut_short, path, ": line ", i + 1, " of ", lines.size(), " is not JSON (",
                     e.what(), "); expected one metrics record per line");
       std::cerr << "scanlab: warning: " << path << ": dropped a truncated last line (line " << i + 1
                 << "), as a run stopped mid-write leaves it\n";

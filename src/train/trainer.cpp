@@ -397,11 +397,18 @@ nlohmann::json experiment_model_config(const config::ExperimentConfig& cfg) {
 
 }  // namespace
 
+void check_experiment_model(const config::ExperimentConfig& cfg, const std::string& source) {
+  try {
+    models::model_parameters(experiment_model_config(cfg));  // the registry's checks of every key, nothing built
+  } catch (const Error& e) {
+    SCANLAB_CHECK(false, source, ": ", e.what());
+  }
+}
+
 void check_training_fits(const config::ExperimentConfig& cfg, at::Device device) {
   const nlohmann::json model_cfg = experiment_model_config(cfg);
   const int64_t batch = std::max(cfg.train.batch_size, cfg.train.eval_batch_size), T = longest_stage(cfg);
-  const double tokens = static_cast<double>(batch) * static_cast<double>(T);
-  check_fits_in_memory(models::training_bytes(model_cfg, tokens), device,
+  check_fits_in_memory(models::training_bytes(model_cfg, static_cast<double>(batch), static_cast<double>(T)), device,
                        fmt::format("train: a {} of {:.4g} parameters (with gradients and AdamW moments) on batches "
                                    "of {} x {} tokens (batch_size / eval_batch_size x seq_len)",
                                    model_cfg.value("model", std::string("model")),

@@ -57,6 +57,9 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
 // Refuses, before anything is built, an experiment whose model, optimizer state and largest batch
 // (models/model_size.h) need more memory than `device` has: one line with the estimate.
 void check_training_fits(const config::ExperimentConfig& cfg, at::Device device);
+// The [model] section checked by the registry as the model would be built (unknown keys, ranges),
+// allocating nothing; errors name `source` (the experiment file).
+void check_experiment_model(const config::ExperimentConfig& cfg, const std::string& source);
 
 // The model an experiment describes, with vocab_size filled in from the task when absent.
 std::shared_ptr<models::SequenceModel> make_experiment_model(const config::ExperimentConfig& cfg);

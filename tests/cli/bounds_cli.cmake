@@ -15,3 +15,30 @@ expect_error("^scanlab: error: bench decode: gpt2 at --width 128, --depth 100000
 expect_error("^scanlab: error: demo: --chunks 1000000000000 x --batch 4 x --dim 32 ${fits}$" demo --chunks 1000000000000)
 set(ENV{SCANLAB_MEMORY_LIMIT} lots)
 expect_error("^scanlab: error: SCANLAB_MEMORY_LIMIT='lots': expected a positive number of bytes$" demo --chunks 10)
+
+# eval, score, bench train-step and nar train estimate from the config too; softmax attention counts
+# its T x T scores per head (and per layer in training), float32.
+set(ENV{SCANLAB_MEMORY_LIMIT} 8000000000)
+file(MAKE_DIRECTORY ${DIR})
+foreach(spec "long;256;40000" "task;64;1048576")
+  list(GET spec 0 name)
+  list(GET spec 1 vocab)
+  list(GET spec 2 positions)
+  execute_process(COMMAND ${SCANLAB} --threads 1 init-model --model gpt2 --preset small --set vocab_size=${vocab}
+                          --set n_positions=${positions} --out ${DIR}/gpt2_${name}.safetensors
+                  RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "init-model for the bounds test failed: ${err}")
+  endif()
+endforeach()
+string(REPEAT "1 " 40000 ids)
+file(WRITE ${DIR}/tokens_long.txt "${ids}\n")
+expect_error("^scanlab: error: score: a gpt2 on 40000 tokens of .*tokens_long.txt in one forward \\(--mode parallel\\) ${fits}$"
+             score --checkpoint ${DIR}/gpt2_long.safetensors --tokens ${DIR}/tokens_long.txt)
+expect_error("^scanlab: error: eval: .*gpt2_task.safetensors \\(gpt2\\) on batches of 4 x 65536 tokens \\(--batch-size x length, parallel mode\\) ${fits}$"
+             eval --checkpoint ${DIR}/gpt2_task.safetensors --config ${CONFIGS}/mqar_cpu.toml --lengths 65536 --batch-size 4
+             --mode parallel)
+expect_error("^scanlab: error: bench train-step: gpt2 at --width 128, --depth 2, --batch 32, length 65536 ${fits}$"
+             bench train-step --models gpt2 --lengths 65536)
+expect_error("^scanlab: error: nar train: a mpnn processor of --hidden 60000 on batches of 32 graphs \\(--batch\\) of 16 nodes \\(--train-nodes; 64 to evaluate\\) ${fits}$"
+             nar train --algorithm minimum --hidden 60000)

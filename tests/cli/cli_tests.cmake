@@ -219,6 +219,11 @@ add_test(NAME cli.sizes_checked_before_allocation
          COMMAND ${CMAKE_COMMAND} -DSCANLAB=$<TARGET_FILE:scanlab> -DCONFIGS=${PROJECT_SOURCE_DIR}/configs
                  -DDIR=${CMAKE_CURRENT_BINARY_DIR}/bounds -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/bounds_cli.cmake)
 set_tests_properties(cli.sizes_checked_before_allocation PROPERTIES TIMEOUT 120)
+# The bad-input audit (issue 21), its quick subset: every input must get one clear line and exit 2.
+add_test(NAME cli.bad_inputs
+         COMMAND ${SCANLAB_NUMPY_PYTHON3} ${PROJECT_SOURCE_DIR}/scripts/bad_inputs.py --scanlab $<TARGET_FILE:scanlab>
+                 --quick --jobs 2)
+set_tests_properties(cli.bad_inputs PROPERTIES TIMEOUT 300)
 # kill -9 inside checkpoint writes (resumed to the uninterrupted weights), a busy run directory, a full disk.
 add_test(NAME cli.train_faults
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/train_faults.sh $<TARGET_FILE:scanlab>

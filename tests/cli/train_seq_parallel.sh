@@ -60,7 +60,12 @@ refused() {  # refused <expected text> <args...>
 refused "every rank needs at least one chunk" --nproc 5 --seq-parallel --set 'model.model="mamba"'
 common=("${psm_common[@]}")
 refused "--seq-parallel splits each sequence over the ranks; it needs at least 2" --seq-parallel
-refused "--seq-parallel: model 'gpt2' has no chunk scan" --nproc 2 --seq-parallel --set 'model.model="gpt2"'
+# GPT-2 from the same experiment, its model section rewritten (train checks the section's keys first).
+sed -e 's/^model = "transformer_psm"/model = "gpt2"/' -e 's/^n_layer_agg = .*/n_layer = 1/' \
+    -e '/^n_layer_inf = /d' -e '/^chunk_size = /d' "$config" > "$dir/gpt2.toml"
+common[2]="$dir/gpt2.toml"
+refused "--seq-parallel: model 'gpt2' has no chunk scan" --nproc 2 --seq-parallel
+common=("${psm_common[@]}")
 refused "in blocks of 2 chunks (a power of two) per rank they leave rank 2 without tokens" --nproc 3 --seq-parallel
 refused "leave rank 7 without tokens" --nproc 8 --seq-parallel
 echo "bad sequence-parallel runs: one line each, exit 2"

@@ -239,6 +239,14 @@ TEST(GenerationStateFile, AStateOfOtherWeightsIsRefusedNamingBothHashes) {
   io::save_safetensors(state, st);
   const std::string bad = scanlab::testing::error_of([&] { run_generate_command(o, at::kCPU, out, report); });
   EXPECT_EQ(bad.rfind(state + ": gla stream restore: position -1 is outside [0, ", 0), 0u) << bad;
+  // A state whose recorded configuration is not the model's (an edited file) is refused too.
+  st.tensors["stream.position"] = at::full({1}, 5, at::kLong);
+  auto config = nlohmann::json::parse(st.metadata.at("scanlab.generation_of"));
+  config["d_model"] = 64;
+  st.metadata["scanlab.generation_of"] = config.dump();
+  io::save_safetensors(state, st);
+  const std::string edited = scanlab::testing::error_of([&] { run_generate_command(o, at::kCPU, out, report); });
+  EXPECT_EQ(edited.rfind(state + ": the state records the model configuration {", 0), 0u) << edited;
   std::filesystem::remove_all(dir);
 }
 

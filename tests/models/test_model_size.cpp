@@ -100,12 +100,45 @@ TEST(ModelSizeEstimate, TrainingCountsWeightsGradientsMomentsAndActivations) {
   const ModelSizeEstimate e = estimate_model_size(c);
   EXPECT_EQ(e.parameters, model_parameters(c));
   EXPECT_EQ(e.activation_floats, kActivationFloats * 16 * 2 + 3 * 37);
-  EXPECT_EQ(training_bytes(c, 10), 4.0 * (4.0 * e.parameters + 10 * e.activation_floats));
+  // 2 sequences of 5 tokens; GPT-2's 2 heads keep 5 x 5 scores and probabilities in each of 2 layers
+  EXPECT_EQ(training_bytes(c, 2, 5), 4.0 * (4.0 * e.parameters + 10 * e.activation_floats + 2 * 2 * (2 * 2 * 5 * 5)));
   EXPECT_EQ(weight_bytes(c, 2.0), 2.0 * e.parameters);
   nlohmann::json wide = c;
   wide["n_embd"] = 240000;
   wide["n_head"] = 1;
-  EXPECT_GT(training_bytes(wide, 1), 1e13);  // 12 x 240000^2 x 2 layers x 16 bytes
+  EXPECT_GT(training_bytes(wide, 1, 1), 1e13);  // 12 x 240000^2 x 2 layers x 16 bytes
+}
+
+// checkpoint_agg keeps one Agg layer's activations live instead of all of them: the estimate drops
+// the others (measured on an H100: the d 768, 6 + 6 T-PSM at one 65,536-token sequence fits in 80 GB
+// only with it, 62 GB peak; docs/performance.md section 6).
+TEST(ModelSizeEstimate, CheckpointAggCountsOneAggLayerOfActivations) {
+  nlohmann::json psm = find_model("transformer_psm").small_config();
+  psm["n_layer_agg"] = 3;
+  psm["n_layer_inf"] = 2;
+  nlohmann::json checkpointed = psm;
+  checkpointed["checkpoint_agg"] = true;
+  const ModelSizeEstimate off = estimate_model_size(psm), on = estimate_model_size(checkpointed);
+  EXPECT_EQ(off.layers, 5);
+  EXPECT_EQ(on.layers, 3);
+  EXPECT_EQ(on.parameters, off.parameters);
+  EXPECT_LT(training_bytes(checkpointed, 2, 64), training_bytes(psm, 2, 64));
+  checkpointed["checkpoint_agg"] = false;
+  EXPECT_EQ(estimate_model_size(checkpointed).layers, 5);
+}
+
+TEST(ModelSizeEstimate, AttentionScoresGrowWithTheSquareOfTheLengthOnlyForFullAttention) {
+  const nlohmann::json gpt2 = find_model("gpt2").small_config();             // 2 heads
+  const nlohmann::json psm = find_model("transformer_psm").small_config();   // 2 heads, chunk_size 4
+  const nlohmann::json gla = find_model("gla").small_config();
+  EXPECT_EQ(attention_floats(gpt2, 1000), 2.0 * 2 * 1000 * 1000);
+  EXPECT_EQ(attention_floats(psm, 1000), 2.0 * 2 * 1000 * 8);  // a chunk and one prefix state
+  EXPECT_EQ(attention_floats(gla, 1000), 0.0);
+  // Inference holds one layer's scores, training every layer's.
+  const double one_layer = 4.0 * attention_floats(gpt2, 4096);
+  EXPECT_GE(inference_bytes(gpt2, 1, 4096), one_layer);
+  EXPECT_LT(inference_bytes(gpt2, 1, 4096), 2 * one_layer);
+  EXPECT_GE(training_bytes(gpt2, 1, 4096), 2 * one_layer);
 }
 
 }  // namespace

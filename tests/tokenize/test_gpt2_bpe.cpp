@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <functional>
 #include <filesystem>
 
 #include "core/atomic_file.h"
@@ -76,6 +79,62 @@ TEST(Gpt2Bpe, InvalidUtf8AndMissingFilesAreErrors) {
     EXPECT_NE(std::string(e.what()).find("byte 3"), std::string::npos) << e.what();
   }
   EXPECT_THROW(tok->decode({50257}), Error);
+}
+
+// One pre-token of n letters (issue 21: 50,000 letters took 6 s, 200,000 took 44 s, super-linear in the
+// word). Timed against the same letters cut into 100 words of 2,000, so both sides do equal work and
+// take about as long, and a slow or busy machine does not fail it: the one long word may take at most
+// 3x as long. The letters follow a fixed pseudo-random sequence, so the merges are those of real text
+// rather than one repeated pair. Measured on the 2-core machine: the heap of merges, 1.0-1.5x;
+// encoder.py's way (find the best pair, merge it everywhere, rescan) took 2.4 s at 20,000 letters
+// and 55.6 s at 200,000, about n^1.36; here it took 6.0 s for the 100 words and 68.8 s for the one
+// (11x), and failed.
+TEST(Gpt2Bpe, EncodingOneLongWordTakesTimeLinearInItsLength) {
+#ifndef SCANLAB_WITH_PCRE2
+  GTEST_SKIP() << "built without PCRE2";
+#endif
+  auto tok = load_or_fail();
+  ASSERT_TRUE(tok);
+  std::string letters(200000, 'a');
+  uint32_t x = 12345;
+  for (auto& c : letters) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>('a' + (x >> 24) % 26);
+  }
+  auto fastest_seconds = [](const std::function<size_t()>& encode, size_t& ids) {
+    double best = 1e30;
+    for (int run = 0; run < 3; ++run) {
+      const auto start = std::chrono::steady_clock::now();
+      ids = encode();
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return best;
+  };
+  size_t short_ids = 0, long_ids = 0;
+  const double words_s = fastest_seconds(
+      [&] {
+        size_t n = 0;
+        for (size_t i = 0; i < letters.size(); i += 2000) n += tok->encode(letters.substr(i, 2000)).size();
+        return n;
+      },
+      short_ids);
+  const double word_s = fastest_seconds([&] { return tok->encode(letters).size(); }, long_ids);
+  EXPECT_GT(long_ids, letters.size() / 10);  // every letter encoded: several ids per 10 letters
+  EXPECT_LT(long_ids, 2 * short_ids);
+  EXPECT_LT(word_s, 3 * words_s) << "100 words of 2,000 letters: " << words_s << " s, one of 200,000: " << word_s << " s";
+  // A run of whitespace before a word is one pre-token too.
+  size_t space_ids = 0;
+  const std::string spaces = std::string(200000, ' ') + "x";
+  const double spaces_s = fastest_seconds([&] { return tok->encode(spaces).size(); }, space_ids);
+  const double space_words_s = fastest_seconds(
+      [&] {
+        size_t n = 0;
+        for (int i = 0; i < 100; ++i) n += tok->encode(std::string(2000, ' ') + "x").size();
+        return n;
+      },
+      space_ids);
+  EXPECT_LT(spaces_s, 3 * space_words_s) << "100 runs of 2,000 spaces: " << space_words_s << " s, one of 200,000: "
+                                         << spaces_s << " s";
 }
 
 // The end-of-text id a served GPT-2 stops at ("stop") is the encoder's own <|endoftext|>; the

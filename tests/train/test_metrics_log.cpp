@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 #include "train/run_log.h"
 
@@ -41,6 +42,10 @@ TEST(MetricsLog, TruncatedLastLineIsDroppedAndABadMiddleLineNamed) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(path + ": line 2 of 3 is not JSON"), std::string::npos) << e.what();
   }
+  // A whole last line (its newline written) that is not JSON was not cut short by a kill: an error.
+  std::ofstream(path) << "{\"global_step\": 1}\n{\"loss\": 1, \"x\": \"\xff\"}\n";
+  const std::string err = scanlab::testing::error_of([&] { MetricsLog::read_jsonl(path); });
+  EXPECT_NE(err.find(path + ": line 2 of 2 is not JSON"), std::string::npos) << "a whole bad last line was dropped: " << err;
   fs::remove_all(dir);
 }
 

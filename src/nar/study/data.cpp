@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/check.h"
+#include "core/memory.h"
 #include "nar/algorithms/registry.h"
 #include "nar/dataset.h"
 
@@ -48,6 +49,15 @@ CheckpointScores evaluate_checkpoint(const std::string& path, int64_t nodes, int
                                      const EvalOverrides& overrides) {
   CheckpointScores s;
   s.options = checkpoint_options(path);
+  try {
+    find_algorithm(s.options.algorithm);
+  } catch (const Error& e) {
+    SCANLAB_CHECK(false, path, ": ", e.what());
+  }
+  check_train_options(s.options, path, device);
+  check_fits_in_memory(gnn_bytes(s.options.batch_size, nodes, s.options.hidden, false), device,
+                       fmt::format("nar eval: {} at --hidden {} on batches of {} graphs of --nodes {}", path,
+                                   s.options.hidden, s.options.batch_size, nodes));
   s.nodes = nodes;
   s.samples = samples * find_algorithm(s.options.algorithm).multiplier;
   const gnn::FeatureBatch test = sample_split(s.options, nodes, s.samples, 3, false);

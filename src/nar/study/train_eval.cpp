@@ -7,12 +7,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
 #include "core/device_sync.h"
+#include "core/memory.h"
 #include "io/safetensors.h"
 
 namespace scanlab::nar::study {
@@ -53,6 +55,49 @@ FeatureBatch slice_batch(const FeatureBatch& b, int64_t begin, int64_t end) {
   return gnn::map_batch(b, [&](const at::Tensor& t, int64_t axis) { return t.slice(axis, begin, end); });
 }
 
+namespace {
+constexpr int64_t kMaxHidden = 1 << 16;
+}  // namespace
+
+double gnn_bytes(int64_t batch, int64_t nodes, int64_t hidden, bool training) {
+  const double n = static_cast<double>(nodes);
+  const double per_step = 2.0 * 4.0 * static_cast<double>(batch) * n * n * static_cast<double>(hidden);
+  const double weights = 16.0 * 24.0 * static_cast<double>(hidden) * static_cast<double>(hidden);
+  return weights + (training ? n : 1.0) * per_step;
+}
+
+void check_train_options(const TrainOptions& o, const std::string& source, at::Device device) {
+  auto in_range = [&](const char* flag, double value, double lo, double hi) {
+    SCANLAB_CHECK(std::isfinite(value) && value >= lo && value <= hi, source, ": ", flag, " is ", value,
+                  "; expected ", lo, " to ", hi);
+  };
+  const double big = 1e15;
+  in_range("--hidden", static_cast<double>(o.hidden), 1, kMaxHidden);
+  in_range("--batch", static_cast<double>(o.batch_size), 1, big);
+  in_range("--steps", static_cast<double>(o.steps), 1, big);
+  in_range("--eval-every", static_cast<double>(o.eval_every), 1, big);
+  in_range("--warmup", static_cast<double>(o.warmup_steps), 0, big);
+  in_range("--heads", static_cast<double>(o.heads), 1, static_cast<double>(o.hidden));
+  in_range("--train-samples", static_cast<double>(o.train_samples), 1, big);
+  in_range("--eval-samples", static_cast<double>(o.eval_samples), 1, big);
+  in_range("--train-nodes", static_cast<double>(o.train_nodes), 1, big);
+  in_range("--val-nodes", static_cast<double>(o.val_nodes), 1, big);
+  in_range("--test-nodes", static_cast<double>(o.test_nodes), 1, big);
+  SCANLAB_CHECK(std::isfinite(o.learning_rate) && o.learning_rate > 0, source, ": --lr is ", o.learning_rate,
+                "; expected a positive learning rate");
+  in_range("--grad-clip", o.grad_clip, 0, 1e300);
+  in_range("--teacher-forcing", o.teacher_forcing, 0, 1);
+  SCANLAB_CHECK(o.hint_feedback == "soft" || o.hint_feedback == "hard", source, ": --hint-feedback is '",
+                o.hint_feedback, "'; expected soft or hard");
+  const int64_t eval_nodes = std::max(o.val_nodes, o.test_nodes);
+  check_fits_in_memory(std::max(gnn_bytes(o.batch_size, o.train_nodes, o.hidden, true),
+                                gnn_bytes(o.batch_size, eval_nodes, o.hidden, false)),
+                       device,
+                       fmt::format("{}: a {} processor of --hidden {} on batches of {} graphs (--batch) of {} nodes "
+                                   "(--train-nodes; {} to evaluate)",
+                                   source, o.processor, o.hidden, o.batch_size, o.train_nodes, eval_nodes));
+}
+
 gnn::NetOptions net_options(const TrainOptions& o) {
   gnn::NetOptions n;
   n.processor.kind = o.processor;
@@ -85,10 +130,7 @@ gnn::OutputScores evaluate_split(gnn::Net& net, const FeatureBatch& split, int64
 
 TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::Device device,
                                std::shared_ptr<gnn::Net>* trained, std::ostream* progress) {
-  SCANLAB_CHECK(o.steps > 0 && o.batch_size > 0 && o.eval_every > 0, "steps, batch size and eval_every must be positive");
-  SCANLAB_CHECK(o.learning_rate > 0, "learning rate must be positive, got ", o.learning_rate);
-  SCANLAB_CHECK(o.teacher_forcing >= 0 && o.teacher_forcing <= 1, "teacher forcing ", o.teacher_forcing,
-                " is a probability; expected a value in [0, 1]");
+  check_train_options(o, "nar train", device);
   TrainResult r;
   r.options = o;
   r.device = device.str();
@@ -296,7 +338,14 @@ TrainOptions checkpoint_options(const std::string& path) {
   auto it = st.metadata.find("scanlab_nar_options");
   SCANLAB_CHECK(it != st.metadata.end(), "checkpoint '", path, "' has no scanlab_nar_options metadata; ",
                 "expected a file written by `scanlab nar train --save`");
-  return options_from_json(nlohmann::json::parse(it->second));
+  try {
+    const auto j = nlohmann::json::parse(it->second);
+    SCANLAB_CHECK(j.is_object(), path, ": scanlab_nar_options is ", j.type_name(), "; expected a JSON object");
+    return options_from_json(j);
+  } catch (const nlohmann::json::exception& e) {
+    SCANLAB_CHECK(false, path, ": scanlab_nar_options is not the JSON `nar train --save` writes (", e.what(), ")");
+  }
+  return {};
 }
 
 void load_checkpoint_into(const std::string& path, gnn::Net& net) {

@@ -52,6 +52,14 @@ TrainOptions clrs_protocol();
 // "paper" or "clrs"; throws naming the value otherwise.
 TrainOptions protocol_by_name(const std::string& name);
 
+// Every option within its range, then the memory a run of them needs against what `device` has
+// (a rough float32 message per edge and hidden unit, kept for about n processor steps in training).
+// Errors name `source` ("nar train", or the checkpoint file the options were read from) and the
+// option's flag.
+void check_train_options(const TrainOptions& o, const std::string& source, at::Device device);
+// The memory estimate alone: `batch` graphs of `nodes` nodes at width `hidden`.
+double gnn_bytes(int64_t batch, int64_t nodes, int64_t hidden, bool training);
+
 // Splits with the dataset transforms applied (nar/study/data.h): permutations encoded, constant
 // pred_h moved to inputs, random positions in val. The trainer re-draws training positions per step.
 struct Splits {
