@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "nar/stats.h"
 #include "nar/study/compare.h"
@@ -25,7 +27,9 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep) 
 }
 
 // The result of `model` (T-PSM: chunk `chunk`; 0 any) trained and evaluated on `task` at `eval_len`
-// (trained at that length when the run says what it was trained at); the most scored positions win.
+// (trained at that length when the run says what it was trained at). Where several runs qualify (a
+// short budget and a longer one of the same cell, in different folders), the best accuracy stands for
+// the model, as best_other's does for the rest; on a tie the more scored positions win.
 Obs find(const std::vector<Observation>& all, const std::string& task, const std::string& model, int64_t chunk,
          int64_t eval_len, bool trained_there) {
   Obs best;
@@ -33,26 +37,32 @@ Obs find(const std::vector<Observation>& all, const std::string& task, const std
     if (o.task != task || o.model != model || o.eval_len != eval_len) continue;
     if (chunk > 0 && o.chunk != chunk) continue;
     if (trained_there && o.train_len != 0 && o.train_len != eval_len) continue;
-    if (!best || o.scored > best->scored) best = o;
+    if (!best || o.accuracy > best->accuracy || (o.accuracy == best->accuracy && o.scored > best->scored)) best = o;
   }
   return best;
 }
 
-// The best accuracy any run other than `model` (and chunk) reached on the task at that length.
+// "run" or "run, N steps": the name a claim's measurement cites, with the budget when it is known.
+std::string cite(const Observation& o) { return o.steps > 0 ? fmt::format("{}, {} steps", o.run, o.steps) : o.run; }
+
+// The best accuracy any run other than `model` (and chunk) reached on the task at that length, among
+// runs trained no more steps than `budget` (the run being judged: a model's failure counts only beside
+// one that learned on no larger a budget; 0 or an unknown step count on either side: any).
 Obs best_other(const std::vector<Observation>& all, const std::string& task, const std::string& model, int64_t chunk,
-               int64_t len) {
+               int64_t len, int64_t budget) {
   Obs best;
   for (const auto& o : all) {
     if (o.task != task || o.eval_len != len || (o.train_len != 0 && o.train_len != len)) continue;
     if (o.model == model && (chunk == 0 || o.chunk == chunk)) continue;
+    if (budget > 0 && o.steps > budget) continue;
     if (!best || o.accuracy > best->accuracy) best = o;
   }
   return best;
 }
 
 // "near perfect at every paper length" for one MQAR model. A length passes at >= near_perfect; it
-// fails below that only if another model reached near_perfect there (otherwise the budget was too
-// small to tell).
+// fails below that only if another model reached near_perfect there in no more training steps
+// (otherwise the budget was too small to tell).
 Claim mqar_near_perfect(const std::vector<Observation>& all, const ClaimRules& r, const std::string& model,
                         int64_t chunk, const std::string& label, const std::string& text) {
   Claim c{"PSM §4.2 (Fig. 4)", text, "", Verdict::NotEstablished};
@@ -60,10 +70,10 @@ Claim mqar_near_perfect(const std::vector<Observation>& all, const ClaimRules& r
   int pass = 0, fail = 0;
   for (int64_t T : r.mqar_lengths) {
     const Obs o = find(all, "mqar", model, chunk, T, true);
-    const Obs other = best_other(all, "mqar", model, chunk, T);
+    const Obs other = best_other(all, "mqar", model, chunk, T, o ? o->steps : 0);
     std::string part = fmt::format("T {}: {} ", T, label);
-    part += o ? acc_str(o->accuracy) + " (" + o->run + ")" : "no run";
-    if (other) part += fmt::format(", best other {} ({})", acc_str(other->accuracy), other->run);
+    part += o ? acc_str(o->accuracy) + " (" + cite(*o) + ")" : "no run";
+    if (other) part += fmt::format(", best other {} ({})", acc_str(other->accuracy), cite(*other));
     parts.push_back(part);
     if (!o) continue;
     if (o->accuracy >= r.near_perfect) ++pass;
@@ -87,7 +97,7 @@ std::vector<Claim> mqar_claims(const std::vector<Observation>& all, const ClaimR
     Claim c{"PSM §4.2 (Fig. 4)", fmt::format("Transformer-PSM with c = 32 degrades at length {}", longest), "",
             Verdict::NotEstablished};
     const Obs at_long = find(all, "mqar", "transformer_psm", 32, longest, true);
-    const Obs other = best_other(all, "mqar", "transformer_psm", 32, longest);
+    const Obs other = best_other(all, "mqar", "transformer_psm", 32, longest, at_long ? at_long->steps : 0);
     Obs best_short;
     for (int64_t T : r.mqar_lengths)
       if (T < longest) {
@@ -95,11 +105,11 @@ std::vector<Claim> mqar_claims(const std::vector<Observation>& all, const ClaimR
         if (o && (!best_short || o->accuracy > best_short->accuracy)) best_short = o;
       }
     std::vector<std::string> parts;
-    parts.push_back(at_long ? fmt::format("c 32 at T {}: {} ({})", longest, acc_str(at_long->accuracy), at_long->run)
+    parts.push_back(at_long ? fmt::format("c 32 at T {}: {} ({})", longest, acc_str(at_long->accuracy), cite(*at_long))
                             : fmt::format("no c 32 run at T {}", longest));
     if (best_short)
       parts.push_back(fmt::format("best shorter: {} at T {}", acc_str(best_short->accuracy), best_short->eval_len));
-    if (other) parts.push_back(fmt::format("best other at T {}: {} ({})", longest, acc_str(other->accuracy), other->run));
+    if (other) parts.push_back(fmt::format("best other at T {}: {} ({})", longest, acc_str(other->accuracy), cite(*other)));
     c.measured = join(parts, "; ");
     if (at_long && at_long->accuracy >= r.near_perfect) c.verdict = Verdict::Disagrees;
     else if (at_long && best_short && best_short->accuracy >= r.near_perfect && other &&
@@ -116,9 +126,9 @@ std::vector<Claim> mqar_claims(const std::vector<Observation>& all, const ClaimR
     for (int64_t T : r.mqar_lengths) {
       const Obs o = find(all, "mqar", "mamba", 0, T, true);
       if (!o) continue;
-      const Obs other = best_other(all, "mqar", "mamba", 0, T);
-      parts.push_back(fmt::format("T {}: {} ({}){}", T, acc_str(o->accuracy), o->run,
-                                  other ? ", best other " + acc_str(other->accuracy) + " (" + other->run + ")" : ""));
+      const Obs other = best_other(all, "mqar", "mamba", 0, T, o ? o->steps : 0);
+      parts.push_back(fmt::format("T {}: {} ({}){}", T, acc_str(o->accuracy), cite(*o),
+                                  other ? ", best other " + acc_str(other->accuracy) + " (" + cite(*other) + ")" : ""));
       if (o->accuracy >= r.near_perfect) ++pass;
       else if (other && other->accuracy >= r.near_perfect) ++fail;
     }
@@ -405,18 +415,28 @@ const char* verdict_name(Verdict v) {
 
 std::vector<Observation> observations(const RunSet& runs) {
   std::vector<Observation> out;
-  std::set<std::pair<std::string, int64_t>> evaluated;
+  // (folder of the eval.json, run name, length): an eval row stands for the training run of that name
+  // under the same folder only; runs of one name in other folders (another budget) stay in.
+  std::set<std::tuple<std::string, std::string, int64_t>> evaluated;
   for (const auto& set : runs.evals)
     for (const auto& row : set.rows) {
       out.push_back({row.model, row.meta.task, row.meta.model, set.path, row.meta.chunk, row.meta.seq_len, row.length,
-                     row.scored, row.accuracy, row.loss});
-      evaluated.insert({row.model, row.length});
+                     row.scored, row.accuracy, row.loss, row.meta.steps});
+      evaluated.insert({std::filesystem::path(set.path).parent_path().string(), row.model, row.length});
     }
+  const auto evaluated_there = [&](const TrainingRun& t, int64_t len) {
+    for (const auto& [folder, name, length] : evaluated) {
+      if (name != t.name || length != len) continue;
+      const std::string prefix = folder.empty() ? folder : folder + "/";
+      if (t.path.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  };
   for (const auto& t : runs.training) {
     const int64_t len = t.meta.seq_len;
-    if (t.eval_acc.empty() || t.eval_loss.empty() || evaluated.count({t.name, len})) continue;
+    if (t.eval_acc.empty() || t.eval_loss.empty() || evaluated_there(t, len)) continue;
     out.push_back({t.name, t.meta.task, t.meta.model, t.path, t.meta.chunk, len, len, -1, t.eval_acc.back().value,
-                   t.eval_loss.back().value});
+                   t.eval_loss.back().value, t.meta.steps});
   }
   return out;
 }

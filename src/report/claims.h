@@ -35,6 +35,7 @@ struct Observation {
   std::string run, task, model, from;  // from: the file it was read from
   int64_t chunk = 0, train_len = 0, eval_len = 0, scored = -1;  // scored -1: from training metrics
   double accuracy = 0, loss = 0;
+  int64_t steps = 0;  // training steps of the run; 0 unknown
 };
 // eval.json rows first; a training run's last validation where no eval row of that run and length exists.
 std::vector<Observation> observations(const RunSet& runs);

@@ -126,6 +126,7 @@ TrainingRun read_training_run(const fs::path& path, const std::string& shown) {
     if (r.contains("elapsed_s") && r["elapsed_s"].is_number()) run.elapsed_s = r["elapsed_s"].get<double>();
   }
   if (run.meta.seq_len == 0) run.meta.seq_len = run.last_seq_len;
+  run.meta.steps = run.last_step;
   return run;
 }
 
@@ -143,8 +144,15 @@ EvalSet read_eval_set(const fs::path& path, const std::string& shown, const std:
       row.loss = r.at("loss").get<double>();
       row.accuracy = r.at("accuracy").get<double>();
       row.perplexity = r.at("perplexity").get<double>();
-      const auto run = std::find_if(training.begin(), training.end(),
-                                    [&](const TrainingRun& t) { return t.name == row.model; });
+      // The run of that name under this eval.json's folder, else any run of that name.
+      const std::string folder = fs::path(shown).parent_path().string();
+      const auto named = [&](bool here) {
+        return std::find_if(training.begin(), training.end(), [&](const TrainingRun& t) {
+          return t.name == row.model && (!here || folder.empty() || t.path.rfind(folder + "/", 0) == 0);
+        });
+      };
+      auto run = named(true);
+      if (run == training.end()) run = named(false);
       row.meta = run != training.end() ? run->meta : meta_from_name(row.model);
       set.rows.push_back(std::move(row));
     } catch (const nlohmann::json::exception& e) {

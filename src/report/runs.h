@@ -23,6 +23,7 @@ struct RunMeta {
   std::string model;    // registry name, "" unknown
   int64_t chunk = 0;    // T-PSM chunk size; 0 unknown or not a T-PSM
   int64_t seq_len = 0;  // training length (the last curriculum stage); 0 unknown
+  int64_t steps = 0;    // training steps the run logged (its last global_step); 0 unknown
   std::string source;   // experiment.json | checkpoint | name
 };
 RunMeta meta_from_name(const std::string& name);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <tuple>
 
 #include "core/atomic_file.h"
 #include "io/safetensors.h"
@@ -137,6 +138,60 @@ TEST(ReportClaims, AFailureCountsOnlyWhereAnotherModelLearned) {
   // GPT-2 learned T 128, so the T-PSM's failure there counts; GPT-2's own failures count nowhere.
   EXPECT_EQ(claim_with(claims, "c = 64 is near perfect").verdict, Verdict::Disagrees);
   EXPECT_EQ(claim_with(claims, "GPT-2 (full context)").verdict, Verdict::NotEstablished);
+}
+
+// Two budgets of one cell in two folders, runs of the same names: the short one evaluated (eval.json
+// beside its metrics), the long one only with its training metrics. The long runs are results too
+// (an eval row stands for the run of its name in its own folder only), and the best accuracy stands
+// for each model: GPT-2's 0.99 from the long folder, not the short folder's evaluated 0.09.
+TEST(ReportClaims, RunsOfOneNameInTwoFoldersAreBothResults) {
+  const auto dir = scanlab::testing::fresh_temp_dir("report_two_budgets");
+  std::vector<scanlab::train::EvalRow> rows;
+  for (int64_t T : {128, 256, 512}) {
+    const std::string t = std::to_string(T);
+    rows.push_back(eval_row("mqar_T" + t + "_gpt2", T, 0.09));
+    rows.push_back(eval_row("mqar_T" + t + "_tpsm_c64", T, 0.001));
+    fs::create_directories(dir / "short" / ("mqar_T" + t + "_gpt2"));
+    write_metrics(dir / "short" / ("mqar_T" + t + "_gpt2"), {8.0, 5.0}, 0.09, T);
+    fs::create_directories(dir / "long" / ("mqar_T" + t + "_gpt2"));
+    write_metrics(dir / "long" / ("mqar_T" + t + "_gpt2"), {8.0, 0.01}, 0.99, T);
+    fs::create_directories(dir / "long" / ("mqar_T" + t + "_tpsm_c64"));
+    write_metrics(dir / "long" / ("mqar_T" + t + "_tpsm_c64"), {8.0, 4.0}, 0.4, T);
+  }
+  scanlab::train::write_eval_outputs(rows, (dir / "short").string());
+  const auto claims = scanlab::report::judge_claims(scanlab::report::discover_runs({dir.string()}));
+  const auto& gpt2 = claim_with(claims, "GPT-2 (full context)");
+  EXPECT_EQ(gpt2.verdict, Verdict::Agrees) << gpt2.measured;
+  EXPECT_NE(gpt2.measured.find("T 256: GPT-2 0.9900"), std::string::npos) << gpt2.measured;
+  // The T-PSM's best, 0.40 from the long folder, is a counted failure beside GPT-2's 0.99.
+  const auto& psm = claim_with(claims, "c = 64 is near perfect");
+  EXPECT_EQ(psm.verdict, Verdict::Disagrees) << psm.measured;
+  EXPECT_NE(psm.measured.find("T 512: T-PSM c 64 0.4000"), std::string::npos) << psm.measured;
+}
+
+// A failure counts only beside a model that learned in no more steps: the T-PSM's 0.40 after 20 steps
+// counts beside GPT-2's 0.99 after 20 (an equal budget), a Mamba-like run of 10 steps beside nothing.
+TEST(ReportClaims, AFailureCountsOnlyBesideALearnerOfNoLargerBudget) {
+  const auto dir = scanlab::testing::fresh_temp_dir("report_budgets");
+  for (int64_t T : {128, 256, 512}) {
+    const std::string t = std::to_string(T);
+    for (const auto& [name, losses, acc] :
+         std::vector<std::tuple<std::string, std::vector<double>, double>>{{"gpt2", {8.0, 0.01}, 0.99},
+                                                                            {"tpsm_c64", {8.0, 4.0}, 0.4},
+                                                                            {"mamba", {8.0}, 0.001}}) {
+      const auto run = dir / ("mqar_T" + t + "_" + name);
+      fs::create_directories(run);
+      write_metrics(run, losses, acc, T);  // 10 steps a loss value
+    }
+  }
+  const auto claims = scanlab::report::judge_claims(scanlab::report::discover_runs({dir.string()}));
+  const auto& psm = claim_with(claims, "c = 64 is near perfect");
+  EXPECT_EQ(psm.verdict, Verdict::Disagrees) << psm.measured;
+  EXPECT_NE(psm.measured.find("(mqar_T128_tpsm_c64, 20 steps), best other 0.9900 (mqar_T128_gpt2, 20 steps)"),
+            std::string::npos) << psm.measured;
+  const auto& mamba = claim_with(claims, "Mamba-like model fails");
+  EXPECT_EQ(mamba.verdict, Verdict::NotEstablished) << mamba.measured;
+  EXPECT_EQ(mamba.measured.find("best other"), std::string::npos) << mamba.measured;
 }
 
 TEST(ReportClaims, S5AndLm) {
