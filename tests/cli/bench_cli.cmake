@@ -8,7 +8,7 @@ expect_error("--dtype 'float16': expected float32 or bfloat16" bench train-step 
 expect_error("unknown option --no-such-flag" train --no-such-flag)
 expect_error("unknown option --bogus" score --bogus 3)
 expect_error("--config is required" train)
-expect_error("teacher forcing 2 is a probability; expected a value in \\[0, 1\\]" nar train --algorithm minimum --steps 1
+expect_error("nar train: --teacher-forcing is 2; expected 0 to 1" nar train --algorithm minimum --steps 1
              --teacher-forcing 2)
 expect_error("cannot create directories.*/proc/scanlab-nope" train --config ${CMAKE_CURRENT_LIST_DIR}/../../configs/mqar_cpu.toml
              --set train.steps=1 "--set=train.out_dir=\"/proc/scanlab-nope/run\"")
