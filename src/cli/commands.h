@@ -33,5 +33,6 @@ void register_eval(CLI::App& root, GlobalContext& ctx);
 void register_plot(CLI::App& root, GlobalContext& ctx);
 void register_train_demo(CLI::App& root, GlobalContext& ctx);
 void register_report(CLI::App& root, GlobalContext& ctx);
+void register_sweep(CLI::App& root, GlobalContext& ctx);
 
 }  // namespace scanlab::cli

@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
   scanlab::cli::register_plot(app, ctx);
   scanlab::cli::register_train_demo(app, ctx);
   scanlab::cli::register_report(app, ctx);
+  scanlab::cli::register_sweep(app, ctx);
 
   try {
     app.parse(argc, argv);

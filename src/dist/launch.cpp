@@ -1,6 +1,7 @@
 #include "dist/launch.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -46,7 +48,9 @@ int free_port(const std::string& addr) {
   return ntohs(sa.sin_port);
 }
 
-std::string describe(int status) {
+}  // namespace
+
+std::string describe_exit(int status) {
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
     return "was killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
@@ -54,9 +58,50 @@ std::string describe(int status) {
   return "exited with code " + std::to_string(WEXITSTATUS(status));
 }
 
-int exit_code(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+int exit_code_of(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
 
-}  // namespace
+std::vector<std::string> environment_without(const std::vector<std::string>& drop) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    if (std::find(drop.begin(), drop.end(), kv.substr(0, kv.find('='))) == drop.end()) out.push_back(kv);
+  }
+  return out;
+}
+
+int spawn_self(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log_path,
+               const std::string& who) {
+  // Everything the child needs is built before fork: it only opens its log and calls execve.
+  std::vector<char*> argv, envp;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& kv : env) envp.push_back(const_cast<char*>(kv.c_str()));
+  envp.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+#ifdef __linux__
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a launcher that dies takes its children along (they save first)
+#endif
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    if (!log_path.empty()) {
+      const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) {
+        std::cerr << "scanlab: " << who << ": cannot write its log " << log_path << ": " << strerror(errno) << "\n";
+        ::_exit(127);
+      }
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    ::execve("/proc/self/exe", argv.data(), envp.data());
+    ::execve(argv[0], argv.data(), envp.data());
+    std::cerr << "scanlab: " << who << ": cannot start " << argv[0] << ": " << strerror(errno) << "\n";
+    ::_exit(127);
+  }
+  SCANLAB_CHECK(pid > 0, "cannot start ", who, ": ", strerror(errno));
+  return pid;
+}
 
 std::vector<std::string> worker_argv(const std::vector<std::string>& argv, int threads) {
   std::vector<std::string> out;
@@ -85,19 +130,8 @@ int launch_local(const std::vector<std::string>& worker_args, int nproc, double 
   const char* port_env = std::getenv("MASTER_PORT");
   const int port = port_env ? parse_port("MASTER_PORT", port_env) : free_port(addr);
 
-  // Everything a child needs is built before fork: the child only calls execve.
-  std::vector<std::string> base_env;
-  for (char** e = environ; *e; ++e) {
-    const std::string kv = *e;
-    const std::string name = kv.substr(0, kv.find('='));
-    if (name != "RANK" && name != "LOCAL_RANK" && name != "WORLD_SIZE" && name != "LOCAL_WORLD_SIZE" &&
-        name != "MASTER_ADDR" && name != "MASTER_PORT")
-      base_env.push_back(kv);
-  }
-  std::vector<char*> args;
-  for (const auto& a : worker_args) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-
+  const std::vector<std::string> base_env =
+      environment_without({"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"});
   g_forward_signal.store(0);
   auto prev_int = std::signal(SIGINT, on_launcher_signal);
   auto prev_term = std::signal(SIGTERM, on_launcher_signal);
@@ -110,29 +144,15 @@ int launch_local(const std::vector<std::string>& worker_args, int nproc, double 
     env.push_back("LOCAL_WORLD_SIZE=" + std::to_string(nproc));
     env.push_back("MASTER_ADDR=" + addr);
     env.push_back("MASTER_PORT=" + std::to_string(port));
-    std::vector<char*> envp;
-    for (auto& kv : env) envp.push_back(kv.data());
-    envp.push_back(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-#ifdef __linux__
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a launcher that dies takes its workers along (they save first)
-#endif
-      ::signal(SIGINT, SIG_DFL);
-      ::signal(SIGTERM, SIG_DFL);
-      ::execve("/proc/self/exe", args.data(), envp.data());
-      ::execve(args[0], args.data(), envp.data());
-      std::cerr << "scanlab: rank " << r << ": cannot start " << args[0] << ": " << strerror(errno) << "\n";
-      ::_exit(127);
-    }
-    if (pid < 0) {
-      std::cerr << "scanlab: --nproc: cannot start rank " << r << ": " << strerror(errno) << "\n";
+    try {
+      pids[static_cast<size_t>(r)] = spawn_self(worker_args, env, "", "rank " + std::to_string(r));
+    } catch (const Error& e) {
+      std::cerr << "scanlab: --nproc: " << e.what() << "\n";
       for (pid_t p : pids)
         if (p > 0) ::kill(p, SIGKILL);
       nproc = r;
       break;
     }
-    pids[static_cast<size_t>(r)] = pid;
   }
 
   using Clock = std::chrono::steady_clock;
@@ -155,9 +175,9 @@ int launch_local(const std::vector<std::string>& worker_args, int nproc, double 
           status[r] = st;
           --running;
           const bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-          const bool stopped_by_signal = forwarded != 0 && exit_code(st) == 128 + forwarded;
+          const bool stopped_by_signal = forwarded != 0 && exit_code_of(st) == 128 + forwarded;
           if (!ok && !stopped_by_signal) {
-            std::cerr << "scanlab: rank " << r << " " << describe(st) << "\n";
+            std::cerr << "scanlab: rank " << r << " " << describe_exit(st) << "\n";
             if (first_failed < 0) {
               first_failed = static_cast<int>(r);
               failed_at = Clock::now();
@@ -179,10 +199,10 @@ int launch_local(const std::vector<std::string>& worker_args, int nproc, double 
   }
   std::signal(SIGINT, prev_int);
   std::signal(SIGTERM, prev_term);
-  if (first_failed >= 0) return exit_code(status[static_cast<size_t>(first_failed)]);
-  const int code = exit_code(status.empty() ? 0 : status[0]);
+  if (first_failed >= 0) return exit_code_of(status[static_cast<size_t>(first_failed)]);
+  const int code = exit_code_of(status.empty() ? 0 : status[0]);
   for (int s : status)
-    if (exit_code(s) != code) return exit_code(s) != 0 ? exit_code(s) : code;
+    if (exit_code_of(s) != code) return exit_code_of(s) != 0 ? exit_code_of(s) : code;
   return code;
 }
 

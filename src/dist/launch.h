@@ -18,4 +18,18 @@ std::vector<std::string> worker_argv(const std::vector<std::string>& argv, int t
 // (128 + signal for a killed worker).
 int launch_local(const std::vector<std::string>& worker_args, int nproc, double grace_s);
 
+// This process's environment without the variables named in `drop`, as NAME=VALUE strings.
+std::vector<std::string> environment_without(const std::vector<std::string>& drop);
+
+// Starts this binary (/proc/self/exe, else args[0]) with `args` and the environment `env`; its
+// stdout and stderr go to `log_path` (created or truncated) unless that is empty. The child dies
+// with SIGTERM when this process dies. Returns its pid; throws scanlab::Error if fork fails.
+// `who` names the child in a failure to start it ("rank 3", "job 7").
+int spawn_self(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log_path,
+               const std::string& who);
+
+// "exited with code 2" / "was killed by signal 9 (Killed)", and the shell's exit code for a status.
+std::string describe_exit(int status);
+int exit_code_of(int status);
+
 }  // namespace scanlab::dist

@@ -224,6 +224,9 @@ add_test(NAME cli.bad_inputs
          COMMAND ${SCANLAB_NUMPY_PYTHON3} ${PROJECT_SOURCE_DIR}/scripts/bad_inputs.py --scanlab $<TARGET_FILE:scanlab>
                  --quick --jobs 2)
 set_tests_properties(cli.bad_inputs PROPERTIES TIMEOUT 300)
+# scanlab sweep: jobs over the devices, a failed job named, resumed sweeps skip finished jobs, SIGTERM.
+add_test(NAME cli.sweep COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/sweep.sh $<TARGET_FILE:scanlab>)
+set_tests_properties(cli.sweep PROPERTIES TIMEOUT 300)
 # kill -9 inside checkpoint writes (resumed to the uninterrupted weights), a busy run directory, a full disk.
 add_test(NAME cli.train_faults
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/train_faults.sh $<TARGET_FILE:scanlab>
