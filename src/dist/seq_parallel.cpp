@@ -250,18 +250,6 @@ ops::DeltaRuleOut SeqParallel::delta_rule(const ops::DeltaRuleArgs& a) {
   return {o, h_final};
 }
 
-namespace {
-
-// A stabilized mLSTM state (C = exp(m) C̃, n = exp(m) ñ) carried through a block of total log forget
-// gate `log_f`, then the block's own (from the empty state) added: ops/affine_scan/mlstm.cpp's merge.
-ops::MlstmState merge_mlstm(const ops::MlstmState& older, const at::Tensor& log_f, const ops::MlstmState& block) {
-  const at::Tensor carried = log_f + older.m, m = at::maximum(carried, block.m);
-  const at::Tensor wa = (carried - m).exp().unsqueeze(-1), wb = (block.m - m).exp().unsqueeze(-1);
-  return {wa.unsqueeze(-1) * older.C + wb.unsqueeze(-1) * block.C, wa * older.n + wb * block.n, m};
-}
-
-}  // namespace
-
 ops::MlstmOut SeqParallel::mlstm(const ops::MlstmArgs& a) {
   ops::check_mlstm_args(a);
   SCANLAB_CHECK(!a.state0.C.defined(), "sequence parallel mLSTM: the sequence starts from the empty state; got a state");
@@ -282,10 +270,10 @@ ops::MlstmOut SeqParallel::mlstm(const ops::MlstmArgs& a) {
   auto log_f_of = [&](int64_t k) { return gathered[k].slice(0, lc + ln + lm).view(log_f.sizes()); };
   // 3. the state entering this block, folded left in rank order; then the rest for the final state
   ops::MlstmState in;
-  for (int64_t k = 0; k < rank(); ++k) in = in.C.defined() ? merge_mlstm(in, log_f_of(k), state_of(k)) : state_of(k);
+  for (int64_t k = 0; k < rank(); ++k) in = in.C.defined() ? ops::mlstm_merge_states(in, log_f_of(k), state_of(k)) : state_of(k);
   ops::MlstmState final_state = in;
   for (int64_t k = rank(); k < ranks(); ++k)
-    final_state = final_state.C.defined() ? merge_mlstm(final_state, log_f_of(k), state_of(k)) : state_of(k);
+    final_state = final_state.C.defined() ? ops::mlstm_merge_states(final_state, log_f_of(k), state_of(k)) : state_of(k);
   if (!in.C.defined()) return {pass[0], final_state};
   // 4. the normalizer max(|nᵀq|, 1) does not split into per-block parts: run the block again from `in`
   ops::MlstmArgs from_in = a;

@@ -14,8 +14,9 @@
 
 #include <fmt/format.h>
 
-#include "core/check.h"
 #include "core/atomic_file.h"
+#include "core/check.h"
+#include "core/text.h"
 #include "dist/launch.h"
 
 namespace scanlab::dist {
@@ -52,11 +53,6 @@ std::vector<std::string> split_words(const std::string& line, const std::string&
   return words;
 }
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
 std::string done_marker(const SweepOptions& o, size_t n) { return (fs::path(o.log_dir) / fmt::format("job-{}.done", n)).string(); }
 std::string log_file(const SweepOptions& o, size_t n) { return (fs::path(o.log_dir) / fmt::format("job-{}.log", n)).string(); }
 
@@ -77,7 +73,7 @@ std::vector<SweepJob> read_sweep_jobs(const std::string& path) {
   int64_t n = 0;
   while (std::getline(in, line)) {
     ++n;
-    const std::string text = trim(line);
+    const std::string text = trim_blanks(line);
     if (text.empty() || text[0] == '#') continue;
     const std::string where = fmt::format("{} line {}", path, n);
     SweepJob job{n, split_words(text, where), text};

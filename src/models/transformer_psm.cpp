@@ -156,23 +156,23 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> TransformerPsm::prefill(const at:
   // down-sweep prefixes: the stream's counter is read off them (scan/counter_from_scan.h) instead of
   // inserting the prompt's chunks one by one, which evaluated the same Agg tree a second time.
   ScanSweeps sweeps;
-  at::Tensor logits = forward_block(tokens, 0, [&](const at::Tensor& chunks, const scan::BatchedAgg<scan::TensorState>& agg) {
-    return whole_sequence_scan(chunks, agg, &sweeps);
+  at::Tensor chunks;  // the prompt's encodings [B, n, C, D], the last chunk zero-padded
+  at::Tensor logits = forward_block(tokens, 0, [&](const at::Tensor& encoded, const scan::BatchedAgg<scan::TensorState>& agg) {
+    chunks = encoded;
+    return whole_sequence_scan(encoded, agg, &sweeps);
   });
   auto stream = std::make_unique<TransformerPsmStream>(std::dynamic_pointer_cast<TransformerPsm>(shared_from_this()),
                                                        tokens.size(0));
   at::NoGradGuard no_grad;  // the stream's buffers are inference state
   const int64_t t = tokens.size(1), c = o_.chunk_size, full = t / c;
-  auto detached = [](std::vector<scan::Prefix<scan::TensorState>>& v) {
-    for (auto& p : v)
-      if (p)
-        for (at::Tensor& x : *p) x = x.detach();
-  };
-  detached(sweeps.tree);
-  detached(sweeps.down);
   const int64_t scanned = sweeps.scanned;  // every complete chunk but, for whole chunks, the last
-  stream->scanner_.restore_snapshot(scan::counter_snapshot_from_scan(sweeps.tree, sweeps.down, scanned));
-  const at::Tensor x = encode(tokens, 0);
+  auto snap = scan::counter_snapshot_from_scan(sweeps.tree, sweeps.down, scanned);
+  for (auto* slots : {&snap.roots, &snap.folds})
+    for (auto& state : *slots)
+      if (state)
+        for (at::Tensor& part : *state) part = part.detach();
+  stream->scanner_.restore_snapshot(std::move(snap));
+  const at::Tensor x = chunks.detach().reshape({tokens.size(0), -1, o_.n_embd}).slice(1, 0, t);
   // A prompt of whole chunks: its last chunk had no successor to need its prefix, so it was not scanned.
   for (int64_t i = scanned; i < full; ++i) stream->scanner_.insert({x.slice(1, i * c, (i + 1) * c)});
   stream->prefill_inf_prefix();

@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "core/text.h"
 #include "io/svg_plot.h"
 #include "nar/stats.h"
 #include "nar/study/compare.h"
@@ -31,12 +32,6 @@ std::string slug(const std::string& s) {
   }
   while (!out.empty() && out.back() == '_') out.pop_back();
   return out.empty() ? "plot" : out;
-}
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
 std::string f4(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : "NaN"; }
@@ -341,7 +336,7 @@ Table table_from_markdown(const std::string& md) {
     std::string cur;
     for (size_t i = 1; i < line.size(); ++i) {  // past the leading '|'
       if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '|') cur += '|', ++i;
-      else if (line[i] == '|') out.push_back(trim(cur)), cur.clear();
+      else if (line[i] == '|') out.push_back(trim_blanks(cur)), cur.clear();
       else cur += line[i];
     }
     return out;
@@ -351,7 +346,7 @@ Table table_from_markdown(const std::string& md) {
   std::string line;
   int n = 0;
   while (std::getline(in, line)) {
-    line = trim(line);
+    line = trim_blanks(line);
     if (line.empty() || line[0] != '|') continue;
     if (n++ == 0) t.header = cells(line);
     else if (n == 2) continue;  // the |---| rule

@@ -57,6 +57,11 @@ MlstmState mlstm_zero_state(int64_t batch, int64_t heads, int64_t dk, int64_t dv
   return {at::zeros({batch, heads, dk, dv}, opts), at::zeros({batch, heads, dk}, opts), at::zeros({batch, heads}, opts)};
 }
 
+MlstmState mlstm_merge_states(const MlstmState& older, const at::Tensor& log_f, const MlstmState& newer) {
+  auto [C, m] = merge(augmented(older), older.m, log_f, augmented(newer), newer.m);
+  return split(C, m);
+}
+
 void check_mlstm_args(const MlstmArgs& a) {
   const std::string op = "mlstm";
   const auto [B, T, H, K, V] = check_qkv(op, a.q, a.k, a.v);

@@ -33,6 +33,9 @@ struct MlstmStepArgs {
 void check_mlstm_args(const MlstmArgs& a);
 void check_mlstm_step_args(const MlstmStepArgs& a, const MlstmState& state);
 MlstmState mlstm_zero_state(int64_t batch, int64_t heads, int64_t dk, int64_t dv, const at::TensorOptions& opts);
+// The stabilized `older` state carried through a span of total log forget gate `log_f` [B, H], then
+// `newer` (that span's own state from the empty one) added: the chunked path's merge of two states.
+MlstmState mlstm_merge_states(const MlstmState& older, const at::Tensor& log_f, const MlstmState& newer);
 
 MlstmOut mlstm_ref(const MlstmArgs& a);
 MlstmOut mlstm_chunked(const MlstmArgs& a);
