@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <future>
 #include <map>
@@ -71,14 +72,16 @@ std::string resolve_backend(const std::string& name, at::Device device) {
   SCANLAB_CHECK(name == "auto" || name == "gloo" || name == "nccl", "--backend '", name,
                 "' is unknown; expected gloo, nccl or auto");
   const std::string b = name == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : name;
-  SCANLAB_CHECK(!(b == "nccl" && !device.is_cuda()), "--backend nccl needs CUDA tensors; this run is on ",
-                device.str(), " (use --backend gloo, or --device cuda)");
+  SCANLAB_CHECK(!(b == "nccl" && !device.is_cuda()), "--backend nccl needs CUDA tensors; this run is on ", device.str(),
+                " (use --backend gloo, or --device cuda)");
 #ifndef SCANLAB_WITH_GLOO
-  SCANLAB_CHECK(b != "gloo", "--backend gloo: this scanlab was built without c10d's Gloo (LibTorch's "
+  SCANLAB_CHECK(b != "gloo",
+                "--backend gloo: this scanlab was built without c10d's Gloo (LibTorch's "
                 "ProcessGroupGloo.hpp or gloo's headers were not found; Debian: apt-get install libgloo-dev)");
 #endif
 #ifndef SCANLAB_WITH_NCCL
-  SCANLAB_CHECK(b != "nccl", "--backend nccl: this scanlab was built without c10d's NCCL (it needs a CUDA LibTorch "
+  SCANLAB_CHECK(b != "nccl",
+                "--backend nccl: this scanlab was built without c10d's NCCL (it needs a CUDA LibTorch "
                 "with ProcessGroupNCCL.hpp and nccl.h); use --backend gloo");
 #endif
   return b;
@@ -182,15 +185,17 @@ struct Group::Impl {
         }
     std::vector<std::string> found;
     for (int r : c.dead)
-      found.push_back(fmt::format("rank {} stopped responding (its heartbeat stopped: it died, was killed or is "
-                                  "stopped)",
-                                  r));
+      found.push_back(
+          fmt::format("rank {} stopped responding (its heartbeat stopped: it died, was killed or is "
+                      "stopped)",
+                      r));
     if (found.empty())
       for (int r = 0; r < n; ++r)
         if (r != me && second[r] && second[r]->second < my_seq)
-          found.push_back(fmt::format("rank {} is alive but has not reached collective #{} (it is at #{}): it "
-                                      "hangs or is slower than --dist-timeout",
-                                      r, my_seq, second[r]->second));
+          found.push_back(
+              fmt::format("rank {} is alive but has not reached collective #{} (it is at #{}): it "
+                          "hangs or is slower than --dist-timeout",
+                          r, my_seq, second[r]->second));
     for (const auto& f : found) c.text += (c.text.empty() ? "" : "; ") + f;
     return c;
   }
@@ -214,9 +219,10 @@ struct Group::Impl {
     else if (!peer.empty())
       who = peer;
     else if (!culprit && me != 0)
-      who = fmt::format("rank 0 stopped responding (the store it hosts at {}:{} does not answer: it died, was "
-                        "killed or is stopped)",
-                        world.master_addr, world.master_port);
+      who = fmt::format(
+          "rank 0 stopped responding (the store it hosts at {}:{} does not answer: it died, was "
+          "killed or is stopped)",
+          world.master_addr, world.master_port);
     else
       who = "no rank is known to be at fault";
     // Rank 0 hosts the store: it stays until the live ranks have said what they found, or for a
@@ -249,6 +255,10 @@ Group::Group() = default;
 
 Group::Group(const World& world, at::Device device, const GroupOptions& opts)
     : impl_(std::make_shared<Impl>()), rank_(world.rank), size_(world.size), device_(device) {
+  // A peer that dies leaves its sockets closed; gloo's next write to one must fail with EPIPE (which
+  // becomes this rank's "rank N stopped responding") instead of SIGPIPE killing this rank silently.
+  // Python ignores SIGPIPE for torchrun's ranks; a C++ rank has to say so itself, for its lifetime.
+  std::signal(SIGPIPE, SIG_IGN);
   auto& im = *impl_;
   im.world = world;
   im.opts = opts;
@@ -266,10 +276,10 @@ Group::Group(const World& world, at::Device device, const GroupOptions& opts)
   try {
     tcp = c10::make_intrusive<c10d::TCPStore>(world.master_addr, so);
   } catch (const std::exception& e) {
-    SCANLAB_CHECK(false, "rank ", world.rank, ": ",
-                  world.rank == 0 ? "cannot host the store at " : "cannot reach rank 0's store at ", where,
-                  " within --dist-timeout (", opts.timeout.count() / 1000.0, " s; MASTER_ADDR / MASTER_PORT): ",
-                  first_line(e.what()));
+    SCANLAB_FAIL("rank ", world.rank, ": ",
+                 world.rank == 0 ? "cannot host the store at " : "cannot reach rank 0's store at ", where,
+                 " within --dist-timeout (", opts.timeout.count() / 1000.0,
+                 " s; MASTER_ADDR / MASTER_PORT): ", first_line(e.what()));
   }
   // Keys of this attempt only: an elastic restart reuses torchrun's store.
   auto store = c10::make_intrusive<c10d::PrefixStore>("scanlab/attempt_" + std::to_string(world.restart), tcp);
@@ -277,8 +287,8 @@ Group::Group(const World& world, at::Device device, const GroupOptions& opts)
 
   // The join: every rank claims its RANK once and says its WORLD_SIZE; rank 0's is the world's.
   const auto claims = store->add("rank/" + std::to_string(world.rank), 1);
-  SCANLAB_CHECK(claims == 1, "rank ", world.rank, ": another process already joined as RANK=", world.rank,
-                " at ", where, "; each process needs its own RANK in 0..", world.size - 1);
+  SCANLAB_CHECK(claims == 1, "rank ", world.rank, ": another process already joined as RANK=", world.rank, " at ",
+                where, "; each process needs its own RANK in 0..", world.size - 1);
   store->set("world_size/" + std::to_string(world.rank), bytes(std::to_string(world.size)));
   std::vector<std::string> keys;
   for (int r = 0; r < world.size; ++r) keys.push_back("world_size/" + std::to_string(r));
@@ -289,8 +299,8 @@ Group::Group(const World& world, at::Device device, const GroupOptions& opts)
         std::string missing;
         for (int r = 0; r < world.size; ++r)
           if (!store->check({keys[r]})) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
-        SCANLAB_CHECK(false, "rank ", world.rank, ": rank(s) ", missing, " of WORLD_SIZE=", world.size,
-                      " did not join at ", where, " within --dist-timeout (", opts.timeout.count() / 1000.0, " s)");
+        SCANLAB_FAIL("rank ", world.rank, ": rank(s) ", missing, " of WORLD_SIZE=", world.size, " did not join at ",
+                     where, " within --dist-timeout (", opts.timeout.count() / 1000.0, " s)");
       }
       std::this_thread::sleep_for(milliseconds(20));
     }
@@ -334,8 +344,8 @@ Group::Group(const World& world, at::Device device, const GroupOptions& opts)
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    SCANLAB_CHECK(false, "rank ", world.rank, ": starting c10d's ", backend_, " over the store at ", where,
-                  " failed: ", first_line(e.what()));
+    SCANLAB_FAIL("rank ", world.rank, ": starting c10d's ", backend_, " over the store at ", where,
+                 " failed: ", first_line(e.what()));
   }
   SCANLAB_ASSERT(im.backend);
   im.start_heartbeat();
@@ -370,7 +380,8 @@ std::shared_ptr<Group::Pending> Group::all_reduce_sum_async(const at::Tensor& t,
 std::vector<double> Group::reduce_values(std::vector<double> values, Reduce op, const std::string& what) {
   if (!impl_ || values.empty()) return values;
   // gloo reduces host tensors, NCCL device ones.
-  auto t = at::tensor(values, at::TensorOptions().dtype(at::kDouble)).to(backend_ == "nccl" ? device_ : at::Device(at::kCPU));
+  auto t = at::tensor(values, at::TensorOptions().dtype(at::kDouble))
+               .to(backend_ == "nccl" ? device_ : at::Device(at::kCPU));
   std::vector<at::Tensor> ts{t};
   c10d::AllreduceOptions o;
   o.reduceOp = op == Reduce::Sum ? c10d::ReduceOp::SUM : c10d::ReduceOp::MAX;
