@@ -66,9 +66,13 @@ def write_bytes(path, data):
     return path
 
 
-def edited(src, dst, edit):
-    """Copy of safetensors `src` with edit(header, data) -> (header, data) applied."""
+def edited(src, dst, edit, keep_content_hash=False):
+    """Copy of safetensors `src` with edit(header, data) -> (header, data) applied. The file's content
+    hash is dropped first (as a hand editor who knows the format would), so that the edit reaches the
+    check it is aimed at; keep_content_hash=True leaves it, for the hash's own cases."""
     header, data = read_safetensors(src)
+    if not keep_content_hash and isinstance(header.get("__metadata__"), dict):
+        header["__metadata__"].pop("scanlab.content_sha1", None)
     header, data = edit(header, data)
     return write_safetensors(dst, header, data)
 
@@ -200,6 +204,14 @@ def safetensors_cases(fx, d, full):
     for i, (off, bit) in enumerate(flips):
         add(f"bit {bit} of byte {off} flipped", flipped(src, os.path.join(d, f"st_flip{i}.safetensors"), off, bit),
             quick=i < 8)
+    # Bit 0 of a digit inside the config's JSON: another digit, so the config still parses and may
+    # still fit the weights; the file's content hash is what refuses it.
+    with open(src, "rb") as f:
+        raw = f.read()
+    at = raw.index(b"scanlab.config", 8, data_start)
+    digits = [p for p in range(at, data_start) if raw[p:p + 1].isdigit()]
+    for i, off in enumerate(digits[:12] if full else digits[:3]):
+        add(f"config digit at byte {off} flipped", flipped(src, os.path.join(d, f"st_cflip{i}.safetensors"), off, 0))
 
     def offsets(fn):
         def edit(h, data):
@@ -269,6 +281,16 @@ def safetensors_cases(fx, d, full):
                                          set_meta("scanlab.tokenizer", '{"kind":"morse"}')))
     add("weights SHA-1 edited", edited(src, os.path.join(d, "st_sha.safetensors"),
                                        set_meta("scanlab.weights_sha1", "0" * 40)))
+    def bump_chunk_len(h, data):  # a valid config for the same weights: only the content hash can tell
+        cfg = json.loads(h["__metadata__"]["scanlab.config"])
+        cfg["chunk_len"] += 1
+        h["__metadata__"]["scanlab.config"] = json.dumps(cfg)
+        return h, data
+
+    add("config edited that still parses (content hash kept)",
+        edited(src, os.path.join(d, "st_cfg_hashed.safetensors"), bump_chunk_len, keep_content_hash=True))
+    add("content SHA-1 edited", edited(src, os.path.join(d, "st_content_sha.safetensors"),
+                                       set_meta("scanlab.content_sha1", "0" * 40), keep_content_hash=True))
     add("metadata value not a string", edited(src, os.path.join(d, "st_metanum.safetensors"), set_meta("scanlab.version", 3)))
 
     def nan_weight(h, data):

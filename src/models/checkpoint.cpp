@@ -23,6 +23,7 @@ namespace {
 constexpr const char* kTokenizerKey = "scanlab.tokenizer";
 constexpr const char* kVersionKey = "scanlab.version";
 constexpr const char* kHashKey = "scanlab.weights_sha1";
+constexpr const char* kContentHashKey = "scanlab.content_sha1";
 constexpr const char* kTrainPrefix = "scanlab.train.";
 // Elements a config may describe beyond twice what its file holds before the file is refused unbuilt:
 // 64 MiB of float32, cheap to build just to have load_weights name the tensors that differ.
@@ -36,23 +37,52 @@ std::string join_names(const std::vector<std::string>& names) {
   return s;
 }
 
-// SHA-1 over "name dtype shape sha1(bytes)" lines, in name order: the same weights give the same
-// hash whatever else the file holds (training sections, metadata order).
-std::string weights_sha1(const std::map<std::string, at::Tensor>& weights) {
-  std::ostringstream lines;
-  for (const auto& [name, t] : weights) {
+// One line per tensor, "name dtype shape sha1(bytes)", by name: the unit both hashes are made of,
+// computed once per tensor however many hashes use it.
+using TensorLines = std::map<std::string, std::string>;
+TensorLines tensor_lines(const std::map<std::string, at::Tensor>& tensors) {
+  TensorLines lines;
+  for (const auto& [name, t] : tensors) {
     const at::Tensor c = t.detach().to(at::kCPU).contiguous();
     const std::string bytes(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
-    lines << name << ' ' << c.scalar_type() << ' ' << c.sizes() << ' ' << c10::sha1(bytes).str() << '\n';
+    std::ostringstream line;
+    line << name << ' ' << c.scalar_type() << ' ' << c.sizes() << ' ' << c10::sha1(bytes).str() << '\n';
+    lines[name] = line.str();
   }
-  return c10::sha1(lines.str()).str();
+  return lines;
+}
+
+bool is_weight_name(const std::string& name) { return name.find('/') == std::string::npos; }
+
+// The weights' hash: the same weights give the same hash whatever else the file holds (training
+// sections under "<section>/", metadata), so a stream state or a server session stays bound to the
+// weights alone.
+std::string weights_sha1(const TensorLines& lines) {
+  std::string text;
+  for (const auto& [name, line] : lines)
+    if (is_weight_name(name)) text += line;
+  return c10::sha1(text).str();
+}
+std::string weights_sha1(const std::map<std::string, at::Tensor>& weights) {
+  return weights_sha1(tensor_lines(weights));
+}
+
+// The whole file's hash: every tensor (training sections too) and every metadata entry but itself,
+// length-prefixed so that no two different files give the same text. A flipped bit in the config or
+// the tokenizer changes what the model computes as surely as one in a weight.
+std::string content_sha1(const TensorLines& lines, const std::map<std::string, std::string>& metadata) {
+  std::string text;
+  for (const auto& [name, line] : lines) text += line;
+  for (const auto& [key, value] : metadata)
+    if (key != kContentHashKey) text += fmt::format("meta {}:{} {}:{}\n", key.size(), key, value.size(), value);
+  return c10::sha1(text).str();
 }
 
 nlohmann::json parse_json(const std::string& text, const std::string& path, const std::string& key) {
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, path, ": the '", key, "' metadata is not JSON (", e.what(), ")");
+    SCANLAB_FAIL(path, ": the '", key, "' metadata is not JSON (", e.what(), ")");
   }
   return {};
 }
@@ -158,9 +188,7 @@ ModelFile model_file_of(const SequenceModel& model, const nlohmann::json& tokeni
   return f;
 }
 
-nlohmann::json default_tokenizer(const SequenceModel& model) {
-  return tokenizer_for_vocab(model.vocab_size());
-}
+nlohmann::json default_tokenizer(const SequenceModel& model) { return tokenizer_for_vocab(model.vocab_size()); }
 
 io::Safetensors to_safetensors(const ModelFile& f) {
   SCANLAB_CHECK(f.config.is_object() && f.config.contains("model"), "write_model_file: the config names no model");
@@ -175,9 +203,11 @@ io::Safetensors to_safetensors(const ModelFile& f) {
   st.metadata[kCheckpointConfigKey] = f.config.dump();
   st.metadata[kTokenizerKey] = f.tokenizer.dump();
   st.metadata[kVersionKey] = SCANLAB_VERSION;
-  st.metadata[kHashKey] = weights_sha1(f.weights);
+  const TensorLines lines = tensor_lines(st.tensors);
+  st.metadata[kHashKey] = weights_sha1(lines);
   st.metadata["format"] = "pt";  // what HF tooling expects of a torch-layout safetensors file
   for (const auto& [k, v] : f.train_metadata) st.metadata[kTrainPrefix + k] = v;
+  st.metadata[kContentHashKey] = content_sha1(lines, st.metadata);
   return st;
 }
 
@@ -188,6 +218,14 @@ io::Safetensors checkpoint_of(const SequenceModel& model) { return to_safetensor
 ModelFile read_model_file(const std::string& path) { return from_safetensors(io::load_safetensors(path), path); }
 
 ModelFile from_safetensors(io::Safetensors st, const std::string& path) {
+  const TensorLines lines = tensor_lines(st.tensors);
+  // First, before any field is believed: files written before the content hash (or by other tools) lack it.
+  if (st.metadata.count(kContentHashKey)) {
+    const std::string actual = content_sha1(lines, st.metadata);
+    SCANLAB_CHECK(actual == st.metadata.at(kContentHashKey), path, ": the file's content SHA-1 is ", actual,
+                  " but the file says ", st.metadata.at(kContentHashKey),
+                  "; the file is corrupt or was edited (its tensors or its metadata)");
+  }
   if (!st.metadata.count(kCheckpointConfigKey) && st.metadata.count("model_config"))
     return read_legacy_training_layout(std::move(st), path);
   SCANLAB_CHECK(st.metadata.count(kCheckpointConfigKey), path, ": no '", kCheckpointConfigKey,
@@ -201,19 +239,19 @@ ModelFile from_safetensors(io::Safetensors st, const std::string& path) {
   try {
     tokenize::tokenizer_summary(f.tokenizer);
   } catch (const Error& e) {
-    SCANLAB_CHECK(false, path, ": ", e.what());
+    SCANLAB_FAIL(path, ": ", e.what());
   }
   f.version = st.metadata.count(kVersionKey) ? st.metadata.at(kVersionKey) : "earlier";
   for (auto& [k, v] : st.tensors) {
     const auto slash = k.find('/');
-    if (slash == std::string::npos)
+    if (is_weight_name(k))
       f.weights[k] = v;
     else
       f.sections[k.substr(0, slash)][k.substr(slash + 1)] = v;
   }
   for (const auto& [k, v] : st.metadata)
     if (k.rfind(kTrainPrefix, 0) == 0) f.train_metadata[k.substr(std::string(kTrainPrefix).size())] = v;
-  f.weights_sha1 = weights_sha1(f.weights);
+  f.weights_sha1 = weights_sha1(lines);
   if (st.metadata.count(kHashKey))
     SCANLAB_CHECK(f.weights_sha1 == st.metadata.at(kHashKey), path, ": the weights' SHA-1 is ", f.weights_sha1,
                   " but the file says ", st.metadata.at(kHashKey), "; the file is corrupt or was edited");
@@ -248,8 +286,8 @@ void load_weights(SequenceModel& model, const std::map<std::string, at::Tensor>&
     if (!weights.count(k)) missing.push_back(k);
   for (const auto& [k, v] : weights)
     if (!slots.count(k)) unexpected.push_back(k);
-  SCANLAB_CHECK(missing.empty() && unexpected.empty(), source, ": weights do not match the ", model.kind(),
-                " model", missing.empty() ? "" : "; missing: " + join_names(missing),
+  SCANLAB_CHECK(missing.empty() && unexpected.empty(), source, ": weights do not match the ", model.kind(), " model",
+                missing.empty() ? "" : "; missing: " + join_names(missing),
                 unexpected.empty() ? "" : "; unexpected: " + join_names(unexpected));
   c10::optional<at::ScalarType> dtype;
   for (const auto& [k, t] : weights) {
@@ -344,8 +382,8 @@ std::string export_model(const std::string& checkpoint, const std::string& out) 
   const ModelFile f = read_model_file(checkpoint);
   load_model(f, checkpoint, at::kCPU);  // the weights must build the model they claim to be
   write_model_file(out, weights_only(f));
-  return f.config.value("model", std::string("model")) + ": " + std::to_string(f.weights.size()) + " tensors, tokenizer " +
-         tokenize::tokenizer_summary(f.tokenizer) + ", written to " + out + "\n";
+  return f.config.value("model", std::string("model")) + ": " + std::to_string(f.weights.size()) +
+         " tensors, tokenizer " + tokenize::tokenizer_summary(f.tokenizer) + ", written to " + out + "\n";
 }
 
 }  // namespace scanlab::models

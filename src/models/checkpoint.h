@@ -6,8 +6,11 @@
 //             and "inf."); a training checkpoint adds "<section>/<key>" tensors (adam/, rng/)
 //   metadata  "scanlab.config" (the model's configuration JSON, rebuilt through the registry),
 //             "scanlab.tokenizer" (tokenize::describe_tokenizer), "scanlab.version",
-//             "scanlab.weights_sha1" (over every model tensor's name, dtype, shape and bytes;
-//             checked on reading), "format": "pt"; a training checkpoint adds "scanlab.train.*"
+//             "scanlab.weights_sha1" (over every model tensor's name, dtype, shape and bytes: what
+//             stream states and server sessions are bound to), "format": "pt"; a training
+//             checkpoint adds "scanlab.train.*"; last, "scanlab.content_sha1" (over every tensor
+//             and every other metadata entry). Both hashes are checked on reading, the content
+//             hash before any field is read.
 // Loading is strict: missing and unexpected names are listed, shapes and dtypes must match.
 // Files of the earlier training layout (weights under "model/", metadata "model_config") are read too.
 #pragma once
@@ -30,13 +33,13 @@ namespace scanlab::models {
 constexpr const char* kCheckpointConfigKey = "scanlab.config";
 
 struct ModelFile {
-  nlohmann::json config;     // {"model": name, ...}
-  nlohmann::json tokenizer;  // {"kind": "byte" | "gpt2" | "none", ...}
-  std::string version;       // scanlab version that wrote it (filled by write_model_file)
-  std::string weights_sha1;  // of the weights as read (from_safetensors); saved stream states carry it
-  std::map<std::string, at::Tensor> weights;                            // parameters and buffers
-  std::map<std::string, std::map<std::string, at::Tensor>> sections;    // training only: "adam", "rng"
-  std::map<std::string, std::string> train_metadata;                    // "progress", "experiment" (JSON text)
+  nlohmann::json config;                      // {"model": name, ...}
+  nlohmann::json tokenizer;                   // {"kind": "byte" | "gpt2" | "none", ...}
+  std::string version;                        // scanlab version that wrote it (filled by write_model_file)
+  std::string weights_sha1;                   // of the weights as read (from_safetensors); saved stream states carry it
+  std::map<std::string, at::Tensor> weights;  // parameters and buffers
+  std::map<std::string, std::map<std::string, at::Tensor>> sections;  // training only: "adam", "rng"
+  std::map<std::string, std::string> train_metadata;                  // "progress", "experiment" (JSON text)
   bool is_training_checkpoint() const { return train_metadata.count("progress") > 0; }
 };
 

@@ -24,12 +24,16 @@ using scanlab::testing::error_of;
 TEST(Checkpoint, Gpt2UsesHuggingFaceNamesAndLayouts) {
   auto m = make_model(find_model("gpt2").small_config());  // d 16, 2 layers, V 37, P 32
   const io::Safetensors st = checkpoint_of(*m);
-  const std::map<std::string, std::vector<int64_t>> expected = {
-      {"wte.weight", {37, 16}},           {"wpe.weight", {32, 16}},
-      {"h.0.ln_1.weight", {16}},          {"h.0.attn.c_attn.weight", {16, 48}},
-      {"h.0.attn.c_attn.bias", {48}},     {"h.0.attn.c_proj.weight", {16, 16}},
-      {"h.1.ln_2.bias", {16}},            {"h.1.mlp.c_fc.weight", {16, 64}},
-      {"h.1.mlp.c_proj.weight", {64, 16}}, {"ln_f.weight", {16}}};
+  const std::map<std::string, std::vector<int64_t>> expected = {{"wte.weight", {37, 16}},
+                                                                {"wpe.weight", {32, 16}},
+                                                                {"h.0.ln_1.weight", {16}},
+                                                                {"h.0.attn.c_attn.weight", {16, 48}},
+                                                                {"h.0.attn.c_attn.bias", {48}},
+                                                                {"h.0.attn.c_proj.weight", {16, 16}},
+                                                                {"h.1.ln_2.bias", {16}},
+                                                                {"h.1.mlp.c_fc.weight", {16, 64}},
+                                                                {"h.1.mlp.c_proj.weight", {64, 16}},
+                                                                {"ln_f.weight", {16}}};
   for (const auto& [name, shape] : expected) {
     ASSERT_TRUE(st.tensors.count(name)) << name;
     EXPECT_EQ(st.tensors.at(name).sizes(), at::IntArrayRef(shape)) << name;
@@ -62,16 +66,21 @@ TEST(Checkpoint, BadFilesAreClearErrors) {
   write_file_atomically(path, bytes.substr(0, bytes.size() / 2));
   EXPECT_NE(error_of([&] { load_checkpoint(path); }).find(path), std::string::npos);
 
-  // Edited weights no longer match the recorded SHA-1.
+  // Edited weights no longer match the file's content SHA-1, nor (without it, as an older writer
+  // left the file) the weights' SHA-1.
   io::Safetensors st = checkpoint_of(*m);
   st.tensors["ln_f.bias"] = st.tensors["ln_f.bias"] + 1.0;
   io::save_safetensors(path, st);
-  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("SHA-1"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("content SHA-1"), std::string::npos);
+  st.metadata.erase("scanlab.content_sha1");
+  io::save_safetensors(path, st);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("the weights' SHA-1"), std::string::npos);
 
-  // The structural checks, on files without the hash (as an older writer or another tool makes them).
+  // The structural checks, on files without the hashes (as an older writer or another tool makes them).
   auto unhashed = [&] {
     io::Safetensors s = checkpoint_of(*m);
     s.metadata.erase("scanlab.weights_sha1");
+    s.metadata.erase("scanlab.content_sha1");
     return s;
   };
   st = unhashed();
@@ -105,11 +114,52 @@ TEST(Checkpoint, BadFilesAreClearErrors) {
     st = unhashed();
     st.tensors["ln_f.weight"][3] = bad;
     io::save_safetensors(path, st);
-    EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("weight 'ln_f.weight' holds NaN or Inf"), std::string::npos);
+    EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("weight 'ln_f.weight' holds NaN or Inf"),
+              std::string::npos);
   }
   m->named_parameters()["ln_f.weight"].data()[0] = NAN;
   save_checkpoint(path, *m);
   EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("holds NaN or Inf"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+// A config or tokenizer edited so that it still parses and still fits the weights (one digit of the
+// T-PSM's chunk size, the tokenizer's kind) would change what the model computes without a word: the
+// content hash covers the metadata, so the file is refused naming the hash; stripped of the hash it loads.
+TEST(Checkpoint, EditedMetadataThatStillParsesIsRefusedByTheContentHash) {
+  auto m = make_model(find_model("transformer_psm").small_config());
+  const std::string path = temp_path("meta_flip");
+  const io::Safetensors good = checkpoint_of(*m);
+  ASSERT_TRUE(good.metadata.count("scanlab.content_sha1"));
+  save_checkpoint(path, *m);
+  EXPECT_NO_THROW(load_checkpoint(path));
+
+  nlohmann::json config = nlohmann::json::parse(good.metadata.at(kCheckpointConfigKey));
+  config["chunk_size"] = config["chunk_size"].get<int64_t>() + 1;
+  io::Safetensors st = good;
+  st.metadata[kCheckpointConfigKey] = config.dump();
+  io::save_safetensors(path, st);
+  const std::string err = error_of([&] { load_checkpoint(path); });
+  EXPECT_NE(err.find(path + ": the file's content SHA-1 is "), std::string::npos) << err;
+  EXPECT_NE(err.find("corrupt or was edited"), std::string::npos) << err;
+  st.metadata.erase("scanlab.content_sha1");
+  io::save_safetensors(path, st);
+  EXPECT_EQ(load_checkpoint(path)->config()["chunk_size"], config["chunk_size"]);
+
+  st = good;
+  st.metadata["scanlab.tokenizer"] = tokenize::describe_tokenizer("byte").dump() + " ";
+  io::save_safetensors(path, st);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("content SHA-1"), std::string::npos);
+
+  // An added metadata entry counts too; the weights' SHA-1 (what stream states are bound to) does not move.
+  st = good;
+  st.metadata["note"] = "hello";
+  io::save_safetensors(path, st);
+  EXPECT_NE(error_of([&] { load_checkpoint(path); }).find("content SHA-1"), std::string::npos);
+  ModelFile f = model_file_of(*m);
+  f.train_metadata["progress"] = "{}";
+  EXPECT_EQ(to_safetensors(f).metadata.at("scanlab.weights_sha1"), good.metadata.at("scanlab.weights_sha1"));
+  EXPECT_NE(to_safetensors(f).metadata.at("scanlab.content_sha1"), good.metadata.at("scanlab.content_sha1"));
   std::remove(path.c_str());
 }
 
@@ -148,7 +198,8 @@ TEST(ModelFile, TrainingSectionsRideAlongAndExportDropsThem) {
   const std::string ckpt = temp_path("train"), out = temp_path("export");
   write_model_file(ckpt, f);
   const io::Safetensors raw = io::load_safetensors(ckpt);
-  for (const char* key : {"scanlab.config", "scanlab.tokenizer", "scanlab.version", "scanlab.weights_sha1"})
+  for (const char* key :
+       {"scanlab.config", "scanlab.tokenizer", "scanlab.version", "scanlab.weights_sha1", "scanlab.content_sha1"})
     EXPECT_TRUE(raw.metadata.count(key)) << key;
   EXPECT_TRUE(raw.tensors.count("adam/step"));
   const auto tokens = at::randint(0, m->vocab_size(), {2, 9}, at::kLong);
@@ -178,8 +229,9 @@ TEST(ModelFile, TokenizerIsCheckedAgainstTheModel) {
   o.out = temp_path("tok");
   init_model(o);
   EXPECT_EQ(read_model_file(o.out).tokenizer["kind"], "none");
-  EXPECT_NE(error_of([&] { text_tokenizer(read_model_file(o.out), "", "generate --prompt"); }).find("no text tokenizer"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { text_tokenizer(read_model_file(o.out), "", "generate --prompt"); }).find("no text tokenizer"),
+      std::string::npos);
   o.tokenizer = "byte";
   EXPECT_NE(error_of([&] { init_model(o); }).find("vocab_size >= 256"), std::string::npos);
   o.overrides = {"vocab_size=256"};
