@@ -30,8 +30,8 @@ std::vector<OpCase> op_cases(const AffineBenchOptions& o, at::Device device) {
   auto affine = [=](bool diagonal) {
     return [=](int64_t T, bool chunked) {
       auto x = qkv(T);
-      ops::AffineScanArgs a{x[0], x[1], x[2],
-                            diagonal ? gate({o.batch, T, o.heads, o.dim}) : gate({o.batch, T, o.heads}), {}, o.chunk};
+      ops::AffineScanArgs a{
+          x[0], x[1], x[2], diagonal ? gate({o.batch, T, o.heads, o.dim}) : gate({o.batch, T, o.heads}), {}, o.chunk};
       (void)(chunked ? ops::affine_scan_chunked(a) : ops::affine_scan_ref(a));
     };
   };
@@ -41,15 +41,16 @@ std::vector<OpCase> op_cases(const AffineBenchOptions& o, at::Device device) {
       {"mlstm",
        [=](int64_t T, bool chunked) {
          auto x = qkv(T);
-         ops::MlstmArgs a{x[0], x[1], x[2], gate({o.batch, T, o.heads}), at::randn({o.batch, T, o.heads}, opts), {},
-                          o.chunk};
+         ops::MlstmArgs a{x[0], x[1],   x[2], gate({o.batch, T, o.heads}), at::randn({o.batch, T, o.heads}, opts),
+                          {},   o.chunk};
          (void)(chunked ? ops::mlstm_chunked(a) : ops::mlstm_ref(a));
        }},
       {"gated delta rule",
        [=](int64_t T, bool chunked) {
          auto x = qkv(T);
-         ops::DeltaRuleArgs a{x[0], x[1], x[2], at::sigmoid(at::randn({o.batch, T, o.heads}, opts)),
-                              gate({o.batch, T, o.heads}), {}, o.chunk};
+         ops::DeltaRuleArgs a{
+             x[0], x[1],   x[2], at::sigmoid(at::randn({o.batch, T, o.heads}, opts)), gate({o.batch, T, o.heads}),
+             {},   o.chunk};
          (void)(chunked ? ops::delta_rule_chunked(a) : ops::delta_rule_ref(a));
        }},
   };
@@ -73,7 +74,8 @@ std::vector<StepCase> step_cases(int64_t B, int64_t H, int64_t D, at::Device dev
     auto h = std::make_shared<at::Tensor>(at::zeros({B, H, D, D}, opts));
     auto y = std::make_shared<at::Tensor>(at::empty({B, H, D}, opts));
     StepCase c{diagonal ? "affine, diagonal gate" : "affine, scalar gate",
-               [=] { (void)ops::affine_scan_step_torch(*a, *h); }, {}};
+               [=] { (void)ops::affine_scan_step_torch(*a, *h); },
+               {}};
     if (ops::affine_scan_step_cuda_supports(*a, *h)) c.kernel_step = [=] { ops::affine_scan_step_cuda(*a, *h, *y); };
     cases.push_back(c);
   }
@@ -82,10 +84,12 @@ std::vector<StepCase> step_cases(int64_t B, int64_t H, int64_t D, at::Device dev
         ops::MlstmStepArgs{x({B, H, D}), x({B, H, D}), x({B, H, D}), gate({B, H}), x({B, H})});
     auto s = std::make_shared<ops::MlstmState>(ops::mlstm_zero_state(B, H, D, D, opts));
     auto y = std::make_shared<at::Tensor>(at::empty({B, H, D}, opts));
-    StepCase c{"mLSTM", [=] {
+    StepCase c{"mLSTM",
+               [=] {
                  ops::MlstmState t = *s;
                  (void)ops::mlstm_step_torch(*a, t);
-               }, {}};
+               },
+               {}};
     if (ops::mlstm_step_cuda_supports(*a, *s)) c.kernel_step = [=] { ops::mlstm_step_cuda(*a, *s, *y); };
     cases.push_back(c);
   }
@@ -95,10 +99,12 @@ std::vector<StepCase> step_cases(int64_t B, int64_t H, int64_t D, at::Device dev
         x({B, H, D}), k / k.norm(2, -1, true), x({B, H, D}), at::sigmoid(x({B, H})), gate({B, H})});
     auto h = std::make_shared<at::Tensor>(at::zeros({B, H, D, D}, opts));
     auto y = std::make_shared<at::Tensor>(at::empty({B, H, D}, opts));
-    StepCase c{"gated delta rule", [=] {
+    StepCase c{"gated delta rule",
+               [=] {
                  at::Tensor t = *h;
                  (void)ops::delta_rule_step_torch(*a, t);
-               }, {}};
+               },
+               {}};
     if (ops::delta_rule_step_cuda_supports(*a, *h)) c.kernel_step = [=] { ops::delta_rule_step_cuda(*a, *h, *y); };
     cases.push_back(c);
   }
@@ -114,7 +120,8 @@ std::string decode_step_table(const AffineBenchOptions& o, at::Device device) {
       "Per-step times are back-to-back calls ({} per loop, median of {} loops). GB/s counts the state read and "
       "written once; copy GB/s is a state-sized device copy (same bytes) measured in the same run.\n\n",
       H, D, D, H * D * D * 4.0 / (1 << 20), device.str(), o.decode_inner, o.repeats);
-  out += "| step | B | torch us | kernel us | kernel GB/s | copy GB/s | kernel / copy |\n|---|---|---|---|---|---|---|\n";
+  out +=
+      "| step | B | torch us | kernel us | kernel GB/s | copy GB/s | kernel / copy |\n|---|---|---|---|---|---|---|\n";
   auto opts = at::TensorOptions().device(device).dtype(at::kFloat);
   for (int64_t B : o.decode_batches) {
     SCANLAB_CHECK(B >= 1, "--decode-batches: ", B, " is not a positive batch");

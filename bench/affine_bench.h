@@ -12,7 +12,7 @@ struct AffineBenchOptions {
   std::vector<int64_t> lengths{256, 1024};
   int64_t batch = 2, heads = 4, dim = 64, chunk = 64;  // op shapes: K = V = dim
   std::vector<int64_t> decode_batches{1, 8, 64, 256};
-  int decode_inner = 20;  // back-to-back steps per timed loop
+  int decode_inner = 20;                        // back-to-back steps per timed loop
   int64_t decode_heads = 16, decode_dim = 128;  // 16 x 128 x 128 float32 = 1 MiB of state per sequence
   int repeats = 5;
   int64_t max_ref_length = 1024;  // the token loop is skipped above this length

@@ -19,10 +19,14 @@ int main(int argc, char** argv) {
   app.add_option("--dim", opts.dim, "K = V of the op table")->capture_default_str();
   app.add_option("--chunk", opts.chunk, "chunk length")->capture_default_str();
   app.add_option("--max-ref-length", opts.max_ref_length, "skip the token loop above this T")->capture_default_str();
-  app.add_option("--decode-batches", opts.decode_batches, "batches of the decode table")->delimiter(',')->capture_default_str();
+  app.add_option("--decode-batches", opts.decode_batches, "batches of the decode table")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--decode-heads", opts.decode_heads, "heads of the decode table")->capture_default_str();
   app.add_option("--decode-dim", opts.decode_dim, "K = V of the decode table")->capture_default_str();
-  app.add_option("--decode-inner", opts.decode_inner, "back-to-back steps per timed loop")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--decode-inner", opts.decode_inner, "back-to-back steps per timed loop")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("-r,--repeats", opts.repeats, "timed runs per cell")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {

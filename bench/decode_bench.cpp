@@ -37,8 +37,8 @@ nlohmann::json decode_bench_config(const std::string& model, const DecodeBenchOp
   size.chunk = o.chunk;
   size.vocab = o.vocab;
   size.window = o.window;
-  size.max_positions = o.tokens + 1;   // GPT-2 learns a position per decoded token
-  size.chunk_local_positions = true;   // T-PSM: unbounded streaming
+  size.max_positions = o.tokens + 1;  // GPT-2 learns a position per decoded token
+  size.chunk_local_positions = true;  // T-PSM: unbounded streaming
   return models::find_model(model).sized_config(size);
 }
 
@@ -62,8 +62,9 @@ std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::De
     // The weights, and the tokens drawn up front (int64 [tokens, batch]); the stream's state is left out.
     check_fits_in_memory(models::weight_bytes(config, dtype == at::kBFloat16 ? 2.0 : 4.0) +
                              8.0 * static_cast<double>(o.tokens) * static_cast<double>(o.batch),
-                         device, fmt::format("bench decode: {} at --width {}, --depth {}, --tokens {}, --batch {}",
-                                             name, o.width, o.depth, o.tokens, o.batch));
+                         device,
+                         fmt::format("bench decode: {} at --width {}, --depth {}, --tokens {}, --batch {}", name,
+                                     o.width, o.depth, o.tokens, o.batch));
     auto model = models::make_model(config);
     model->to(device, dtype);
     model->eval();
@@ -83,8 +84,9 @@ std::vector<DecodeBenchRow> run_decode_bench(const DecodeBenchOptions& o, at::De
       synchronize(device);
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       steps.push_back({ms, stream->agg_calls() > aggs, stream->state_bytes()});
-      if (csv.is_open()) csv << name << ',' << t + 1 << ',' << ms << ',' << steps.back().aggregated << ','
-                             << steps.back().state_bytes << '\n';
+      if (csv.is_open())
+        csv << name << ',' << t + 1 << ',' << ms << ',' << steps.back().aggregated << ',' << steps.back().state_bytes
+            << '\n';
     }
     // Windows ending at 1/8, 1/4, 1/2 and all of the run (log-spaced token indices).
     for (int64_t frac : {8, 4, 2, 1}) {
@@ -136,7 +138,8 @@ std::vector<std::string> write_decode_plots(const std::vector<DecodeBenchRow>& r
     if (!boundary.x.empty()) latency.push_back(boundary);
     state.push_back(bytes);
   }
-  const std::string shape = fmt::format("batch {}, d {}, depth {}, {}, {}", o.batch, o.width, o.depth, o.dtype, device_name);
+  const std::string shape =
+      fmt::format("batch {}, d {}, depth {}, {}, {}", o.batch, o.width, o.depth, o.dtype, device_name);
   const std::vector<std::string> paths = {dir + "/decode_latency.svg", dir + "/decode_state.svg", dir + "/decode.json"};
   write_file_atomically(paths[0], io::svg_line_plot(latency, {"Per-token latency (p50 per window): " + shape,
                                                               "token index", "ms per token"}));
@@ -153,11 +156,21 @@ std::string format_decode_bench(const std::vector<DecodeBenchRow>& rows, const D
   if (o.format == "json") {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
-      j.push_back({{"model", r.model}, {"parameters", r.parameters}, {"window_end", r.window_end},
-                   {"p50_ms", r.p50_ms}, {"p99_ms", r.p99_ms}, {"state_bytes", r.state_bytes},
-                   {"agg_steps", r.agg_steps}, {"agg_step_p50_ms", r.agg_step_p50_ms}, {"device", device_name},
-                   {"cuda_graphs", r.cuda_graphs}, {"boundary_overlap", r.boundary_overlap},
-                   {"width", o.width}, {"depth", o.depth}, {"batch", o.batch}, {"dtype", o.dtype}});
+      j.push_back({{"model", r.model},
+                   {"parameters", r.parameters},
+                   {"window_end", r.window_end},
+                   {"p50_ms", r.p50_ms},
+                   {"p99_ms", r.p99_ms},
+                   {"state_bytes", r.state_bytes},
+                   {"agg_steps", r.agg_steps},
+                   {"agg_step_p50_ms", r.agg_step_p50_ms},
+                   {"device", device_name},
+                   {"cuda_graphs", r.cuda_graphs},
+                   {"boundary_overlap", r.boundary_overlap},
+                   {"width", o.width},
+                   {"depth", o.depth},
+                   {"batch", o.batch},
+                   {"dtype", o.dtype}});
     return j.dump(2) + "\n";
   }
   std::string s = fmt::format(

@@ -12,19 +12,19 @@ namespace scanlab::bench {
 
 struct DecodeBenchOptions {
   std::vector<std::string> models{"transformer_psm", "gpt2", "sliding_window", "gla", "mamba2", "mamba"};
-  int64_t tokens = 2048;      // steps per model
-  int64_t width = 128;        // model width (n_embd / d_model)
-  int64_t depth = 2;          // layers (T-PSM: this many Agg and this many Inf layers)
-  int64_t chunk = 64;         // T-PSM chunk size
-  int64_t window = 256;       // sliding-window size
+  int64_t tokens = 2048;  // steps per model
+  int64_t width = 128;    // model width (n_embd / d_model)
+  int64_t depth = 2;      // layers (T-PSM: this many Agg and this many Inf layers)
+  int64_t chunk = 64;     // T-PSM chunk size
+  int64_t window = 256;   // sliding-window size
   int64_t vocab = 256;
   int64_t batch = 1;
   std::string dtype = "float32";  // float32 | bfloat16 (CUDA)
-  bool cuda_graphs = true;    // replay steps as CUDA graphs where the stream allows it
-  bool boundary_overlap = true;  // T-PSM: chunk-boundary work on a second CUDA stream
-  std::string csv;            // optional: every step's latency and state bytes
-  std::string plot_dir;       // optional: SVG plots of latency and state bytes vs token index
-  std::string format = "md";  // md | json
+  bool cuda_graphs = true;        // replay steps as CUDA graphs where the stream allows it
+  bool boundary_overlap = true;   // T-PSM: chunk-boundary work on a second CUDA stream
+  std::string csv;                // optional: every step's latency and state bytes
+  std::string plot_dir;           // optional: SVG plots of latency and state bytes vs token index
+  std::string format = "md";      // md | json
 };
 
 struct DecodeBenchRow {
@@ -41,7 +41,7 @@ struct DecodeBenchRow {
   std::vector<int64_t> curve_state_bytes;
   double agg_step_p50_ms = 0;  // chunk-boundary steps (T-PSM); 0 if none
   int64_t agg_steps = 0;
-  bool cuda_graphs = false;    // whether its steps were CUDA-graph replays
+  bool cuda_graphs = false;       // whether its steps were CUDA-graph replays
   bool boundary_overlap = false;  // whether its chunk-boundary work overlapped the step
 };
 

@@ -26,7 +26,7 @@ ChunkedOp affine_model_op(const std::string& model) {
   if (model == "gla") return ChunkedOp::VectorGate;
   if (model == "mlstm") return ChunkedOp::Mlstm;
   if (model == "gated_deltanet") return ChunkedOp::GatedDeltaRule;
-  SCANLAB_CHECK(false, "FLOP count: '", model, "' is not a q/k/v affine model");
+  SCANLAB_FAIL("FLOP count: '", model, "' is not a q/k/v affine model");
   throw;  // unreachable
 }
 
@@ -91,9 +91,9 @@ double qkv_affine_train_flops(const nlohmann::json& c, int64_t batch, int64_t T)
   const ChunkedOp op = affine_model_op(model);
   const int64_t H = get(c, "n_heads"), Dm = get(c, "d_model");
   const double D = d(Dm), L = d(get(c, "n_layers")), V = d(get(c, "vocab_size")), M = d(swiglu_width(c));
-  double mixer = 5.0 * D * D;  // q, k, v, output gate g, o
-  if (model == "gla") mixer += 2.0 * D * d(get(c, "gate_rank"));                      // gk_down, gk_up
-  if (model == "mlstm" || model == "gated_deltanet") mixer += 2.0 * D * d(H);        // i/f or b/a gates
+  double mixer = 5.0 * D * D;                                                  // q, k, v, output gate g, o
+  if (model == "gla") mixer += 2.0 * D * d(get(c, "gate_rank"));               // gk_down, gk_up
+  if (model == "mlstm" || model == "gated_deltanet") mixer += 2.0 * D * d(H);  // i/f or b/a gates
   const double tokens = d(batch) * d(T);
   const ChunkedOpShape s{batch * T, T, H, Dm / H, Dm / H, get(c, "chunk_len")};
   return 6.0 * tokens * (L * (mixer + 3.0 * D * M) + D * V) + L * chunked_op_flops(op, s, true);
@@ -128,9 +128,9 @@ double model_train_flops(const nlohmann::json& config, int64_t batch, int64_t T)
   if (model == "mamba") return mamba_train_flops(config, batch, T);
   for (const char* m : {"linear_attention", "retnet", "gla", "mlstm", "gated_deltanet"})
     if (model == m) return qkv_affine_train_flops(config, batch, T);
-  SCANLAB_CHECK(false, "FLOP count: no count for model '", model,
-                "'; counted: gpt2, sliding_window, transformer_psm, linear_attention, retnet, gla, mlstm, "
-                "gated_deltanet, mamba2, mamba");
+  SCANLAB_FAIL("FLOP count: no count for model '", model,
+               "'; counted: gpt2, sliding_window, transformer_psm, linear_attention, retnet, gla, mlstm, "
+               "gated_deltanet, mamba2, mamba");
   throw;  // unreachable
 }
 

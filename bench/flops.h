@@ -1,5 +1,5 @@
 // FLOP counts for the benchmarks' TFLOP/s columns (conventions and hand counts: bench/README.md).
-// 2 FLOPs per multiply-add. Chunked ops follow performance.md §2.1-2.2 (full C x C tiles); model
+// 2 FLOPs per multiply-add. Chunked ops follow bench/README.md (full C x C tiles); model
 // training steps count the matmuls as 6 x parameters x tokens (forward 2, backward 4), attention as
 // 3 x its forward (QKᵀ and AV over the full square, causal counted as full) and each layer's chunked
 // op by its fwd+bwd formula. Norms, activations, gates' elementwise math and convolutions are left out.
@@ -16,7 +16,7 @@ namespace scanlab::bench {
 enum class ChunkedOp { LinearAttention, ScalarGate, VectorGate, Mlstm, DeltaRule, GatedDeltaRule };
 
 struct ChunkedOpShape {
-  int64_t tokens = 0;  // N = B * T
+  int64_t tokens = 0;   // N = B * T
   int64_t seq_len = 0;  // T (a chunk is min(C, T) tokens long)
   int64_t heads = 0, dk = 0, dv = 0, chunk = 64;
 };
@@ -26,9 +26,10 @@ double chunked_op_flops(ChunkedOp op, const ChunkedOpShape& s, bool backward);
 
 // Training-step FLOPs (forward + loss + backward) of a [batch, T] batch, one function per model
 // family; `config` is the model's own config() (every key present).
-double gpt2_train_flops(const nlohmann::json& config, int64_t batch, int64_t T);             // gpt2, sliding_window
+double gpt2_train_flops(const nlohmann::json& config, int64_t batch, int64_t T);  // gpt2, sliding_window
 double transformer_psm_train_flops(const nlohmann::json& config, int64_t batch, int64_t T);
-double qkv_affine_train_flops(const nlohmann::json& config, int64_t batch, int64_t T);  // linear attn, RetNet, GLA, mLSTM, Gated DeltaNet
+double qkv_affine_train_flops(const nlohmann::json& config, int64_t batch,
+                              int64_t T);  // linear attn, RetNet, GLA, mLSTM, Gated DeltaNet
 double mamba2_train_flops(const nlohmann::json& config, int64_t batch, int64_t T);
 double mamba_train_flops(const nlohmann::json& config, int64_t batch, int64_t T);
 // Routes on config["model"]; an unknown model is an error naming the families counted.

@@ -33,9 +33,12 @@ struct OpInfo {
 
 const std::vector<OpInfo>& op_table() {
   static const std::vector<OpInfo> table = {
-      {"linear_attn", ChunkedOp::LinearAttention}, {"scalar_gate", ChunkedOp::ScalarGate},
-      {"gla", ChunkedOp::VectorGate},              {"mlstm", ChunkedOp::Mlstm},
-      {"delta_rule", ChunkedOp::DeltaRule},        {"gated_delta_rule", ChunkedOp::GatedDeltaRule},
+      {"linear_attn", ChunkedOp::LinearAttention},
+      {"scalar_gate", ChunkedOp::ScalarGate},
+      {"gla", ChunkedOp::VectorGate},
+      {"mlstm", ChunkedOp::Mlstm},
+      {"delta_rule", ChunkedOp::DeltaRule},
+      {"gated_delta_rule", ChunkedOp::GatedDeltaRule},
   };
   return table;
 }
@@ -45,7 +48,7 @@ const OpInfo& find_op(const std::string& name) {
     if (op.name == name) return op;
   std::string known;
   for (const auto& op : op_table()) known += (known.empty() ? "" : ", ") + op.name;
-  SCANLAB_CHECK(false, "bench ops: unknown op '", name, "'; known ops: ", known);
+  SCANLAB_FAIL("bench ops: unknown op '", name, "'; known ops: ", known);
   throw;  // unreachable
 }
 
@@ -54,7 +57,7 @@ const OpInfo& find_op(const std::string& name) {
 struct OpCall {
   Named inputs;
   std::function<Named(const Named&)> run;
-  bool fused = false;  // whether run takes fused CUDA kernels
+  bool fused = false;           // whether run takes fused CUDA kernels
   std::string label = "torch";  // the row's path: fused, recurrence (the delta rules' recurrence kernel alone) or torch
 };
 
@@ -93,15 +96,15 @@ OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int
       const bool gated = kind != ChunkedOp::LinearAttention;
       c.run = [=](const Named& x) {
         const ops::AffineScanArgs a{in(x, 0), in(x, 1), in(x, 2), gated ? in(x, 3) : at::Tensor(), {}, C};
-        auto out = cu_seqlens.defined()      ? ops::affine_scan_varlen(a, cu_seqlens)
-                   : torch_path                ? ops::affine_scan_chunked_torch(a)
+        auto out = cu_seqlens.defined() ? ops::affine_scan_varlen(a, cu_seqlens)
+                   : torch_path         ? ops::affine_scan_chunked_torch(a)
                    : state_segments > 0 && ops::affine_scan_chunked_cuda_supports(a)
                        ? ops::affine_scan_chunked_cuda(a, false, state_segments)
                        : ops::affine_scan_chunked(a);
         return Named{{"o", out.o}, {"h_final", out.h_final}};
       };
-      const ops::AffineScanArgs probe{in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2),
-                                      gated ? in(c.inputs, 3) : at::Tensor(), {}, C};
+      const ops::AffineScanArgs probe{
+          in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2), gated ? in(c.inputs, 3) : at::Tensor(), {}, C};
       c.fused = !torch_path && (ops::affine_scan_chunked_cuda_supports(probe) ||
                                 ops::affine_scan_chunked_vector_gate_cuda_supports(probe));
       c.label = c.fused ? "fused" : "torch";
@@ -152,7 +155,7 @@ double bytes_of(const at::Tensor& t) {
 }
 
 // Forward: inputs read once, o and the final state written once. Backward adds the inputs read
-// again, dO read and one gradient per input written (performance.md §2.1-2.2, "fused minimum").
+// again, dO read and one gradient per input written (bench/README.md, "fused minimum").
 double min_bytes(const Named& inputs, const Named& outputs, bool backward) {
   double in = 0, out = 0;
   for (const auto& [name, t] : inputs) in += bytes_of(t);
@@ -184,8 +187,9 @@ void dump_case(const std::string& dir, const std::string& op, const OpCall& call
                  {"d", std::to_string(D)},
                  {"chunk", std::to_string(C)},
                  {"dtype", dtype},
-                 {"layout", "q, k [B, T, H, K]; v, o [B, T, H, V]; gates and beta [B, T, H] (gla: [B, T, H, K]); "
-                            "h_final [B, H, K, V]; q unscaled; gates are log-space; grads d<name> from upstream do"}};
+                 {"layout",
+                  "q, k [B, T, H, K]; v, o [B, T, H, V]; gates and beta [B, T, H] (gla: [B, T, H, K]); "
+                  "h_final [B, H, K, V]; q unscaled; gates are log-space; grads d<name> from upstream do"}};
   const std::string path = fmt::format("{}/{}_T{}_B{}_H{}_d{}.safetensors", dir, op, T, B, H, D);
   io::save_safetensors(path, st);
   std::cerr << "  dump written: " << path << "\n";
@@ -287,10 +291,9 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
               }
               cu = at::tensor(offsets, at::kLong).to(device);
             }
-            const OpCall call = o.varlen ? make_call(op.kind, 1, o.tokens, H, D, o.chunk, dtype, device, backward,
-                                                     path, 0, cu)
-                                         : make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path,
-                                                     o.state_segments);
+            const OpCall call =
+                o.varlen ? make_call(op.kind, 1, o.tokens, H, D, o.chunk, dtype, device, backward, path, 0, cu)
+                         : make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path, o.state_segments);
             OpsBenchRow row{name, pass, call.label, T, B, H, D, longest};
             // The first call of the cell (forward, and the backward for fwdbwd), timed on its own: a
             // kernel that compiles or autotunes on first use would show here.
@@ -316,8 +319,8 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
           }
         }
         if (!o.dump_dir.empty())
-          dump_case(o.dump_dir, name, make_call(op.kind, B, T, H, D, o.chunk, dtype, device, true), B, T, H, D,
-                    o.chunk, dtype_name);
+          dump_case(o.dump_dir, name, make_call(op.kind, B, T, H, D, o.chunk, dtype, device, true), B, T, H, D, o.chunk,
+                    dtype_name);
       }
     }
   }
@@ -331,19 +334,33 @@ std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenc
   if (o.format == "json") {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
-      j.push_back({{"op", r.op}, {"seq_len", r.seq_len}, {"batch", r.batch}, {"heads", r.heads}, {"dim", r.dim},
-                   {"pass", r.pass}, {"path", r.path}, {"varlen", o.varlen}, {"longest", r.longest},
-                   {"ms", r.ms}, {"first_call_ms", r.first_ms},
-                   {"flops", r.flops}, {"tflops", tflops(r)},
-                   {"min_bytes", r.min_bytes}, {"gbps", gbps(r)}, {"hbm_floor_pct", 100.0 * gbps(r) / o.hbm_gbps},
-                   {"hbm_gbps", o.hbm_gbps}, {"chunk", o.chunk}, {"dtype", dtype}, {"device", device.str()},
+      j.push_back({{"op", r.op},
+                   {"seq_len", r.seq_len},
+                   {"batch", r.batch},
+                   {"heads", r.heads},
+                   {"dim", r.dim},
+                   {"pass", r.pass},
+                   {"path", r.path},
+                   {"varlen", o.varlen},
+                   {"longest", r.longest},
+                   {"ms", r.ms},
+                   {"first_call_ms", r.first_ms},
+                   {"flops", r.flops},
+                   {"tflops", tflops(r)},
+                   {"min_bytes", r.min_bytes},
+                   {"gbps", gbps(r)},
+                   {"hbm_floor_pct", 100.0 * gbps(r) / o.hbm_gbps},
+                   {"hbm_gbps", o.hbm_gbps},
+                   {"chunk", o.chunk},
+                   {"dtype", dtype},
+                   {"device", device.str()},
                    {"state_segments", o.state_segments},
                    {"repeats", o.repeats}});
     return j.dump(2) + "\n";
   }
   std::string s = fmt::format(
       "Chunked ops, {} inputs, B·T = {} tokens, chunk {}, device {}, median of {} after warm-up. FLOPs: "
-      "performance.md §2.1-2.2 (bench/README.md); GB/s: minimum bytes (inputs, outputs and gradients moved once) "
+      "bench/README.md; GB/s: minimum bytes (inputs, outputs and gradients moved once) "
       "/ time; % of HBM floor: (minimum bytes / {:.0f} GB/s) / time, {:.0f} GB/s being --hbm-gbps (default: the "
       "H200's measured copy rate){}\n\n"
       "| op | T | B | H | d | pass | path | ms | first call ms | TFLOP/s | GB/s | % of HBM floor |\n"
@@ -356,8 +373,7 @@ std::string format_ops_bench(const std::vector<OpsBenchRow>& rows, const OpsBenc
     s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3g} | {:.3g} | {:.1f}% |\n", r.op,
                      r.seq_len, r.batch, r.heads, r.dim, r.pass,
                      r.longest > 0 ? fmt::format("{} (longest {})", r.path, r.longest) : r.path, r.ms, r.first_ms,
-                     tflops(r), gbps(r),
-                     100.0 * gbps(r) / o.hbm_gbps);
+                     tflops(r), gbps(r), 100.0 * gbps(r) / o.hbm_gbps);
   return s;
 }
 

@@ -1,6 +1,6 @@
 // Chunked-op benchmark (`scanlab bench ops`): every chunked linear-recurrence op (linear attention,
 // scalar gate, vector gate / GLA, mLSTM, delta rule, gated delta rule) at the anchor shape S1 of
-// performance.md (B·T = 16,384 tokens, H x d = 16 x 128 and 32 x 64, chunk 64), forward and
+// docs/performance.md (B·T = 16,384 tokens, H x d = 16 x 128 and 32 x 64, chunk 64), forward and
 // forward + backward, with TFLOP/s and bandwidth against the minimum (fused) bytes (bench/README.md).
 // --dump writes each op's inputs, outputs and gradients as safetensors for cross-checks against
 // other implementations (scripts/peers/fla_ops.py). Figures, not assertions.
@@ -33,19 +33,20 @@ struct OpsBenchOptions {
   // entry points (paths auto only). T is then the mean length and B the number of sequences.
   bool varlen = false;
   int repeats = 10;
-  double hbm_gbps = 4300;  // the H200's measured device copy rate (performance.md §1)
+  double hbm_gbps = 4300;     // the H200's measured device copy rate (docs/performance.md)
   std::string format = "md";  // md | json
   std::string dump_dir;       // optional: safetensors per op and shape
 };
 
 struct OpsBenchRow {
   std::string op, pass;
-  std::string path;  // what ran (", varlen" appended for packed calls): fused (CUDA kernels), recurrence (the delta rules' recurrence kernel alone) or torch
+  std::string path;  // what ran (", varlen" appended for packed calls): fused (CUDA kernels), recurrence (the delta
+                     // rules' recurrence kernel alone) or torch
   int64_t seq_len = 0, batch = 0, heads = 0, dim = 0;
-  int64_t longest = 0;   // varlen: the longest sequence (the padded batch's T); 0 otherwise
+  int64_t longest = 0;  // varlen: the longest sequence (the padded batch's T); 0 otherwise
   double ms = 0;
   double first_ms = 0;   // the cell's first call (forward; and backward for fwdbwd), synchronised: setup shows here
-  double flops = 0;      // performance.md §2.1-2.2 (bench/flops.h)
+  double flops = 0;      // bench/README.md (bench/flops.h)
   double min_bytes = 0;  // inputs, outputs (and gradients) read or written once
 };
 

@@ -30,7 +30,8 @@ std::vector<ScanBenchRow> run_scan_bench(const ScanBenchOptions& opts, at::Devic
   std::vector<ScanBenchRow> rows;
   for (int64_t n : opts.lengths) {
     std::vector<scan::TensorState> xs;
-    for (int64_t i = 0; i < n; ++i) xs.push_back({at::randn({opts.batch, opts.dim}, at::TensorOptions().device(device))});
+    for (int64_t i = 0; i < n; ++i)
+      xs.push_back({at::randn({opts.batch, opts.dim}, at::TensorOptions().device(device))});
     ScanBenchRow row{n, 0, 0, 0, 0, 0, 0};
     at::NoGradGuard no_grad;
     row.parallel_ms = median_ms(opts.repeats, device, [&] {
@@ -62,15 +63,22 @@ std::string format_scan_bench(const std::vector<ScanBenchRow>& rows, const ScanB
   if (opts.format == "json") {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
-      j.push_back({{"n", r.n}, {"parallel_ms", r.parallel_ms}, {"online_ms", r.online_ms},
-                   {"reference_ms", r.reference_ms}, {"parallel_calls", r.parallel_calls},
-                   {"online_calls", r.online_calls}, {"reference_calls", r.reference_calls},
-                   {"batch", opts.batch}, {"dim", opts.dim}, {"device", device_name}});
+      j.push_back({{"n", r.n},
+                   {"parallel_ms", r.parallel_ms},
+                   {"online_ms", r.online_ms},
+                   {"reference_ms", r.reference_ms},
+                   {"parallel_calls", r.parallel_calls},
+                   {"online_calls", r.online_calls},
+                   {"reference_calls", r.reference_calls},
+                   {"batch", opts.batch},
+                   {"dim", opts.dim},
+                   {"device", device_name}});
     return j.dump(2) + "\n";
   }
   std::string s = fmt::format(
       "All prefixes of N states [B={}, D={}], float32 MLP Agg, {}, median of {}\n\n"
-      "| N | parallel ms | online ms | reference ms | online/parallel | parallel calls | online calls | reference calls |\n"
+      "| N | parallel ms | online ms | reference ms | online/parallel | parallel calls | online calls | reference "
+      "calls |\n"
       "|---:|---:|---:|---:|---:|---:|---:|---:|\n",
       opts.batch, opts.dim, device_name, opts.repeats);
   for (const auto& r : rows)

@@ -12,7 +12,7 @@ struct ScanBenchOptions {
   std::vector<int64_t> lengths{16, 64, 256, 1024, 4096};
   int64_t batch = 8;
   int64_t dim = 64;
-  int repeats = 3;             // median of this many timed runs, after one warm-up
+  int repeats = 3;            // median of this many timed runs, after one warm-up
   std::string format = "md";  // md | json
 };
 

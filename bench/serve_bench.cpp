@@ -39,8 +39,7 @@ std::vector<ServeBenchRow> run_serve_bench(const ServeBenchOptions& opts, at::De
   model->to(device);
   const auto prompt = at::randint(0, model->vocab_size(), {opts.prompt_tokens}, at::kLong);
   const std::vector<int64_t> ids(prompt.data_ptr<int64_t>(), prompt.data_ptr<int64_t>() + opts.prompt_tokens);
-  const std::string body =
-      nlohmann::json{{"prompt", ids}, {"max_tokens", opts.tokens}, {"temperature", 0}}.dump();
+  const std::string body = nlohmann::json{{"prompt", ids}, {"max_tokens", opts.tokens}, {"temperature", 0}}.dump();
 
   std::vector<ServeBenchRow> rows;
   for (int64_t clients : opts.clients) {
@@ -96,20 +95,26 @@ std::string format_serve_bench(const std::vector<ServeBenchRow>& rows, const Ser
   if (opts.format == "json") {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
-      j.push_back({{"clients", r.clients}, {"requests", r.requests}, {"errors", r.errors}, {"wall_s", r.wall_s},
-                   {"tokens_per_s", r.tokens_per_s}, {"request_p50_ms", r.request_p50_ms},
-                   {"request_p99_ms", r.request_p99_ms}, {"token_p50_ms", r.token_p50_ms},
+      j.push_back({{"clients", r.clients},
+                   {"requests", r.requests},
+                   {"errors", r.errors},
+                   {"wall_s", r.wall_s},
+                   {"tokens_per_s", r.tokens_per_s},
+                   {"request_p50_ms", r.request_p50_ms},
+                   {"request_p99_ms", r.request_p99_ms},
+                   {"token_p50_ms", r.token_p50_ms},
                    {"token_p99_ms", r.token_p99_ms}});
     return j.dump(2) + "\n";
   }
   std::string out = fmt::format(
-      "scanlab serve, {} (width {}, depth {}) on {}: {} requests per client, prompt {} tokens, {} generated, greedy\n\n",
+      "scanlab serve, {} (width {}, depth {}) on {}: {} requests per client, prompt {} tokens, {} generated, "
+      "greedy\n\n",
       opts.model, opts.width, opts.depth, device, opts.requests, opts.prompt_tokens, opts.tokens);
   out += "| clients | requests | errors | tokens/s | request p50 ms | request p99 ms | token p50 ms | token p99 ms |\n";
   out += "|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : rows)
-    out += fmt::format("| {} | {} | {} | {:.0f} | {:.1f} | {:.1f} | {:.3f} | {:.3f} |\n", r.clients, r.requests, r.errors,
-                       r.tokens_per_s, r.request_p50_ms, r.request_p99_ms, r.token_p50_ms, r.token_p99_ms);
+    out += fmt::format("| {} | {} | {} | {:.0f} | {:.1f} | {:.1f} | {:.3f} | {:.3f} |\n", r.clients, r.requests,
+                       r.errors, r.tokens_per_s, r.request_p50_ms, r.request_p99_ms, r.token_p50_ms, r.token_p99_ms);
   return out;
 }
 

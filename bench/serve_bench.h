@@ -13,12 +13,12 @@ namespace scanlab::bench {
 struct ServeBenchOptions {
   std::string model = "transformer_psm";
   std::vector<int64_t> clients{1, 4, 16};
-  int64_t requests = 4;        // per client
+  int64_t requests = 4;  // per client
   int64_t prompt_tokens = 16;
-  int64_t tokens = 32;         // generated per request
+  int64_t tokens = 32;  // generated per request
   int64_t width = 64;
   int64_t depth = 2;
-  std::string format = "md";   // md | json
+  std::string format = "md";  // md | json
 };
 
 struct ServeBenchRow {

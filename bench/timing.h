@@ -31,9 +31,10 @@ double median_ms(int repeats, at::Device device, F&& fn) {
 // once, median over `repeats` such loops, divided by `inner`. Launch latency is hidden as it is in use.
 template <class F>
 double median_ms_per_call(int repeats, int inner, at::Device device, F&& fn) {
-  return median_ms(repeats, device, [&] {
-           for (int i = 0; i < inner; ++i) fn();
-         }) /
+  return median_ms(repeats, device,
+                   [&] {
+                     for (int i = 0; i < inner; ++i) fn();
+                   }) /
          inner;
 }
 

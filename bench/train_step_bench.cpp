@@ -7,10 +7,10 @@
 
 #include "core/check.h"
 #include "core/memory.h"
-#include "models/model_size.h"
 #include "core/torch_compat.h"
 #include "device_memory.h"
 #include "flops.h"
+#include "models/model_size.h"
 #include "ops/affine_scan/affine_scan.h"
 #include "timing.h"
 
@@ -59,9 +59,10 @@ std::vector<TrainStepBenchRow> run_train_step_bench(const TrainStepBenchOptions&
         nlohmann::json config = models::find_model(name).sized_config(o.size(t));
         const bool checkpoint = o.checkpoint_agg && name == "transformer_psm";
         if (checkpoint) config["checkpoint_agg"] = true;
-        check_fits_in_memory(models::training_bytes(config, static_cast<double>(o.batch), static_cast<double>(t)), device,
-                             fmt::format("bench train-step: {} at --width {}, --depth {}, --batch {}, length {}{}", name,
-                                         o.width, o.depth, o.batch, t, checkpoint ? ", --checkpoint-agg" : ""));
+        check_fits_in_memory(models::training_bytes(config, static_cast<double>(o.batch), static_cast<double>(t)),
+                             device,
+                             fmt::format("bench train-step: {} at --width {}, --depth {}, --batch {}, length {}{}",
+                                         name, o.width, o.depth, o.batch, t, checkpoint ? ", --checkpoint-agg" : ""));
         reset_peak_memory(device);
         auto model = models::make_model(config);
         model->to(device);
@@ -111,12 +112,26 @@ std::string format_train_step_bench(const std::vector<TrainStepBenchRow>& rows, 
   if (o.format == "json") {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
-      j.push_back({{"model", r.model}, {"path", r.path}, {"seq_len", r.seq_len}, {"parameters", r.parameters},
-                   {"forward_ms", r.forward_ms}, {"step_ms", r.step_ms}, {"tokens_per_s", tokens_per_s(r, o.batch)},
-                   {"flops_per_step", r.flops}, {"tflops", tflops(r)},
+      j.push_back({{"model", r.model},
+                   {"path", r.path},
+                   {"seq_len", r.seq_len},
+                   {"parameters", r.parameters},
+                   {"forward_ms", r.forward_ms},
+                   {"step_ms", r.step_ms},
+                   {"tokens_per_s", tokens_per_s(r, o.batch)},
+                   {"flops_per_step", r.flops},
+                   {"tflops", tflops(r)},
                    {"peak_bytes", r.peak_bytes >= 0 ? nlohmann::json(r.peak_bytes) : nlohmann::json(nullptr)},
-                   {"batch", o.batch}, {"width", o.width}, {"depth", o.depth}, {"heads", o.heads}, {"head_dim", o.head_dim}, {"chunk", o.chunk},
-                   {"vocab", o.vocab}, {"state_size", o.state_size}, {"dtype", o.dtype}, {"device", device_name}});
+                   {"batch", o.batch},
+                   {"width", o.width},
+                   {"depth", o.depth},
+                   {"heads", o.heads},
+                   {"head_dim", o.head_dim},
+                   {"chunk", o.chunk},
+                   {"vocab", o.vocab},
+                   {"state_size", o.state_size},
+                   {"dtype", o.dtype},
+                   {"device", device_name}});
     return j.dump(2) + "\n";
   }
   std::string s = fmt::format(
@@ -130,10 +145,8 @@ std::string format_train_step_bench(const std::vector<TrainStepBenchRow>& rows, 
       o.batch, o.width, o.depth, heads, o.chunk, o.vocab, o.state_size, o.dtype, device_name, o.repeats);
   for (const auto& r : rows)
     s += fmt::format("| {} | {} | {} | {} | {:.2f} | {:.2f} | {:.0f} | {} | {:.3g} |\n", r.model, r.path, r.seq_len,
-                     r.parameters,
-                     r.forward_ms, r.step_ms, tokens_per_s(r, o.batch),
-                     r.peak_bytes >= 0 ? fmt::format("{:.0f}", r.peak_bytes / 1048576.0) : std::string("-"),
-                     tflops(r));
+                     r.parameters, r.forward_ms, r.step_ms, tokens_per_s(r, o.batch),
+                     r.peak_bytes >= 0 ? fmt::format("{:.0f}", r.peak_bytes / 1048576.0) : std::string("-"), tflops(r));
   return s;
 }
 

@@ -20,11 +20,11 @@ struct TrainStepBenchOptions {
   int64_t batch = 32;
   int64_t width = 128;
   int64_t depth = 2;
-  int64_t chunk = 64;  // T-PSM chunk size (and the chunk of the chunked affine scans)
+  int64_t chunk = 64;   // T-PSM chunk size (and the chunk of the chunked affine scans)
   int64_t vocab = 256;  // 256 keeps CPU runs quick; the GPU comparisons use 50257
   int64_t heads = 0;    // 0: width / head_dim (registry.h ModelSize::heads_for)
   int64_t head_dim = 64;
-  int64_t state_size = 16;  // d_state of Mamba and Mamba2
+  int64_t state_size = 16;        // d_state of Mamba and Mamba2
   std::string dtype = "float32";  // float32 | bfloat16 (CUDA autocast, as the trainer's train.bf16)
   // auto: the fused chunked kernels where they take the arguments (as train runs); torch: the batched
   // torch form of the chunked ops (ops::set_fused_chunked_kernels(false)) for a side-by-side.
@@ -43,9 +43,9 @@ struct TrainStepBenchRow {
   std::string path = "auto";
   int64_t seq_len = 0;
   int64_t parameters = 0;
-  double forward_ms = 0;   // forward + loss, no graph kept
-  double step_ms = 0;      // forward + loss + backward
-  double flops = 0;        // model FLOPs per step (bench/flops.h)
+  double forward_ms = 0;    // forward + loss, no graph kept
+  double step_ms = 0;       // forward + loss + backward
+  double flops = 0;         // model FLOPs per step (bench/flops.h)
   int64_t peak_bytes = -1;  // peak allocated memory of the cell (model, batch, timed steps); -1 where not measured
 };
 

@@ -112,10 +112,10 @@ int fuzz_serve_request(const uint8_t* data, size_t size) {
 
 const std::vector<FuzzTarget>& fuzz_targets() {
   static const std::vector<FuzzTarget> targets = {
-      {"safetensors", fuzz_safetensors},   {"npz", fuzz_npz},
-      {"nar_dataset", fuzz_nar_dataset},   {"toml_config", fuzz_toml_config},
-      {"model_config", fuzz_model_config}, {"stream_state", fuzz_stream_state},
-      {"gpt2_bpe", fuzz_gpt2_bpe},         {"token_ids", fuzz_token_ids},
+      {"safetensors", fuzz_safetensors},     {"npz", fuzz_npz},
+      {"nar_dataset", fuzz_nar_dataset},     {"toml_config", fuzz_toml_config},
+      {"model_config", fuzz_model_config},   {"stream_state", fuzz_stream_state},
+      {"gpt2_bpe", fuzz_gpt2_bpe},           {"token_ids", fuzz_token_ids},
 #ifdef SCANLAB_WITH_SERVE
       {"serve_request", fuzz_serve_request},
 #endif
@@ -168,8 +168,7 @@ std::vector<std::string> fuzz_seeds(const std::string& target) {
   if (target == "serve_request")
     return {std::string("\0", 1) + R"({"prompt": [1, 2, 3], "max_tokens": 4, "temperature": 0.5})",
             std::string("\1", 1) + R"({"prompt": "abc", "max_tokens": 2, "keep_session": true})"};
-  SCANLAB_CHECK(false, "fuzz: unknown target '", target, "'");
-  return {};
+  SCANLAB_FAIL("fuzz: unknown target '", target, "'");
 }
 
 }  // namespace scanlab::fuzz

@@ -38,9 +38,15 @@ std::tuple<at::Tensor, at::Tensor> affine_scan(const at::Tensor& q, const at::Te
     AffineScanArgs a{q, k, v, or_undefined(log_a), or_undefined(h0), chunk};
     ops::AffineScanOut out;
     switch (parse_path("scanlab.ops.affine_scan", path)) {
-      case Path::Chunked: out = ops::affine_scan_chunked(a); break;
-      case Path::Ref: out = ops::affine_scan_ref(a); break;
-      case Path::Blelloch: out = ops::affine_scan_blelloch(a); break;
+      case Path::Chunked:
+        out = ops::affine_scan_chunked(a);
+        break;
+      case Path::Ref:
+        out = ops::affine_scan_ref(a);
+        break;
+      case Path::Blelloch:
+        out = ops::affine_scan_blelloch(a);
+        break;
     }
     return std::make_tuple(out.o, out.h_final);
   });
@@ -54,9 +60,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> mlstm(
     ops::MlstmArgs a{q, k, v, log_f, log_i, {or_undefined(C0), or_undefined(n0), or_undefined(m0)}, chunk};
     ops::MlstmOut out;
     switch (parse_path("scanlab.ops.mlstm", path)) {
-      case Path::Chunked: out = ops::mlstm_chunked(a); break;
-      case Path::Ref: out = ops::mlstm_ref(a); break;
-      case Path::Blelloch: out = ops::mlstm_blelloch(a); break;
+      case Path::Chunked:
+        out = ops::mlstm_chunked(a);
+        break;
+      case Path::Ref:
+        out = ops::mlstm_ref(a);
+        break;
+      case Path::Blelloch:
+        out = ops::mlstm_blelloch(a);
+        break;
     }
     return std::make_tuple(out.o, out.state.C, out.state.n, out.state.m);
   });
@@ -69,9 +81,15 @@ std::tuple<at::Tensor, at::Tensor> delta_rule(const at::Tensor& q, const at::Ten
     ops::DeltaRuleArgs a{q, k, v, beta, or_undefined(log_a), or_undefined(h0), chunk};
     ops::DeltaRuleOut out;
     switch (parse_path("scanlab.ops.delta_rule", path)) {
-      case Path::Chunked: out = ops::delta_rule_chunked(a); break;
-      case Path::Ref: out = ops::delta_rule_ref(a); break;
-      case Path::Blelloch: out = ops::delta_rule_blelloch(a); break;
+      case Path::Chunked:
+        out = ops::delta_rule_chunked(a);
+        break;
+      case Path::Ref:
+        out = ops::delta_rule_ref(a);
+        break;
+      case Path::Blelloch:
+        out = ops::delta_rule_blelloch(a);
+        break;
     }
     return std::make_tuple(out.o, out.h_final);
   });
@@ -88,9 +106,10 @@ std::tuple<at::Tensor, at::Tensor> affine_scan_step(const at::Tensor& q, const a
   });
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> mlstm_step(
-    const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& log_f, const at::Tensor& log_i,
-    const at::Tensor& C, const at::Tensor& n, const at::Tensor& m) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> mlstm_step(const at::Tensor& q, const at::Tensor& k,
+                                                                      const at::Tensor& v, const at::Tensor& log_f,
+                                                                      const at::Tensor& log_i, const at::Tensor& C,
+                                                                      const at::Tensor& n, const at::Tensor& m) {
   return as_torch_errors([&] {
     ops::MlstmStepArgs a{q, k, v, log_f, log_i};
     ops::MlstmState state{C, n, m};
@@ -117,16 +136,24 @@ std::tuple<at::Tensor, at::Tensor> delta_rule_step(const at::Tensor& q, const at
 
 TORCH_LIBRARY(scanlab, m) {
   using namespace scanlab::python;
-  m.def("affine_scan(Tensor q, Tensor k, Tensor v, Tensor? log_a, Tensor? h0, int chunk, str path)"
-        " -> (Tensor, Tensor)", &affine_scan);
-  m.def("mlstm(Tensor q, Tensor k, Tensor v, Tensor log_f, Tensor log_i, Tensor? C0, Tensor? n0, Tensor? m0,"
-        " int chunk, str path) -> (Tensor, Tensor, Tensor, Tensor)", &mlstm);
-  m.def("delta_rule(Tensor q, Tensor k, Tensor v, Tensor beta, Tensor? log_a, Tensor? h0, int chunk, str path)"
-        " -> (Tensor, Tensor)", &delta_rule);
+  m.def(
+      "affine_scan(Tensor q, Tensor k, Tensor v, Tensor? log_a, Tensor? h0, int chunk, str path)"
+      " -> (Tensor, Tensor)",
+      &affine_scan);
+  m.def(
+      "mlstm(Tensor q, Tensor k, Tensor v, Tensor log_f, Tensor log_i, Tensor? C0, Tensor? n0, Tensor? m0,"
+      " int chunk, str path) -> (Tensor, Tensor, Tensor, Tensor)",
+      &mlstm);
+  m.def(
+      "delta_rule(Tensor q, Tensor k, Tensor v, Tensor beta, Tensor? log_a, Tensor? h0, int chunk, str path)"
+      " -> (Tensor, Tensor)",
+      &delta_rule);
   m.def("affine_scan_step(Tensor q, Tensor k, Tensor v, Tensor? log_a, Tensor h) -> (Tensor, Tensor)",
         &affine_scan_step);
-  m.def("mlstm_step(Tensor q, Tensor k, Tensor v, Tensor log_f, Tensor log_i, Tensor C, Tensor n, Tensor m)"
-        " -> (Tensor, Tensor, Tensor, Tensor)", &mlstm_step);
+  m.def(
+      "mlstm_step(Tensor q, Tensor k, Tensor v, Tensor log_f, Tensor log_i, Tensor C, Tensor n, Tensor m)"
+      " -> (Tensor, Tensor, Tensor, Tensor)",
+      &mlstm_step);
   m.def("delta_rule_step(Tensor q, Tensor k, Tensor v, Tensor beta, Tensor? log_a, Tensor h) -> (Tensor, Tensor)",
         &delta_rule_step);
 }

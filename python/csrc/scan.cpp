@@ -95,23 +95,27 @@ void bind_scan(py::module_& m) {
         "Blelloch scan over tensor states (lists of tensors); returns (prefixes, agg calls, pairs)");
   s.def("blelloch_object", &blelloch_object, py::arg("states"), py::arg("agg"), py::arg("inclusive"),
         "Blelloch scan over any Python objects, agg on lists; returns (prefixes, agg calls, pairs)");
-  s.def("blelloch_batched_calls", [](int64_t n, bool inclusive) {
-    return scan::blelloch_batched_calls(n, kind_of(inclusive));
-  }, py::arg("n"), py::arg("inclusive"), "the number of batched Agg calls blelloch makes for n states");
+  s.def(
+      "blelloch_batched_calls",
+      [](int64_t n, bool inclusive) { return scan::blelloch_batched_calls(n, kind_of(inclusive)); }, py::arg("n"),
+      py::arg("inclusive"), "the number of batched Agg calls blelloch makes for n states");
 
   py::class_<scan::TensorOnlineScanner>(s, "TensorOnlineScanner")
       .def(py::init([](py::function agg) { return new scan::TensorOnlineScanner(tensor_agg(std::move(agg))); }),
            py::arg("agg"))
       .def("insert", &scan::TensorOnlineScanner::insert, py::arg("state"))
-      .def("prefix", [](const scan::TensorOnlineScanner& self) -> py::object {
-        auto p = self.prefix();
-        return p ? py::cast(*p) : py::none();
-      })
+      .def("prefix",
+           [](const scan::TensorOnlineScanner& self) -> py::object {
+             auto p = self.prefix();
+             return p ? py::cast(*p) : py::none();
+           })
       .def_property_readonly("count", &scan::TensorOnlineScanner::count)
       .def_property_readonly("stored_states", &scan::TensorOnlineScanner::stored_states)
       .def_property_readonly("stored_bytes", &scan::TensorOnlineScanner::stored_bytes)
-      .def_property_readonly("agg_calls", [](const scan::TensorOnlineScanner& self) { return self.agg_counter().calls; })
-      .def_property_readonly("agg_pairs", [](const scan::TensorOnlineScanner& self) { return self.agg_counter().pairs; })
+      .def_property_readonly("agg_calls",
+                             [](const scan::TensorOnlineScanner& self) { return self.agg_counter().calls; })
+      .def_property_readonly("agg_pairs",
+                             [](const scan::TensorOnlineScanner& self) { return self.agg_counter().pairs; })
       .def("save", &scan::TensorOnlineScanner::save, py::arg("prefix") = "scanner.")
       .def("restore", &scan::TensorOnlineScanner::restore, py::arg("tensors"), py::arg("prefix") = "scanner.");
 

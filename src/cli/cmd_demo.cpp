@@ -10,7 +10,9 @@ namespace scanlab::cli {
 void register_demo(CLI::App& root, GlobalContext& ctx) {
   auto opts = std::make_shared<scan::DualityDemoOptions>();
   auto* cmd = root.add_subcommand("demo", "Show that the parallel prefix scan and the online scanner agree");
-  cmd->add_option("--chunks", opts->chunks, "number of chunk states")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--chunks", opts->chunks, "number of chunk states")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--batch", opts->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--dim", opts->dim, "state width")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->callback([opts, &ctx] {

@@ -12,17 +12,20 @@ namespace scanlab::cli {
 void register_eval(CLI::App& root, GlobalContext& ctx) {
   auto opts = std::make_shared<train::EvalOptions>();
   auto* cmd = root.add_subcommand("eval", "Evaluate trained checkpoints: accuracy, per-position error, perplexity");
-  cmd->add_option("--checkpoint", opts->checkpoints, "training checkpoint, or any model file with --config (repeatable)")
+  cmd->add_option("--checkpoint", opts->checkpoints,
+                  "training checkpoint, or any model file with --config (repeatable)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--mode", opts->mode, "parallel or stream (default: the experiment's eval.mode)")
       ->check(CLI::IsMember({"parallel", "stream"}));
-  cmd->add_option("--lengths", opts->lengths, "sequence lengths to sweep, e.g. 18,26,34")->delimiter(',')
+  cmd->add_option("--lengths", opts->lengths, "sequence lengths to sweep, e.g. 18,26,34")
+      ->delimiter(',')
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
   cmd->add_option("--examples", opts->examples, "validation examples per length")->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", opts->batch_size, "evaluation batch size")->check(CLI::PositiveNumber);
   cmd->add_option("--out", opts->out_dir, "folder for eval.md, eval.json and the SVG plots");
-  cmd->add_option("--config", opts->experiment, "experiment TOML whose task to evaluate on (needed for an exported model file)")
+  cmd->add_option("--config", opts->experiment,
+                  "experiment TOML whose task to evaluate on (needed for an exported model file)")
       ->check(CLI::ExistingFile);
   cmd->callback([opts, &ctx] {
     const auto device = apply_runtime(ctx.runtime);
@@ -40,7 +43,9 @@ void register_plot(CLI::App& root, GlobalContext&) {
   auto metric = std::make_shared<std::string>("loss");
   auto out = std::make_shared<std::string>();
   auto* cmd = root.add_subcommand("plot", "Plot training curves from metrics.jsonl files as SVG");
-  cmd->add_option("--metrics", *metrics, "metrics.jsonl of each run (repeatable)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--metrics", *metrics, "metrics.jsonl of each run (repeatable)")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--metric", *metric, "which record field")
       ->capture_default_str()
       ->check(CLI::IsMember({"loss", "acc", "lr", "grad_norm", "eval_loss", "eval_acc"}));

@@ -32,13 +32,16 @@ void register_generate(CLI::App& root, GlobalContext& ctx) {
   cmd->add_option("--top-p", opts->generate.sampling.top_p, "nucleus mass in (0, 1] (1 = off)")
       ->capture_default_str()
       ->check(CLI::Range(1e-9, 1.0));
-  cmd->add_option("--output", opts->output, "text, ids or auto")->capture_default_str()->check(CLI::IsMember({"auto", "text", "ids"}));
+  cmd->add_option("--output", opts->output, "text, ids or auto")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "text", "ids"}));
   cmd->add_flag("--cuda-graphs,!--no-cuda-graphs", opts->generate.cuda_graphs,
                 "replay each decode step as one CUDA graph where the model allows (on by default; CUDA only)");
   cmd->add_flag("--boundary-overlap,!--no-boundary-overlap", opts->generate.boundary_overlap,
                 "run a T-PSM's chunk-boundary Agg work on a second CUDA stream, overlapping the step (on by default)");
   cmd->add_flag("--stats", opts->stats, "report per-token latency (p50/p99/max), Agg steps and state bytes on stderr");
-  cmd->add_option("--bpe-dir", opts->bpe_dir, "folder with GPT-2's encoder.json and vocab.bpe for a GPT-2 BPE model (default data/cache/gpt2)");
+  cmd->add_option("--bpe-dir", opts->bpe_dir,
+                  "folder with GPT-2's encoder.json and vocab.bpe for a GPT-2 BPE model (default data/cache/gpt2)");
   cmd->add_option("--save-state", opts->save_state, "save the stream at the end (safetensors)");
   cmd->add_option("--resume-state", opts->resume_state, "continue a stream saved with --save-state")
       ->check(CLI::ExistingFile);

@@ -18,16 +18,14 @@ namespace {
 struct TrainFlags {
   std::string protocol = "paper";
   nar::study::TrainOptions parsed = nar::study::paper_protocol();
-  std::vector<std::pair<CLI::Option*, std::function<void(nar::study::TrainOptions&, const nar::study::TrainOptions&)>>> fields;
+  std::vector<std::pair<CLI::Option*, std::function<void(nar::study::TrainOptions&, const nar::study::TrainOptions&)>>>
+      fields;
 
   template <class T>
   void add(CLI::App* cmd, const std::string& flag, T nar::study::TrainOptions::*field, const std::string& help) {
     auto* opt = cmd->add_option(flag, parsed.*field, help)->capture_default_str();
-    fields.emplace_back(opt, [field](nar::study::TrainOptions& dst, const nar::study::TrainOptions& src) { dst.*field = src.*field; });
-  }
-  void add_flag(CLI::App* cmd, const std::string& flag, bool nar::study::TrainOptions::*field, const std::string& help) {
-    auto* opt = cmd->add_option(flag, parsed.*field, help)->capture_default_str();
-    fields.emplace_back(opt, [field](nar::study::TrainOptions& dst, const nar::study::TrainOptions& src) { dst.*field = src.*field; });
+    fields.emplace_back(
+        opt, [field](nar::study::TrainOptions& dst, const nar::study::TrainOptions& src) { dst.*field = src.*field; });
   }
   nar::study::TrainOptions resolve() const {
     nar::study::TrainOptions o = nar::study::protocol_by_name(protocol);
@@ -38,35 +36,18 @@ struct TrainFlags {
 };
 
 void add_train_flags(CLI::App* cmd, TrainFlags& f, bool with_algorithm) {
-  cmd->add_option("--protocol", f.protocol, "paper (500 steps, no clipping) or clrs (10,000 steps, clip 1, LayerNorm, triplet_gmpnn)")
+  cmd->add_option("--protocol", f.protocol,
+                  "paper (500 steps, no clipping) or clrs (10,000 steps, clip 1, LayerNorm, triplet_gmpnn)")
       ->capture_default_str()
       ->check(CLI::IsMember({"paper", "clrs"}));
-  if (with_algorithm) {
-    auto* a = cmd->add_option("--algorithm", f.parsed.algorithm, "algorithm to learn")->required();
-    f.fields.emplace_back(a, [](nar::study::TrainOptions& d, const nar::study::TrainOptions& s) { d.algorithm = s.algorithm; });
-    f.add(cmd, "--processor", &nar::study::TrainOptions::processor, "deepsets, gat, mpnn, pgn, triplet_gmpnn, ...");
-    f.add(cmd, "--seed-run", &nar::study::TrainOptions::seed, "run seed (model seed = seed + 1)");
-  }
-  f.add(cmd, "--hidden", &nar::study::TrainOptions::hidden, "hidden size H");
-  f.add(cmd, "--batch", &nar::study::TrainOptions::batch_size, "batch size");
-  f.add(cmd, "--steps", &nar::study::TrainOptions::steps, "training steps");
-  f.add(cmd, "--eval-every", &nar::study::TrainOptions::eval_every, "validate every N steps");
-  f.add(cmd, "--lr", &nar::study::TrainOptions::learning_rate, "Adam learning rate");
-  f.add(cmd, "--grad-clip", &nar::study::TrainOptions::grad_clip, "max global gradient norm (0 = none)");
-  f.add_flag(cmd, "--layer-norm", &nar::study::TrainOptions::layer_norm, "LayerNorm in the processor (true/false)");
-  f.add(cmd, "--heads", &nar::study::TrainOptions::heads, "GAT heads");
-  f.add(cmd, "--teacher-forcing", &nar::study::TrainOptions::teacher_forcing, "probability of feeding true hints");
-  f.add(cmd, "--hint-feedback", &nar::study::TrainOptions::hint_feedback, "soft or hard predicted hints");
-  f.add_flag(cmd, "--hints", &nar::study::TrainOptions::use_hints, "encode and decode hints (true/false)");
-  f.add_flag(cmd, "--random-pos", &nar::study::TrainOptions::random_pos, "random positions in train/val (true/false)");
-  f.add(cmd, "--warmup", &nar::study::TrainOptions::warmup_steps, "steps excluded from the timing");
-  f.add(cmd, "--train-samples", &nar::study::TrainOptions::train_samples, "training set size");
-  f.add(cmd, "--train-nodes", &nar::study::TrainOptions::train_nodes, "n of training samples");
-  f.add(cmd, "--eval-samples", &nar::study::TrainOptions::eval_samples, "val/test samples before the algorithm's multiplier");
-  f.add(cmd, "--val-nodes", &nar::study::TrainOptions::val_nodes, "n of validation (ID) samples");
-  f.add(cmd, "--test-nodes", &nar::study::TrainOptions::test_nodes, "n of test (OOD) samples");
-  f.add_flag(cmd, "--track-test", &nar::study::TrainOptions::track_test,
-             "also score the test split at every validation (OOD learning curve; true/false)");
+  // One flag per option of TrainOptions::for_each_field that has one; the first three name one run.
+  nar::study::TrainOptions::for_each_field([&](const char*, auto member, const char* flag, const char* help) {
+    const std::string name = flag;
+    if (name.empty()) return;
+    if (!with_algorithm && (name == "--algorithm" || name == "--processor" || name == "--seed-run")) return;
+    f.add(cmd, name, member, help);
+    if (name == "--algorithm") f.fields.back().first->required();
+  });
 }
 
 // Rewrites the file with one more line (atomically); `header` starts a new file.
@@ -81,7 +62,8 @@ void append_line(const std::string& path, const std::string& line, const std::st
 void register_nar_training(CLI::App& nar, GlobalContext& ctx) {
   {
     auto flags = std::make_shared<TrainFlags>();
-    auto out = std::make_shared<std::string>(), csv = std::make_shared<std::string>(), save = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>(), csv = std::make_shared<std::string>(),
+         save = std::make_shared<std::string>();
     auto* cmd = nar.add_subcommand("train", "Train a GNN to execute one algorithm and report ID/OOD scores");
     add_train_flags(cmd, *flags, true);
     cmd->add_option("--out", *out, "append the run as one JSON line to this file");
@@ -107,7 +89,9 @@ void register_nar_training(CLI::App& nar, GlobalContext& ctx) {
     auto* cmd = nar.add_subcommand("eval", "Score a saved checkpoint on a fresh test split (sampler seed 3)");
     cmd->add_option("--checkpoint", *checkpoint, "file written by `nar train --save`")->required();
     cmd->add_option("--nodes", *nodes, "n of the test samples")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--samples", *samples, "test samples before the algorithm's multiplier")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--samples", *samples, "test samples before the algorithm's multiplier")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     cmd->add_option("--sinkhorn-steps", overrides->steps,
                     "Sinkhorn rounds in the permutation decoder (default: as trained, 10; 0 = none)")
         ->check(CLI::NonNegativeNumber);
@@ -128,9 +112,13 @@ void register_nar_training(CLI::App& nar, GlobalContext& ctx) {
     auto flags = std::make_shared<TrainFlags>();
     auto opts = std::make_shared<nar::study::CompareOptions>();
     auto* cmd = nar.add_subcommand("compare", "The sequential-vs-parallel study: pairs x processors x seeds");
-    cmd->add_option("--pair", opts->pairs, "task pairs: search, sort, scc, prefix_sum")->delimiter(',')->capture_default_str();
+    cmd->add_option("--pair", opts->pairs, "task pairs: search, sort, scc, prefix_sum")
+        ->delimiter(',')
+        ->capture_default_str();
     cmd->add_option("--processors", opts->processors, "processors")->delimiter(',')->capture_default_str();
-    cmd->add_option("--seeds", opts->seeds, "number of the paper's seeds (42, 51, 34, 103, 60)")->capture_default_str()->check(CLI::Range(1, 5));
+    cmd->add_option("--seeds", opts->seeds, "number of the paper's seeds (42, 51, 34, 103, 60)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 5));
     auto* seed = cmd->add_option("--seed", opts->only_seed,
                                  "train only this one of the paper's seeds (for splitting a study into jobs)");
     seed->excludes("--seeds");

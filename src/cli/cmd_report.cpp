@@ -22,9 +22,12 @@ void register_report(CLI::App& root, GlobalContext&) {
     const auto s = report::write_report(*opts);
     int agree = 0, disagree = 0, open = 0;
     for (const auto& c : s.claims) {
-      if (c.verdict == report::Verdict::Agrees) ++agree;
-      else if (c.verdict == report::Verdict::Disagrees) ++disagree;
-      else ++open;
+      if (c.verdict == report::Verdict::Agrees)
+        ++agree;
+      else if (c.verdict == report::Verdict::Disagrees)
+        ++disagree;
+      else
+        ++open;
     }
     std::cout << "read " << s.training << " training runs, " << s.evals << " eval files, " << s.studies
               << " NAR studies, " << s.decodes << " decode benchmarks\n"

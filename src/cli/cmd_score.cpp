@@ -22,7 +22,8 @@ void register_score(CLI::App& root, GlobalContext& ctx) {
   cmd->add_option("--mode", opts->mode, "parallel (one forward) or stream (one step per token)")
       ->capture_default_str()
       ->check(CLI::IsMember({"parallel", "stream"}));
-  cmd->add_option("--bpe-dir", opts->bpe_dir, "folder with GPT-2's encoder.json and vocab.bpe for a GPT-2 BPE model (default data/cache/gpt2)");
+  cmd->add_option("--bpe-dir", opts->bpe_dir,
+                  "folder with GPT-2's encoder.json and vocab.bpe for a GPT-2 BPE model (default data/cache/gpt2)");
   cmd->add_option("--dump-logits", opts->dump_logits, "write logits [T, V] and tokens [T] to this safetensors file");
   cmd->callback([opts, &ctx] {
     const auto device = apply_runtime(ctx.runtime);

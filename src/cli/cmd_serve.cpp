@@ -28,10 +28,12 @@ void register_serve(CLI::App& root, GlobalContext& ctx) {
   cmd->add_option("--max-prompt-tokens", s.max_prompt_tokens, "longest prompt a request may send")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--session-bytes", s.session_bytes, "memory for idle sessions; least recently used ones leave past it")
+  cmd->add_option("--session-bytes", s.session_bytes,
+                  "memory for idle sessions; least recently used ones leave past it")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--session-dir", s.session_dir, "evicted sessions are saved here and reloaded on continue (default: dropped)");
+  cmd->add_option("--session-dir", s.session_dir,
+                  "evicted sessions are saved here and reloaded on continue (default: dropped)");
   cmd->callback([opts, &ctx] {
     const auto device = apply_runtime(ctx.runtime);
     serve::run_serve_command(*opts, device, std::cout);
@@ -42,7 +44,7 @@ void register_serve(CLI::App& root, GlobalContext&) {
   auto* cmd = root.add_subcommand("serve", "HTTP server (not built: needs libcpp-httplib-dev)");
   cmd->allow_extras();
   cmd->callback([] {
-    SCANLAB_CHECK(false, "this scanlab was built without cpp-httplib; install libcpp-httplib-dev and rebuild for `serve`");
+    SCANLAB_FAIL("this scanlab was built without cpp-httplib; install libcpp-httplib-dev and rebuild for `serve`");
   });
 }
 #endif

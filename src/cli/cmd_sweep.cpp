@@ -24,7 +24,8 @@ void register_sweep(CLI::App& root, GlobalContext& ctx) {
   cmd->add_option("--devices", f->devices,
                   "cpu, all (every CUDA device), or a list such as cuda:0,cuda:1; auto: all if CUDA is there, else cpu")
       ->capture_default_str();
-  cmd->add_option("--per-device", f->options.per_device, "jobs at once on each device (small jobs share a GPU well under MPS)")
+  cmd->add_option("--per-device", f->options.per_device,
+                  "jobs at once on each device (small jobs share a GPU well under MPS)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   cmd->add_option("--log-dir", f->options.log_dir,

@@ -56,10 +56,12 @@ void register_train(CLI::App& root, GlobalContext& ctx) {
         if (CLI::detail::lexical_cast(v, n) && n >= 1 && n <= 4096) return std::string();
         return "got " + v + "; expected a number of processes from 1 to 4096";
       });
-  cmd->add_flag("--seq-parallel", flags->seq_parallel,
-                "sequence parallel (transformer_psm and the affine family): every rank takes the whole batch and one "
-                "block of each sequence's chunks, the scans' block states exchanged between them (docs/distributed.md)");
-  cmd->add_option("--backend", flags->backend, "data-parallel collectives: gloo, nccl or auto (nccl on CUDA, gloo on CPU)")
+  cmd->add_flag(
+      "--seq-parallel", flags->seq_parallel,
+      "sequence parallel (transformer_psm and the affine family): every rank takes the whole batch and one "
+      "block of each sequence's chunks, the scans' block states exchanged between them (docs/distributed.md)");
+  cmd->add_option("--backend", flags->backend,
+                  "data-parallel collectives: gloo, nccl or auto (nccl on CUDA, gloo on CPU)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
   cmd->add_option("--dist-timeout", flags->timeout_s,
@@ -89,7 +91,8 @@ void register_train(CLI::App& root, GlobalContext& ctx) {
       if (device.is_cuda())
         SCANLAB_CHECK(flags->nproc <= static_cast<int>(torch::cuda::device_count()), "--nproc ", flags->nproc,
                       " on CUDA needs a GPU per rank; this machine has ", torch::cuda::device_count());
-      const int threads = ctx.runtime.threads > 0 ? ctx.runtime.threads : std::max(1, hardware_threads() / flags->nproc);
+      const int threads =
+          ctx.runtime.threads > 0 ? ctx.runtime.threads : std::max(1, hardware_threads() / flags->nproc);
       ctx.exit_code = dist::launch_local(dist::worker_argv(ctx.argv, threads), flags->nproc, flags->timeout_s + 30);
       return;
     }

@@ -13,7 +13,7 @@ namespace scanlab::cli {
 // Shared by all subcommands; filled by the global flags before any subcommand callback runs.
 struct GlobalContext {
   RuntimeOptions runtime;
-  int exit_code = 0;  // a command that finished but must not report success sets it (e.g. 130 after SIGINT)
+  int exit_code = 0;              // a command that finished but must not report success sets it (e.g. 130 after SIGINT)
   std::vector<std::string> argv;  // the command line as given (train --nproc starts workers with it)
 };
 

@@ -93,8 +93,8 @@ int main(int argc, char** argv) {
       ->check([max_threads](const std::string& v) {
         int n = -1;
         if (!CLI::detail::lexical_cast(v, n) || n < 0 || n > max_threads)
-          return "got " + v + "; expected 0 (all cores) or 1.." + std::to_string(max_threads) + " (16 x this machine's " +
-                 std::to_string(max_threads / 16) + " hardware threads)";
+          return "got " + v + "; expected 0 (all cores) or 1.." + std::to_string(max_threads) +
+                 " (16 x this machine's " + std::to_string(max_threads / 16) + " hardware threads)";
         return std::string();
       });
   // Checked as text: CLI11 would wrap "-1" or 2^64 into some other uint64 silently.

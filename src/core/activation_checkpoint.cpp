@@ -24,8 +24,8 @@ struct Recompute : torch::CustomClassHolder {
   CheckpointedFn fn;
   size_t n_inputs = 0;
   std::vector<at::Tensor> params;  // the same tensors fn reads (gradients are taken with respect to them)
-  at::Generator generator;  // the inputs' device's default generator
-  at::Tensor rng_state;     // its state before the forward ran
+  at::Generator generator;         // the inputs' device's default generator
+  at::Tensor rng_state;            // its state before the forward ran
   bool bf16_autocast = false;
 };
 
@@ -75,8 +75,10 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
       RngReplay replay(r->generator, r->rng_state);
       std::optional<CudaBf16Autocast> autocast_on;
       std::optional<CudaAutocastOff> autocast_off;
-      if (r->bf16_autocast) autocast_on.emplace(true);
-      else if (cuda_bf16_autocast_enabled()) autocast_off.emplace();
+      if (r->bf16_autocast)
+        autocast_on.emplace(true);
+      else if (cuda_bf16_autocast_enabled())
+        autocast_off.emplace();
       at::AutoGradMode grad_on(true);
       out = r->fn(inputs);
     }

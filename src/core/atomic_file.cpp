@@ -57,7 +57,7 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
       const int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      SCANLAB_CHECK(false, "writing '", path, "' failed: ", std::strerror(err));
+      SCANLAB_FAIL("writing '", path, "' failed: ", std::strerror(err));
     }
     done += static_cast<size_t>(n);
   }
@@ -66,12 +66,12 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   ::close(fd);
   if (!synced) {
     ::unlink(tmp.c_str());
-    SCANLAB_CHECK(false, "writing '", path, "' failed at fsync: ", std::strerror(sync_err));
+    SCANLAB_FAIL("writing '", path, "' failed at fsync: ", std::strerror(sync_err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    SCANLAB_CHECK(false, "cannot replace '", path, "': ", std::strerror(err));
+    SCANLAB_FAIL("cannot replace '", path, "': ", std::strerror(err));
   }
 }
 

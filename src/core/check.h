@@ -1,5 +1,7 @@
 // User-facing error checks. SCANLAB_CHECK(cond, parts...) throws scanlab::Error whose message is the
 // concatenation of parts: say what was wrong, what was expected, and (where useful) a hint.
+// SCANLAB_FAIL(parts...) throws the same unconditionally, where the check is already made (a switch's
+// default, a lookup that found nothing); it is [[noreturn]], so nothing unreachable follows it.
 // Invariants that only a scanlab bug can break use SCANLAB_ASSERT.
 #pragma once
 #include <sstream>
@@ -21,18 +23,21 @@ std::string concat(Parts&&... parts) {
   (os << ... << std::forward<Parts>(parts));
   return os.str();
 }
+[[noreturn]] inline void throw_error(std::string message) { throw Error(std::move(message)); }
 }  // namespace detail
 
 }  // namespace scanlab
 
-#define SCANLAB_CHECK(cond, ...)                                            \
-  do {                                                                      \
+#define SCANLAB_CHECK(cond, ...)                                                 \
+  do {                                                                           \
     if (!(cond)) throw ::scanlab::Error(::scanlab::detail::concat(__VA_ARGS__)); \
   } while (0)
 
-#define SCANLAB_ASSERT(cond)                                                              \
-  do {                                                                                    \
-    if (!(cond))                                                                          \
-      throw std::logic_error(::scanlab::detail::concat("scanlab internal error: ", #cond, \
-                                                        " failed at ", __FILE__, ":", __LINE__)); \
+#define SCANLAB_FAIL(...) ::scanlab::detail::throw_error(::scanlab::detail::concat(__VA_ARGS__))
+
+#define SCANLAB_ASSERT(cond)                                                                                     \
+  do {                                                                                                           \
+    if (!(cond))                                                                                                 \
+      throw std::logic_error(                                                                                    \
+          ::scanlab::detail::concat("scanlab internal error: ", #cond, " failed at ", __FILE__, ":", __LINE__)); \
   } while (0)

@@ -34,8 +34,8 @@ class CudaGraphCall {
 
   void set_enabled(bool on);  // turning it off drops the graph
   bool enabled() const { return enabled_; }
-  bool captured() const;      // whether run() is replaying a graph now
-  void reset();               // drop the graph (its buffers moved, e.g. after a restore); warm up again
+  bool captured() const;  // whether run() is replaying a graph now
+  void reset();           // drop the graph (its buffers moved, e.g. after a restore); warm up again
 
   at::Tensor run(const std::vector<at::Tensor>& inputs, const Body& body);
 

@@ -26,15 +26,14 @@ c10::Device resolve_device(const std::string& name) {
       try {
         index = std::stoll(name.substr(5));
       } catch (const std::exception&) {
-        SCANLAB_CHECK(false, "--device ", name, ": expected cuda:N with N an integer");
+        SCANLAB_FAIL("--device ", name, ": expected cuda:N with N an integer");
       }
     }
     SCANLAB_CHECK(index >= 0 && index < static_cast<int64_t>(torch::cuda::device_count()), "--device ", name,
                   ": there are ", torch::cuda::device_count(), " CUDA device(s)");
     return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
-  SCANLAB_CHECK(false, "--device '", name, "' is not a device; expected cpu, cuda, cuda:N or auto");
-  return c10::Device(c10::kCPU);
+  SCANLAB_FAIL("--device '", name, "' is not a device; expected cpu, cuda, cuda:N or auto");
 }
 
 c10::Device apply_runtime(const RuntimeOptions& opts) {

@@ -24,9 +24,9 @@ class SideStream {
   // Whether run() would use a second stream for work on `device` (a CUDA device in a CUDA build).
   static bool available(const c10::Device& device);
 
-  void mark(const c10::Device& device);  // remembers the caller's stream position on `device`
+  void mark(const c10::Device& device);         // remembers the caller's stream position on `device`
   void run(const std::function<void()>& work);  // queues `work` on the side stream, after the mark
-  void join();  // the caller's stream waits for everything run() queued
+  void join();                                  // the caller's stream waits for everything run() queued
 
  private:
   struct Impl;

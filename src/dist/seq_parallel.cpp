@@ -52,8 +52,8 @@ class ExchangeFn : public torch::autograd::Function<ExchangeFn> {
                                                  torch::autograd::variable_list grads) {
     auto holder = c10::static_intrusive_pointer_cast<ExchangeHolder>(ctx->saved_data["ex"].toCapsule());
     SeqParallel::Exchange& ex = *holder->ex;
-    const at::Tensor g = grads[0].defined() ? grads[0].contiguous().clone()
-                                            : at::zeros({ex.group->size(), ex.len}, ex.options);
+    const at::Tensor g =
+        grads[0].defined() ? grads[0].contiguous().clone() : at::zeros({ex.group->size(), ex.len}, ex.options);
     const at::Tensor summed = ex.reduce(g);
     torch::autograd::variable_list out{at::Tensor(), summed[ex.group->rank()]};
     for (size_t i = 1; i < grads.size(); ++i) out.push_back(grads[i]);
@@ -147,7 +147,8 @@ ops::AffineScanOut SeqParallel::affine_scan(const ops::AffineScanArgs& a) {
   SCANLAB_CHECK(rank() == 0 || !a.h0.defined(), "sequence parallel affine scan: only rank 0 (the sequence's start) ",
                 "may pass h0; rank ", rank(), " did");
   const int64_t t = a.q.size(1);
-  SCANLAB_CHECK(t >= 1, "sequence parallel affine scan: rank ", rank(), " holds no tokens; every rank needs at least one");
+  SCANLAB_CHECK(t >= 1, "sequence parallel affine scan: rank ", rank(),
+                " holds no tokens; every rank needs at least one");
   const ops::GateKind gate = ops::gate_kind(a.log_a, 3);
   // 1. this block from its own start state: local outputs, f_r (state after the block)
   const ops::AffineScanOut local = ops::affine_scan_chunked(a);
@@ -191,8 +192,8 @@ ops::AffineScanOut SeqParallel::affine_scan(const ops::AffineScanArgs& a) {
 std::pair<int64_t, int64_t> SeqParallel::affine_token_range(int64_t tokens, int64_t chunk, int r) const {
   SCANLAB_CHECK(chunk >= 1, "sequence parallel: chunk_len must be >= 1, got ", chunk);
   const int64_t n = (tokens + chunk - 1) / chunk, p = ranks();
-  SCANLAB_CHECK(n >= p, "sequence parallel over ", p, " ranks: sequences of ", tokens, " tokens are ", n,
-                " chunks of ", chunk, "; every rank needs at least one chunk (use fewer ranks or a shorter chunk_len)");
+  SCANLAB_CHECK(n >= p, "sequence parallel over ", p, " ranks: sequences of ", tokens, " tokens are ", n, " chunks of ",
+                chunk, "; every rank needs at least one chunk (use fewer ranks or a shorter chunk_len)");
   const int64_t first = std::min(n * r / p * chunk, tokens), end = std::min(n * (r + 1) / p * chunk, tokens);
   return {first, end - first};
 }
@@ -212,7 +213,8 @@ ops::DeltaRuleOut SeqParallel::delta_rule(const ops::DeltaRuleArgs& a) {
   ops::check_delta_rule_args(a);
   SCANLAB_CHECK(!a.h0.defined(), "sequence parallel delta rule: the sequence starts from the zero state; got h0");
   const int64_t B = a.q.size(0), t = a.q.size(1), H = a.q.size(2), K = a.q.size(3), V = a.v.size(3);
-  SCANLAB_CHECK(t >= 1, "sequence parallel delta rule: rank ", rank(), " holds no tokens; every rank needs at least one");
+  SCANLAB_CHECK(t >= 1, "sequence parallel delta rule: rank ", rank(),
+                " holds no tokens; every rank needs at least one");
   const at::TensorOptions sopts = a.q.options().dtype(ops::state_dtype(a.q.scalar_type()));
   // 1. this block from the zero state: outputs and f_r. Ranks after the first also need the block's
   // transition M_r (h_out = M_r h_in + f_r, a [K, K] matrix per head) and M_{<=t}ᵀ q_t, the readout of
@@ -252,15 +254,18 @@ ops::DeltaRuleOut SeqParallel::delta_rule(const ops::DeltaRuleArgs& a) {
 
 ops::MlstmOut SeqParallel::mlstm(const ops::MlstmArgs& a) {
   ops::check_mlstm_args(a);
-  SCANLAB_CHECK(!a.state0.C.defined(), "sequence parallel mLSTM: the sequence starts from the empty state; got a state");
-  SCANLAB_CHECK(a.q.size(1) >= 1, "sequence parallel mLSTM: rank ", rank(), " holds no tokens; every rank needs at least one");
+  SCANLAB_CHECK(!a.state0.C.defined(),
+                "sequence parallel mLSTM: the sequence starts from the empty state; got a state");
+  SCANLAB_CHECK(a.q.size(1) >= 1, "sequence parallel mLSTM: rank ", rank(),
+                " holds no tokens; every rank needs at least one");
   // 1. this block from the empty state: its stabilized (C̃, ñ, m) and total log forget gate F
   const ops::MlstmOut local = ops::mlstm_chunked(a);
   const ops::MlstmState& s = local.state;
   const at::Tensor log_f = a.log_f.to(s.C.scalar_type()).sum(1);  // [B, H]
   // 2. every rank's, one all-gather
-  auto [gathered, pass] = exchange(at::cat({s.C.reshape({-1}), s.n.reshape({-1}), s.m.reshape({-1}), log_f.reshape({-1})}),
-                                   {local.o}, "mlstm block states");
+  auto [gathered, pass] =
+      exchange(at::cat({s.C.reshape({-1}), s.n.reshape({-1}), s.m.reshape({-1}), log_f.reshape({-1})}), {local.o},
+               "mlstm block states");
   const int64_t lc = s.C.numel(), ln = s.n.numel(), lm = s.m.numel();
   auto state_of = [&](int64_t k) {
     const at::Tensor g = gathered[k];
@@ -270,10 +275,12 @@ ops::MlstmOut SeqParallel::mlstm(const ops::MlstmArgs& a) {
   auto log_f_of = [&](int64_t k) { return gathered[k].slice(0, lc + ln + lm).view(log_f.sizes()); };
   // 3. the state entering this block, folded left in rank order; then the rest for the final state
   ops::MlstmState in;
-  for (int64_t k = 0; k < rank(); ++k) in = in.C.defined() ? ops::mlstm_merge_states(in, log_f_of(k), state_of(k)) : state_of(k);
+  for (int64_t k = 0; k < rank(); ++k)
+    in = in.C.defined() ? ops::mlstm_merge_states(in, log_f_of(k), state_of(k)) : state_of(k);
   ops::MlstmState final_state = in;
   for (int64_t k = rank(); k < ranks(); ++k)
-    final_state = final_state.C.defined() ? ops::mlstm_merge_states(final_state, log_f_of(k), state_of(k)) : state_of(k);
+    final_state =
+        final_state.C.defined() ? ops::mlstm_merge_states(final_state, log_f_of(k), state_of(k)) : state_of(k);
   if (!in.C.defined()) return {pass[0], final_state};
   // 4. the normalizer max(|nᵀq|, 1) does not split into per-block parts: run the block again from `in`
   ops::MlstmArgs from_in = a;

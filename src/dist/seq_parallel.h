@@ -85,7 +85,7 @@ class SeqParallel {
   // All-gathers `own` ([L], the same L and dtype on every rank) with autograd: returns [P, L] and
   // `pass` unchanged, both through one node whose backward all-reduces the [P, L] gradient.
   std::pair<at::Tensor, std::vector<at::Tensor>> exchange(const at::Tensor& own, const std::vector<at::Tensor>& pass,
-                                                         const char* what);
+                                                          const char* what);
 
   Group& group_;
   std::vector<std::shared_ptr<Exchange>> pending_;  // exchanges of the current forward/backward

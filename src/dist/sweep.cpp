@@ -34,8 +34,10 @@ std::vector<std::string> split_words(const std::string& line, const std::string&
   char quote = 0;
   for (char ch : line) {
     if (quote) {
-      if (ch == quote) quote = 0;
-      else cur += ch;
+      if (ch == quote)
+        quote = 0;
+      else
+        cur += ch;
     } else if (ch == '\'' || ch == '"') {
       quote = ch;
       in_word = true;
@@ -48,13 +50,18 @@ std::vector<std::string> split_words(const std::string& line, const std::string&
       in_word = true;
     }
   }
-  SCANLAB_CHECK(quote == 0, where, ": a quote (", std::string(1, quote), ") is not closed; expected a job line with its quotes paired");
+  SCANLAB_CHECK(quote == 0, where, ": a quote (", std::string(1, quote),
+                ") is not closed; expected a job line with its quotes paired");
   if (in_word) words.push_back(cur);
   return words;
 }
 
-std::string done_marker(const SweepOptions& o, size_t n) { return (fs::path(o.log_dir) / fmt::format("job-{}.done", n)).string(); }
-std::string log_file(const SweepOptions& o, size_t n) { return (fs::path(o.log_dir) / fmt::format("job-{}.log", n)).string(); }
+std::string done_marker(const SweepOptions& o, size_t n) {
+  return (fs::path(o.log_dir) / fmt::format("job-{}.done", n)).string();
+}
+std::string log_file(const SweepOptions& o, size_t n) {
+  return (fs::path(o.log_dir) / fmt::format("job-{}.log", n)).string();
+}
 
 // Finished before: its marker holds this very command line (a changed line runs again).
 bool finished_before(const SweepOptions& o, size_t n, const SweepJob& job) {
@@ -82,7 +89,8 @@ std::vector<SweepJob> read_sweep_jobs(const std::string& path) {
     SCANLAB_CHECK(job.args[0] != "sweep", where, ": a job may not be a sweep itself");
     jobs.push_back(std::move(job));
   }
-  SCANLAB_CHECK(!jobs.empty(), path, ": no jobs (every line is blank or a # comment); expected one scanlab command line per line");
+  SCANLAB_CHECK(!jobs.empty(), path,
+                ": no jobs (every line is blank or a # comment); expected one scanlab command line per line");
   return jobs;
 }
 
@@ -133,8 +141,8 @@ int run_sweep(const SweepOptions& o) {
   std::cerr << fmt::format("scanlab sweep: {} job(s) in {}, {} finished before, {} to run on {} x {}\n", jobs.size(),
                            o.jobs_file, skipped, todo.size(), device_list, o.per_device);
 
-  const std::vector<std::string> base_env = environment_without({"CUDA_VISIBLE_DEVICES", "RANK", "LOCAL_RANK",
-                                                                 "WORLD_SIZE", "LOCAL_WORLD_SIZE"});
+  const std::vector<std::string> base_env =
+      environment_without({"CUDA_VISIBLE_DEVICES", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"});
   const std::string self = fs::read_symlink("/proc/self/exe", ec).string();
   struct Slot {
     std::string device;
@@ -181,7 +189,9 @@ int run_sweep(const SweepOptions& o) {
       s.pid = spawn_self(args, env, log_file(o, n), fmt::format("job {}", n));
       s.job = n;
       s.started = std::chrono::steady_clock::now();
-      if (!o.quiet) std::cerr << fmt::format("[{}/{}] job {} started on {}: {}\n", done + failed + running(), todo.size(), n, s.device, job.text);
+      if (!o.quiet)
+        std::cerr << fmt::format("[{}/{}] job {} started on {}: {}\n", done + failed + running(), todo.size(), n,
+                                 s.device, job.text);
     }
     int st = 0;
     const pid_t pid = ::waitpid(-1, &st, WNOHANG);
@@ -196,14 +206,16 @@ int run_sweep(const SweepOptions& o) {
       if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         ++done;
         write_file_atomically(done_marker(o, s.job), jobs[s.job - 1].text + "\n");
-        if (!o.quiet) std::cerr << fmt::format("[{}/{}] job {} finished on {} in {:.1f} s\n", done + failed, todo.size(), s.job, s.device, secs);
+        if (!o.quiet)
+          std::cerr << fmt::format("[{}/{}] job {} finished on {} in {:.1f} s\n", done + failed, todo.size(), s.job,
+                                   s.device, secs);
       } else {
         ++failed;
         failures.push_back(fmt::format("job {} (line {}) {}; see {}", s.job, jobs[s.job - 1].line, describe_exit(st),
                                        log_file(o, s.job)));
         if (!o.quiet || forwarded == 0)
-          std::cerr << fmt::format("[{}/{}] job {} on {} {} after {:.1f} s; see {}\n", done + failed, todo.size(), s.job,
-                                   s.device, describe_exit(st), secs, log_file(o, s.job));
+          std::cerr << fmt::format("[{}/{}] job {} on {} {} after {:.1f} s; see {}\n", done + failed, todo.size(),
+                                   s.job, s.device, describe_exit(st), secs, log_file(o, s.job));
       }
     }
   }

@@ -50,7 +50,8 @@ World world_from_env() {
   const auto addr = env("MASTER_ADDR"), port = env("MASTER_PORT");
   SCANLAB_CHECK(addr && !addr->empty(), "WORLD_SIZE=", w.size,
                 " but MASTER_ADDR is not set; it names the host of rank 0 (127.0.0.1 on one machine)");
-  SCANLAB_CHECK(port.has_value(), "WORLD_SIZE=", w.size, " but MASTER_PORT is not set; it is the port rank 0 listens on");
+  SCANLAB_CHECK(port.has_value(), "WORLD_SIZE=", w.size,
+                " but MASTER_PORT is not set; it is the port rank 0 listens on");
   w.master_addr = *addr;
   w.master_port = parse_port("MASTER_PORT", *port);
   w.agent_store = env("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";

@@ -40,7 +40,8 @@ GenerateResult generate_from_stream(models::SequenceModel& model, std::unique_pt
   at::Tensor next = sample_next(logits, opts.sampling, gen);
   for (int64_t i = 0; i < opts.max_new_tokens; ++i) {
     const at::Tensor on_cpu = next.to(at::kCPU).contiguous();
-    if (opts.keep_tokens) produced.insert(produced.end(), on_cpu.data_ptr<int64_t>(), on_cpu.data_ptr<int64_t>() + batch);
+    if (opts.keep_tokens)
+      produced.insert(produced.end(), on_cpu.data_ptr<int64_t>(), on_cpu.data_ptr<int64_t>() + batch);
     if (on_token) on_token(i, on_cpu);
     const int64_t aggs_before = stream->agg_calls();
     const auto t0 = std::chrono::steady_clock::now();
@@ -72,7 +73,8 @@ GenerateResult generate(models::SequenceModel& model, const at::Tensor& prompt, 
   auto [logits, stream] = model.prefill(prompt);
   synchronize(logits.device());
   const double prefill_ms = ms_since(t0);
-  GenerateResult r = generate_from_stream(model, std::move(stream), logits.select(1, logits.size(1) - 1), opts, on_token);
+  GenerateResult r =
+      generate_from_stream(model, std::move(stream), logits.select(1, logits.size(1) - 1), opts, on_token);
   r.prefill_ms = prefill_ms;
   return r;
 }
@@ -88,14 +90,14 @@ std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state(
     models::SequenceModel& model, const std::map<std::string, at::Tensor>& tensors) {
   // A NaN cache would only show up as NaN logits many tokens later.
   for (const auto& [name, t] : tensors)
-    SCANLAB_CHECK(!at::isFloatingType(t.scalar_type()) || t.isfinite().all().item<bool>(), "generation state: '",
-                  name, "' holds NaN or Inf values; expected finite states and logits");
+    SCANLAB_CHECK(!at::isFloatingType(t.scalar_type()) || t.isfinite().all().item<bool>(), "generation state: '", name,
+                  "' holds NaN or Inf values; expected finite states and logits");
   auto it = tensors.find(kLogitsName);
   SCANLAB_CHECK(it != tensors.end(), "generation state: '", kLogitsName,
                 "' is missing; was this file written by `scanlab generate --save-state`?");
   const at::Tensor& logits = it->second;
-  SCANLAB_CHECK(logits.dim() == 2 && logits.size(1) == model.vocab_size(), "generation state: '", kLogitsName,
-                "' is ", logits.sizes(), "; expected [B, ", model.vocab_size(), "] for this model");
+  SCANLAB_CHECK(logits.dim() == 2 && logits.size(1) == model.vocab_size(), "generation state: '", kLogitsName, "' is ",
+                logits.sizes(), "; expected [B, ", model.vocab_size(), "] for this model");
   std::map<std::string, at::Tensor> stream_tensors;
   const std::string prefix = kStreamPrefix;
   for (const auto& [name, t] : tensors)
@@ -111,9 +113,10 @@ io::Safetensors generation_state_file(const models::Stream& stream, const at::Te
           {{"scanlab.generation_of", model_config.dump()}, {kStateModelHashKey, model_sha1}}};
 }
 
-std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state_file(
-    models::SequenceModel& model, const io::Safetensors& file, const std::string& model_sha1,
-    const std::string& source) {
+std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state_file(models::SequenceModel& model,
+                                                                                  const io::Safetensors& file,
+                                                                                  const std::string& model_sha1,
+                                                                                  const std::string& source) {
   auto it = file.metadata.find(kStateModelHashKey);
   SCANLAB_CHECK(it != file.metadata.end(), source, ": no '", kStateModelHashKey,
                 "' metadata, so the model it continues is unknown; expected a state written by "

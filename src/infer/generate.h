@@ -21,7 +21,7 @@ struct GenerateOptions {
   int64_t max_new_tokens = 64;
   SamplingOptions sampling;
   uint64_t seed = 0;
-  bool cuda_graphs = true;  // replay decode steps as CUDA graphs where the stream allows it
+  bool cuda_graphs = true;       // replay decode steps as CUDA graphs where the stream allows it
   bool boundary_overlap = true;  // overlap chunk-boundary work with the step (Stream::use_boundary_overlap)
   // Memory that does not grow with the stream: tokens are kept only when asked (the callback sees
   // every one), and at most max_step_records step records are kept: when full, every second one is
@@ -31,8 +31,8 @@ struct GenerateOptions {
 };
 
 struct GenerateResult {
-  at::Tensor tokens;               // [B, max_new_tokens] generated ids (CPU, int64); undefined without keep_tokens
-  std::vector<StepRecord> steps;   // every step_stride-th stream step (all of them while they fit)
+  at::Tensor tokens;              // [B, max_new_tokens] generated ids (CPU, int64); undefined without keep_tokens
+  std::vector<StepRecord> steps;  // every step_stride-th stream step (all of them while they fit)
   int64_t step_stride = 1;
   double prefill_ms = 0;
   std::unique_ptr<models::Stream> stream;  // positioned after the last generated token was fed
@@ -68,8 +68,9 @@ io::Safetensors generation_state_file(const models::Stream& stream, const at::Te
                                       const nlohmann::json& model_config, const std::string& model_sha1);
 // Reads such a file back for `model`, whose file has the weights hash `model_sha1`: a state saved by
 // other weights (even of the same config) is refused naming both hashes. Errors name `source`.
-std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state_file(
-    models::SequenceModel& model, const io::Safetensors& file, const std::string& model_sha1,
-    const std::string& source);
+std::pair<std::unique_ptr<models::Stream>, at::Tensor> load_generation_state_file(models::SequenceModel& model,
+                                                                                  const io::Safetensors& file,
+                                                                                  const std::string& model_sha1,
+                                                                                  const std::string& source);
 
 }  // namespace scanlab::infer

@@ -30,7 +30,7 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
   std::unique_ptr<tokenize::Tokenizer> tokenizer;
   if (has_text || text_out)
     tokenizer = models::text_tokenizer(file, opts.bpe_dir, has_text ? "generate --prompt" : "generate --output text");
-  std::vector<int64_t> prompt_ids = has_text ? tokenizer->encode(opts.prompt)
+  std::vector<int64_t> prompt_ids = has_text  ? tokenizer->encode(opts.prompt)
                                     : has_ids ? io::read_token_ids(opts.prompt_tokens_file)
                                               : std::vector<int64_t>{};
   io::check_token_ids(prompt_ids, model->vocab_size(), has_ids ? opts.prompt_tokens_file : "generate --prompt");
@@ -61,7 +61,8 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
   if (opts.stats) {
     report << fmt::format("prefill of {} prompt tokens: {:.3f} ms\n", prompt_ids.size(), result.prefill_ms);
     report << fmt::format("decode steps as CUDA graphs: {}\n", result.cuda_graphs ? "yes" : "no");
-    report << fmt::format("chunk-boundary work overlapped on a second stream: {}\n", result.boundary_overlap ? "yes" : "no");
+    report << fmt::format("chunk-boundary work overlapped on a second stream: {}\n",
+                          result.boundary_overlap ? "yes" : "no");
     if (result.step_stride > 1)
       report << fmt::format("step statistics over every {}th step ({} recorded)\n", result.step_stride,
                             result.steps.size());
@@ -69,8 +70,8 @@ void run_generate_command(const GenerateCommandOptions& opts, c10::Device device
     report << format_state_bytes_series(result.steps, 10);
   }
   if (!opts.save_state.empty()) {
-    io::save_safetensors(opts.save_state, generation_state_file(*result.stream, result.next_logits, model->config(),
-                                                                file.weights_sha1));
+    io::save_safetensors(opts.save_state,
+                         generation_state_file(*result.stream, result.next_logits, model->config(), file.weights_sha1));
   }
 }
 

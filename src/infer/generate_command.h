@@ -17,9 +17,9 @@ struct GenerateCommandOptions {
   std::string prompt_tokens_file;  // whitespace-separated ids
   std::string output = "auto";     // text | ids | auto (text when the model has a tokenizer and the prompt is text)
   bool stats = false;
-  std::string save_state;          // write the stream here at the end (safetensors)
-  std::string resume_state;        // continue a stream saved by --save-state
-  std::string dtype = "float32";   // float32 | bfloat16 weights (recurrent states stay float32)
+  std::string save_state;         // write the stream here at the end (safetensors)
+  std::string resume_state;       // continue a stream saved by --save-state
+  std::string dtype = "float32";  // float32 | bfloat16 weights (recurrent states stay float32)
   GenerateOptions generate;
 };
 

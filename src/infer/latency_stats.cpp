@@ -41,8 +41,9 @@ LatencySummary summarize(const std::vector<StepRecord>& steps) {
 }
 
 std::string format_summary(const LatencySummary& s) {
-  std::string out = fmt::format("per-token latency over {} steps: p50 {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms, mean {:.3f} ms\n",
-                                s.steps, s.p50_ms, s.p99_ms, s.max_ms, s.mean_ms);
+  std::string out =
+      fmt::format("per-token latency over {} steps: p50 {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms, mean {:.3f} ms\n",
+                  s.steps, s.p50_ms, s.p99_ms, s.max_ms, s.mean_ms);
   out += fmt::format("  steps without Agg: p50 {:.3f} ms, p99 {:.3f} ms\n", s.plain_p50_ms, s.plain_p99_ms);
   out += s.agg_steps ? fmt::format("  chunk-boundary steps (ran Agg): {} steps, p50 {:.3f} ms, max {:.3f} ms\n",
                                    s.agg_steps, s.agg_p50_ms, s.agg_max_ms)

@@ -17,7 +17,7 @@ struct LatencySummary {
   int64_t steps = 0;
   double p50_ms = 0, p99_ms = 0, max_ms = 0, mean_ms = 0;
   int64_t agg_steps = 0;
-  double agg_p50_ms = 0, agg_max_ms = 0;   // steps that ran Agg
+  double agg_p50_ms = 0, agg_max_ms = 0;      // steps that ran Agg
   double plain_p50_ms = 0, plain_p99_ms = 0;  // steps that did not
   int64_t state_bytes_first = 0, state_bytes_last = 0, state_bytes_max = 0;
 };

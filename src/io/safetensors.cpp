@@ -19,14 +19,13 @@ struct DtypeName {
 };
 constexpr DtypeName kDtypes[] = {
     {at::kDouble, "F64"}, {at::kFloat, "F32"}, {at::kHalf, "F16"}, {at::kBFloat16, "BF16"}, {at::kLong, "I64"},
-    {at::kInt, "I32"},    {at::kShort, "I16"}, {at::kChar, "I8"},  {at::kByte, "U8"},      {at::kBool, "BOOL"},
+    {at::kInt, "I32"},    {at::kShort, "I16"}, {at::kChar, "I8"},  {at::kByte, "U8"},       {at::kBool, "BOOL"},
 };
 
 const char* dtype_name(at::ScalarType t) {
   for (const auto& d : kDtypes)
     if (d.type == t) return d.name;
-  SCANLAB_CHECK(false, "safetensors: dtype ", t, " cannot be stored");
-  return "";
+  SCANLAB_FAIL("safetensors: dtype ", t, " cannot be stored");
 }
 
 std::string known_dtypes() {
@@ -47,9 +46,8 @@ std::string encode_safetensors(const Safetensors& st) {
     SCANLAB_CHECK(tensor.defined(), "safetensors: tensor '", name, "' is undefined");
     at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
     const uint64_t bytes = static_cast<uint64_t>(t.numel()) * t.element_size();
-    header[name] = {{"dtype", dtype_name(t.scalar_type())},
-                    {"shape", t.sizes().vec()},
-                    {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {
+        {"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     blobs.push_back(t);
   }
@@ -65,9 +63,7 @@ std::string encode_safetensors(const Safetensors& st) {
 }
 
 Safetensors decode_safetensors(const std::string& bytes, const std::string& source) {
-  auto fail = [&](const std::string& what) {
-    throw Error(source + ": not a valid safetensors file: " + what);
-  };
+  auto fail = [&](const std::string& what) { throw Error(source + ": not a valid safetensors file: " + what); };
   if (bytes.size() < 8) fail("it has " + std::to_string(bytes.size()) + " bytes, fewer than the 8-byte header length");
   uint64_t len = 0;
   for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);

@@ -11,8 +11,8 @@
 namespace scanlab::io {
 
 struct Safetensors {
-  std::map<std::string, at::Tensor> tensors;        // CPU, contiguous
-  std::map<std::string, std::string> metadata;     // "__metadata__" (string values only, per the format)
+  std::map<std::string, at::Tensor> tensors;    // CPU, contiguous
+  std::map<std::string, std::string> metadata;  // "__metadata__" (string values only, per the format)
 };
 
 // Serialises to bytes (tensors are moved to CPU and made contiguous).

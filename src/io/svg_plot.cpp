@@ -11,11 +11,16 @@ namespace scanlab::io {
 std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
   }
   return out;
 }
@@ -34,7 +39,8 @@ std::vector<double> ticks(double lo, double hi) {
       break;
     }
   std::vector<double> t;
-  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
   return t;
 }
 
@@ -49,8 +55,8 @@ std::string legend_entry(size_t k, double right, double top, const char* color, 
   std::ostringstream svg;
   const double ly = top + 10 + 20.0 * static_cast<double>(k);
   svg << "<line x1=\"" << right + 12 << "\" y1=\"" << ly << "\" x2=\"" << right + 36 << "\" y2=\"" << ly
-      << "\" stroke=\"" << color << "\" stroke-width=\"4\"/>\n<text x=\"" << right + 42 << "\" y=\"" << ly + 4
-      << "\">" << xml_escape(name) << "</text>\n";
+      << "\" stroke=\"" << color << "\" stroke-width=\"4\"/>\n<text x=\"" << right + 42 << "\" y=\"" << ly + 4 << "\">"
+      << xml_escape(name) << "</text>\n";
   return svg.str();
 }
 
@@ -79,8 +85,8 @@ const char* color_of(size_t k) { return kColors[k % (sizeof kColors / sizeof kCo
 
 std::string svg_bar_chart(const std::vector<std::string>& categories, const std::vector<std::string>& groups,
                           const std::vector<std::vector<double>>& values, const PlotSpec& spec, bool log_scale) {
-  SCANLAB_CHECK(!categories.empty() && values.size() == groups.size(), "bar chart '", spec.title, "': ",
-                groups.size(), " groups but ", values.size(), " value rows");
+  SCANLAB_CHECK(!categories.empty() && values.size() == groups.size(), "bar chart '", spec.title, "': ", groups.size(),
+                " groups but ", values.size(), " value rows");
   auto scaled = [&](double v) { return log_scale ? std::log10(std::max(v, 1e-12)) : v; };
   double ymin = INFINITY, ymax = -INFINITY;
   for (const auto& row : values) {
@@ -109,7 +115,8 @@ std::string svg_bar_chart(const std::vector<std::string>& categories, const std:
     svg << "<text x=\"" << px(x0 + 0.5) << "\" y=\"" << bottom + 16 << "\" text-anchor=\"middle\">"
         << xml_escape(categories[c]) << "</text>\n";
     for (size_t g = 0; g < groups.size(); ++g) {
-      const double x = px(x0 + slot * (static_cast<double>(g) + 0.5)), w = px(x0 + slot * (static_cast<double>(g) + 1.5)) - x;
+      const double x = px(x0 + slot * (static_cast<double>(g) + 0.5)),
+                   w = px(x0 + slot * (static_cast<double>(g) + 1.5)) - x;
       const double y = py(scaled(values[g][c]));
       svg << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << w << "\" height=\"" << std::max(0.0, bottom - y)
           << "\" fill=\"" << color_of(g) << "\"/>\n";

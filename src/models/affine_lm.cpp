@@ -20,13 +20,13 @@ SequenceSplitScope::SequenceSplitScope(SequenceSplit& split) : previous_(g_split
 
 SequenceSplitScope::~SequenceSplitScope() { g_split = previous_; }
 
-void AffineLmOptions::read(ConfigReader& r) {
-  r.read("vocab_size", vocab_size, 1);
-  r.read("d_model", d_model, 1);
-  r.read("n_layers", n_layers, 1);
-  r.read("mlp_hidden", mlp_hidden, 0);
-  r.read_int("chunk_len", chunk_len, 1, kMaxChunkLength);
-  r.read("norm_eps", norm_eps, 0.0);
+void AffineLmOptions::read(StrictJson& r) {
+  r.read_at_least("vocab_size", vocab_size, 1);
+  r.read_at_least("d_model", d_model, 1);
+  r.read_at_least("n_layers", n_layers, 1);
+  r.read_at_least("mlp_hidden", mlp_hidden, 0);
+  r.read_in("chunk_len", chunk_len, 1, kMaxChunkLength);
+  r.read_above("norm_eps", norm_eps, 0.0);
   r.read_probability("dropout", dropout);
 }
 
@@ -42,9 +42,9 @@ void AffineLmOptions::write(nlohmann::json& j) const {
 
 int64_t AffineLmOptions::mlp_width() const { return mlp_hidden > 0 ? mlp_hidden : (8 * d_model / 3 + 7) / 8 * 8; }
 
-int64_t read_heads(ConfigReader& r, int64_t default_heads, int64_t width) {
+int64_t read_heads(StrictJson& r, int64_t default_heads, int64_t width) {
   int64_t heads = default_heads;
-  r.read("n_heads", heads, 1);
+  r.read_at_least("n_heads", heads, 1);
   SCANLAB_CHECK(width % heads == 0, "n_heads = ", heads, " must divide the mixer width ", width);
   return heads;
 }
@@ -179,8 +179,8 @@ class AffineLmStream : public Stream {
       }
     }
     for (const auto& [k, v] : tensors)
-      SCANLAB_CHECK(k == "position" || k.rfind("layers.", 0) == 0, model_->kind(),
-                    " stream restore: unknown state \"", k, "\"");
+      SCANLAB_CHECK(k == "position" || k.rfind("layers.", 0) == 0, model_->kind(), " stream restore: unknown state \"",
+                    k, "\"");
     SCANLAB_CHECK(tensors.size() == expected, model_->kind(), " stream restore: got ", tensors.size(),
                   " tensors; expected ", expected, " (position and the layers' states)");
     states_ = std::move(next);
@@ -193,7 +193,8 @@ class AffineLmStream : public Stream {
   // into each stream's own tensors (copied in place, so a captured graph's addresses stay): every
   // product and every state update runs once for all the streams.
   at::Tensor step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) override {
-    const auto group = streams_as<AffineLmStream>(streams, [this](const AffineLmStream& s) { return s.model_ == model_; });
+    const auto group =
+        streams_as<AffineLmStream>(streams, [this](const AffineLmStream& s) { return s.model_ == model_; });
     if (group.empty()) return Stream::step_group(streams, tokens);
     check_token_batch(tokens, model_->vocab_size(), true, model_->kind() + " step_together");
     for (const AffineLmStream* s : group)
@@ -247,8 +248,8 @@ AffineLm::AffineLm(std::string kind, AffineLmOptions options, nlohmann::json ext
   layers_ = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < options_.n_layers; ++i) layers_->push_back(std::make_shared<Block>(options_, make_mixer()));
   norm_ = register_module("norm", std::make_shared<RmsNorm>(options_.d_model, options_.norm_eps));
-  head_ = register_module("head",
-                          torch::nn::Linear(torch::nn::LinearOptions(options_.d_model, options_.vocab_size).bias(false)));
+  head_ = register_module(
+      "head", torch::nn::Linear(torch::nn::LinearOptions(options_.d_model, options_.vocab_size).bias(false)));
 }
 
 nlohmann::json AffineLm::config() const {
@@ -323,8 +324,8 @@ namespace scanlab::models {
 
 std::vector<std::string> affine_model_names() {
   std::vector<std::string> names;
-  for (const auto& entry : {gated_deltanet_entry, gla_entry, linear_attention_entry, mamba_entry, mamba2_entry,
-                            mlstm_entry, retnet_entry})
+  for (const auto& entry :
+       {gated_deltanet_entry, gla_entry, linear_attention_entry, mamba_entry, mamba2_entry, mlstm_entry, retnet_entry})
     names.push_back(entry().name);
   return names;
 }

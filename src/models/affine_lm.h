@@ -9,11 +9,11 @@
 // "head.weight". Stream state names: "layers.{i}.<mixer state name>" plus "position".
 #pragma once
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
+#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <memory>
@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "models/config_reader.h"
 #include "models/sequence_model.h"
 
 namespace scanlab::models {
@@ -35,7 +34,7 @@ struct AffineLmOptions {
   double norm_eps = 1e-6;
   double dropout = 0.1;  // residual dropout on mixer and MLP outputs, training only (GPT-2's default)
 
-  void read(ConfigReader& r);
+  void read(StrictJson& r);
   void write(nlohmann::json& j) const;
   int64_t mlp_width() const;
 };
@@ -119,6 +118,6 @@ class AffineLm : public SequenceModel {
 at::Tensor split_heads(const at::Tensor& x, int64_t heads);
 at::Tensor merge_heads(const at::Tensor& x);
 // Reads "n_heads" and checks that it divides `width`.
-int64_t read_heads(ConfigReader& r, int64_t default_heads, int64_t width);
+int64_t read_heads(StrictJson& r, int64_t default_heads, int64_t width);
 
 }  // namespace scanlab::models

@@ -12,8 +12,7 @@ namespace {
 
 class GatedDeltaNetMixer : public QkvMixer {
  public:
-  GatedDeltaNetMixer(const AffineLmOptions& lm, int64_t heads)
-      : QkvMixer(lm, heads, OutputGate::Swish) {
+  GatedDeltaNetMixer(const AffineLmOptions& lm, int64_t heads) : QkvMixer(lm, heads, OutputGate::Swish) {
     b_proj_ = linear("b_proj", heads, false);
     a_proj_ = linear("a_proj", heads, false);
     A_log_ = register_parameter("A_log", at::log(at::linspace(1.0, 16.0, heads)));
@@ -44,12 +43,15 @@ class GatedDeltaNetMixer : public QkvMixer {
 }  // namespace
 
 ModelEntry gated_deltanet_entry() {
-  return {"gated_deltanet", "Gated DeltaNet: gated delta rule, chunked WY/UT form (affine PSM)",
+  return {"gated_deltanet",
+          "Gated DeltaNet: gated delta rule, chunked WY/UT form (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<GatedDeltaNetMixer>(c, "gated_deltanet"); },
           [] { return affine_small_config("gated_deltanet"); },
-          [](const ModelSize& s) { return affine_sized_config("gated_deltanet", s); }, affine_evidence(),
+          [](const ModelSize& s) { return affine_sized_config("gated_deltanet", s); },
+          affine_evidence(),
           [](const nlohmann::json& c) {  // b_proj, a_proj, A_log, dt_bias
-            return heads_model_parameters(c, "gated_deltanet", [](double d, double h) { return 2.0 * d * h + 2.0 * h; });
+            return heads_model_parameters(c, "gated_deltanet",
+                                          [](double d, double h) { return 2.0 * d * h + 2.0 * h; });
           }};
 }
 

@@ -17,8 +17,7 @@ struct GlaOptions {
 
 class GlaMixer : public QkvMixer {
  public:
-  GlaMixer(const AffineLmOptions& lm, const GlaOptions& o)
-      : QkvMixer(lm, o.heads, OutputGate::Swish), options_(o) {
+  GlaMixer(const AffineLmOptions& lm, const GlaOptions& o) : QkvMixer(lm, o.heads, OutputGate::Swish), options_(o) {
     gk_down_ = linear("gk_down", o.gate_rank, false);
     gk_up_ = register_module("gk_up", torch::nn::Linear(torch::nn::LinearOptions(o.gate_rank, lm.d_model).bias(true)));
   }
@@ -35,13 +34,13 @@ class GlaMixer : public QkvMixer {
 };
 
 std::pair<AffineLmOptions, GlaOptions> read_options(const nlohmann::json& config) {
-  ConfigReader r(config, "gla");
+  StrictJson r = model_config_reader(config, "gla");
   AffineLmOptions lm;
   lm.read(r);
   GlaOptions o;
   o.heads = read_heads(r, o.heads, lm.d_model);
-  r.read("gate_rank", o.gate_rank, 1);
-  r.read("gate_normalizer", o.gate_normalizer, 0.0);
+  r.read_at_least("gate_rank", o.gate_rank, 1);
+  r.read_above("gate_normalizer", o.gate_normalizer, 0.0);
   r.finish();
   return {lm, o};
 }
@@ -62,9 +61,13 @@ std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
 }  // namespace
 
 ModelEntry gla_entry() {
-  return {"gla", "Gated linear attention: data-dependent diagonal gate (affine PSM)", make,
+  return {"gla",
+          "Gated linear attention: data-dependent diagonal gate (affine PSM)",
+          make,
           [] { return affine_small_config("gla"); },
-          [](const ModelSize& s) { return affine_sized_config("gla", s); }, affine_evidence(), parameters};
+          [](const ModelSize& s) { return affine_sized_config("gla", s); },
+          affine_evidence(),
+          parameters};
 }
 
 }  // namespace scanlab::models

@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "core/check.h"
-#include "models/config_reader.h"
 
 namespace scanlab::models {
 
@@ -27,17 +26,17 @@ nlohmann::json Gpt2Options::to_json() const {
 Gpt2Options Gpt2Options::from_json(const nlohmann::json& config, bool sliding) {
   Gpt2Options o;
   if (sliding) o.window = 256;
-  ConfigReader r(config, o.kind());
-  r.read_int("vocab_size", o.vocab_size, 1);
-  r.read_int("n_positions", o.n_positions, 1);
-  r.read_int("n_embd", o.n_embd, 1);
-  r.read_int("n_head", o.n_head, 1);
-  r.read_int("n_layer", o.n_layer, 1);
-  r.read_bool("tie_word_embeddings", o.tie_word_embeddings);
+  StrictJson r = model_config_reader(config, o.kind());
+  r.read_at_least("vocab_size", o.vocab_size, 1);
+  r.read_at_least("n_positions", o.n_positions, 1);
+  r.read_at_least("n_embd", o.n_embd, 1);
+  r.read_at_least("n_head", o.n_head, 1);
+  r.read_at_least("n_layer", o.n_layer, 1);
+  r.read("tie_word_embeddings", o.tie_word_embeddings);
   r.read_probability("attn_pdrop", o.attn_pdrop);
   r.read_probability("resid_pdrop", o.resid_pdrop);
   r.read_probability("embd_pdrop", o.embd_pdrop);
-  if (sliding) r.read_int("window", o.window, 1);
+  if (sliding) r.read_at_least("window", o.window, 1);
   r.finish();
   SCANLAB_CHECK(o.n_embd % o.n_head == 0, o.kind(), " config: n_embd ", o.n_embd, " must be a multiple of n_head ",
                 o.n_head);
@@ -48,7 +47,8 @@ Gpt2Model::Gpt2Model(const Gpt2Options& o) : o_(o) {
   emb_ = TokenEmbedding(*this, o.vocab_size, o.n_positions, o.n_embd, o.embd_pdrop, 0.02);
   stack_ = Gpt2Stack(*this, o.n_layer, Gpt2BlockOptions{o.n_embd, o.n_head, o.attn_pdrop, o.resid_pdrop});
   if (!o.tie_word_embeddings) {
-    lm_head_ = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(o.n_embd, o.vocab_size).bias(false)));
+    lm_head_ =
+        register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(o.n_embd, o.vocab_size).bias(false)));
     torch::NoGradGuard no_grad;
     lm_head_->weight.normal_(0.0, 0.02);
   }
@@ -57,7 +57,8 @@ Gpt2Model::Gpt2Model(const Gpt2Options& o) : o_(o) {
 at::Tensor Gpt2Model::embed(const at::Tensor& tokens, int64_t start) {
   const int64_t t = tokens.size(1);
   check_position(start + t - 1);
-  const at::Tensor positions = at::arange(start, start + t, at::TensorOptions().dtype(at::kLong).device(tokens.device()));
+  const at::Tensor positions =
+      at::arange(start, start + t, at::TensorOptions().dtype(at::kLong).device(tokens.device()));
   return emb_.forward(tokens, positions, is_training());
 }
 
@@ -76,7 +77,8 @@ at::Tensor Gpt2Model::forward(const at::Tensor& tokens) {
   // Embedding first: its position check must refuse a too-long input before a [T, T] mask is built
   // (a 93,000-token text spent 20 s allocating one, then failed).
   const at::Tensor x = embed(tokens, 0);
-  const at::Tensor mask = o_.window > 0 ? banded_mask(t, o_.window, tokens.device()) : causal_mask(t, t, tokens.device());
+  const at::Tensor mask =
+      o_.window > 0 ? banded_mask(t, o_.window, tokens.device()) : causal_mask(t, t, tokens.device());
   return head(stack_.forward(x, mask, /*causal=*/o_.window == 0));
 }
 
@@ -92,7 +94,8 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> Gpt2Model::prefill(const at::Tens
   // Fill append-mode caches in one pass, then keep the last W entries in ring order (token i in
   // slot i % W), which is where token-by-token steps would have put them.
   std::vector<KvCache> caches = stack_.empty_caches();
-  const at::Tensor mask = o_.window > 0 ? banded_mask(t, o_.window, tokens.device()) : causal_mask(t, t, tokens.device());
+  const at::Tensor mask =
+      o_.window > 0 ? banded_mask(t, o_.window, tokens.device()) : causal_mask(t, t, tokens.device());
   at::Tensor logits = head(stack_.forward_cached(embed(tokens, 0), caches, mask));
   if (o_.window > 0) {
     for (auto& c : caches) {
@@ -158,7 +161,8 @@ at::Tensor Gpt2Stream::step_group(const std::vector<Stream*>& streams, const at:
   const int64_t width = *std::max_element(seen.begin(), seen.end());
   const at::TensorOptions ids = tokens.options().dtype(at::kLong);
   const at::Tensor slot_ids = at::tensor(slots, at::kLong).to(ids.device());
-  const at::Tensor mask = at::arange(width, ids).unsqueeze(0).lt(at::tensor(seen, at::kLong).to(ids.device()).unsqueeze(1));
+  const at::Tensor mask =
+      at::arange(width, ids).unsqueeze(0).lt(at::tensor(seen, at::kLong).to(ids.device()).unsqueeze(1));
   // Each layer's caches padded to the longest (the padding is zeros, masked off: no NaN reaches the sums).
   const at::TensorOptions like = m_->emb_.token_weight().options();
   std::vector<StackedKv> kv(caches_.size());
@@ -179,7 +183,8 @@ at::Tensor Gpt2Stream::step_group(const std::vector<Stream*>& streams, const at:
   const at::Tensor x = m_->emb_.forward(tokens.unsqueeze(0), p, m_->is_training()).transpose(0, 1);
   const at::Tensor h = m_->stack_.forward_stacked(x, kv);
   for (int64_t i = 0; i < n; ++i) {
-    for (size_t l = 0; l < kv.size(); ++l) group[i]->caches_[l].add(kv[l].new_k.narrow(0, i, 1), kv[l].new_v.narrow(0, i, 1));
+    for (size_t l = 0; l < kv.size(); ++l)
+      group[i]->caches_[l].add(kv[l].new_k.narrow(0, i, 1), kv[l].new_v.narrow(0, i, 1));
     ++group[i]->position_;
   }
   return m_->head(h).squeeze(1);
@@ -199,8 +204,8 @@ void Gpt2Stream::restore(const std::map<std::string, at::Tensor>& tensors) {
   const int64_t hd = m_->o_.n_embd / m_->o_.n_head;
   const at::Tensor like = at::empty({batch_, m_->o_.n_head, 0, hd}, w.options());
   std::vector<KvCache> caches = m_->stack_.empty_caches(m_->o_.window);
-  const size_t used = 1 + restore_kv_caches(caches, "cache.", tensors, like,
-                                            m_->o_.window > 0 ? m_->o_.window : m_->o_.n_positions);
+  const size_t used =
+      1 + restore_kv_caches(caches, "cache.", tensors, like, m_->o_.window > 0 ? m_->o_.window : m_->o_.n_positions);
   for (const auto& c : caches)
     SCANLAB_CHECK(c.written == position, what, ": a cache holds ", c.written, " tokens but position is ", position);
   SCANLAB_CHECK(used == tensors.size(), what, ": ", tensors.size() - used,

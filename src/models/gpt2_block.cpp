@@ -24,9 +24,7 @@ at::Tensor Gpt2Conv1DImpl::forward(const at::Tensor& x) {
   return at::addmm(bias, x.reshape({-1, x.size(-1)}), weight).view(sizes);
 }
 
-int64_t KvCache::bytes() const {
-  return k.defined() ? 2 * k.numel() * static_cast<int64_t>(k.element_size()) : 0;
-}
+int64_t KvCache::bytes() const { return k.defined() ? 2 * k.numel() * static_cast<int64_t>(k.element_size()) : 0; }
 
 void KvCache::add(const at::Tensor& k_new, const at::Tensor& v_new) {
   const int64_t t = k_new.size(2);
@@ -260,7 +258,8 @@ at::Tensor Gpt2Stack::slot_storage(int64_t batch, int64_t capacity, const at::Te
 std::vector<KvSlots> kv_slot_views(const at::Tensor& storage) {
   SCANLAB_ASSERT(storage.dim() == 5 && storage.size(0) % 2 == 0);
   std::vector<KvSlots> kv(storage.size(0) / 2);
-  for (int64_t l = 0; l < static_cast<int64_t>(kv.size()); ++l) kv[l] = {storage.select(0, 2 * l), storage.select(0, 2 * l + 1)};
+  for (int64_t l = 0; l < static_cast<int64_t>(kv.size()); ++l)
+    kv[l] = {storage.select(0, 2 * l), storage.select(0, 2 * l + 1)};
   return kv;
 }
 

@@ -37,10 +37,10 @@ TORCH_MODULE(Gpt2Conv1D);
 // Inf cache); ring mode (ring = W > 0) keeps the last W tokens in W slots, overwriting the oldest,
 // so a step attends to the same key set as a window-W banded mask (in another order).
 struct KvCache {
-  at::Tensor k, v;      // [B, H, S, D/H]; undefined while empty (append mode: views of k_store, v_store)
+  at::Tensor k, v;              // [B, H, S, D/H]; undefined while empty (append mode: views of k_store, v_store)
   at::Tensor k_store, v_store;  // append mode without autograd: buffers of doubling capacity
-  int64_t ring = 0;     // 0: append; W > 0: ring buffer of W slots
-  int64_t written = 0;  // tokens ever added (ring mode writes slot written % W)
+  int64_t ring = 0;             // 0: append; W > 0: ring buffer of W slots
+  int64_t written = 0;          // tokens ever added (ring mode writes slot written % W)
 
   int64_t length() const { return k.defined() ? k.size(2) : 0; }
   int64_t bytes() const;  // the S cached tokens' keys and values (the doubling buffers hold up to 2x)
@@ -168,6 +168,6 @@ int64_t kv_cache_bytes(const std::vector<KvCache>& caches);
 void save_kv_caches(const std::vector<KvCache>& caches, const std::string& prefix,
                     std::map<std::string, at::Tensor>& out);
 size_t restore_kv_caches(std::vector<KvCache>& caches, const std::string& prefix,
-                       const std::map<std::string, at::Tensor>& in, const at::Tensor& like, int64_t max_length);
+                         const std::map<std::string, at::Tensor>& in, const at::Tensor& like, int64_t max_length);
 
 }  // namespace scanlab::models

@@ -23,7 +23,7 @@ nlohmann::json read_hf_config(const fs::path& path) {
   try {
     return nlohmann::json::parse(read_file(path.string()));
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, "import-hf: '", path.string(), "' is not JSON (", e.what(), ")");
+    SCANLAB_FAIL("import-hf: '", path.string(), "' is not JSON (", e.what(), ")");
   }
   return {};
 }
@@ -97,9 +97,9 @@ ModelFile import_hf_gpt2(const HfImportOptions& o) {
   for (auto& [n, t] : f.weights) t = t.to(dtype == at::kDouble ? at::kDouble : at::kFloat);
   const int64_t vocab = f.config["vocab_size"].get<int64_t>();
   const std::string kind = o.tokenizer == "auto" ? (vocab == 50257 ? "gpt2" : "none") : o.tokenizer;
-  SCANLAB_CHECK(kind == "gpt2" || kind == "none", "import-hf: --tokenizer '", o.tokenizer, "'; expected auto, gpt2 or none");
-  f.tokenizer = kind == "gpt2" ? tokenize::describe_tokenizer("gpt2", o.bpe_dir)
-                               : tokenize::no_tokenizer("");
+  SCANLAB_CHECK(kind == "gpt2" || kind == "none", "import-hf: --tokenizer '", o.tokenizer,
+                "'; expected auto, gpt2 or none");
+  f.tokenizer = kind == "gpt2" ? tokenize::describe_tokenizer("gpt2", o.bpe_dir) : tokenize::no_tokenizer("");
   load_model(f, source, at::kCPU);  // names, shapes and dtypes must build the model
   return f;
 }
@@ -138,8 +138,8 @@ std::string import_hf_command(const HfImportOptions& o, const std::string& out) 
   write_model_file(out, f);
   return "gpt2: " + std::to_string(f.config["n_layer"].get<int64_t>()) + " layers, d " +
          std::to_string(f.config["n_embd"].get<int64_t>()) + ", vocabulary " +
-         std::to_string(f.config["vocab_size"].get<int64_t>()) + ", tokenizer " + tokenize::tokenizer_summary(f.tokenizer) +
-         ", written to " + out + "\n";
+         std::to_string(f.config["vocab_size"].get<int64_t>()) + ", tokenizer " +
+         tokenize::tokenizer_summary(f.tokenizer) + ", written to " + out + "\n";
 }
 
 std::string export_hf_command(const std::string& checkpoint, const std::string& dir) {

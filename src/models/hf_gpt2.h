@@ -15,9 +15,9 @@
 namespace scanlab::models {
 
 struct HfImportOptions {
-  std::string path;              // a folder with config.json and model.safetensors, or the .safetensors file
+  std::string path;                // a folder with config.json and model.safetensors, or the .safetensors file
   std::string tokenizer = "auto";  // auto (gpt2 for vocabulary 50257, else none) | gpt2 | none
-  std::string bpe_dir;           // GPT-2 tokenizer files for gpt2 (default tokenize::kDefaultBpeDir)
+  std::string bpe_dir;             // GPT-2 tokenizer files for gpt2 (default tokenize::kDefaultBpeDir)
 };
 
 // The scanlab GPT-2 model file of a Hugging Face GPT-2 checkpoint (checked by building the model).

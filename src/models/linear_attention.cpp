@@ -10,8 +10,7 @@ namespace {
 
 class LinearAttentionMixer : public QkvMixer {
  public:
-  LinearAttentionMixer(const AffineLmOptions& lm, int64_t heads)
-      : QkvMixer(lm, heads, OutputGate::Swish) {}
+  LinearAttentionMixer(const AffineLmOptions& lm, int64_t heads) : QkvMixer(lm, heads, OutputGate::Swish) {}
 
   at::Tensor mix(const at::Tensor& x, MixerState& state, bool single_step) override {
     auto p = project(x);
@@ -27,10 +26,12 @@ class LinearAttentionMixer : public QkvMixer {
 }  // namespace
 
 ModelEntry linear_attention_entry() {
-  return {"linear_attention", "Linear attention: identity gate, elu+1 features (affine PSM)",
+  return {"linear_attention",
+          "Linear attention: identity gate, elu+1 features (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<LinearAttentionMixer>(c, "linear_attention"); },
           [] { return affine_small_config("linear_attention"); },
-          [](const ModelSize& s) { return affine_sized_config("linear_attention", s); }, affine_evidence(),
+          [](const ModelSize& s) { return affine_sized_config("linear_attention", s); },
+          affine_evidence(),
           [](const nlohmann::json& c) { return heads_model_parameters(c, "linear_attention"); }};
 }
 

@@ -38,7 +38,7 @@ class MambaMixer : public TokenMixer {
     auto xs = at::silu(conv_->forward(xz.narrow(-1, 0, inner_), state.at(0)));  // [B, T, E]
     auto z = xz.narrow(-1, inner_, inner_);
     auto proj = x_proj_(xs);
-    auto delta = at::softplus(dt_proj_(proj.narrow(-1, 0, dt_rank_)));           // [B, T, E]
+    auto delta = at::softplus(dt_proj_(proj.narrow(-1, 0, dt_rank_)));  // [B, T, E]
     auto a = ops::selective_scan_args(xs, delta, -A_log_.exp(), proj.narrow(-1, dt_rank_, N),
                                       proj.narrow(-1, dt_rank_ + N, N));
     a.chunk_len = chunk_len_;
@@ -66,11 +66,11 @@ struct MambaOptions {
 };
 
 MambaOptions read_options(const nlohmann::json& config) {
-  ConfigReader r(config, "mamba");
+  StrictJson r = model_config_reader(config, "mamba");
   MambaOptions m;
   m.lm.read(r);
   m.ssm.read(r);
-  r.read("dt_rank", m.dt_rank, 0);
+  r.read_at_least("dt_rank", m.dt_rank, 0);
   r.finish();
   return m;
 }
@@ -81,8 +81,8 @@ double parameters(const nlohmann::json& config) {
   const MambaOptions m = read_options(config);
   const double d = static_cast<double>(m.lm.d_model), e = static_cast<double>(m.ssm.expand) * d;
   const double n = static_cast<double>(m.ssm.d_state), r = static_cast<double>(m.rank());
-  const double mixer = d * 2.0 * e + e * (static_cast<double>(m.ssm.d_conv) + 1.0) + e * (r + 2.0 * n) +
-                       (r + 1.0) * e + e * n + e + e * d;
+  const double mixer = d * 2.0 * e + e * (static_cast<double>(m.ssm.d_conv) + 1.0) + e * (r + 2.0 * n) + (r + 1.0) * e +
+                       e * n + e + e * d;
   return affine_parameters(m.lm, mixer);
 }
 
@@ -99,7 +99,10 @@ std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
 }  // namespace
 
 ModelEntry mamba_entry() {
-  return {"mamba", "Mamba/S6: element-wise selective SSM with a short causal conv (affine PSM)", make, [] {
+  return {"mamba",
+          "Mamba/S6: element-wise selective SSM with a short causal conv (affine PSM)",
+          make,
+          [] {
             auto c = affine_small_config("mamba");
             c["d_state"] = 4;
             return c;
@@ -109,7 +112,8 @@ ModelEntry mamba_entry() {
             c["d_state"] = s.state_size;
             return c;
           },
-          affine_evidence(), parameters};
+          affine_evidence(),
+          parameters};
 }
 
 }  // namespace scanlab::models

@@ -23,7 +23,8 @@ class Mamba2Mixer : public TokenMixer {
     dt_bias_ = register_parameter("dt_bias", inverse_softplus_dt_bias(heads));
     D_ = register_parameter("D", at::ones({heads}));
     norm_ = register_module("norm", std::make_shared<RmsNorm>(inner_, lm.norm_eps));
-    out_proj_ = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(inner_, lm.d_model).bias(false)));
+    out_proj_ =
+        register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(inner_, lm.d_model).bias(false)));
   }
 
   at::Tensor mix(const at::Tensor& x, MixerState& state, bool single_step) override {
@@ -32,10 +33,10 @@ class Mamba2Mixer : public TokenMixer {
     auto z = zxbcdt.narrow(-1, 0, inner_);
     auto xbc = at::silu(conv_->forward(zxbcdt.narrow(-1, inner_, inner_ + 2 * N), state.at(0)));
     auto dt = at::softplus(zxbcdt.narrow(-1, 2 * inner_ + 2 * N, heads_) + dt_bias_);  // [B, T, H]
-    auto xs = split_heads(xbc.narrow(-1, 0, inner_), heads_);                         // [B, T, H, P]
+    auto xs = split_heads(xbc.narrow(-1, 0, inner_), heads_);                          // [B, T, H, P]
     ops::AffineScanArgs a;
-    a.q = xbc.narrow(-1, inner_ + N, N).unsqueeze(2).expand({Bn, T, heads_, N});     // C
-    a.k = xbc.narrow(-1, inner_, N).unsqueeze(2).expand({Bn, T, heads_, N});         // B
+    a.q = xbc.narrow(-1, inner_ + N, N).unsqueeze(2).expand({Bn, T, heads_, N});  // C
+    a.k = xbc.narrow(-1, inner_, N).unsqueeze(2).expand({Bn, T, heads_, N});      // B
     a.v = xs * dt.unsqueeze(-1);
     a.log_a = -A_log_.exp() * dt;
     a.chunk_len = chunk_len_;
@@ -63,7 +64,7 @@ struct Mamba2Options {
 };
 
 Mamba2Options read_options(const nlohmann::json& config) {
-  ConfigReader r(config, "mamba2");
+  StrictJson r = model_config_reader(config, "mamba2");
   Mamba2Options m;
   m.lm.read(r);
   m.ssm.read(r);
@@ -95,7 +96,10 @@ std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
 }  // namespace
 
 ModelEntry mamba2_entry() {
-  return {"mamba2", "Mamba2/SSD: per-head data-dependent scalar decay, short conv (affine PSM)", make, [] {
+  return {"mamba2",
+          "Mamba2/SSD: per-head data-dependent scalar decay, short conv (affine PSM)",
+          make,
+          [] {
             auto c = affine_small_config("mamba2");
             c["d_state"] = 8;
             return c;
@@ -106,7 +110,8 @@ ModelEntry mamba2_entry() {
             c["n_heads"] = s.heads_for(SsmOptions{}.expand * s.width);
             return c;
           },
-          affine_evidence(), parameters};
+          affine_evidence(),
+          parameters};
 }
 
 }  // namespace scanlab::models

@@ -11,8 +11,7 @@ namespace {
 
 class MlstmMixer : public QkvMixer {
  public:
-  MlstmMixer(const AffineLmOptions& lm, int64_t heads)
-      : QkvMixer(lm, heads, OutputGate::Sigmoid) {
+  MlstmMixer(const AffineLmOptions& lm, int64_t heads) : QkvMixer(lm, heads, OutputGate::Sigmoid) {
     i_proj_ = linear("i_proj", heads, true);
     f_proj_ = linear("f_proj", heads, true);
     at::NoGradGuard no_grad;
@@ -44,10 +43,12 @@ class MlstmMixer : public QkvMixer {
 }  // namespace
 
 ModelEntry mlstm_entry() {
-  return {"mlstm", "mLSTM: exponential input gate, normalizer and max stabilizer (affine PSM)",
+  return {"mlstm",
+          "mLSTM: exponential input gate, normalizer and max stabilizer (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<MlstmMixer>(c, "mlstm"); },
           [] { return affine_small_config("mlstm"); },
-          [](const ModelSize& s) { return affine_sized_config("mlstm", s); }, affine_evidence(),
+          [](const ModelSize& s) { return affine_sized_config("mlstm", s); },
+          affine_evidence(),
           [](const nlohmann::json& c) {  // i_proj, f_proj with biases
             return heads_model_parameters(c, "mlstm", [](double d, double h) { return 2.0 * (d * h + h); });
           }};

@@ -9,7 +9,7 @@ namespace {
 
 double int_key(const nlohmann::json& config, const std::string& key) {
   return config.contains(key) && config[key].is_number_integer() ? static_cast<double>(config[key].get<int64_t>())
-                                                                    : 1.0;
+                                                                 : 1.0;
 }
 
 // Keys a query's score row spans at `tokens` tokens; 0 for models without softmax attention.

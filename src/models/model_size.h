@@ -21,8 +21,8 @@ namespace scanlab::models {
 constexpr double kActivationFloats = 24.0;
 
 struct ModelSizeEstimate {
-  double parameters = 0;            // elements of the parameters and buffers
-  double activation_floats = 0;     // a token, in training (every layer)
+  double parameters = 0;         // elements of the parameters and buffers
+  double activation_floats = 0;  // a token, in training (every layer)
   double width = 1, layers = 0, heads = 0, vocab = 1;
 };
 

@@ -8,7 +8,7 @@
 namespace scanlab::models {
 
 HeadsModelOptions read_heads_model_options(const nlohmann::json& config, const std::string& kind) {
-  ConfigReader r(config, kind);
+  StrictJson r = model_config_reader(config, kind);
   HeadsModelOptions o;
   o.lm.read(r);
   o.heads = read_heads(r, o.heads, o.lm.d_model);
@@ -83,8 +83,7 @@ void check_single(const at::Tensor& q, bool single_step) {
 at::Tensor run_affine(ops::AffineScanArgs a, at::Tensor& h, bool single_step) {
   check_single(a.q, single_step);
   CudaAutocastOff state_math_in_float32;
-  if (single_step)
-    return ops::affine_scan_step({first(a.q), first(a.k), first(a.v), first(a.log_a)}, h).unsqueeze(1);
+  if (single_step) return ops::affine_scan_step({first(a.q), first(a.k), first(a.v), first(a.log_a)}, h).unsqueeze(1);
   SequenceSplit* split = active_sequence_split();
   if (!split) a.h0 = h;  // a split starts the sequence from the zero state
   auto out = split ? split->affine_scan(a) : ops::affine_scan_chunked(a);

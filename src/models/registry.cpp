@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/registry.h"
 #include "models/affine_family.h"
 #include "models/gpt2.h"
 #include "models/transformer_psm.h"
@@ -18,7 +19,7 @@ int64_t ModelSize::heads_for(int64_t mixer_width) const {
 namespace {
 
 nlohmann::json gpt2_sized(const std::string& name, const ModelSize& s) {
-  nlohmann::json c{{"model", name}, {"vocab_size", s.vocab}, {"n_positions", s.max_positions},
+  nlohmann::json c{{"model", name},     {"vocab_size", s.vocab},          {"n_positions", s.max_positions},
                    {"n_embd", s.width}, {"n_head", s.heads_for(s.width)}, {"n_layer", s.depth}};
   if (name == "sliding_window") {
     c["window"] = s.window;
@@ -44,16 +45,21 @@ double transformer_psm_parameters(const nlohmann::json& c) {
 
 // wte [vocab_size, n_embd], wpe [n_positions, n_embd]; the blocks "h.<i>." (under `stacks`).
 std::vector<SizeEvidence> gpt2_evidence(const std::vector<std::pair<std::string, std::string>>& stacks) {
-  std::vector<SizeEvidence> e{{"vocab_size", "wte.weight", 0}, {"n_embd", "wte.weight", 1},
-                              {"n_positions", "wpe.weight", 0}};
+  std::vector<SizeEvidence> e{
+      {"vocab_size", "wte.weight", 0}, {"n_embd", "wte.weight", 1}, {"n_positions", "wpe.weight", 0}};
   for (const auto& [key, prefix] : stacks) e.push_back({key, prefix, -1});
   return e;
 }
 
 nlohmann::json transformer_psm_sized(const ModelSize& s) {
-  return {{"model", "transformer_psm"}, {"vocab_size", s.vocab}, {"n_embd", s.width},
-          {"n_head", s.heads_for(s.width)}, {"n_layer_agg", s.depth}, {"n_layer_inf", s.depth},
-          {"chunk_size", s.chunk}, {"position_mode", s.chunk_local_positions ? "chunk_local" : "global"},
+  return {{"model", "transformer_psm"},
+          {"vocab_size", s.vocab},
+          {"n_embd", s.width},
+          {"n_head", s.heads_for(s.width)},
+          {"n_layer_agg", s.depth},
+          {"n_layer_inf", s.depth},
+          {"chunk_size", s.chunk},
+          {"position_mode", s.chunk_local_positions ? "chunk_local" : "global"},
           {"n_positions", s.chunk_local_positions ? s.chunk : std::max(s.max_positions, s.chunk)}};
 }
 
@@ -66,8 +72,10 @@ const std::vector<ModelEntry>& model_registry() {
       gla_entry(),
       {"gpt2", "GPT-2: causal softmax attention, KV cache growing with T (SPD(n^2, n))",
        [](const nlohmann::json& c) { return std::make_shared<Gpt2Model>(Gpt2Options::from_json(c, false)); },
-       [] { return nlohmann::json{{"model", "gpt2"}, {"vocab_size", 37}, {"n_positions", 32}, {"n_embd", 16},
-                                  {"n_head", 2}, {"n_layer", 2}}; },
+       [] {
+         return nlohmann::json{{"model", "gpt2"}, {"vocab_size", 37}, {"n_positions", 32},
+                               {"n_embd", 16},    {"n_head", 2},      {"n_layer", 2}};
+       },
        [](const ModelSize& s) { return gpt2_sized("gpt2", s); }, gpt2_evidence({{"n_layer", "h."}}),
        [](const nlohmann::json& c) { return gpt2_parameters(c, false); }},
       linear_attention_entry(),
@@ -77,37 +85,34 @@ const std::vector<ModelEntry>& model_registry() {
       retnet_entry(),
       {"sliding_window", "GPT-2 blocks attending to the last W tokens; ring-buffer cache of W entries",
        [](const nlohmann::json& c) { return std::make_shared<Gpt2Model>(Gpt2Options::from_json(c, true)); },
-       [] { return nlohmann::json{{"model", "sliding_window"}, {"vocab_size", 37}, {"n_positions", 32},
-                                  {"n_embd", 16}, {"n_head", 2}, {"n_layer", 2}, {"window", 4},
-                                  {"tie_word_embeddings", false}}; },
+       [] {
+         return nlohmann::json{{"model", "sliding_window"},
+                               {"vocab_size", 37},
+                               {"n_positions", 32},
+                               {"n_embd", 16},
+                               {"n_head", 2},
+                               {"n_layer", 2},
+                               {"window", 4},
+                               {"tie_word_embeddings", false}};
+       },
        [](const ModelSize& s) { return gpt2_sized("sliding_window", s); }, gpt2_evidence({{"n_layer", "h."}}),
        [](const nlohmann::json& c) { return gpt2_parameters(c, true); }},
       {"transformer_psm", "Transformer-PSM: softmax-attention Agg over a Blelloch tree of chunk states (SPD(n, log n))",
        [](const nlohmann::json& c) { return std::make_shared<TransformerPsm>(TransformerPsmOptions::from_json(c)); },
-       [] { return nlohmann::json{{"model", "transformer_psm"}, {"vocab_size", 37}, {"n_positions", 32},
-                                  {"n_embd", 16}, {"n_head", 2}, {"n_layer_agg", 2}, {"n_layer_inf", 2},
-                                  {"chunk_size", 4}}; },
+       [] {
+         return nlohmann::json{
+             {"model", "transformer_psm"}, {"vocab_size", 37}, {"n_positions", 32}, {"n_embd", 16}, {"n_head", 2},
+             {"n_layer_agg", 2},           {"n_layer_inf", 2}, {"chunk_size", 4}};
+       },
        transformer_psm_sized, gpt2_evidence({{"n_layer_agg", "agg.h."}, {"n_layer_inf", "inf.h."}}),
        transformer_psm_parameters},
   };
   return entries;
 }
 
-std::vector<std::string> model_names() {
-  std::vector<std::string> names;
-  for (const auto& e : model_registry()) names.push_back(e.name);
-  return names;
-}
+std::vector<std::string> model_names() { return names_of(model_registry()); }
 
-const ModelEntry& find_model(const std::string& name) {
-  std::string known;
-  for (const auto& e : model_registry()) {
-    if (e.name == name) return e;
-    known += (known.empty() ? "" : ", ") + e.name;
-  }
-  SCANLAB_CHECK(false, "unknown model '", name, "'; known models: ", known.empty() ? "(none)" : known);
-  throw;  // unreachable
-}
+const ModelEntry& find_model(const std::string& name) { return find_by_name(model_registry(), name, "model"); }
 
 namespace {
 

@@ -23,8 +23,8 @@ struct ModelSize {
   int64_t state_size = 16;  // d_state of Mamba and Mamba2
   int64_t chunk = 64;       // T-PSM chunk size; chunk length of the affine models' chunked ops
   int64_t vocab = 256;
-  int64_t window = 256;     // sliding-window size
-  int64_t max_positions = 1024;  // learned positions (GPT-2, global T-PSM positions)
+  int64_t window = 256;                // sliding-window size
+  int64_t max_positions = 1024;        // learned positions (GPT-2, global T-PSM positions)
   bool chunk_local_positions = false;  // T-PSM: positions 0..C-1 in every chunk (unbounded streams)
 
   // Heads for a mixer of width `mixer_width`: `heads` if set, else mixer_width / head_dim (>= 1).

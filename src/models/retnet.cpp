@@ -13,8 +13,7 @@ namespace {
 
 class RetentionMixer : public QkvMixer {
  public:
-  RetentionMixer(const AffineLmOptions& lm, int64_t heads)
-      : QkvMixer(lm, heads, OutputGate::Swish) {
+  RetentionMixer(const AffineLmOptions& lm, int64_t heads) : QkvMixer(lm, heads, OutputGate::Swish) {
     std::vector<double> log_decay;
     for (int64_t h = 0; h < heads; ++h) log_decay.push_back(std::log1p(-std::pow(2.0, -5.0 - static_cast<double>(h))));
     log_decay_ = register_buffer("log_decay", at::tensor(log_decay, at::kFloat));
@@ -33,10 +32,12 @@ class RetentionMixer : public QkvMixer {
 }  // namespace
 
 ModelEntry retnet_entry() {
-  return {"retnet", "RetNet retention: fixed per-head decay 1 - 2^(-5-h) (affine PSM)",
+  return {"retnet",
+          "RetNet retention: fixed per-head decay 1 - 2^(-5-h) (affine PSM)",
           [](const nlohmann::json& c) { return make_heads_model<RetentionMixer>(c, "retnet"); },
           [] { return affine_small_config("retnet"); },
-          [](const ModelSize& s) { return affine_sized_config("retnet", s); }, affine_evidence(),
+          [](const ModelSize& s) { return affine_sized_config("retnet", s); },
+          affine_evidence(),
           [](const nlohmann::json& c) {  // the log_decay buffer [H]
             return heads_model_parameters(c, "retnet", [](double, double h) { return h; });
           }};

@@ -37,9 +37,9 @@ ScoreReport score(const ScoreOptions& o, const at::Device& device) {
   io::check_token_ids(ids, model->vocab_size(), source);
   const int64_t t = static_cast<int64_t>(ids.size());
   if (o.mode == "parallel")  // one forward over every token; a stream holds one token's activations
-    check_fits_in_memory(inference_bytes(file.config, 1, static_cast<double>(t)), device,
-                         fmt::format("score: a {} on {} tokens of {} in one forward (--mode parallel)", model->kind(), t,
-                                     source));
+    check_fits_in_memory(
+        inference_bytes(file.config, 1, static_cast<double>(t)), device,
+        fmt::format("score: a {} on {} tokens of {} in one forward (--mode parallel)", model->kind(), t, source));
   const at::Tensor tokens = at::tensor(ids, at::kLong).view({1, t}).to(device);
 
   torch::NoGradGuard no_grad;
@@ -79,8 +79,7 @@ ScoreReport score(const ScoreOptions& o, const at::Device& device) {
 std::string format_score_report(const ScoreReport& r) {
   std::ostringstream os;
   os.precision(6);
-  os << "model " << r.model << ", mode " << r.mode << ": " << r.tokens << " tokens, " << r.predicted
-     << " predicted\n"
+  os << "model " << r.model << ", mode " << r.mode << ": " << r.tokens << " tokens, " << r.predicted << " predicted\n"
      << "mean NLL " << std::fixed << r.mean_nll << " nats/token, perplexity " << r.perplexity << "\n";
   if (r.mode == "stream")
     os << "stream state: " << r.state_bytes_final << " bytes at the end, " << r.state_bytes_max << " at most\n";

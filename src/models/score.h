@@ -12,11 +12,11 @@ namespace scanlab::models {
 
 struct ScoreOptions {
   std::string checkpoint;
-  std::string text_file;    // text, through the tokenizer the model file carries
-  std::string bpe_dir;      // GPT-2 tokenizer files (empty: tokenize::kDefaultBpeDir)
-  std::string tokens_file;  // whitespace-separated ids
+  std::string text_file;          // text, through the tokenizer the model file carries
+  std::string bpe_dir;            // GPT-2 tokenizer files (empty: tokenize::kDefaultBpeDir)
+  std::string tokens_file;        // whitespace-separated ids
   std::string mode = "parallel";  // parallel | stream
-  std::string dump_logits;  // optional: safetensors file with "logits" [T, V] and "tokens" [T]
+  std::string dump_logits;        // optional: safetensors file with "logits" [T, V] and "tokens" [T]
 };
 
 struct ScoreReport {

@@ -50,11 +50,11 @@ std::vector<std::pair<at::Tensor, std::unique_ptr<Stream>>> SequenceModel::prefi
 
 int64_t restored_position(const std::map<std::string, at::Tensor>& tensors, const std::string& what, int64_t limit) {
   auto it = tensors.find("position");
-  SCANLAB_CHECK(it != tensors.end() && it->second.numel() == 1 && it->second.scalar_type() == at::kLong, what,
-                ": tensor 'position' is ",
-                it == tensors.end() ? std::string("missing")
-                                    : detail::concat(it->second.sizes(), " ", it->second.scalar_type()),
-                "; expected one int64");
+  SCANLAB_CHECK(
+      it != tensors.end() && it->second.numel() == 1 && it->second.scalar_type() == at::kLong, what,
+      ": tensor 'position' is ",
+      it == tensors.end() ? std::string("missing") : detail::concat(it->second.sizes(), " ", it->second.scalar_type()),
+      "; expected one int64");
   const int64_t position = it->second.item<int64_t>();
   const int64_t most = limit >= 0 ? std::min(limit, kMaxStreamPosition) : kMaxStreamPosition;
   SCANLAB_CHECK(position >= 0 && position <= most, what, ": position ", position, " is outside [0, ", most, "]");
@@ -63,7 +63,8 @@ int64_t restored_position(const std::map<std::string, at::Tensor>& tensors, cons
 
 at::Tensor Stream::step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) {
   std::vector<at::Tensor> rows;
-  for (size_t i = 0; i < streams.size(); ++i) rows.push_back(streams[i]->step(tokens.narrow(0, static_cast<int64_t>(i), 1)));
+  for (size_t i = 0; i < streams.size(); ++i)
+    rows.push_back(streams[i]->step(tokens.narrow(0, static_cast<int64_t>(i), 1)));
   return at::cat(rows, 0);
 }
 

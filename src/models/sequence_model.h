@@ -8,8 +8,8 @@
 // the whole sequence, to rounding; step_together equals each stream's own step, to rounding.
 #pragma once
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
+#include <nlohmann/json.hpp>
 
 #include <map>
 #include <memory>
@@ -17,7 +17,22 @@
 #include <utility>
 #include <vector>
 
+#include "core/strict_json.h"
+
 namespace scanlab::models {
+
+// The largest chunk length a config may ask for: a sequence shorter than its chunk is padded to it,
+// so a chunk of 2^62 tokens was an allocation of 2^62 x width.
+constexpr int64_t kMaxChunkLength = int64_t{1} << 16;
+
+// The strict reader of a model's config (core/strict_json.h): messages open with "<model> config",
+// and a "model" key, where present, must name this model. Each model's from_json is a list of
+// reads through it, then finish().
+inline StrictJson model_config_reader(const nlohmann::json& config, const std::string& model) {
+  StrictJson r(config, model + " config");
+  r.expect("model", model);
+  return r;
+}
 
 // A model's inference-time state: KV caches, recurrent states, scanner roots.
 class Stream {

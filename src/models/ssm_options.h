@@ -14,10 +14,10 @@ struct SsmOptions {
   int64_t d_conv = 4;    // width of the causal depthwise conv
   int64_t expand = 2;    // inner width E = expand * d_model
 
-  void read(ConfigReader& r) {
-    r.read("d_state", d_state, 1);
-    r.read("d_conv", d_conv, 1);
-    r.read("expand", expand, 1);
+  void read(StrictJson& r) {
+    r.read_at_least("d_state", d_state, 1);
+    r.read_at_least("d_conv", d_conv, 1);
+    r.read_at_least("expand", expand, 1);
   }
   void write(nlohmann::json& j) const {
     j["d_state"] = d_state;

@@ -31,8 +31,7 @@ void check_token_batch(const at::Tensor& tokens, int64_t vocab, bool one_step, c
   // One device-to-host read for both bounds: a decode step pays this synchronisation per token.
   const at::Tensor bounds = at::stack({tokens.min(), tokens.max()}).to(at::kCPU);
   const int64_t lo = bounds[0].item<int64_t>(), hi = bounds[1].item<int64_t>();
-  SCANLAB_CHECK(lo >= 0 && hi < vocab, what, ": token ids span [", lo, ", ", hi, "]; expected ids in [0, ", vocab,
-                ")");
+  SCANLAB_CHECK(lo >= 0 && hi < vocab, what, ": token ids span [", lo, ", ", hi, "]; expected ids in [0, ", vocab, ")");
 }
 
 }  // namespace scanlab::models

@@ -4,38 +4,46 @@
 
 #include "core/activation_checkpoint.h"
 #include "core/check.h"
-#include "models/config_reader.h"
 #include "scan/counter_from_scan.h"
 
 namespace scanlab::models {
 
 nlohmann::json TransformerPsmOptions::to_json() const {
-  return {{"model", "transformer_psm"}, {"vocab_size", vocab_size},     {"n_positions", n_positions},
-          {"n_embd", n_embd},           {"n_head", n_head},             {"n_layer_agg", n_layer_agg},
-          {"n_layer_inf", n_layer_inf}, {"chunk_size", chunk_size},     {"position_mode", position_mode},
-          {"agg_mask", agg_mask},       {"attn_pdrop", attn_pdrop},     {"resid_pdrop", resid_pdrop},
-          {"embd_pdrop", embd_pdrop},   {"checkpoint_agg", checkpoint_agg}};
+  return {{"model", "transformer_psm"},
+          {"vocab_size", vocab_size},
+          {"n_positions", n_positions},
+          {"n_embd", n_embd},
+          {"n_head", n_head},
+          {"n_layer_agg", n_layer_agg},
+          {"n_layer_inf", n_layer_inf},
+          {"chunk_size", chunk_size},
+          {"position_mode", position_mode},
+          {"agg_mask", agg_mask},
+          {"attn_pdrop", attn_pdrop},
+          {"resid_pdrop", resid_pdrop},
+          {"embd_pdrop", embd_pdrop},
+          {"checkpoint_agg", checkpoint_agg}};
 }
 
 TransformerPsmOptions TransformerPsmOptions::from_json(const nlohmann::json& config) {
   TransformerPsmOptions o;
-  ConfigReader r(config, "transformer_psm");
-  r.read_int("vocab_size", o.vocab_size, 1);
-  r.read_int("n_positions", o.n_positions, 1);
-  r.read_int("n_embd", o.n_embd, 1);
-  r.read_int("n_head", o.n_head, 1);
-  r.read_int("n_layer_agg", o.n_layer_agg, 1);
-  r.read_int("n_layer_inf", o.n_layer_inf, 1);
-  r.read_int("chunk_size", o.chunk_size, 1, kMaxChunkLength);
+  StrictJson r = model_config_reader(config, "transformer_psm");
+  r.read_at_least("vocab_size", o.vocab_size, 1);
+  r.read_at_least("n_positions", o.n_positions, 1);
+  r.read_at_least("n_embd", o.n_embd, 1);
+  r.read_at_least("n_head", o.n_head, 1);
+  r.read_at_least("n_layer_agg", o.n_layer_agg, 1);
+  r.read_at_least("n_layer_inf", o.n_layer_inf, 1);
+  r.read_in("chunk_size", o.chunk_size, 1, kMaxChunkLength);
   r.read_choice("position_mode", o.position_mode, {"global", "chunk_local"});
   r.read_choice("agg_mask", o.agg_mask, {"bidirectional", "causal"});
   r.read_probability("attn_pdrop", o.attn_pdrop);
   r.read_probability("resid_pdrop", o.resid_pdrop);
   r.read_probability("embd_pdrop", o.embd_pdrop);
-  r.read_bool("checkpoint_agg", o.checkpoint_agg);
+  r.read("checkpoint_agg", o.checkpoint_agg);
   r.finish();
-  SCANLAB_CHECK(o.n_embd % o.n_head == 0, "transformer_psm config: n_embd ", o.n_embd,
-                " must be a multiple of n_head ", o.n_head);
+  SCANLAB_CHECK(o.n_embd % o.n_head == 0, "transformer_psm config: n_embd ", o.n_embd, " must be a multiple of n_head ",
+                o.n_head);
   SCANLAB_CHECK(o.chunk_size <= o.n_positions, "transformer_psm config: chunk_size ", o.chunk_size,
                 " exceeds n_positions ", o.n_positions, "; every chunk position needs an embedding");
   return o;
@@ -92,8 +100,8 @@ at::Tensor TransformerPsm::inf_head(const at::Tensor& h) {
 // partial, chunk. Written as blelloch_scan(Inclusive)'s up- and down-sweep so that prefill can keep
 // both: the sweeps over the n-1 chunks are what the stream's counter holds after n-1 inserts.
 TransformerPsm::BlockScanResult TransformerPsm::whole_sequence_scan(const at::Tensor& chunks,
-                                                                  const scan::BatchedAgg<scan::TensorState>& agg,
-                                                                  ScanSweeps* keep) {
+                                                                    const scan::BatchedAgg<scan::TensorState>& agg,
+                                                                    ScanSweeps* keep) {
   const int64_t n = chunks.size(1);
   BlockScanResult r{chunks, {scan::Prefix<scan::TensorState>()}};
   if (n < 2) return r;
@@ -121,7 +129,8 @@ at::Tensor TransformerPsm::forward_block(const at::Tensor& tokens, int64_t first
   // Zero-pad the last chunk: Inf is causal, so padding never reaches a real position's output.
   at::Tensor x = encode(tokens, first_chunk * c);
   if (n * c > t) x = at::cat({x, at::zeros({b, n * c - t, d}, x.options())}, 1);
-  const auto agg_fn = scan::batch_tensor_agg([this](const scan::TensorState& a, const scan::TensorState& y) { return agg(a, y); });
+  const auto agg_fn =
+      scan::batch_tensor_agg([this](const scan::TensorState& a, const scan::TensorState& y) { return agg(a, y); });
   const BlockScanResult s = scan(x.view({b, n, c, d}), agg_fn);
   SCANLAB_ASSERT(static_cast<int64_t>(s.prefixes.size()) == n);
   const at::Tensor& chunks = s.chunks;
@@ -157,10 +166,11 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> TransformerPsm::prefill(const at:
   // inserting the prompt's chunks one by one, which evaluated the same Agg tree a second time.
   ScanSweeps sweeps;
   at::Tensor chunks;  // the prompt's encodings [B, n, C, D], the last chunk zero-padded
-  at::Tensor logits = forward_block(tokens, 0, [&](const at::Tensor& encoded, const scan::BatchedAgg<scan::TensorState>& agg) {
-    chunks = encoded;
-    return whole_sequence_scan(encoded, agg, &sweeps);
-  });
+  at::Tensor logits =
+      forward_block(tokens, 0, [&](const at::Tensor& encoded, const scan::BatchedAgg<scan::TensorState>& agg) {
+        chunks = encoded;
+        return whole_sequence_scan(encoded, agg, &sweeps);
+      });
   auto stream = std::make_unique<TransformerPsmStream>(std::dynamic_pointer_cast<TransformerPsm>(shared_from_this()),
                                                        tokens.size(0));
   at::NoGradGuard no_grad;  // the stream's buffers are inference state
@@ -227,7 +237,7 @@ at::Tensor TransformerPsmStream::inf_mask(const at::Tensor& position, int64_t ro
   const int64_t c = m_->o_.chunk_size;
   const at::Tensor p = rows == 1 ? position : position + at::arange(rows, position.options());  // [rows]
   const at::Tensor own_slot = (p.remainder(c) + c).unsqueeze(1), seen_prefix = p.ge(c).unsqueeze(1);
-  const at::Tensor j = slot_ids_.unsqueeze(0);                                                    // [1, 2C]
+  const at::Tensor j = slot_ids_.unsqueeze(0);  // [1, 2C]
   return j.ge(c).logical_and(j.le(own_slot)).logical_or(j.lt(c).logical_and(seen_prefix));
 }
 
@@ -263,7 +273,8 @@ void TransformerPsmStream::complete_chunks_together(const std::vector<Transforme
       for (const auto& [name, t] : s->scanner_.save("")) parts[name].push_back(t);
     std::map<std::string, at::Tensor> stacked;
     for (const auto& [name, ts] : parts) stacked[name] = name == "count" ? ts.front() : at::cat(ts, 0);
-    scan::TensorOnlineScanner joint([m](const scan::TensorState& a, const scan::TensorState& y) { return m->agg(a, y); });
+    scan::TensorOnlineScanner joint(
+        [m](const scan::TensorState& a, const scan::TensorState& y) { return m->agg(a, y); });
     joint.restore(stacked, "");
     std::vector<at::Tensor> chunks;
     for (const TransformerPsmStream* s : group) chunks.push_back(s->chunk_);
@@ -271,7 +282,8 @@ void TransformerPsmStream::complete_chunks_together(const std::vector<Transforme
     const auto after = joint.save("");
     for (size_t i = 0; i < group.size(); ++i) {
       std::map<std::string, at::Tensor> row;
-      for (const auto& [name, t] : after) row[name] = name == "count" ? t : t.narrow(0, static_cast<int64_t>(i), 1).clone();
+      for (const auto& [name, t] : after)
+        row[name] = name == "count" ? t : t.narrow(0, static_cast<int64_t>(i), 1).clone();
       group[i]->scanner_.restore(row, "");
     }
     // The Inf K/V of the new prefixes, once over the group, straight into each stream's prefix slots.
@@ -302,7 +314,7 @@ void TransformerPsmStream::seal_chunk(const at::Tensor& token) {
 at::Tensor TransformerPsmStream::plain_step(const at::Tensor& token) {
   const int64_t c = m_->o_.chunk_size;
   const at::Tensor z = m_->encode_at(token.unsqueeze(1), position_dev_);  // [B, 1, D]
-  const at::Tensor row = position_dev_.remainder(c);                    // [1]: index in the chunk
+  const at::Tensor row = position_dev_.remainder(c);                      // [1]: index in the chunk
   const at::Tensor h = m_->inf_stack_.forward_slots(z, inf_kv_, row + c, inf_mask(position_dev_, 1));
   chunk_.index_copy_(1, row, z);
   position_dev_.add_(1);
@@ -368,7 +380,8 @@ std::vector<std::unique_ptr<Stream>> TransformerPsmStream::split() const {
 }
 
 at::Tensor TransformerPsmStream::step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens) {
-  const auto group = streams_as<TransformerPsmStream>(streams, [this](const TransformerPsmStream& s) { return s.m_ == m_; });
+  const auto group =
+      streams_as<TransformerPsmStream>(streams, [this](const TransformerPsmStream& s) { return s.m_ == m_; });
   if (group.empty()) return Stream::step_group(streams, tokens);
   check_token_batch(tokens, m_->o_.vocab_size, true, "transformer_psm step_together");
   const int64_t c = m_->o_.chunk_size, n = static_cast<int64_t>(group.size());
@@ -379,15 +392,19 @@ at::Tensor TransformerPsmStream::step_group(const std::vector<Stream*>& streams,
     positions.push_back(s->position_);
     slots.push_back(s->inf_slots_);
   }
-  at::NoGradGuard no_grad;  // the steps write their buffers in place
+  at::NoGradGuard no_grad;                                                    // the steps write their buffers in place
   const at::Tensor p = at::tensor(positions, at::kLong).to(tokens.device());  // [N]
   // Every stream's Inf slots, all layers, in one copy: [2L, N, H, 2C, D/H]. inf_mask over [N]
   // positions gives row i the [2C] mask of stream i's next token, as its own step builds it.
   const at::Tensor stacked = at::cat(slots, 1), own_slots = p.remainder(c) + c, masks = inf_mask(p, 1);
   std::vector<StackedKv> kv(inf_kv_.size());
   for (size_t l = 0; l < kv.size(); ++l)
-    kv[l] = {stacked.select(0, 2 * static_cast<int64_t>(l)), stacked.select(0, 2 * static_cast<int64_t>(l) + 1),
-             own_slots, masks, {}, {}};
+    kv[l] = {stacked.select(0, 2 * static_cast<int64_t>(l)),
+             stacked.select(0, 2 * static_cast<int64_t>(l) + 1),
+             own_slots,
+             masks,
+             {},
+             {}};
   // The N tokens as one sequence [1, N] at their own positions, then one row per stream: [N, 1, D].
   const at::Tensor z = m_->encode_at(tokens.unsqueeze(0), p).transpose(0, 1);
   const at::Tensor logits = m_->inf_head(m_->inf_stack_.forward_stacked(z, kv)).squeeze(1);
@@ -455,16 +472,16 @@ void TransformerPsmStream::restore(const std::map<std::string, at::Tensor>& save
   scan::TensorOnlineScanner scanner(
       [this](const scan::TensorState& a, const scan::TensorState& y) { return stream_agg(a, y); });
   scanner.restore(tensors, "scanner.");
-  SCANLAB_CHECK(scanner.count() == position / c, what, ": the scanner holds ", scanner.count(),
-                " chunks but position ", position, " with chunk_size ", c, " needs ", position / c);
+  SCANLAB_CHECK(scanner.count() == position / c, what, ": the scanner holds ", scanner.count(), " chunks but position ",
+                position, " with chunk_size ", c, " needs ", position / c);
   size_t used = 1;
   for (const auto& kv : tensors) used += kv.first.rfind("scanner.", 0) == 0 ? 1 : 0;
   if (const auto prefix = scanner.prefix()) {
     const at::Tensor& s = (*prefix)[0];
-    SCANLAB_CHECK(prefix->size() == 1 && s.sizes() == at::IntArrayRef({batch_, c, d}) &&
-                      s.scalar_type() == w.scalar_type(),
-                  what, ": scanner states are ", s.sizes(), " ", s.scalar_type(), "; expected [", batch_, ", ", c,
-                  ", ", d, "] ", w.scalar_type());
+    SCANLAB_CHECK(
+        prefix->size() == 1 && s.sizes() == at::IntArrayRef({batch_, c, d}) && s.scalar_type() == w.scalar_type(), what,
+        ": scanner states are ", s.sizes(), " ", s.scalar_type(), "; expected [", batch_, ", ", c, ", ", d, "] ",
+        w.scalar_type());
   }
 
   const int64_t in_chunk = position % c;
@@ -472,10 +489,10 @@ void TransformerPsmStream::restore(const std::map<std::string, at::Tensor>& save
   auto ch = tensors.find("chunk");
   if (in_chunk > 0) {
     SCANLAB_CHECK(ch != tensors.end(), what, ": tensor 'chunk' is missing (", in_chunk, " tokens into a chunk)");
-    SCANLAB_CHECK(ch->second.sizes() == at::IntArrayRef({batch_, in_chunk, d}) &&
-                      ch->second.scalar_type() == w.scalar_type(),
-                  what, ": 'chunk' is ", ch->second.sizes(), " ", ch->second.scalar_type(), "; expected [", batch_,
-                  ", ", in_chunk, ", ", d, "] ", w.scalar_type());
+    SCANLAB_CHECK(
+        ch->second.sizes() == at::IntArrayRef({batch_, in_chunk, d}) && ch->second.scalar_type() == w.scalar_type(),
+        what, ": 'chunk' is ", ch->second.sizes(), " ", ch->second.scalar_type(), "; expected [", batch_, ", ",
+        in_chunk, ", ", d, "] ", w.scalar_type());
     chunk = ch->second;
     ++used;
   } else {

@@ -12,13 +12,13 @@
 // entries, then this chunk's tokens). A plain step (no chunk completed) writes its slot in place
 // and attends over all 2C slots under a mask built on the device from a device copy of the
 // position, so it has fixed shapes and addresses and can be replayed as a CUDA graph; the step
-// that completes a chunk then runs the counter and the Inf prefill of the new prefix eagerly. Positions: "global" (0..T-1, as the reference training code; streams stop at
-// n_positions) or "chunk_local" (0..C-1 in every chunk; unbounded streams).
-// Weight names: wte, wpe, agg.h.<i>.*, agg.ln_f, inf.h.<i>.*, inf.ln_f, head.weight. With
+// that completes a chunk then runs the counter and the Inf prefill of the new prefix eagerly. Positions: "global"
+// (0..T-1, as the reference training code; streams stop at n_positions) or "chunk_local" (0..C-1 in every chunk;
+// unbounded streams). Weight names: wte, wpe, agg.h.<i>.*, agg.ln_f, inf.h.<i>.*, inf.ln_f, head.weight. With
 // checkpoint_agg the training forward recomputes each Agg level in the backward (activation checkpointing).
 #pragma once
-#include <nlohmann/json.hpp>
 #include <torch/nn/modules/linear.h>
+#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <memory>
@@ -39,11 +39,11 @@ struct TransformerPsmOptions {
   int64_t n_positions = 1024;
   int64_t n_embd = 768;
   int64_t n_head = 12;
-  int64_t n_layer_agg = 1;   // L1
-  int64_t n_layer_inf = 12;  // L2
-  int64_t chunk_size = 64;   // C
-  std::string position_mode = "global";     // or "chunk_local"
-  std::string agg_mask = "bidirectional";   // or "causal"
+  int64_t n_layer_agg = 1;                 // L1
+  int64_t n_layer_inf = 12;                // L2
+  int64_t chunk_size = 64;                 // C
+  std::string position_mode = "global";    // or "chunk_local"
+  std::string agg_mask = "bidirectional";  // or "causal"
   double attn_pdrop = 0.1, resid_pdrop = 0.1, embd_pdrop = 0.1;
   // Activation checkpointing per Agg level (core/activation_checkpoint.h): each batched Agg call keeps
   // only its two input states for the backward and recomputes its layers there. Same function and
@@ -76,7 +76,8 @@ class TransformerPsm : public SequenceModel {
     at::Tensor chunks;
     std::vector<scan::Prefix<scan::TensorState>> prefixes;
   };
-  using BlockScan = std::function<BlockScanResult(const at::Tensor& chunks, const scan::BatchedAgg<scan::TensorState>& agg)>;
+  using BlockScan =
+      std::function<BlockScanResult(const at::Tensor& chunks, const scan::BatchedAgg<scan::TensorState>& agg)>;
   at::Tensor forward_block(const at::Tensor& tokens, int64_t first_chunk, const BlockScan& scan);
 
   const TransformerPsmOptions& options() const { return o_; }
@@ -147,7 +148,7 @@ class TransformerPsmStream : public Stream {
   // The chunk-boundary work: insert `chunk` (a complete chunk's encodings) into the counter, then
   // run Inf over the new prefix into the staging slots. Touches neither chunk_ nor inf_kv_.
   void complete_chunk(const at::Tensor& chunk);
-  void prefill_inf_prefix();   // staging slots := Inf K/V of the current prefix state (none before chunk 1)
+  void prefill_inf_prefix();  // staging slots := Inf K/V of the current prefix state (none before chunk 1)
   // Writes the Inf K/V of `prefix` [N, C, D] (prefix states) into the first C slots of `kv`.
   void inf_prefix_into(const at::Tensor& prefix, std::vector<KvSlots>& kv) const;
   // complete_chunk + publish_prefix for streams whose chunk completed in one step_group call. Those
@@ -156,7 +157,7 @@ class TransformerPsmStream : public Stream {
   // prefill of the new prefixes. agg_calls() does not count these calls (they were not the
   // stream's own); the states are what separate boundaries give, to rounding.
   static void complete_chunks_together(const std::vector<TransformerPsmStream*>& done);
-  void publish_prefix();       // Inf slots [0, C) := the staging slots
+  void publish_prefix();  // Inf slots [0, C) := the staging slots
   // sealed_ := chunk_ with its last row set to the encoding of `token` (the chunk's last token).
   void seal_chunk(const at::Tensor& token);
   std::vector<CudaGraphCall*> graphs() { return {&step_graph_, &agg_graph_, &prefix_graph_, &seal_graph_}; }
@@ -170,18 +171,18 @@ class TransformerPsmStream : public Stream {
   int64_t batch_;
   int64_t position_ = 0;
   scan::TensorOnlineScanner scanner_;
-  at::Tensor chunk_;              // [B, C, D]: this chunk's encodings; the first in_chunk() rows are valid
-  at::Tensor inf_slots_;          // [2L, B, H, 2C, D/H] (Gpt2Stack::slot_storage): slots [0, C) prefix, [C, 2C) this chunk
-  std::vector<KvSlots> inf_kv_;   // its per-layer K, V views
-  at::Tensor staged_slots_;       // [2L, B, H, C, D/H]: the next prefix's Inf K/V, computed before it is published
+  at::Tensor chunk_;      // [B, C, D]: this chunk's encodings; the first in_chunk() rows are valid
+  at::Tensor inf_slots_;  // [2L, B, H, 2C, D/H] (Gpt2Stack::slot_storage): slots [0, C) prefix, [C, 2C) this chunk
+  std::vector<KvSlots> inf_kv_;  // its per-layer K, V views
+  at::Tensor staged_slots_;      // [2L, B, H, C, D/H]: the next prefix's Inf K/V, computed before it is published
   std::vector<KvSlots> staged_kv_;
-  at::Tensor sealed_;             // [B, C, D]: the complete chunk handed to the boundary work
+  at::Tensor sealed_;  // [B, C, D]: the complete chunk handed to the boundary work
   // Chunk-boundary work on a second CUDA stream, overlapping the boundary token's own step (which
   // reads the old prefix slots, hence the staging slots). In order on the CPU.
   bool overlap_boundary_ = true;
   SideStream boundary_side_;
-  at::Tensor position_dev_;       // [1] int64: position_ on the model's device, advanced by the step itself
-  at::Tensor slot_ids_;           // [2C] int64: 0 .. 2C-1 on the device
+  at::Tensor position_dev_;  // [1] int64: position_ on the model's device, advanced by the step itself
+  at::Tensor slot_ids_;      // [2C] int64: 0 .. 2C-1 on the device
   // CUDA graphs (when use_cuda_graphs is on): the plain step, one Agg call, the Inf prefill of a
   // prefix, the sealing of a chunk; each has fixed shapes in a stream, so a chunk-boundary step is
   // a few replays too.

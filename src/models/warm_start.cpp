@@ -18,8 +18,8 @@ ModelFile warm_start_psm(const nlohmann::json& psm_config, const ModelFile& gpt2
   }
   const auto psm = make_model(c);
   psm->to(gpt2.weights.at("wte.weight").scalar_type());  // the source's precision
-  c = psm->config();  // with every default filled in
-  ModelFile f = model_file_of(*psm, gpt2.tokenizer);  // names and shapes of the T-PSM
+  c = psm->config();                                     // with every default filled in
+  ModelFile f = model_file_of(*psm, gpt2.tokenizer);     // names and shapes of the T-PSM
   const int64_t layers = gpt2.config["n_layer"].get<int64_t>();
   const auto& w = gpt2.weights;
   auto take = [&](const std::string& to, const at::Tensor& from) {

@@ -109,7 +109,8 @@ void apply_pred_as_input(Trajectory& t) {
   input.value.data.assign(v.data.begin(), v.data.begin() + per);
   t.data.erase(it);
   // Inputs come first in every spec: the new input goes after the last one.
-  auto last_input = std::find_if(t.data.begin(), t.data.end(), [](const Datapoint& d) { return d.entry.stage != Stage::Input; });
+  auto last_input =
+      std::find_if(t.data.begin(), t.data.end(), [](const Datapoint& d) { return d.entry.stage != Stage::Input; });
   t.data.insert(last_input, std::move(input));
 }
 

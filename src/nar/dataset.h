@@ -1,5 +1,5 @@
 // Datasets: draw inputs with an algorithm's sampler, run the algorithm, apply the CLRS stream
-// transforms (nar.md §2.4): random positions, pred-as-input, permutation encoding. The CLRS30
+// transforms (CLRS): random positions, pred-as-input, permutation encoding. The CLRS30
 // splits are train 1000 at n = 16 (seed 1), val 32 * multiplier at n = 16 (seed 2) and test
 // 32 * multiplier at n = 64 (seed 3).
 #pragma once

@@ -27,15 +27,21 @@ std::string encode_dataset(const DatasetFile& file) {
   nlohmann::json spec = nlohmann::json::array();
   for (const auto& e : b.spec()) spec.push_back({e.name, to_string(e.stage), to_string(e.location), to_string(e.type)});
   const auto& o = file.options;
-  const nlohmann::json meta = {
-      {"format", kDatasetFormat}, {"algorithm", b.algorithm}, {"nodes", b.nodes}, {"count", b.size()},
-      {"seed", o.seed}, {"random_pos", o.random_pos}, {"pred_as_input", o.pred_as_input},
-      {"enforce_permutations", o.enforce_permutations}, {"layout", "batch first: input [B,...], hint [B,T,...], output [B,...]"},
-      {"spec", spec}};
+  const nlohmann::json meta = {{"format", kDatasetFormat},
+                               {"algorithm", b.algorithm},
+                               {"nodes", b.nodes},
+                               {"count", b.size()},
+                               {"seed", o.seed},
+                               {"random_pos", o.random_pos},
+                               {"pred_as_input", o.pred_as_input},
+                               {"enforce_permutations", o.enforce_permutations},
+                               {"layout", "batch first: input [B,...], hint [B,T,...], output [B,...]"},
+                               {"spec", spec}};
   NpzMembers members;
   for (const auto& d : b.data) {
-    members.emplace_back(member_name(d.entry), holds_indices(d.entry.type) ? NpyArray::i64(d.value.shape, d.value.data)
-                                                                            : NpyArray::f64(d.value.shape, d.value.data));
+    members.emplace_back(member_name(d.entry), holds_indices(d.entry.type)
+                                                   ? NpyArray::i64(d.value.shape, d.value.data)
+                                                   : NpyArray::f64(d.value.shape, d.value.data));
   }
   members.emplace_back("lengths", NpyArray::i64({b.size()}, std::vector<double>(b.lengths.begin(), b.lengths.end())));
   members.emplace_back("meta", NpyArray::text(meta.dump()));
@@ -77,9 +83,11 @@ DatasetFile decode_dataset(const std::string& bytes, const std::string& source) 
     o.pred_as_input = meta.at("pred_as_input").get<bool>();
     o.enforce_permutations = meta.at("enforce_permutations").get<bool>();
     for (const auto& e : meta.at("spec")) {
-      SCANLAB_CHECK(e.is_array() && e.size() == 4, source, ": meta spec entry ", e.dump(), " is not [name, stage, location, type]");
+      SCANLAB_CHECK(e.is_array() && e.size() == 4, source, ": meta spec entry ", e.dump(),
+                    " is not [name, stage, location, type]");
       b.data.push_back({{e[0].get<std::string>(), parse_stage(e[1].get<std::string>()),
-                         parse_location(e[2].get<std::string>()), parse_type(e[3].get<std::string>())}, {}});
+                         parse_location(e[2].get<std::string>()), parse_type(e[3].get<std::string>())},
+                        {}});
     }
   } catch (const nlohmann::json::exception& e) {
     throw Error(detail::concat(source, ": meta JSON lacks a field: ", e.what()));
@@ -96,7 +104,8 @@ DatasetFile decode_dataset(const std::string& bytes, const std::string& source) 
     const std::string name = member_name(d.entry);
     const auto a = take(name);
     const std::string expected_dtype = holds_indices(d.entry.type) ? "<i8" : "<f8";
-    SCANLAB_CHECK(a.descr == expected_dtype, source, ": '", name, "' has dtype ", a.descr, ", expected ", expected_dtype);
+    SCANLAB_CHECK(a.descr == expected_dtype, source, ": '", name, "' has dtype ", a.descr, ", expected ",
+                  expected_dtype);
     const bool hint = d.entry.stage == Stage::Hint;
     SCANLAB_CHECK(a.shape.size() >= (hint ? 2u : 1u) && a.shape[0] == B && (!hint || a.shape[1] == T), source, ": '",
                   name, "' has shape ", shape_str(a.shape), ", expected [", B, hint ? ", " + std::to_string(T) : "",
@@ -122,7 +131,9 @@ DatasetFile decode_dataset(const std::string& bytes, const std::string& source) 
   return file;
 }
 
-void save_dataset(const std::string& path, const DatasetFile& file) { write_file_atomically(path, encode_dataset(file)); }
+void save_dataset(const std::string& path, const DatasetFile& file) {
+  write_file_atomically(path, encode_dataset(file));
+}
 
 DatasetFile load_dataset(const std::string& path) { return decode_dataset(read_file(path), path); }
 

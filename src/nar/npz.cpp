@@ -153,7 +153,8 @@ std::string NpyArray::as_text(const std::string& where) const {
 
 std::string encode_npy(const NpyArray& a) {
   std::string shape = "(";
-  for (size_t i = 0; i < a.shape.size(); ++i) shape += std::to_string(a.shape[i]) + (a.shape.size() == 1 ? "," : i + 1 < a.shape.size() ? ", " : "");
+  for (size_t i = 0; i < a.shape.size(); ++i)
+    shape += std::to_string(a.shape[i]) + (a.shape.size() == 1 ? "," : i + 1 < a.shape.size() ? ", " : "");
   shape += ")";
   std::string header = "{'descr': '" + a.descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces and a newline so the data starts at a multiple of 64 bytes.
@@ -215,7 +216,8 @@ std::string encode_npz(const NpzMembers& members) {
   std::string out, central;
   for (const auto& [name, array] : members) {
     const std::string file = name + ".npy", data = encode_npy(array);
-    SCANLAB_CHECK(out.size() + data.size() < 0xFFFFFFFFull, "npz: the archive would exceed 4 GiB (zip64 is not written)");
+    SCANLAB_CHECK(out.size() + data.size() < 0xFFFFFFFFull,
+                  "npz: the archive would exceed 4 GiB (zip64 is not written)");
     const uint32_t crc = crc32(data), size = static_cast<uint32_t>(data.size());
     const auto offset = static_cast<uint32_t>(out.size());
     // Local file header: version 2.0, no flags, stored (method 0), fixed date.
@@ -249,11 +251,13 @@ NpzMembers decode_npz(const std::string& b, const std::string& source) {
   const uint16_t entries = get16(b, end + 10);
   const uint32_t cd_size = get32(b, end + 12), cd_offset = get32(b, end + 16);
   SCANLAB_CHECK(entries != 0xFFFF && cd_offset != 0xFFFFFFFFu, source, ": zip64 archives are not supported");
-  SCANLAB_CHECK(static_cast<uint64_t>(cd_offset) + cd_size <= end, source, ": the zip central directory lies outside the file");
+  SCANLAB_CHECK(static_cast<uint64_t>(cd_offset) + cd_size <= end, source,
+                ": the zip central directory lies outside the file");
   NpzMembers members;
   size_t p = cd_offset;
   for (uint16_t i = 0; i < entries; ++i) {
-    SCANLAB_CHECK(p + 46 <= end && get32(b, p) == kCentralSig, source, ": zip central directory entry ", i, " is corrupt");
+    SCANLAB_CHECK(p + 46 <= end && get32(b, p) == kCentralSig, source, ": zip central directory entry ", i,
+                  " is corrupt");
     const uint16_t flags = get16(b, p + 8), method = get16(b, p + 10);
     const uint32_t crc = get32(b, p + 16), csize = get32(b, p + 20), usize = get32(b, p + 24);
     const uint16_t name_len = get16(b, p + 28), extra_len = get16(b, p + 30), comment_len = get16(b, p + 32);

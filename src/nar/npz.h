@@ -20,7 +20,7 @@ struct NpyArray {
   int64_t numel() const;
   static NpyArray f64(std::vector<int64_t> shape, const std::vector<double>& values);
   static NpyArray i64(std::vector<int64_t> shape, const std::vector<double>& values);  // values are integers
-  static NpyArray text(const std::string& ascii);  // 0-d unicode array
+  static NpyArray text(const std::string& ascii);                                      // 0-d unicode array
   // Element values as doubles ("<f8", "<f4", "<i8", "<i4"); throws naming `where` otherwise.
   std::vector<double> as_doubles(const std::string& where) const;
   // The string of a 0-d "<U" array (ASCII characters only).

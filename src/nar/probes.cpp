@@ -62,8 +62,8 @@ std::vector<int64_t> value_shape(const SpecEntry& e, int64_t nodes, int64_t cate
 
 void validate_value(const SpecEntry& e, int64_t nodes, const Array& v, const std::string& where) {
   const std::string at = where + " '" + e.name + "' (" + to_string(e.location) + " " + to_string(e.type) + ")";
-  SCANLAB_CHECK(static_cast<int64_t>(v.data.size()) == v.numel(), at, ": ", v.data.size(),
-                " values for shape ", shape_str(v.shape));
+  SCANLAB_CHECK(static_cast<int64_t>(v.data.size()) == v.numel(), at, ": ", v.data.size(), " values for shape ",
+                shape_str(v.shape));
   const int64_t categories = (e.type == Type::Categorical && !v.shape.empty()) ? v.shape.back() : 0;
   const auto expected = value_shape(e, nodes, categories);
   SCANLAB_CHECK(v.shape == expected, at, ": shape ", shape_str(v.shape), ", expected ", shape_str(expected));
@@ -75,8 +75,7 @@ void validate_value(const SpecEntry& e, int64_t nodes, const Array& v, const std
     case Type::Mask:
     case Type::MaskOne:
     case Type::Categorical:
-      for (double x : v.data)
-        SCANLAB_CHECK(is_class_value(x), at, ": value ", x, " is not 0, 1 or -1 (masked)");
+      for (double x : v.data) SCANLAB_CHECK(is_class_value(x), at, ": value ", x, " is not 0, 1 or -1 (masked)");
       if (e.type != Type::Mask) check_one_hot_rows(v, v.shape.empty() ? 1 : v.shape.back(), at);
       break;
     case Type::Pointer:
@@ -117,8 +116,8 @@ void validate(const Trajectory& t) {
     Array step;
     step.shape.assign(d.value.shape.begin() + 1, d.value.shape.end());
     const int64_t per = step.numel();
-    SCANLAB_CHECK(static_cast<int64_t>(d.value.data.size()) == per * t.length, t.algorithm, " hint '",
-                  d.entry.name, "': ", d.value.data.size(), " values for shape ", shape_str(d.value.shape));
+    SCANLAB_CHECK(static_cast<int64_t>(d.value.data.size()) == per * t.length, t.algorithm, " hint '", d.entry.name,
+                  "': ", d.value.data.size(), " values for shape ", shape_str(d.value.shape));
     for (int64_t i = 0; i < t.length; ++i) {
       step.data.assign(d.value.data.begin() + i * per, d.value.data.begin() + (i + 1) * per);
       validate_value(d.entry, t.nodes, step, t.algorithm + " hint at step " + std::to_string(i));
@@ -160,8 +159,8 @@ void ProbeRecorder::push(Stage stage, Snapshot values) {
 
 Trajectory ProbeRecorder::finalize() const {
   SCANLAB_CHECK(inputs_.size() == 1 && outputs_.size() == 1 && !hints_.empty(), algorithm_,
-                ": finalize needs one input push, one output push and at least one hint push (got ",
-                inputs_.size(), ", ", outputs_.size(), ", ", hints_.size(), ")");
+                ": finalize needs one input push, one output push and at least one hint push (got ", inputs_.size(),
+                ", ", outputs_.size(), ", ", hints_.size(), ")");
   Trajectory t;
   t.algorithm = algorithm_;
   t.nodes = nodes_;

@@ -1,4 +1,4 @@
-// Probe recording (nar.md §2.2): an algorithm pushes one snapshot per stage -- inputs once, hints
+// Probe recording (CLRS): an algorithm pushes one snapshot per stage -- inputs once, hints
 // once per step, outputs once -- and `finalize` stacks the hints over time into a Trajectory.
 // Every pushed value is validated against its spec entry: shape for its location and type, mask
 // values in {0, 1, -1}, mask_one / categorical rows one-hot, pointers inside [0, N).
@@ -29,8 +29,8 @@ struct Datapoint {
 // One execution of one algorithm on one input.
 struct Trajectory {
   std::string algorithm;
-  int64_t nodes = 0;   // N
-  int64_t length = 0;  // T, the number of hint snapshots
+  int64_t nodes = 0;            // N
+  int64_t length = 0;           // T, the number of hint snapshots
   std::vector<Datapoint> data;  // spec order: inputs, hints and outputs as the spec lists them
 
   const Datapoint& get(const std::string& name) const;  // throws naming the missing datapoint
@@ -65,11 +65,11 @@ void validate(const Trajectory& t);
 
 // Helper probes (CLRS probing.py).
 namespace probe {
-Array scalar(double x);                                  // graph scalar / graph mask
-Array values(const std::vector<double>& v);              // node scalars or mask
-Array matrix(const std::vector<double>& m, int64_t n);   // edge values, m is n*n
-Array mask_one(int64_t i, int64_t n);                    // one-hot over nodes
-Array pointers(const std::vector<int64_t>& p);           // node pointer as indices
+Array scalar(double x);                                 // graph scalar / graph mask
+Array values(const std::vector<double>& v);             // node scalars or mask
+Array matrix(const std::vector<double>& m, int64_t n);  // edge values, m is n*n
+Array mask_one(int64_t i, int64_t n);                   // one-hot over nodes
+Array pointers(const std::vector<int64_t>& p);          // node pointer as indices
 // Predecessor pointers of the array order A_pos: p[A_pos[i]] = A_pos[i-1], the first points to itself.
 Array array_order(const std::vector<int64_t>& a_pos);
 Array categorical(const std::vector<int64_t>& classes, int64_t categories);  // [N, C] one-hot

@@ -10,9 +10,9 @@ namespace {
 
 constexpr std::array<const char*, 3> kStageNames{"input", "output", "hint"};
 constexpr std::array<const char*, 3> kLocationNames{"node", "edge", "graph"};
-constexpr std::array<const char*, 8> kTypeNames{"scalar",  "categorical",           "mask",
-                                                "mask_one", "pointer",              "should_be_permutation",
-                                                "permutation_pointer", "soft_pointer"};
+constexpr std::array<const char*, 8> kTypeNames{
+    "scalar",      "categorical", "mask", "mask_one", "pointer", "should_be_permutation", "permutation_pointer",
+    "soft_pointer"};
 
 template <class Enum, size_t K>
 Enum parse_name(const std::string& s, const std::array<const char*, K>& names, const char* what) {

@@ -1,4 +1,4 @@
-// CLRS data model (nar.md §2.2): a spec maps every datapoint name to (stage, location, type).
+// CLRS data model: a spec maps every datapoint name to (stage, location, type).
 // Values are plain row-major double arrays; pointer types hold node indices stored as doubles.
 // Per-sample shapes (N = nodes, C = categories): node [N] / [N, C]; edge [N, N] / [N, N, C];
 // graph [] / [C]; permutation_pointer and soft_pointer add a trailing N (one row per node).

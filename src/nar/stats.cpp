@@ -39,7 +39,8 @@ TrajectoryEfficiency trajectory_efficiency(const Trajectory& t) {
       }
     }
     node_sum += static_cast<double>(std::count(node_changed.begin(), node_changed.end(), 1)) / static_cast<double>(n);
-    edge_sum += static_cast<double>(std::count(edge_changed.begin(), edge_changed.end(), 1)) / static_cast<double>(n * n);
+    edge_sum +=
+        static_cast<double>(std::count(edge_changed.begin(), edge_changed.end(), 1)) / static_cast<double>(n * n);
   }
   e.node = node_sum / static_cast<double>(e.steps);
   e.edge = edge_sum / static_cast<double>(e.steps);

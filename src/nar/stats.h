@@ -1,4 +1,4 @@
-// Trajectory statistics (the paper's efficiency argument, nar.md §1.2): how many hint steps an
+// Trajectory statistics (the paper's efficiency argument, Engelmayer et al. 2023): how many hint steps an
 // algorithm needs and what share of the graph does work in each step.
 //   node efficiency: per step t -> t + 1, the share of the N nodes at which some node-level hint
 //                    value changes, averaged over the steps of a trajectory, then over samples.
@@ -16,8 +16,8 @@
 namespace scanlab::nar {
 
 struct TrajectoryEfficiency {
-  int64_t steps = 0;     // T - 1 transitions
-  double node = 0.0;     // mean share of nodes changing per transition (0 when steps == 0)
+  int64_t steps = 0;  // T - 1 transitions
+  double node = 0.0;  // mean share of nodes changing per transition (0 when steps == 0)
   double edge = 0.0;
 };
 TrajectoryEfficiency trajectory_efficiency(const Trajectory& t);

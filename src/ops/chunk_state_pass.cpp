@@ -114,8 +114,9 @@ class ChunkStatePassFunction : public torch::autograd::Function<ChunkStatePassFu
     const at::Tensor &decay = saved[0], &entering = saved[1];
     const at::Tensor d_entering = grads[0].defined() ? grads[0] : at::zeros_like(entering);
     const at::Tensor d_final =
-        grads[1].defined() ? grads[1] : at::zeros({entering.size(0), entering.size(1), entering.size(3), entering.size(4)},
-                                                  entering.options());
+        grads[1].defined()
+            ? grads[1]
+            : at::zeros({entering.size(0), entering.size(1), entering.size(3), entering.size(4)}, entering.options());
     Pass back = run_pass(d_entering, decay, d_final, /*reverse=*/true);
     const at::Tensor prod = back.states * entering;
     const at::Tensor d_log_decay = decay * (decay.dim() == 4 ? prod.sum(-1) : prod.sum({-2, -1}));

@@ -23,8 +23,8 @@ std::string dims(const std::vector<int64_t>& v) {
 void check_shape(const std::string& op, const std::string& name, const at::Tensor& t,
                  const std::vector<int64_t>& expected) {
   SCANLAB_CHECK(t.defined(), op, ": ", name, " is undefined; expected a tensor of shape ", dims(expected));
-  SCANLAB_CHECK(t.sizes().vec() == expected, op, ": ", name, " has shape ", dims(t.sizes().vec()),
-                "; expected ", dims(expected));
+  SCANLAB_CHECK(t.sizes().vec() == expected, op, ": ", name, " has shape ", dims(t.sizes().vec()), "; expected ",
+                dims(expected));
 }
 
 bool fused_step_eligible(std::initializer_list<at::Tensor> inputs, std::initializer_list<at::Tensor> state) {
@@ -58,8 +58,7 @@ void check_step_out(const std::string& op, const at::Tensor& out, int64_t B, int
 void check_float_on(const std::string& op, const std::string& name, const at::Tensor& t, const at::Device& device) {
   SCANLAB_CHECK(at::isFloatingType(t.scalar_type()), op, ": ", name, " has dtype ", t.scalar_type(),
                 "; expected a floating dtype");
-  SCANLAB_CHECK(t.device() == device, op, ": ", name, " is on ", t.device(), "; expected ", device,
-                " like q");
+  SCANLAB_CHECK(t.device() == device, op, ": ", name, " is on ", t.device(), "; expected ", device, " like q");
 }
 
 QkvDims check_qkv(const std::string& op, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {

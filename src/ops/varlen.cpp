@@ -24,9 +24,8 @@ void check_packed(const std::string& op, const std::string& name, const at::Tens
 // The number of states h0 holds must be the number of sequences.
 void check_state_count(const std::string& op, const std::string& name, const at::Tensor& t, int64_t S) {
   if (!t.defined()) return;
-  SCANLAB_CHECK(t.dim() >= 1 && t.size(0) == S, op, ": ", name, " holds ",
-                t.dim() >= 1 ? t.size(0) : int64_t{0}, " initial states (shape ", t.sizes(), "); expected ", S,
-                ", one per sequence of cu_seqlens");
+  SCANLAB_CHECK(t.dim() >= 1 && t.size(0) == S, op, ": ", name, " holds ", t.dim() >= 1 ? t.size(0) : int64_t{0},
+                " initial states (shape ", t.sizes(), "); expected ", S, ", one per sequence of cu_seqlens");
 }
 
 // Checks q ([1, total_T, H, K]), every defined packed input, cu_seqlens and the states' counts (one
@@ -79,8 +78,8 @@ VarlenLayout varlen_layout(const std::string& op, const at::Tensor& cu_seqlens, 
     L.lengths.push_back(c[s + 1] - c[s]);
     L.longest = std::max(L.longest, c[s + 1] - c[s]);
   }
-  SCANLAB_CHECK(c[S] == total, op, ": cu_seqlens[", S, "] (the last offset) is ", c[S], "; expected total_T = ",
-                total, ", the packed inputs' length");
+  SCANLAB_CHECK(c[S] == total, op, ": cu_seqlens[", S, "] (the last offset) is ", c[S], "; expected total_T = ", total,
+                ", the packed inputs' length");
   L.total = total;
   std::vector<int64_t> gather(static_cast<size_t>(S * L.longest), total), scatter(static_cast<size_t>(total));
   for (int64_t s = 0; s < S; ++s)
@@ -113,7 +112,7 @@ at::Tensor varlen_unpad(const at::Tensor& padded, const VarlenLayout& layout) {
 
 AffineScanOut affine_scan_varlen(const AffineScanArgs& a, const at::Tensor& cu_seqlens) {
   const VarlenLayout L = packed_layout("affine_scan_varlen", {{"q", a.q}, {"k", a.k}, {"v", a.v}, {"log_a", a.log_a}},
-                                      {{"h0", a.h0}}, cu_seqlens);
+                                       {{"h0", a.h0}}, cu_seqlens);
   if (L.longest == 0) return {no_outputs(a.q, a.v), untouched_state(a.h0, a.q, a.v, L.sequences())};
   // Padding: k = 0 adds nothing, log a = 0 keeps the state.
   AffineScanArgs p{varlen_pad(a.q, L), varlen_pad(a.k, L), varlen_pad(a.v, L), varlen_pad(a.log_a, L), a.h0,
@@ -123,22 +122,25 @@ AffineScanOut affine_scan_varlen(const AffineScanArgs& a, const at::Tensor& cu_s
 }
 
 MlstmOut mlstm_varlen(const MlstmArgs& a, const at::Tensor& cu_seqlens) {
-  const VarlenLayout L = packed_layout(
-      "mlstm_varlen", {{"q", a.q}, {"k", a.k}, {"v", a.v}, {"log_f", a.log_f}, {"log_i", a.log_i}},
-      {{"state C", a.state0.C}, {"state n", a.state0.n}, {"state m", a.state0.m}}, cu_seqlens);
+  const VarlenLayout L =
+      packed_layout("mlstm_varlen", {{"q", a.q}, {"k", a.k}, {"v", a.v}, {"log_f", a.log_f}, {"log_i", a.log_i}},
+                    {{"state C", a.state0.C}, {"state n", a.state0.n}, {"state m", a.state0.m}}, cu_seqlens);
   if (L.longest == 0) {
     const auto sd = state_dtype(a.q.scalar_type());
-    const MlstmState s = a.state0.C.defined()
-                             ? MlstmState{a.state0.C.to(sd), a.state0.n.to(sd), a.state0.m.to(sd)}
-                             : mlstm_zero_state(L.sequences(), a.q.size(2), a.q.size(3), a.v.size(3),
-                                                a.q.options().dtype(sd));
+    const MlstmState s = a.state0.C.defined() ? MlstmState{a.state0.C.to(sd), a.state0.n.to(sd), a.state0.m.to(sd)}
+                                              : mlstm_zero_state(L.sequences(), a.q.size(2), a.q.size(3), a.v.size(3),
+                                                                 a.q.options().dtype(sd));
     return {no_outputs(a.q, a.v), s};
   }
   // Padding: k = 0 adds nothing, log f = 0 keeps the state, log i = -inf leaves the stabilizer m alone
   // (the chunked form pads its last chunk the same way).
   const double neg_inf = -std::numeric_limits<double>::infinity();
-  MlstmArgs p{varlen_pad(a.q, L),     varlen_pad(a.k, L),              varlen_pad(a.v, L),
-              varlen_pad(a.log_f, L), varlen_pad(a.log_i, L, neg_inf), a.state0,
+  MlstmArgs p{varlen_pad(a.q, L),
+              varlen_pad(a.k, L),
+              varlen_pad(a.v, L),
+              varlen_pad(a.log_f, L),
+              varlen_pad(a.log_i, L, neg_inf),
+              a.state0,
               a.chunk_len};
   MlstmOut out = mlstm_chunked(p);
   return {varlen_unpad(out.o, L), out.state};
@@ -150,8 +152,9 @@ DeltaRuleOut delta_rule_varlen(const DeltaRuleArgs& a, const at::Tensor& cu_seql
                     {{"h0", a.h0}}, cu_seqlens);
   if (L.longest == 0) return {no_outputs(a.q, a.v), untouched_state(a.h0, a.q, a.v, L.sequences())};
   // Padding: β = 0 and k = 0 make the step the identity, log α = 0 keeps the state.
-  DeltaRuleArgs p{varlen_pad(a.q, L),    varlen_pad(a.k, L),     varlen_pad(a.v, L), varlen_pad(a.beta, L),
-                  varlen_pad(a.log_a, L), a.h0,                   a.chunk_len};
+  DeltaRuleArgs p{
+      varlen_pad(a.q, L), varlen_pad(a.k, L), varlen_pad(a.v, L), varlen_pad(a.beta, L), varlen_pad(a.log_a, L), a.h0,
+      a.chunk_len};
   DeltaRuleOut out = delta_rule_chunked(p);
   return {varlen_unpad(out.o, L), out.h_final};
 }

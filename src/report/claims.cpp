@@ -76,20 +76,26 @@ Claim mqar_near_perfect(const std::vector<Observation>& all, const ClaimRules& r
     if (other) part += fmt::format(", best other {} ({})", acc_str(other->accuracy), cite(*other));
     parts.push_back(part);
     if (!o) continue;
-    if (o->accuracy >= r.near_perfect) ++pass;
-    else if (other && other->accuracy >= r.near_perfect) ++fail;
+    if (o->accuracy >= r.near_perfect)
+      ++pass;
+    else if (other && other->accuracy >= r.near_perfect)
+      ++fail;
   }
   c.measured = join(parts, "; ");
-  if (fail > 0) c.verdict = Verdict::Disagrees;
-  else if (pass == static_cast<int>(r.mqar_lengths.size())) c.verdict = Verdict::Agrees;
+  if (fail > 0)
+    c.verdict = Verdict::Disagrees;
+  else if (pass == static_cast<int>(r.mqar_lengths.size()))
+    c.verdict = Verdict::Agrees;
   return c;
 }
 
 std::vector<Claim> mqar_claims(const std::vector<Observation>& all, const ClaimRules& r) {
   std::vector<Claim> out;
-  out.push_back(mqar_near_perfect(all, r, "transformer_psm", 64, "T-PSM c 64",
-                                  "Transformer-PSM with c = 64 is near perfect on MQAR at every length (128, 256, 512)"));
-  out.push_back(mqar_near_perfect(all, r, "gpt2", 0, "GPT-2", "GPT-2 (full context) is near perfect on MQAR at every length"));
+  out.push_back(
+      mqar_near_perfect(all, r, "transformer_psm", 64, "T-PSM c 64",
+                        "Transformer-PSM with c = 64 is near perfect on MQAR at every length (128, 256, 512)"));
+  out.push_back(
+      mqar_near_perfect(all, r, "gpt2", 0, "GPT-2", "GPT-2 (full context) is near perfect on MQAR at every length"));
   // c 32 degrades at 512: below near_perfect at the longest length although it was near perfect at a
   // shorter one and another model was near perfect at the longest.
   {
@@ -109,9 +115,11 @@ std::vector<Claim> mqar_claims(const std::vector<Observation>& all, const ClaimR
                             : fmt::format("no c 32 run at T {}", longest));
     if (best_short)
       parts.push_back(fmt::format("best shorter: {} at T {}", acc_str(best_short->accuracy), best_short->eval_len));
-    if (other) parts.push_back(fmt::format("best other at T {}: {} ({})", longest, acc_str(other->accuracy), cite(*other)));
+    if (other)
+      parts.push_back(fmt::format("best other at T {}: {} ({})", longest, acc_str(other->accuracy), cite(*other)));
     c.measured = join(parts, "; ");
-    if (at_long && at_long->accuracy >= r.near_perfect) c.verdict = Verdict::Disagrees;
+    if (at_long && at_long->accuracy >= r.near_perfect)
+      c.verdict = Verdict::Disagrees;
     else if (at_long && best_short && best_short->accuracy >= r.near_perfect && other &&
              other->accuracy >= r.near_perfect)
       c.verdict = Verdict::Agrees;
@@ -120,7 +128,8 @@ std::vector<Claim> mqar_claims(const std::vector<Observation>& all, const ClaimR
   // The Mamba-like model fails: below near_perfect at every length it ran, counted where another model
   // reached near_perfect.
   {
-    Claim c{"PSM §4.2 (Fig. 4)", "The Mamba-like model fails on MQAR under uniform queries", "", Verdict::NotEstablished};
+    Claim c{"PSM §4.2 (Fig. 4)", "The Mamba-like model fails on MQAR under uniform queries", "",
+            Verdict::NotEstablished};
     std::vector<std::string> parts;
     int pass = 0, fail = 0;
     for (int64_t T : r.mqar_lengths) {
@@ -129,12 +138,16 @@ std::vector<Claim> mqar_claims(const std::vector<Observation>& all, const ClaimR
       const Obs other = best_other(all, "mqar", "mamba", 0, T, o ? o->steps : 0);
       parts.push_back(fmt::format("T {}: {} ({}){}", T, acc_str(o->accuracy), cite(*o),
                                   other ? ", best other " + acc_str(other->accuracy) + " (" + cite(*other) + ")" : ""));
-      if (o->accuracy >= r.near_perfect) ++pass;
-      else if (other && other->accuracy >= r.near_perfect) ++fail;
+      if (o->accuracy >= r.near_perfect)
+        ++pass;
+      else if (other && other->accuracy >= r.near_perfect)
+        ++fail;
     }
     c.measured = parts.empty() ? "no Mamba-like MQAR run at the paper's lengths" : join(parts, "; ");
-    if (pass > 0) c.verdict = Verdict::Disagrees;
-    else if (fail > 0) c.verdict = Verdict::Agrees;
+    if (pass > 0)
+      c.verdict = Verdict::Disagrees;
+    else if (fail > 0)
+      c.verdict = Verdict::Agrees;
     out.push_back(c);
   }
   return out;
@@ -154,8 +167,10 @@ std::vector<Claim> s5_claims(const std::vector<Observation>& all, const ClaimRul
   std::set<std::string> psm_runs, other_runs;
   for (const auto& o : all)
     if (o.task == "s5") {
-      if (o.model == "transformer_psm" && (o.chunk == 0 || o.chunk == 1)) psm_runs.insert(o.run);
-      else if (o.model != "transformer_psm") other_runs.insert(o.run);
+      if (o.model == "transformer_psm" && (o.chunk == 0 || o.chunk == 1))
+        psm_runs.insert(o.run);
+      else if (o.model != "transformer_psm")
+        other_runs.insert(o.run);
     }
   // The training length: recorded, else the shortest evaluated length (the sweep starts there).
   auto train_len = [&](const std::map<int64_t, Observation>& rows, bool* assumed) {
@@ -178,7 +193,8 @@ std::vector<Claim> s5_claims(const std::vector<Observation>& all, const ClaimRul
     const int64_t L = train_len(rows, &assumed);
     const auto first = error_at(rows, L);
     const int64_t far = L * r.s5_factor;
-    std::string m = fmt::format("{}: trained at {}{}", run, L, assumed ? " (taken as the shortest evaluated length)" : "");
+    std::string m =
+        fmt::format("{}: trained at {}{}", run, L, assumed ? " (taken as the shortest evaluated length)" : "");
     for (const auto& [len, o] : rows) m += fmt::format(", error {} at {}", acc_str(1 - o.accuracy), len);
     a.measured = m;
     if (rows.rbegin()->first < far) {
@@ -218,8 +234,10 @@ std::vector<Claim> s5_claims(const std::vector<Observation>& all, const ClaimRul
                                 acc_str(worst), worst_len));
   }
   b.measured = parts.empty() ? "no S5 evaluation of a baseline" : join(parts, "; ");
-  if (generalize > 0) b.verdict = Verdict::Disagrees;
-  else if (counted > 0) b.verdict = Verdict::Agrees;
+  if (generalize > 0)
+    b.verdict = Verdict::Disagrees;
+  else if (counted > 0)
+    b.verdict = Verdict::Agrees;
   out.push_back(b);
   return out;
 }
@@ -315,7 +333,7 @@ std::vector<Claim> nar_claims(const RunSet& runs) {
   const NarStudy* study = nullptr;  // the study with the most runs decides
   for (const auto& s : runs.nar)
     if (!study || s.runs.size() > study->runs.size()) study = &s;
-  const std::string paper = "NAR §1.7";
+  const std::string paper = "NAR paper (Engelmayer et al. 2023)";
   if (!study || study->runs.empty()) {
     for (const char* text : {"Parallel algorithms train faster than their sequential counterparts",
                              "Parallel algorithms reach higher in- and out-of-distribution scores",
@@ -367,13 +385,15 @@ std::vector<Claim> nar_claims(const RunSet& runs) {
     ++judged;
     const bool efficient_learns_better = parallel_more == (2 * wins > n);
     agree += efficient_learns_better;
-    parts.push_back(fmt::format("{}: node/edge efficiency {} {:.3f}/{:.3f} vs {} {:.3f}/{:.3f}; the more efficient "
-                                "scores higher ID with {} of {} processors",
-                                p.name, p.parallel, q.node_efficiency, q.edge_efficiency, p.sequential,
-                                s.node_efficiency, s.edge_efficiency, parallel_more ? wins : n - wins, n));
+    parts.push_back(
+        fmt::format("{}: node/edge efficiency {} {:.3f}/{:.3f} vs {} {:.3f}/{:.3f}; the more efficient "
+                    "scores higher ID with {} of {} processors",
+                    p.name, p.parallel, q.node_efficiency, q.edge_efficiency, p.sequential, s.node_efficiency,
+                    s.edge_efficiency, parallel_more ? wins : n - wins, n));
   }
   out.push_back({paper, "Higher node and edge efficiency makes learning easier (higher ID score)",
-                 fmt::format("n = {}: {}", so.sizes.front(), parts.empty() ? "no pair with both efficiencies" : join(parts, "; ")),
+                 fmt::format("n = {}: {}", so.sizes.front(),
+                             parts.empty() ? "no pair with both efficiencies" : join(parts, "; ")),
                  majority(agree, judged)});
   return out;
 }
@@ -392,8 +412,8 @@ Claim decode_claim(const RunSet& runs, const ClaimRules& r) {
     if (!psm || !gpt2 || psm->p50_ms.size() < 2 || gpt2->p50_ms.size() < 2) continue;
     const double g_psm = psm->p50_ms.back() / psm->p50_ms.front(), g_gpt2 = gpt2->p50_ms.back() / gpt2->p50_ms.front();
     const int64_t tokens = std::min(psm->window_end.back(), gpt2->window_end.back());
-    parts.push_back(fmt::format("{} ({} tokens, {}): p50 last/first window T-PSM {:.2f}, GPT-2 {:.2f}", set.path, tokens,
-                                psm->device, g_psm, g_gpt2));
+    parts.push_back(fmt::format("{} ({} tokens, {}): p50 last/first window T-PSM {:.2f}, GPT-2 {:.2f}", set.path,
+                                tokens, psm->device, g_psm, g_gpt2));
     if (tokens < r.decode_tokens) continue;
     c.verdict = g_psm <= r.flat_growth && g_gpt2 > r.flat_growth ? Verdict::Agrees : Verdict::Disagrees;
   }
@@ -407,9 +427,12 @@ Claim decode_claim(const RunSet& runs, const ClaimRules& r) {
 
 const char* verdict_name(Verdict v) {
   switch (v) {
-    case Verdict::Agrees: return "agrees";
-    case Verdict::Disagrees: return "disagrees";
-    default: return "not established";
+    case Verdict::Agrees:
+      return "agrees";
+    case Verdict::Disagrees:
+      return "disagrees";
+    default:
+      return "not established";
   }
 }
 

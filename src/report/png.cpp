@@ -29,12 +29,12 @@ void svg_to_png(const std::string& svg, const std::string& png_path) {
   if (!handle) {
     const std::string why = error ? error->message : "unknown error";
     if (error) g_error_free(error);
-    SCANLAB_CHECK(false, png_path, ": librsvg cannot read the SVG (", why, ")");
+    SCANLAB_FAIL(png_path, ": librsvg cannot read the SVG (", why, ")");
   }
   gdouble width = 0, height = 0;
   if (!rsvg_handle_get_intrinsic_size_in_pixels(handle, &width, &height) || width <= 0 || height <= 0) {
     g_object_unref(handle);
-    SCANLAB_CHECK(false, png_path, ": the SVG has no width and height in pixels");
+    SCANLAB_FAIL(png_path, ": the SVG has no width and height in pixels");
   }
   cairo_surface_t* surface =
       cairo_image_surface_create(CAIRO_FORMAT_ARGB32, static_cast<int>(width), static_cast<int>(height));
@@ -42,8 +42,8 @@ void svg_to_png(const std::string& svg, const std::string& png_path) {
   const RsvgRectangle viewport{0, 0, width, height};
   const bool drawn = rsvg_handle_render_document(handle, cr, &viewport, &error);
   std::string bytes;
-  const cairo_status_t written = drawn ? cairo_surface_write_to_png_stream(surface, append_bytes, &bytes)
-                                       : CAIRO_STATUS_WRITE_ERROR;
+  const cairo_status_t written =
+      drawn ? cairo_surface_write_to_png_stream(surface, append_bytes, &bytes) : CAIRO_STATUS_WRITE_ERROR;
   const std::string why = error ? error->message : cairo_status_to_string(written);
   if (error) g_error_free(error);
   cairo_destroy(cr);
@@ -58,7 +58,7 @@ void svg_to_png(const std::string& svg, const std::string& png_path) {
 bool png_supported() { return false; }
 
 void svg_to_png(const std::string&, const std::string& png_path) {
-  SCANLAB_CHECK(false, png_path, ": this scanlab was built without librsvg2-dev, so it writes no PNG");
+  SCANLAB_FAIL(png_path, ": this scanlab was built without librsvg2-dev, so it writes no PNG");
 }
 
 #endif

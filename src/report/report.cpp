@@ -27,8 +27,10 @@ std::string slug(const std::string& s) {
   std::string out;
   for (char c : s) {
     const bool keep = std::isalnum(static_cast<unsigned char>(c));
-    if (keep) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    else if (!out.empty() && out.back() != '_') out += '_';
+    if (keep)
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!out.empty() && out.back() != '_')
+      out += '_';
   }
   while (!out.empty() && out.back() == '_') out.pop_back();
   return out.empty() ? "plot" : out;
@@ -80,15 +82,20 @@ class Page {
 std::string Page::markdown() const {
   std::string md;
   for (const auto& b : blocks_) {
-    if (b.kind == Block::Heading) md += std::string(static_cast<size_t>(b.level), '#') + " " + b.text + "\n\n";
-    else if (b.kind == Block::Text) md += b.text + "\n\n";
-    else if (b.kind == Block::TableBlock) md += table_markdown(b.table) + "\n";
-    else md += "![" + b.text + "](" + b.svg + ")" + (b.png.empty() ? "" : " ([PNG](" + b.png + "))") + "\n\n";
+    if (b.kind == Block::Heading)
+      md += std::string(static_cast<size_t>(b.level), '#') + " " + b.text + "\n\n";
+    else if (b.kind == Block::Text)
+      md += b.text + "\n\n";
+    else if (b.kind == Block::TableBlock)
+      md += table_markdown(b.table) + "\n";
+    else
+      md += "![" + b.text + "](" + b.svg + ")" + (b.png.empty() ? "" : " ([PNG](" + b.png + "))") + "\n\n";
   }
   return md;
 }
 
-constexpr const char* kStyle = R"(body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222;line-height:1.4}
+constexpr const char* kStyle =
+    R"(body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222;line-height:1.4}
 table{border-collapse:collapse;margin:0.5em 0 1.2em;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}
@@ -119,22 +126,25 @@ std::string Page::html(const std::string& title) const {
                           b.png.empty() ? "" : fmt::format(" (<a href=\"{}\">PNG</a>)", b.png));
     }
   }
-  return fmt::format("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n"
-                     "<style>\n{}\n</style>\n</head>\n<body>\n<nav><ul>{}</ul></nav>\n{}</body>\n</html>\n",
-                     io::xml_escape(title), kStyle, nav, body);
+  return fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n"
+      "<style>\n{}\n</style>\n</head>\n<body>\n<nav><ul>{}</ul></nav>\n{}</body>\n</html>\n",
+      io::xml_escape(title), kStyle, nav, body);
 }
 
 // ---- sections ------------------------------------------------------------------------------
 
 void claims_section(Page& page, const std::vector<Claim>& claims) {
   page.heading(2, "Claims");
-  page.text("Each claim of the papers beside what the runs below measured. The verdict follows a fixed rule "
-            "(src/report/README.md): near perfect means accuracy >= 0.95 (error <= 0.05); a model's failure "
-            "counts only where another model reached that at the same length, and a claim is not established "
-            "when the runs it needs are absent or learned nothing.");
+  page.text(
+      "Each claim of the papers beside what the runs below measured. The verdict follows a fixed rule "
+      "(src/report/README.md): near perfect means accuracy >= 0.95 (error <= 0.05); a model's failure "
+      "counts only where another model reached that at the same length, and a claim is not established "
+      "when the runs it needs are absent or learned nothing.");
   Table t{{"#", "paper", "claim", "measured", "verdict"}, {}};
   int n = 0;
-  for (const auto& c : claims) t.rows.push_back({std::to_string(++n), c.paper, c.claim, c.measured, verdict_name(c.verdict)});
+  for (const auto& c : claims)
+    t.rows.push_back({std::to_string(++n), c.paper, c.claim, c.measured, verdict_name(c.verdict)});
   page.table(t);
 }
 
@@ -156,9 +166,9 @@ void training_section(Page& page, const std::vector<TrainingRun>& runs) {
            "final eval loss", "final eval accuracy", "wall s", "described by"},
           {}};
   for (const auto& r : runs)
-    t.rows.push_back({r.name, r.path, r.meta.task.empty() ? "-" : r.meta.task, r.meta.model.empty() ? "-" : r.meta.model,
-                      or_dash(r.meta.chunk), or_dash(r.meta.seq_len), std::to_string(r.last_step),
-                      r.loss.empty() ? "-" : f4(r.loss.back().value),
+    t.rows.push_back({r.name, r.path, r.meta.task.empty() ? "-" : r.meta.task,
+                      r.meta.model.empty() ? "-" : r.meta.model, or_dash(r.meta.chunk), or_dash(r.meta.seq_len),
+                      std::to_string(r.last_step), r.loss.empty() ? "-" : f4(r.loss.back().value),
                       r.eval_loss.empty() ? "-" : f4(r.eval_loss.back().value),
                       r.eval_acc.empty() ? "-" : f4(r.eval_acc.back().value),
                       r.elapsed_s < 0 ? "-" : fmt::format("{:.0f}", r.elapsed_s), r.meta.source});
@@ -167,7 +177,8 @@ void training_section(Page& page, const std::vector<TrainingRun>& runs) {
   for (const auto& r : runs) groups[group_of(r)].push_back(&r);
   page.heading(3, "Learning curves");
   for (const auto& [group, members] : groups) {
-    const bool have_eval_acc = std::any_of(members.begin(), members.end(), [](auto* r) { return !r->eval_acc.empty(); });
+    const bool have_eval_acc =
+        std::any_of(members.begin(), members.end(), [](auto* r) { return !r->eval_acc.empty(); });
     std::vector<io::PlotSeries> loss, acc;
     for (const auto* r : members) {
       io::PlotSeries l{r->name, {}, {}}, a{r->name, {}, {}};
@@ -195,15 +206,16 @@ void eval_section(Page& page, const std::vector<EvalSet>& sets) {
     std::map<std::string, io::PlotSeries> by_model;
     std::vector<std::string> order;
     for (const auto& r : set.rows) {
-      t.rows.push_back({r.model, r.meta.task.empty() ? "-" : r.meta.task, or_dash(r.meta.chunk), std::to_string(r.length),
-                        std::to_string(r.scored), f4(r.loss), f4(r.accuracy), f4(1 - r.accuracy),
-                        fmt::format("{:.2f}", r.perplexity)});
+      t.rows.push_back({r.model, r.meta.task.empty() ? "-" : r.meta.task, or_dash(r.meta.chunk),
+                        std::to_string(r.length), std::to_string(r.scored), f4(r.loss), f4(r.accuracy),
+                        f4(1 - r.accuracy), fmt::format("{:.2f}", r.perplexity)});
       if (!by_model.count(r.model)) order.push_back(r.model), by_model[r.model].name = r.model;
       by_model[r.model].x.push_back(static_cast<double>(r.length));
       by_model[r.model].y.push_back(1 - r.accuracy);
     }
     page.table(t);
-    const bool sweep = std::any_of(by_model.begin(), by_model.end(), [](const auto& kv) { return kv.second.x.size() >= 2; });
+    const bool sweep =
+        std::any_of(by_model.begin(), by_model.end(), [](const auto& kv) { return kv.second.x.size() >= 2; });
     if (!sweep) continue;
     std::vector<io::PlotSeries> series;
     for (const auto& m : order) series.push_back(by_model[m]);
@@ -229,7 +241,8 @@ void nar_section(Page& page, const std::vector<NarStudy>& studies) {
       if (algorithms.count(p.sequential) || algorithms.count(p.parallel)) pairs.push_back(p.name);
     std::vector<nar::study::TaskPair> pair_defs;
     for (const auto& p : pairs) pair_defs.push_back(nar::study::task_pair(p));
-    page.text(fmt::format("{} runs. Mean ± std over seeds; scores are the best-validation checkpoint's.", s.runs.size()));
+    page.text(
+        fmt::format("{} runs. Mean ± std over seeds; scores are the best-validation checkpoint's.", s.runs.size()));
     page.table(table_from_markdown(nar::study::comparison_table(s.runs, pair_defs, processors)));
     if (s.runs.empty()) continue;
     nar::StatsOptions so;
@@ -238,12 +251,14 @@ void nar_section(Page& page, const std::vector<NarStudy>& studies) {
     Table eff{{"algorithm", "parallel", "n", "samples", "hint steps (mean)", "node efficiency", "edge efficiency"}, {}};
     for (const auto& row : nar::compute_stats(so)) {
       const bool defined = row.with_steps > 0;
-      eff.rows.push_back({row.algorithm, row.parallel ? "yes" : "no", std::to_string(row.nodes), std::to_string(row.samples),
-                          fmt::format("{:.1f}", row.length_mean), defined ? fmt::format("{:.3f}", row.node_efficiency) : "-",
+      eff.rows.push_back({row.algorithm, row.parallel ? "yes" : "no", std::to_string(row.nodes),
+                          std::to_string(row.samples), fmt::format("{:.1f}", row.length_mean),
+                          defined ? fmt::format("{:.3f}", row.node_efficiency) : "-",
                           defined ? fmt::format("{:.3f}", row.edge_efficiency) : "-"});
     }
-    page.text("Node and edge efficiency (`nar stats`: the share of nodes / node pairs whose hints change per step, "
-              "on the training size; '-' for one-step trajectories).");
+    page.text(
+        "Node and edge efficiency (`nar stats`: the share of nodes / node pairs whose hints change per step, "
+        "on the training size; '-' for one-step trajectories).");
     page.table(eff);
     for (const auto& plot : nar::study::comparison_plots(s.runs, pairs, processors))
       page.figure(s.path + " " + plot.file.substr(0, plot.file.size() - 4), plot.file + ": " + s.path, plot.svg);
@@ -253,8 +268,9 @@ void nar_section(Page& page, const std::vector<NarStudy>& studies) {
 void decode_section(Page& page, const std::vector<DecodeSet>& sets) {
   page.heading(2, "Decode latency and state");
   if (sets.empty())
-    page.text("No decode benchmark (decode.json, written by `scanlab bench decode --plot-dir` or `-o json`) among "
-              "the runs.");
+    page.text(
+        "No decode benchmark (decode.json, written by `scanlab bench decode --plot-dir` or `-o json`) among "
+        "the runs.");
   for (const auto& set : sets) {
     page.heading(3, set.path);
     if (set.rows.empty()) continue;
@@ -319,10 +335,14 @@ std::string table_html(const Table& t) {
     h += "<tr>";
     for (const auto& c : row) {
       std::string cls;
-      if (c == verdict_name(Verdict::Agrees)) cls = "agrees";
-      else if (c == verdict_name(Verdict::Disagrees)) cls = "disagrees";
-      else if (c == verdict_name(Verdict::NotEstablished)) cls = "not-established";
-      else if (numeric(c)) cls = "num";
+      if (c == verdict_name(Verdict::Agrees))
+        cls = "agrees";
+      else if (c == verdict_name(Verdict::Disagrees))
+        cls = "disagrees";
+      else if (c == verdict_name(Verdict::NotEstablished))
+        cls = "not-established";
+      else if (numeric(c))
+        cls = "num";
       h += (cls.empty() ? "<td>" : "<td class=\"" + cls + "\">") + io::xml_escape(c) + "</td>";
     }
     h += "</tr>\n";
@@ -335,9 +355,12 @@ Table table_from_markdown(const std::string& md) {
     std::vector<std::string> out;
     std::string cur;
     for (size_t i = 1; i < line.size(); ++i) {  // past the leading '|'
-      if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '|') cur += '|', ++i;
-      else if (line[i] == '|') out.push_back(trim_blanks(cur)), cur.clear();
-      else cur += line[i];
+      if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '|')
+        cur += '|', ++i;
+      else if (line[i] == '|')
+        out.push_back(trim_blanks(cur)), cur.clear();
+      else
+        cur += line[i];
     }
     return out;
   };
@@ -348,9 +371,12 @@ Table table_from_markdown(const std::string& md) {
   while (std::getline(in, line)) {
     line = trim_blanks(line);
     if (line.empty() || line[0] != '|') continue;
-    if (n++ == 0) t.header = cells(line);
-    else if (n == 2) continue;  // the |---| rule
-    else t.rows.push_back(cells(line));
+    if (n++ == 0)
+      t.header = cells(line);
+    else if (n == 2)
+      continue;  // the |---| rule
+    else
+      t.rows.push_back(cells(line));
   }
   return t;
 }
@@ -373,10 +399,11 @@ ReportSummary write_report(const ReportOptions& o) {
   page.heading(1, o.title);
   std::string sources;
   for (const auto& r : o.runs) sources += (sources.empty() ? "" : ", ") + r;
-  page.text(fmt::format("Generated by `scanlab report` from {}: {} training runs, {} evaluation files, {} NAR studies, "
-                        "{} decode benchmarks.{}",
-                        sources, summary.training, summary.evals, summary.studies, summary.decodes,
-                        summary.png ? "" : " Plots are SVG only: this scanlab was built without librsvg2-dev."));
+  page.text(
+      fmt::format("Generated by `scanlab report` from {}: {} training runs, {} evaluation files, {} NAR studies, "
+                  "{} decode benchmarks.{}",
+                  sources, summary.training, summary.evals, summary.studies, summary.decodes,
+                  summary.png ? "" : " Plots are SVG only: this scanlab was built without librsvg2-dev."));
   claims_section(page, summary.claims);
   training_section(page, runs.training);
   eval_section(page, runs.evals);

@@ -41,7 +41,7 @@ nlohmann::json parse_json_file(const std::string& path) {
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, path, ": malformed JSON (", e.what(), ")");
+    SCANLAB_FAIL(path, ": malformed JSON (", e.what(), ")");
   }
   return {};
 }
@@ -66,7 +66,7 @@ std::map<std::string, std::string> safetensors_metadata(const std::string& path)
       for (const auto& [k, v] : j.at("__metadata__").items())
         if (v.is_string()) out[k] = v.get<std::string>();
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, path, ": safetensors header is not JSON (", e.what(), ")");
+    SCANLAB_FAIL(path, ": safetensors header is not JSON (", e.what(), ")");
   }
   return out;
 }
@@ -80,7 +80,7 @@ RunMeta meta_of_training_run(const fs::path& metrics, const std::string& name) {
       try {
         return meta_from_experiment(parse_json_file(path), "experiment.json");
       } catch (const std::exception& e) {
-        SCANLAB_CHECK(false, path, ": not the experiment `scanlab train` writes (", e.what(), ")");
+        SCANLAB_FAIL(path, ": not the experiment `scanlab train` writes (", e.what(), ")");
       }
     }
     if (fs::exists(dir / "checkpoint.safetensors")) {
@@ -90,7 +90,7 @@ RunMeta meta_of_training_run(const fs::path& metrics, const std::string& name) {
         try {
           return meta_from_experiment(nlohmann::json::parse(it->second), "checkpoint");
         } catch (const std::exception& e) {
-          SCANLAB_CHECK(false, (dir / "checkpoint.safetensors").string(), ": bad experiment metadata (", e.what(), ")");
+          SCANLAB_FAIL((dir / "checkpoint.safetensors").string(), ": bad experiment metadata (", e.what(), ")");
         }
       }
     }
@@ -156,7 +156,7 @@ EvalSet read_eval_set(const fs::path& path, const std::string& shown, const std:
       row.meta = run != training.end() ? run->meta : meta_from_name(row.model);
       set.rows.push_back(std::move(row));
     } catch (const nlohmann::json::exception& e) {
-      SCANLAB_CHECK(false, shown, ": entry ", i, " lacks a field of `scanlab eval` (", e.what(), ")");
+      SCANLAB_FAIL(shown, ": entry ", i, " lacks a field of `scanlab eval` (", e.what(), ")");
     }
   }
   return set;
@@ -171,7 +171,7 @@ NarStudy read_nar_study(const fs::path& path, const std::string& shown) {
     try {
       study.runs.push_back(nar::study::result_from_json(line));
     } catch (const Error& e) {
-      SCANLAB_CHECK(false, shown, " line ", n, ": ", e.what());
+      SCANLAB_FAIL(shown, " line ", n, ": ", e.what());
     }
   }
   return study;
@@ -200,7 +200,7 @@ DecodeSet read_decode_set(const fs::path& path, const std::string& shown) {
                     " latencies and ", row.state_bytes.size(), " state sizes");
       set.rows.push_back(std::move(row));
     } catch (const nlohmann::json::exception& e) {
-      SCANLAB_CHECK(false, shown, ": entry ", i, " lacks a field of `bench decode -o json` (", e.what(), ")");
+      SCANLAB_FAIL(shown, ": entry ", i, " lacks a field of `bench decode -o json` (", e.what(), ")");
     }
   }
   return set;
@@ -263,7 +263,7 @@ std::vector<nlohmann::json> read_jsonl_strict(const std::string& path) {
     try {
       j = nlohmann::json::parse(line);
     } catch (const nlohmann::json::exception& e) {
-      SCANLAB_CHECK(false, path, " line ", n, ": malformed JSON (", e.what(), ")");
+      SCANLAB_FAIL(path, " line ", n, ": malformed JSON (", e.what(), ")");
     }
     SCANLAB_CHECK(j.is_object(), path, " line ", n, ": expected a JSON object, got ", j.type_name());
     out.push_back(std::move(j));
@@ -300,10 +300,14 @@ RunSet discover_runs(const std::vector<std::string>& dirs, const std::string& ex
     for (const auto& p : files) {
       const std::string file = p.filename().string();
       const std::string shown = (fs::path(dir) / fs::relative(p, dir, ec)).lexically_normal().generic_string();
-      if (file == kMetricsFile || ends_with(file, kMetricsSuffix)) metrics.push_back({p, shown});
-      else if (file == "eval.json") evals.push_back({p, shown});
-      else if (file == "results.jsonl") studies.push_back({p, shown});
-      else if (file == "decode.json") decodes.push_back({p, shown});
+      if (file == kMetricsFile || ends_with(file, kMetricsSuffix))
+        metrics.push_back({p, shown});
+      else if (file == "eval.json")
+        evals.push_back({p, shown});
+      else if (file == "results.jsonl")
+        studies.push_back({p, shown});
+      else if (file == "decode.json")
+        decodes.push_back({p, shown});
     }
   }
   RunSet set;

@@ -39,8 +39,8 @@ struct TrainingRun {
   RunMeta meta;
   std::vector<Point> loss, acc, eval_loss, eval_acc;
   int64_t last_step = 0;
-  int64_t last_seq_len = 0;   // of the last record (the curriculum's stage reached)
-  double elapsed_s = -1;      // of the last record; < 0 unknown
+  int64_t last_seq_len = 0;  // of the last record (the curriculum's stage reached)
+  double elapsed_s = -1;     // of the last record; < 0 unknown
 };
 
 struct EvalRow {

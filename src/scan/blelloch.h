@@ -89,7 +89,7 @@ std::vector<Prefix<S>> blelloch_downsweep(const std::vector<Prefix<S>>& tree, in
       Prefix<S> parent = down[r];
       down[l] = parent;
       if (g * stride + half >= need_end) continue;  // the right block holds no requested output
-      SCANLAB_ASSERT(tree[l].has_value());         // its left sibling starts before need_end
+      SCANLAB_ASSERT(tree[l].has_value());          // its left sibling starts before need_end
       if (!parent) {
         down[r] = tree[l];  // Agg(e, y) = y
       } else {
@@ -116,9 +116,8 @@ std::vector<Prefix<S>> blelloch_scan(const std::vector<S>& xs, const BatchedAgg<
   // Outputs needed are D[0 .. need_end-1]; inclusive also needs D[n], the prefix of everything.
   const int64_t need_end = kind == ScanKind::Exclusive ? n : n + 1;
   const int64_t levels = ceil_log2(need_end);
-  std::vector<Prefix<S>> down =
-      blelloch_downsweep(blelloch_upsweep(xs, levels, /*with_root=*/false, agg, counter), levels, need_end,
-                         Prefix<S>(), agg, counter);
+  std::vector<Prefix<S>> down = blelloch_downsweep(blelloch_upsweep(xs, levels, /*with_root=*/false, agg, counter),
+                                                   levels, need_end, Prefix<S>(), agg, counter);
   if (kind == ScanKind::Exclusive) return down;
   return std::vector<Prefix<S>>(down.begin() + 1, down.end());
 }

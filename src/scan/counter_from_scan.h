@@ -34,8 +34,9 @@ typename OnlineScanner<S>::Snapshot counter_snapshot_from_scan(const std::vector
   for (size_t k = 0; k < slots; ++k) {
     if (((m >> k) & 1) == 0) continue;
     const int64_t end = ((m >> (k + 1)) << (k + 1)) + (int64_t{1} << k);
-    SCANLAB_CHECK(end <= static_cast<int64_t>(tree.size()) && tree[end - 1].has_value(), "counter snapshot from a scan: the up-sweep holds no block [",
-                  end - (int64_t{1} << k), ", ", end, "); expected a tree over at least ", m, " states");
+    SCANLAB_CHECK(end <= static_cast<int64_t>(tree.size()) && tree[end - 1].has_value(),
+                  "counter snapshot from a scan: the up-sweep holds no block [", end - (int64_t{1} << k), ", ", end,
+                  "); expected a tree over at least ", m, " states");
     snap.roots[k] = tree[end - 1];
     if (k + 1 < slots) {  // the top set bit is slots - 1: every lower root has a root above it
       SCANLAB_CHECK(end < static_cast<int64_t>(down.size()) && down[end].has_value(),

@@ -36,12 +36,18 @@ DualityDemoReport run_duality_demo(const DualityDemoOptions& opts, at::Device de
 
   TensorOnlineScanner online(agg);
   auto reference = dyadic_exclusive_reference<TensorState>(
-      [&] { auto v = xs; v.push_back(xs.back()); return v; }(), batch_tensor_agg(agg));
+      [&] {
+        auto v = xs;
+        v.push_back(xs.back());
+        return v;
+      }(),
+      batch_tensor_agg(agg));
   for (int64_t i = 0; i < opts.chunks; ++i) {
     online.insert(xs[i]);
     const at::Tensor p = (*parallel[i])[0];
     r.max_abs_diff = std::max(r.max_abs_diff, (p - (*online.prefix())[0]).abs().max().item<double>());
-    r.max_abs_diff_reference = std::max(r.max_abs_diff_reference, (p - (*reference[i + 1])[0]).abs().max().item<double>());
+    r.max_abs_diff_reference =
+        std::max(r.max_abs_diff_reference, (p - (*reference[i + 1])[0]).abs().max().item<double>());
     r.stored_states_after.push_back(online.stored_states());
     r.max_stored_states = std::max(r.max_stored_states, online.stored_states());
     r.max_stored_bytes = std::max(r.max_stored_bytes, online.stored_bytes());
@@ -53,7 +59,8 @@ DualityDemoReport run_duality_demo(const DualityDemoOptions& opts, at::Device de
 std::string format_duality_report(const DualityDemoReport& r) {
   std::string s;
   s += fmt::format("Prefix scan of {} chunk states with a random non-associative MLP Agg (float64)\n", r.chunks);
-  s += fmt::format("  parallel Blelloch scan : {:>6} batched Agg calls ({} pairs)\n", r.parallel_calls, r.parallel_pairs);
+  s += fmt::format("  parallel Blelloch scan : {:>6} batched Agg calls ({} pairs)\n", r.parallel_calls,
+                   r.parallel_pairs);
   s += fmt::format("  online binary counter  : {:>6} Agg calls over {} inserts ({:.2f} per insert)\n", r.online_calls,
                    r.chunks, static_cast<double>(r.online_calls) / r.chunks);
   s += fmt::format("  online stored states   : at most {} ({} bytes); bound 2*(floor(log2 m)+1) = {}\n",

@@ -18,8 +18,8 @@ struct DualityDemoOptions {
 
 struct DualityDemoReport {
   int64_t chunks = 0;
-  double max_abs_diff = 0;             // parallel vs online, over every prefix
-  double max_abs_diff_reference = 0;   // parallel vs sequential reference
+  double max_abs_diff = 0;            // parallel vs online, over every prefix
+  double max_abs_diff_reference = 0;  // parallel vs sequential reference
   int64_t parallel_calls = 0, parallel_pairs = 0;
   int64_t online_calls = 0;
   int64_t max_stored_states = 0, max_stored_bytes = 0;

@@ -90,9 +90,8 @@ class OnlineScanner {
     int64_t top = -1;
     for (int64_t k = 0; k < static_cast<int64_t>(snap.roots.size()); ++k) {
       const bool bit = k < 63 && (snap.count & (int64_t{1} << k));
-      SCANLAB_CHECK(bit == snap.roots[k].has_value(), "scanner snapshot: root ", k,
-                    bit ? " is missing" : " is present", " but bit ", k, " of count ", snap.count,
-                    bit ? " is set" : " is clear");
+      SCANLAB_CHECK(bit == snap.roots[k].has_value(), "scanner snapshot: root ", k, bit ? " is missing" : " is present",
+                    " but bit ", k, " of count ", snap.count, bit ? " is set" : " is clear");
       if (bit) top = k;
     }
     SCANLAB_CHECK((snap.count >> snap.roots.size()) == 0, "scanner snapshot: count ", snap.count,

@@ -49,8 +49,7 @@ std::vector<Prefix<S>> dyadic_exclusive_reference(const std::vector<S>& xs, cons
 
 // Inclusive left fold ((x0.x1).x2)... for associative operators.
 template <class S>
-std::vector<S> left_fold_inclusive(const std::vector<S>& xs, const BatchedAgg<S>& agg,
-                                   AggCounter* counter = nullptr) {
+std::vector<S> left_fold_inclusive(const std::vector<S>& xs, const BatchedAgg<S>& agg, AggCounter* counter = nullptr) {
   SCANLAB_CHECK(!xs.empty(), "prefix scan of an empty sequence: expected at least one state");
   std::vector<S> out{xs.front()};
   for (size_t i = 1; i < xs.size(); ++i) out.push_back(call_single(agg, out.back(), xs[i], counter));

@@ -32,8 +32,7 @@ void check_state_sequence(const std::vector<TensorState>& xs) {
   SCANLAB_CHECK(!first.empty(), "state 0 has no tensors; expected at least one");
   for (size_t i = 0; i < first.size(); ++i) {
     SCANLAB_CHECK(first[i].defined(), "state 0 component ", i, " is an undefined tensor");
-    SCANLAB_CHECK(first[i].dim() >= 1, "state 0 component ", i,
-                  " is a 0-d tensor; expected a leading batch dimension");
+    SCANLAB_CHECK(first[i].dim() >= 1, "state 0 component ", i, " is a 0-d tensor; expected a leading batch dimension");
   }
   for (size_t n = 1; n < xs.size(); ++n) check_state_matches(first, xs[n], "state " + std::to_string(n));
 }
@@ -58,8 +57,8 @@ BatchedAgg<TensorState> batch_tensor_agg(TensorAgg agg) {
     std::vector<TensorState> split(pairs, TensorState(comps));
     for (size_t c = 0; c < comps; ++c) {
       const int64_t b = older.front()[c].size(0);
-      SCANLAB_CHECK(out[c].dim() >= 1 && out[c].size(0) == b * static_cast<int64_t>(pairs), "Agg output component ",
-                    c, " has leading size ", (out[c].dim() ? out[c].size(0) : 0), "; expected ",
+      SCANLAB_CHECK(out[c].dim() >= 1 && out[c].size(0) == b * static_cast<int64_t>(pairs), "Agg output component ", c,
+                    " has leading size ", (out[c].dim() ? out[c].size(0) : 0), "; expected ",
                     b * static_cast<int64_t>(pairs), " (", pairs, " pairs of batch ", b, ")");
       std::vector<at::Tensor> parts = out[c].split(b, 0);
       for (size_t p = 0; p < pairs; ++p) split[p][c] = parts[p];

@@ -85,7 +85,8 @@ std::string Metrics::prometheus() const {
   };
   metric("scanlab_requests_total", "counter", "Finished requests, by HTTP status.");
   if (requests_.empty()) out += "scanlab_requests_total{code=\"200\"} 0\n";
-  for (const auto& [status, count] : requests_) out += fmt::format("scanlab_requests_total{{code=\"{}\"}} {}\n", status, count);
+  for (const auto& [status, count] : requests_)
+    out += fmt::format("scanlab_requests_total{{code=\"{}\"}} {}\n", status, count);
   metric("scanlab_tokens_generated_total", "counter", "Tokens generated.");
   out += fmt::format("scanlab_tokens_generated_total {}\n", tokens_);
   metric("scanlab_tokens_per_second", "gauge", "Tokens generated per second over the last 10 s.");
@@ -94,7 +95,8 @@ std::string Metrics::prometheus() const {
          "Time between a request's consecutive tokens (quantiles over the last 4096 tokens).");
   out += fmt::format("scanlab_token_latency_ms{{quantile=\"0.5\"}} {:.4f}\n", quantile_locked(0.5));
   out += fmt::format("scanlab_token_latency_ms{{quantile=\"0.99\"}} {:.4f}\n", quantile_locked(0.99));
-  out += fmt::format("scanlab_token_latency_ms_sum {:.4f}\nscanlab_token_latency_ms_count {}\n", latency_sum_ms_, tokens_);
+  out +=
+      fmt::format("scanlab_token_latency_ms_sum {:.4f}\nscanlab_token_latency_ms_count {}\n", latency_sum_ms_, tokens_);
   metric("scanlab_live_streams", "gauge", "Requests generating now (stepped together each tick).");
   out += fmt::format("scanlab_live_streams {}\n", gauges_.live_streams);
   metric("scanlab_queued_requests", "gauge", "Requests waiting for a place in the batch (--max-batch).");

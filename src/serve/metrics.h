@@ -19,7 +19,7 @@ struct Gauges {
   int64_t session_state_bytes = 0;  // idle sessions kept in memory
   int64_t sessions_in_memory = 0;
   int64_t sessions_on_disk = 0;
-  int64_t session_evictions = 0;    // all time
+  int64_t session_evictions = 0;  // all time
 };
 
 class Metrics {
@@ -28,11 +28,11 @@ class Metrics {
   static constexpr int64_t kRateSeconds = 10;
 
   Metrics();
-  void request_done(int status);                   // one finished request, by HTTP status
-  void token(double latency_ms);                   // one generated token and the time since the request's previous one
+  void request_done(int status);  // one finished request, by HTTP status
+  void token(double latency_ms);  // one generated token and the time since the request's previous one
   void set_gauges(const Gauges& g);
-  double latency_quantile(double q) const;         // over the window; 0 when empty
-  double tokens_per_second() const;                // over the last kRateSeconds (or the uptime, if shorter)
+  double latency_quantile(double q) const;  // over the window; 0 when empty
+  double tokens_per_second() const;         // over the last kRateSeconds (or the uptime, if shorter)
   int64_t tokens_total() const;
   int64_t requests_total() const;
   std::string prometheus() const;

@@ -72,12 +72,13 @@ CompletionRequest parse_request(const std::string& body, RequestKind kind, const
   if (j.is_discarded()) bad("the request body is not valid JSON");
   if (!j.is_object()) bad(detail::concat("the request body must be a JSON object, got ", j.type_name()));
   // "model" is accepted and ignored: OpenAI clients always send it, and the server has one model.
-  static const std::set<std::string> allowed = {"prompt", "max_tokens", "temperature", "top_k", "top_p",
+  static const std::set<std::string> allowed = {"prompt", "max_tokens", "temperature",  "top_k", "top_p",
                                                 "seed",   "stream",     "keep_session", "model"};
   for (const auto& [key, value] : j.items())
     if (!allowed.count(key))
-      bad(detail::concat("unknown field '", key,
-                         "'; allowed: prompt, max_tokens, temperature, top_k, top_p, seed, stream, keep_session, model"));
+      bad(detail::concat(
+          "unknown field '", key,
+          "'; allowed: prompt, max_tokens, temperature, top_k, top_p, seed, stream, keep_session, model"));
 
   CompletionRequest r;
   r.keep_session = kind == RequestKind::Continue;

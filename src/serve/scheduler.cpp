@@ -175,7 +175,8 @@ void Scheduler::admit(Live& l, Prefilled* prefilled) {
   } else {
     const std::string& id = spec.session_id;
     if (busy_sessions_.count(id))
-      throw RequestError(409, fmt::format("session '{}' is being continued by another request; retry when it ends", id));
+      throw RequestError(409,
+                         fmt::format("session '{}' is being continued by another request; retry when it ends", id));
     std::optional<Session> s;
     try {
       s = sessions_.take(id);
@@ -184,7 +185,8 @@ void Scheduler::admit(Live& l, Prefilled* prefilled) {
     }
     if (!s)
       throw RequestError(404, fmt::format("unknown session '{}' (never kept, ended with keep_session false, or "
-                                          "evicted with no --session-dir)", id));
+                                          "evicted with no --session-dir)",
+                                          id));
     busy_sessions_.insert(id);
     l.session_id = id;
     l.stream = std::move(s->stream);

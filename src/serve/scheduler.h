@@ -51,16 +51,16 @@ class Job {
   const JobSpec& spec() const { return spec_; }
 
   struct Progress {
-    std::vector<int64_t> ids;          // tokens from the index asked for on
-    std::vector<std::string> pieces;   // the text each of them completes
+    std::vector<int64_t> ids;         // tokens from the index asked for on
+    std::vector<std::string> pieces;  // the text each of them completes
     bool started = false, done = false;
-    int error_status = 0;              // non-zero: the request failed
+    int error_status = 0;  // non-zero: the request failed
     std::string error;
-    std::string tail;                  // text still held at the end (done only)
-    std::string finish_reason;         // "stop" (the end token) or "length" (done only)
-    std::string session_id;            // when kept (done only)
-    int64_t state_bytes = 0;           // the kept session's stream state (done only)
-    int64_t position = 0;              // tokens the session's stream has consumed (done only)
+    std::string tail;           // text still held at the end (done only)
+    std::string finish_reason;  // "stop" (the end token) or "length" (done only)
+    std::string session_id;     // when kept (done only)
+    int64_t state_bytes = 0;    // the kept session's stream state (done only)
+    int64_t position = 0;       // tokens the session's stream has consumed (done only)
     int64_t prompt_tokens = 0;
   };
   enum class Until { Started, MoreTokens, Done };
@@ -90,11 +90,11 @@ class Job {
 };
 
 struct SchedulerOptions {
-  int64_t max_batch = 16;                // live requests stepped per tick; the rest wait in the queue
+  int64_t max_batch = 16;                    // live requests stepped per tick; the rest wait in the queue
   int64_t session_bytes = int64_t{1} << 30;  // memory for idle sessions before LRU eviction
-  std::string session_dir;               // where evicted sessions go ("" = dropped)
-  std::optional<int64_t> end_token;      // ends a request with "stop" (GPT-2 BPE's <|endoftext|>); none: only "length"
-  std::string model_sha1;                // the model file's weights SHA-1: binds sessions on disk (needed with session_dir)
+  std::string session_dir;                   // where evicted sessions go ("" = dropped)
+  std::optional<int64_t> end_token;  // ends a request with "stop" (GPT-2 BPE's <|endoftext|>); none: only "length"
+  std::string model_sha1;            // the model file's weights SHA-1: binds sessions on disk (needed with session_dir)
 };
 
 class Scheduler {
@@ -116,8 +116,8 @@ class Scheduler {
   // admit() with its failures told to the request (400 naming the limit, 404, 409, 500); true if it joined.
   bool try_admit(Live& live, Prefilled* prefilled);
   at::Tensor prompt_of(const JobSpec& spec) const;  // [1, T] on the model's device
-  void emit(Live& live);                       // the pending token to the client
-  void step(const std::vector<Live*>& group);  // one step_together over the group, then sampling
+  void emit(Live& live);                            // the pending token to the client
+  void step(const std::vector<Live*>& group);       // one step_together over the group, then sampling
   bool finished(const Live& live) const;
   struct Ending {  // a retired request, told to its handler after the tick's gauges are out
     std::shared_ptr<Job> job;
@@ -131,7 +131,7 @@ class Scheduler {
   SchedulerOptions opts_;
   Metrics& metrics_;
   at::Device device_;
-  SessionStore sessions_;  // scheduler thread only
+  SessionStore sessions_;                // scheduler thread only
   std::set<std::string> busy_sessions_;  // sessions being continued now (scheduler thread only)
   std::mutex mu_;
   std::condition_variable cv_;

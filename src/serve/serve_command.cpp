@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <atomic>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 #include "core/check.h"
@@ -23,7 +23,8 @@ void run_serve_command(const ServeCommandOptions& opts, c10::Device device, std:
   // The handler only records the signal; a watcher thread polls it and stops the server from a
   // normal thread, since almost nothing is safe inside a handler. (Any thread may receive the
   // signal, including LibTorch's workers, so a flag works where blocking it per thread would not.)
-  struct sigaction action {}, old_int {}, old_term {};
+  struct sigaction action {
+  }, old_int{}, old_term{};
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
@@ -44,7 +45,7 @@ void run_serve_command(const ServeCommandOptions& opts, c10::Device device, std:
   // Text in and out is byte-level here; a model of ids (or a GPT-2 BPE one) takes and returns ids.
   server_opts.byte_text = file.tokenizer.value("kind", std::string()) == "byte";
   server_opts.end_token = tokenize::end_of_text_id(file.tokenizer);  // GPT-2 BPE's <|endoftext|>
-  server_opts.model_sha1 = file.weights_sha1;  // sessions on disk are bound to these weights
+  server_opts.model_sha1 = file.weights_sha1;                        // sessions on disk are bound to these weights
   Server server(model, server_opts);
   const int port = server.bind();
   log << fmt::format("scanlab serve: {} (vocab {}) listening on http://{}:{}\n", model->kind(), model->vocab_size(),

@@ -32,9 +32,10 @@ struct Server::Impl {
         kind(model->kind()),
         vocab(model->vocab_size()),
         byte_text(opts.byte_text && vocab >= tokenize::ByteTokenizer().vocab_size()),
-        scheduler(model, SchedulerOptions{opts.max_batch, opts.session_bytes, opts.session_dir, opts.end_token,
-                                          opts.model_sha1},
-                  metrics) {
+        scheduler(
+            model,
+            SchedulerOptions{opts.max_batch, opts.session_bytes, opts.session_dir, opts.end_token, opts.model_sha1},
+            metrics) {
     // Every request holds a handler thread until its reply ends, so the pool is sized to the batch
     // plus a few for /health, /metrics and requests waiting in the queue.
     const size_t threads = static_cast<size_t>(opts.max_batch) + 8;
@@ -56,9 +57,10 @@ struct Server::Impl {
     http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
       guarded(res, [&] { completion(req, res, RequestKind::Completion, ""); });
     });
-    http.Post(R"(/v1/sessions/([A-Za-z0-9_-]{1,64})/continue)", [this](const httplib::Request& req, httplib::Response& res) {
-      guarded(res, [&] { completion(req, res, RequestKind::Continue, req.matches[1].str()); });
-    });
+    http.Post(R"(/v1/sessions/([A-Za-z0-9_-]{1,64})/continue)",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                guarded(res, [&] { completion(req, res, RequestKind::Continue, req.matches[1].str()); });
+              });
     // Unknown routes (and other errors httplib answers itself) get the same JSON error shape.
     http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
@@ -66,8 +68,9 @@ struct Server::Impl {
       if (res.status == 404) msg = fmt::format("no route for {} {}", req.method, req.path);
       // httplib caps form-encoded bodies at 8 KiB, and curl -d sends that content type by default.
       if (res.status == 413)
-        msg = "the request body is too large (16 MiB at most; a body sent as application/x-www-form-urlencoded, "
-              "curl -d's default, at most 8 KiB: send Content-Type: application/json)";
+        msg =
+            "the request body is too large (16 MiB at most; a body sent as application/x-www-form-urlencoded, "
+            "curl -d's default, at most 8 KiB: send Content-Type: application/json)";
       res.set_content(error_body(res.status, msg), "application/json");
     });
   }
@@ -93,12 +96,13 @@ struct Server::Impl {
                   const char* finish_reason, const Job::Progress* end) {
     json choice = {{"index", 0}, {"text", text}, {"token_ids", ids}, {"finish_reason", nullptr}};
     if (finish_reason) choice["finish_reason"] = finish_reason;
-    json j = {{"id", id},
-              {"object", "text_completion"},
-              {"created", std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count()},
-              {"model", kind},
-              {"choices", json::array({choice})}};
+    json j = {
+        {"id", id},
+        {"object", "text_completion"},
+        {"created",
+         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()},
+        {"model", kind},
+        {"choices", json::array({choice})}};
     if (end) {
       j["usage"] = {{"prompt_tokens", end->prompt_tokens},
                     {"completion_tokens", completion_tokens(*end)},
@@ -120,8 +124,8 @@ struct Server::Impl {
 
   void completion(const httplib::Request& req, httplib::Response& res, RequestKind kind_of_request,
                   const std::string& session_id) {
-    const CompletionRequest r =
-        parse_request(req.body, kind_of_request, RequestLimits{vocab, opts.max_prompt_tokens, opts.max_tokens, byte_text});
+    const CompletionRequest r = parse_request(req.body, kind_of_request,
+                                              RequestLimits{vocab, opts.max_prompt_tokens, opts.max_tokens, byte_text});
     JobSpec spec;
     spec.prompt = r.prompt;
     spec.session_id = session_id;
@@ -160,7 +164,8 @@ struct Server::Impl {
         [this, job, id, sent, all, counted](size_t, httplib::DataSink& sink) {
           Job::Progress q = job->wait(Job::Until::MoreTokens, *sent, milliseconds(200));
           for (size_t i = 0; i < q.ids.size(); ++i) {
-            const std::string event = "data: " + dump(reply_json(id, {q.ids[i]}, q.pieces[i], nullptr, nullptr)) + "\n\n";
+            const std::string event =
+                "data: " + dump(reply_json(id, {q.ids[i]}, q.pieces[i], nullptr, nullptr)) + "\n\n";
             if (!sink.write(event.data(), event.size())) {
               hang_up(job, *counted);
               return false;

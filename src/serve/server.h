@@ -21,15 +21,15 @@ namespace scanlab::serve {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                            // 0: any free port (bind() says which)
-  int64_t max_batch = 16;                     // requests stepped together per tick
+  int port = 8080;         // 0: any free port (bind() says which)
+  int64_t max_batch = 16;  // requests stepped together per tick
   int64_t max_prompt_tokens = 4096;
-  int64_t max_tokens = 4096;                  // the largest max_tokens a request may ask for
-  int64_t session_bytes = int64_t{1} << 30;   // memory for idle sessions (LRU eviction past it)
-  std::string session_dir;                    // evicted sessions go here ("" = dropped)
-  bool byte_text = true;                      // the model file's tokenizer is byte-level (else: ids only)
-  std::optional<int64_t> end_token;           // the tokenizer's end of text: finish_reason "stop"
-  std::string model_sha1;                     // models::ModelFile::weights_sha1; needed with session_dir
+  int64_t max_tokens = 4096;                 // the largest max_tokens a request may ask for
+  int64_t session_bytes = int64_t{1} << 30;  // memory for idle sessions (LRU eviction past it)
+  std::string session_dir;                   // evicted sessions go here ("" = dropped)
+  bool byte_text = true;                     // the model file's tokenizer is byte-level (else: ids only)
+  std::optional<int64_t> end_token;          // the tokenizer's end of text: finish_reason "stop"
+  std::string model_sha1;                    // models::ModelFile::weights_sha1; needed with session_dir
 };
 
 class Server {

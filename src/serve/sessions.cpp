@@ -13,8 +13,7 @@ int64_t session_bytes(const Session& s) {
   return s.stream->state_bytes() + static_cast<int64_t>(s.logits.numel() * s.logits.element_size());
 }
 
-SessionStore::SessionStore(models::SequenceModel& model, std::string model_sha1, int64_t budget_bytes,
-                           std::string dir)
+SessionStore::SessionStore(models::SequenceModel& model, std::string model_sha1, int64_t budget_bytes, std::string dir)
     : model_(model), model_sha1_(std::move(model_sha1)), budget_(budget_bytes), dir_(std::move(dir)) {
   SCANLAB_CHECK(budget_ >= 0, "--session-bytes ", budget_, ": expected >= 0");
   SCANLAB_CHECK(dir_.empty() || !model_sha1_.empty(), "--session-dir '", dir_,

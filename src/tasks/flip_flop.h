@@ -20,14 +20,14 @@
 namespace scanlab::tasks {
 
 struct FlipFlopOptions {
-  int64_t num_values = 4;        // distinct values a write can set (V)
-  int64_t num_distractors = 4;   // distinct tokens that leave the value unchanged (D)
-  double write_prob = 0.125;     // probability that an action after the first is a write
-  int64_t seq_len = 32;          // actions per example (T)
+  int64_t num_values = 4;       // distinct values a write can set (V)
+  int64_t num_distractors = 4;  // distinct tokens that leave the value unchanged (D)
+  double write_prob = 0.125;    // probability that an action after the first is a write
+  int64_t seq_len = 32;         // actions per example (T)
   int64_t num_train = 100000;
   int64_t num_val = 1000;
-  uint64_t seed = 0;             // training examples
-  uint64_t val_seed = 10;        // validation examples: a disjoint stream
+  uint64_t seed = 0;       // training examples
+  uint64_t val_seed = 10;  // validation examples: a disjoint stream
 };
 
 class FlipFlopTask : public Task {
@@ -47,7 +47,9 @@ class FlipFlopTask : public Task {
   // The action tokens of one example and the value after each (value[t] is set by the last write
   // among actions 0..t).
   void generate(Split split, int64_t index, std::vector<int64_t>& tokens, std::vector<int64_t>& values) const;
-  bool is_write(int64_t token) const { return token >= kNumSpecialTokens && token < kNumSpecialTokens + opts_.num_values; }
+  bool is_write(int64_t token) const {
+    return token >= kNumSpecialTokens && token < kNumSpecialTokens + opts_.num_values;
+  }
   // For inputs [B, T] (CPU), the index of the last write at or before each position: [B, T] int64,
   // -1 before the first write.
   at::Tensor last_write_index(const at::Tensor& inputs) const;

@@ -27,7 +27,7 @@ struct MqarOptions {
   int64_t num_train = 100000;
   int64_t num_val = 3000;
   uint64_t seed = 0;
-  uint64_t val_seed = 10;          // Zoology: validation seed = train seed + 10
+  uint64_t val_seed = 10;  // Zoology: validation seed = train seed + 10
 };
 
 class MqarTask : public Task {

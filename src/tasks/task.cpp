@@ -11,9 +11,8 @@ namespace scanlab::tasks {
 std::string split_name(Split split) { return split == Split::Train ? "train" : "validation"; }
 
 Batch Task::range(Split split, int64_t first, int64_t count) const {
-  SCANLAB_CHECK(first >= 0 && count >= 1 && first + count <= num_examples(split), name(), ": examples [", first,
-                ", ", first + count, ") of the ", split_name(split), " split requested, but it has ",
-                num_examples(split));
+  SCANLAB_CHECK(first >= 0 && count >= 1 && first + count <= num_examples(split), name(), ": examples [", first, ", ",
+                first + count, ") of the ", split_name(split), " split requested, but it has ", num_examples(split));
   std::vector<int64_t> indices(static_cast<size_t>(count));
   for (int64_t i = 0; i < count; ++i) indices[static_cast<size_t>(i)] = first + i;
   return examples(split, indices);
@@ -21,9 +20,9 @@ Batch Task::range(Split split, int64_t first, int64_t count) const {
 
 std::pair<at::Tensor, at::Tensor> align_for_loss(const at::Tensor& logits, const at::Tensor& labels,
                                                  LossAlignment alignment) {
-  SCANLAB_CHECK(logits.dim() == 3 && labels.dim() == 2 && logits.size(0) == labels.size(0) &&
-                    logits.size(1) == labels.size(1),
-                "loss: expected logits [B, T, V] and labels [B, T], got ", logits.sizes(), " and ", labels.sizes());
+  SCANLAB_CHECK(
+      logits.dim() == 3 && labels.dim() == 2 && logits.size(0) == labels.size(0) && logits.size(1) == labels.size(1),
+      "loss: expected logits [B, T, V] and labels [B, T], got ", logits.sizes(), " and ", labels.sizes());
   if (alignment == LossAlignment::Unshifted) return {logits, labels};
   const int64_t T = logits.size(1);
   return {logits.narrow(1, 0, T - 1), labels.narrow(1, 1, T - 1)};
@@ -41,8 +40,8 @@ at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& labels, Los
                          at::Reduction::Reduction reduction) {
   auto [lg, lb] = align_for_loss(logits, labels, alignment);
   const int64_t V = lg.size(2);
-  return at::cross_entropy_loss(loss_precision(lg).reshape({-1, V}), lb.reshape({-1}).to(lg.device()), {},
-                                reduction, kIgnoreLabel);
+  return at::cross_entropy_loss(loss_precision(lg).reshape({-1, V}), lb.reshape({-1}).to(lg.device()), {}, reduction,
+                                kIgnoreLabel);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 namespace scanlab::tasks {
 namespace {
 
-constexpr int64_t kMaxSymmetricDegree = 6;   // 720 elements: a 518k-entry composition table
+constexpr int64_t kMaxSymmetricDegree = 6;  // 720 elements: a 518k-entry composition table
 constexpr int64_t kMaxCyclicOrder = 1024;
 
 bool is_even(const std::vector<int>& p) {
@@ -52,7 +52,7 @@ PermutationGroup PermutationGroup::from_name(const std::string& name) {
       elements.push_back(p);
     }
   } else {
-    SCANLAB_CHECK(false, "unknown group '", name, "'", hint);
+    SCANLAB_FAIL("unknown group '", name, "'", hint);
   }
   std::sort(elements.begin(), elements.end());  // lexicographic one-line order; identity first
   return PermutationGroup(name, degree, std::move(elements));
@@ -67,7 +67,8 @@ PermutationGroup::PermutationGroup(std::string name, int64_t degree, std::vector
     for (int64_t a = 0; a < G; ++a) {
       const auto& ps = elements_[static_cast<size_t>(s)];
       const auto& pa = elements_[static_cast<size_t>(a)];
-      for (int64_t j = 0; j < degree_; ++j) composed[static_cast<size_t>(j)] = ps[static_cast<size_t>(pa[static_cast<size_t>(j)])];
+      for (int64_t j = 0; j < degree_; ++j)
+        composed[static_cast<size_t>(j)] = ps[static_cast<size_t>(pa[static_cast<size_t>(j)])];
       auto it = std::lower_bound(elements_.begin(), elements_.end(), composed);
       SCANLAB_ASSERT(it != elements_.end() && *it == composed);  // closure: the set is a group
       table_[static_cast<size_t>(s * G + a)] = it - elements_.begin();
@@ -76,7 +77,8 @@ PermutationGroup::PermutationGroup(std::string name, int64_t degree, std::vector
 
 std::string PermutationGroup::one_line(int64_t e) const {
   std::string s;
-  for (int v : permutation(e)) s += (degree_ <= 9 ? std::to_string(v + 1) : (s.empty() ? "" : ",") + std::to_string(v + 1));
+  for (int v : permutation(e))
+    s += (degree_ <= 9 ? std::to_string(v + 1) : (s.empty() ? "" : ",") + std::to_string(v + 1));
   return s;
 }
 
@@ -107,7 +109,8 @@ void WordProblemTask::generate(Split split, int64_t index, std::vector<int64_t>&
   states[0] = group_.identity();
   for (int64_t t = 0; t < T; ++t) {
     actions[static_cast<size_t>(t)] = rng.below(group_.size());
-    states[static_cast<size_t>(t + 1)] = group_.compose(states[static_cast<size_t>(t)], actions[static_cast<size_t>(t)]);
+    states[static_cast<size_t>(t + 1)] =
+        group_.compose(states[static_cast<size_t>(t)], actions[static_cast<size_t>(t)]);
   }
 }
 

@@ -39,11 +39,11 @@ class PermutationGroup {
 
 struct WordProblemOptions {
   std::string group = "S5";
-  int64_t seq_len = 18;          // actions per example (T)
-  int64_t num_train = 100000;    // the paper's stories per curriculum stage
+  int64_t seq_len = 18;        // actions per example (T)
+  int64_t num_train = 100000;  // the paper's stories per curriculum stage
   int64_t num_val = 1000;
-  uint64_t seed = 0;             // training examples
-  uint64_t val_seed = 10;        // validation examples: a disjoint stream
+  uint64_t seed = 0;       // training examples
+  uint64_t val_seed = 10;  // validation examples: a disjoint stream
 };
 
 class WordProblemTask : public Task {

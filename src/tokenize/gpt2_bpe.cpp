@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <climits>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <queue>
 #include <sstream>
 #include <utility>
@@ -22,8 +22,7 @@
 namespace scanlab::tokenize {
 namespace {
 
-constexpr const char* kPattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr const char* kPattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
@@ -86,7 +85,7 @@ Gpt2Bpe::Gpt2Bpe(const std::string& dir) {
   try {
     enc = nlohmann::json::parse(read_file(enc_path));
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, "GPT-2 tokenizer: ", enc_path, " is not valid JSON: ", e.what());
+    SCANLAB_FAIL("GPT-2 tokenizer: ", enc_path, " is not valid JSON: ", e.what());
   }
   SCANLAB_CHECK(enc.is_object() && !enc.empty(), "GPT-2 tokenizer: ", enc_path, " must map token strings to ids");
   decoder_.resize(enc.size());
@@ -130,8 +129,9 @@ Gpt2Bpe::Gpt2Bpe(const std::string& dir) {
                                &err, &err_offset, nullptr);
   SCANLAB_ASSERT(regex_->code != nullptr);
 #else
-  SCANLAB_CHECK(false, "GPT-2 tokenizer: this scanlab was built without PCRE2 (libpcre2-dev), which the GPT-2 "
-                       "pre-tokenizer needs for Unicode classes; install it and reconfigure, or use tokenizer = \"byte\"");
+  SCANLAB_FAIL(
+      "GPT-2 tokenizer: this scanlab was built without PCRE2 (libpcre2-dev), which the GPT-2 "
+      "pre-tokenizer needs for Unicode classes; install it and reconfigure, or use tokenizer = \"byte\"");
 #endif
 }
 
@@ -150,8 +150,7 @@ std::vector<std::string> Gpt2Bpe::pre_tokenize(std::string_view text) const {
       pcre2_match_data_free(md);
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
-      SCANLAB_CHECK(false, "GPT-2 tokenizer: cannot pre-tokenize at byte ", start, ": ",
-                    reinterpret_cast<const char*>(msg));
+      SCANLAB_FAIL("GPT-2 tokenizer: cannot pre-tokenize at byte ", start, ": ", reinterpret_cast<const char*>(msg));
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     SCANLAB_ASSERT(ov[1] > ov[0]);  // every alternative consumes at least one character
@@ -234,7 +233,8 @@ std::string Gpt2Bpe::decode(const std::vector<int64_t>& ids) const {
   for (size_t i = 0; i < ids.size(); ++i) {
     SCANLAB_CHECK(ids[i] >= 0 && ids[i] < vocab_size(), "GPT-2 tokenizer: id ", ids[i], " at position ", i,
                   " is outside the vocabulary of ", vocab_size());
-    for (uint32_t cp : code_points(decoder_[static_cast<size_t>(ids[i])])) out += static_cast<char>(symbol_byte_.at(cp));
+    for (uint32_t cp : code_points(decoder_[static_cast<size_t>(ids[i])]))
+      out += static_cast<char>(symbol_byte_.at(cp));
   }
   return out;
 }

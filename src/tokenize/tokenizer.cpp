@@ -29,8 +29,7 @@ std::string ByteTokenizer::decode(const std::vector<int64_t>& ids) const {
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& kind, const std::string& bpe_dir) {
   if (kind == "byte") return std::make_unique<ByteTokenizer>();
   if (kind == "gpt2") return std::make_unique<Gpt2Bpe>(bpe_dir);
-  SCANLAB_CHECK(false, "unknown tokenizer '", kind, "'; expected byte or gpt2");
-  return nullptr;
+  SCANLAB_FAIL("unknown tokenizer '", kind, "'; expected byte or gpt2");
 }
 
 namespace {
@@ -44,11 +43,11 @@ std::string file_sha1(const std::filesystem::path& path) {
 }
 
 std::string kind_of(const nlohmann::json& d) {
-  SCANLAB_CHECK(d.is_object() && d.contains("kind") && d["kind"].is_string(),
-                "tokenizer description ", d.dump(), " has no \"kind\"; expected byte, gpt2 or none");
+  SCANLAB_CHECK(d.is_object() && d.contains("kind") && d["kind"].is_string(), "tokenizer description ", d.dump(),
+                " has no \"kind\"; expected byte, gpt2 or none");
   const std::string kind = d["kind"].get<std::string>();
-  SCANLAB_CHECK(kind == "byte" || kind == "gpt2" || kind == "none", "tokenizer description ", d.dump(),
-                " has kind '", kind, "'; expected byte, gpt2 or none");
+  SCANLAB_CHECK(kind == "byte" || kind == "gpt2" || kind == "none", "tokenizer description ", d.dump(), " has kind '",
+                kind, "'; expected byte, gpt2 or none");
   SCANLAB_CHECK(!d.contains("task") || d["task"].is_string(), "tokenizer description ", d.dump(),
                 " has a \"task\" that is not a string");
   return kind;
@@ -76,10 +75,11 @@ std::unique_ptr<Tokenizer> tokenizer_from_description(const nlohmann::json& d, c
   SCANLAB_CHECK(d.contains("files") && d["files"].is_object(), "GPT-2 tokenizer description ", d.dump(),
                 " lacks the hashes of its files");
   for (const char* f : kBpeFiles) {
-    SCANLAB_CHECK(d["files"].contains(f) && d["files"][f].is_string(), "GPT-2 tokenizer description lacks the hash of ", f);
+    SCANLAB_CHECK(d["files"].contains(f) && d["files"][f].is_string(), "GPT-2 tokenizer description lacks the hash of ",
+                  f);
     const std::string have = file_sha1(bpe_folder(bpe_dir) / f), want = d["files"][f].get<std::string>();
-    SCANLAB_CHECK(have == want, "GPT-2 tokenizer file '", (bpe_folder(bpe_dir) / f).string(), "' has SHA-1 ",
-                  have, " but the model was built with ", want, "; point --bpe-dir at the files it was trained with");
+    SCANLAB_CHECK(have == want, "GPT-2 tokenizer file '", (bpe_folder(bpe_dir) / f).string(), "' has SHA-1 ", have,
+                  " but the model was built with ", want, "; point --bpe-dir at the files it was trained with");
   }
   return std::make_unique<Gpt2Bpe>(bpe_folder(bpe_dir).string());
 }

@@ -39,7 +39,8 @@ Progress progress_from_json(const nlohmann::json& j) {
   SCANLAB_CHECK(best.is_null() || (best.is_number() && std::isfinite(best.get<double>())),
                 "progress field 'best_eval_loss' is ", best.dump(), "; expected a finite number or null");
   p.best_eval_loss = best.is_null() ? INFINITY : best.get<double>();
-  SCANLAB_CHECK(j.at("done").is_boolean(), "progress field 'done' is ", j.at("done").dump(), "; expected true or false");
+  SCANLAB_CHECK(j.at("done").is_boolean(), "progress field 'done' is ", j.at("done").dump(),
+                "; expected true or false");
   p.done = j.at("done").get<bool>();
   if (j.contains("threads")) p.threads = count("threads");
   SCANLAB_CHECK(p.step <= p.global_step, "progress: step ", p.step, " exceeds global_step ", p.global_step);
@@ -47,9 +48,9 @@ Progress progress_from_json(const nlohmann::json& j) {
 }
 
 void check_resumable(const Progress& p, int64_t stages, int64_t steps_per_stage, const std::string& path) {
-  SCANLAB_CHECK(p.stage < stages || (p.done && p.stage == stages), "checkpoint '", path, "': progress stage ",
-                p.stage, " is outside this run's curriculum of ", stages, " stage(s) (expected 0..", stages - 1,
-                ", or ", stages, " for a finished run)");
+  SCANLAB_CHECK(p.stage < stages || (p.done && p.stage == stages), "checkpoint '", path, "': progress stage ", p.stage,
+                " is outside this run's curriculum of ", stages, " stage(s) (expected 0..", stages - 1, ", or ", stages,
+                " for a finished run)");
   SCANLAB_CHECK(p.step <= steps_per_stage, "checkpoint '", path, "': progress step ", p.step,
                 " exceeds this run's train.steps ", steps_per_stage);
   SCANLAB_CHECK(p.global_step <= stages * steps_per_stage, "checkpoint '", path, "': progress global_step ",
@@ -81,9 +82,9 @@ Checkpoint load_checkpoint(const std::string& path) {
     c.progress = progress_from_json(nlohmann::json::parse(f.train_metadata.at("progress")));
     c.config = nlohmann::json::parse(f.train_metadata.at("experiment"));
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, "checkpoint '", path, "': bad training metadata: ", e.what());
+    SCANLAB_FAIL("checkpoint '", path, "': bad training metadata: ", e.what());
   } catch (const Error& e) {
-    SCANLAB_CHECK(false, "checkpoint '", path, "': ", e.what());
+    SCANLAB_FAIL("checkpoint '", path, "': ", e.what());
   }
   c.model_config = f.config;
   c.tokenizer = f.tokenizer;

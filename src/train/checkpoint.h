@@ -24,8 +24,8 @@ struct Progress {
   int64_t global_step = 0;  // optimizer steps done in the whole run
   double best_eval_loss = INFINITY;
   int64_t evals_since_best = 0;
-  bool done = false;        // the run finished every stage
-  int64_t threads = 0;      // CPU threads torch used when it was written (0: not recorded, older files)
+  bool done = false;    // the run finished every stage
+  int64_t threads = 0;  // CPU threads torch used when it was written (0: not recorded, older files)
 };
 
 nlohmann::json progress_to_json(const Progress& p);

@@ -41,24 +41,23 @@ void check_seq_parallel(const config::ExperimentConfig& cfg, int ranks) {
   SCANLAB_CHECK(kind == "transformer_psm" || is_affine, "--seq-parallel: model '", kind, "' has no chunk scan to ",
                 "split over the ranks; sequence parallel training covers ", known);
   const std::string chunk_key = is_affine ? "chunk_len" : "chunk_size";
-  const int64_t chunk = cfg.model.value(chunk_key, is_affine ? models::AffineLmOptions{}.chunk_len
-                                                             : models::TransformerPsmOptions{}.chunk_size);
+  const int64_t chunk = cfg.model.value(
+      chunk_key, is_affine ? models::AffineLmOptions{}.chunk_len : models::TransformerPsmOptions{}.chunk_size);
   SCANLAB_CHECK(chunk >= 1, "--seq-parallel: model.", chunk_key, " must be >= 1, got ", chunk);
-  const std::vector<int64_t> lens =
-      cfg.train.curriculum.empty() ? std::vector<int64_t>{0} : cfg.train.curriculum;
+  const std::vector<int64_t> lens = cfg.train.curriculum.empty() ? std::vector<int64_t>{0} : cfg.train.curriculum;
   for (int64_t len : lens) {
     // The tokens a batch holds at this stage, from one example (seq_len counts differently per task).
-    const int64_t t = config::make_task(cfg.task, len)->examples(tasks::Split::Train, {0}).inputs.size(1);
+    const int64_t t = tasks::make_task(cfg.task, len)->examples(tasks::Split::Train, {0}).inputs.size(1);
     const int64_t chunks = (t + chunk - 1) / chunk;
     if (is_affine) {  // chunks split evenly (dist::SeqParallel::affine_token_range)
-      SCANLAB_CHECK(chunks >= ranks, "--seq-parallel over ", ranks, " ranks: sequences of ", t, " tokens are ",
-                    chunks, " chunks of ", chunk, " (model.chunk_len); every rank needs at least one chunk; use ",
+      SCANLAB_CHECK(chunks >= ranks, "--seq-parallel over ", ranks, " ranks: sequences of ", t, " tokens are ", chunks,
+                    " chunks of ", chunk, " (model.chunk_len); every rank needs at least one chunk; use ",
                     "fewer ranks, longer sequences or a shorter chunk_len");
       continue;
     }
     const scan::BlockLayout l = scan::block_layout(chunks, ranks);
-    SCANLAB_CHECK(l.count(ranks - 1) > 0, "--seq-parallel over ", ranks, " ranks: sequences of ", t,
-                  " tokens are ", l.states, " chunks of ", chunk, "; in blocks of ", l.block_len,
+    SCANLAB_CHECK(l.count(ranks - 1) > 0, "--seq-parallel over ", ranks, " ranks: sequences of ", t, " tokens are ",
+                  l.states, " chunks of ", chunk, "; in blocks of ", l.block_len,
                   " chunks (a power of two) per rank they leave rank ", ranks - 1,
                   " without tokens; use fewer ranks or longer sequences (more than ", (ranks - 1) * l.block_len,
                   " chunks)");
@@ -76,7 +75,8 @@ at::Tensor block_labels(const at::Tensor& labels, int64_t first, int64_t count, 
 void sum_over_ranks(dist::Group& group, tasks::EvalTotals& totals, const std::string& what) {
   if (group.size() == 1) return;
   // Ranks may have seen different lengths: the longest decides the per-position vectors' size.
-  const auto longest = group.reduce_values({static_cast<double>(totals.errors_at.size())}, dist::Group::Reduce::Max, what)[0];
+  const auto longest =
+      group.reduce_values({static_cast<double>(totals.errors_at.size())}, dist::Group::Reduce::Max, what)[0];
   totals.errors_at.resize(static_cast<size_t>(longest), 0);
   totals.count_at.resize(static_cast<size_t>(longest), 0);
   std::vector<double> v{totals.loss_sum, static_cast<double>(totals.correct), static_cast<double>(totals.total)};

@@ -32,7 +32,7 @@ TrainedRun load_trained_run(const std::string& checkpoint, const ModelFactory& m
     try {
       run.config = config::parse_experiment(nlohmann::json::parse(file.train_metadata.at("experiment")));
     } catch (const nlohmann::json::exception& e) {
-      SCANLAB_CHECK(false, "checkpoint '", checkpoint, "': bad experiment metadata: ", e.what());
+      SCANLAB_FAIL("checkpoint '", checkpoint, "': bad experiment metadata: ", e.what());
     }
   }
   if (!make_model) {
@@ -53,9 +53,9 @@ namespace {
 void check_eval_fits(const nlohmann::json& config, int64_t batch, int64_t len, EvalMode mode, at::Device device,
                      const std::string& checkpoint) {
   const double b = static_cast<double>(batch), t = static_cast<double>(len);
-  const double bytes = mode == EvalMode::Parallel
-                           ? models::inference_bytes(config, b, t)
-                           : models::inference_bytes(config, b, 1) + 4.0 * b * t * models::estimate_model_size(config).vocab;
+  const double bytes = mode == EvalMode::Parallel ? models::inference_bytes(config, b, t)
+                                                  : models::inference_bytes(config, b, 1) +
+                                                        4.0 * b * t * models::estimate_model_size(config).vocab;
   check_fits_in_memory(bytes, device,
                        fmt::format("eval: {} ({}) on batches of {} x {} tokens (--batch-size x length, {} mode)",
                                    checkpoint, config.value("model", std::string("model")), batch, len,
@@ -72,13 +72,14 @@ std::vector<EvalRow> run_eval(const EvalOptions& opts, at::Device device) {
     const auto& ec = run.config.eval;
     const auto mode = parse_eval_mode(opts.mode.empty() ? ec.mode : opts.mode);
     auto lengths = !opts.lengths.empty() ? opts.lengths : ec.lengths;
-    if (lengths.empty()) lengths.push_back(config::task_seq_len(run.config.task));
+    if (lengths.empty()) lengths.push_back(tasks::task_seq_len(run.config.task));
     const int64_t batch = opts.batch_size > 0 ? opts.batch_size : ec.batch_size;
     for (int64_t len : lengths) {
       if (!opts.make_model) check_eval_fits(run.model->config(), batch, len, mode, device, path);  // registry models
-      auto task = config::make_task(run.config.task, len);
-      auto totals = evaluate(*run.model, *task, tasks::Split::Validation, opts.examples > 0 ? opts.examples : ec.examples,
-                             batch, mode, device, run.config.train.bf16);
+      auto task = tasks::make_task(run.config.task, len);
+      auto totals =
+          evaluate(*run.model, *task, tasks::Split::Validation, opts.examples > 0 ? opts.examples : ec.examples, batch,
+                   mode, device, run.config.train.bf16);
       rows.push_back({run.config.name, len, totals.total, totals.mean_loss(), totals.accuracy(), totals.perplexity(),
                       totals.error_rate_by_position()});
     }
@@ -106,8 +107,13 @@ void write_eval_outputs(const std::vector<EvalRow>& rows, const std::string& out
   write_file_atomically(out_dir + "/eval.md", eval_markdown(rows));
   auto j = nlohmann::json::array();
   for (const auto& r : rows)
-    j.push_back({{"model", r.model}, {"length", r.length}, {"scored", r.scored}, {"loss", r.loss},
-                 {"accuracy", r.accuracy}, {"perplexity", r.perplexity}, {"error_at", r.error_at}});
+    j.push_back({{"model", r.model},
+                 {"length", r.length},
+                 {"scored", r.scored},
+                 {"loss", r.loss},
+                 {"accuracy", r.accuracy},
+                 {"perplexity", r.perplexity},
+                 {"error_at", r.error_at}});
   write_file_atomically(out_dir + "/eval.json", j.dump(1) + "\n");
   std::vector<io::PlotSeries> by_length, by_position;
   for (const auto& r : rows) {
@@ -136,8 +142,8 @@ std::string training_curves_svg(const std::vector<std::string>& metrics_paths, c
       s.x.push_back(r.value("global_step", 0.0));
       s.y.push_back(r[metric].get<double>());
     }
-    SCANLAB_CHECK(!s.x.empty(), "plot: '", path, "' has no '", metric, "' records; metrics are: ",
-                  "loss, acc, lr, grad_norm, eval_loss, eval_acc");
+    SCANLAB_CHECK(!s.x.empty(), "plot: '", path, "' has no '", metric,
+                  "' records; metrics are: ", "loss, acc, lr, grad_norm, eval_loss, eval_acc");
     series.push_back(std::move(s));
   }
   try {
@@ -145,7 +151,7 @@ std::string training_curves_svg(const std::vector<std::string>& metrics_paths, c
   } catch (const Error& e) {
     std::string files;
     for (const auto& path : metrics_paths) files += (files.empty() ? "'" : ", '") + path + "'";
-    SCANLAB_CHECK(false, "plot of ", files, ": ", e.what());
+    SCANLAB_FAIL("plot of ", files, ": ", e.what());
   }
   return {};
 }

@@ -24,8 +24,8 @@ at::Tensor model_logits(models::SequenceModel& model, const at::Tensor& inputs, 
   return at::stack(steps, 1);
 }
 
-tasks::EvalTotals evaluate(models::SequenceModel& model, const tasks::Task& task, tasks::Split split,
-                           int64_t examples, int64_t batch_size, EvalMode mode, at::Device device, bool bf16) {
+tasks::EvalTotals evaluate(models::SequenceModel& model, const tasks::Task& task, tasks::Split split, int64_t examples,
+                           int64_t batch_size, EvalMode mode, at::Device device, bool bf16) {
   SCANLAB_CHECK(examples >= 1 && batch_size >= 1, "evaluate: examples and batch_size must be >= 1");
   return evaluate_range(model, task, split, 0, std::min(examples, task.num_examples(split)), batch_size, mode, device,
                         bf16);

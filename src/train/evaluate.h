@@ -18,9 +18,8 @@ EvalMode parse_eval_mode(const std::string& name);  // "parallel" | "stream"
 at::Tensor model_logits(models::SequenceModel& model, const at::Tensor& inputs, EvalMode mode);
 
 // The first `examples` examples of a split (fewer if the split is smaller), in batches.
-tasks::EvalTotals evaluate(models::SequenceModel& model, const tasks::Task& task, tasks::Split split,
-                           int64_t examples, int64_t batch_size, EvalMode mode, at::Device device,
-                           bool bf16 = false);
+tasks::EvalTotals evaluate(models::SequenceModel& model, const tasks::Task& task, tasks::Split split, int64_t examples,
+                           int64_t batch_size, EvalMode mode, at::Device device, bool bf16 = false);
 // Examples [first, first + count) of a split in batches (count 0: empty totals); a data-parallel
 // rank evaluates its shard with it.
 tasks::EvalTotals evaluate_range(models::SequenceModel& model, const tasks::Task& task, tasks::Split split,

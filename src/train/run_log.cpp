@@ -4,8 +4,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -32,18 +32,20 @@ std::string csv_row(const nlohmann::json& record) {
     if (i) row += ",";
     auto it = record.find(cols[i]);
     if (it == record.end() || it->is_null()) continue;
-    if (it->is_string()) row += it->get<std::string>();
-    else if (it->is_number_float()) row += fmt_double(it->get<double>());
-    else row += it->dump();
+    if (it->is_string())
+      row += it->get<std::string>();
+    else if (it->is_number_float())
+      row += fmt_double(it->get<double>());
+    else
+      row += it->dump();
   }
   return row + "\n";
 }
 }  // namespace
 
 const std::vector<std::string>& MetricsLog::columns() {
-  static const std::vector<std::string> cols = {"kind",      "stage",    "seq_len", "step",     "global_step",
-                                                "lr",        "loss",     "acc",     "grad_norm", "eval_loss",
-                                                "eval_acc",  "elapsed_s"};
+  static const std::vector<std::string> cols = {"kind", "stage", "seq_len",   "step",      "global_step", "lr",
+                                                "loss", "acc",   "grad_norm", "eval_loss", "eval_acc",    "elapsed_s"};
   return cols;
 }
 
@@ -80,8 +82,8 @@ MetricsLog::MetricsLog(const std::string& dir, int64_t keep_until_step)
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     ::close(lock_fd_);
     lock_fd_ = -1;
-    SCANLAB_CHECK(false, "run directory '", dir, "' is in use by another scanlab process (", lock_path,
-                  " is locked); wait for it to finish or use another train.out_dir");
+    SCANLAB_FAIL("run directory '", dir, "' is in use by another scanlab process (", lock_path,
+                 " is locked); wait for it to finish or use another train.out_dir");
   }
   std::string jsonl, csv;
   for (size_t i = 0; i < columns().size(); ++i) csv += (i ? "," : "") + columns()[i];

@@ -17,15 +17,16 @@ namespace {
 
 nlohmann::json demo_task(const TrainDemoOptions& o) {
   if (o.task == "flip_flop")  // as many distractors as values: one knob for the demo's vocabulary
-    return {{"kind", "flip_flop"},       {"seq_len", o.seq_len},         {"num_values", o.num_values},
-            {"num_distractors", o.num_values}, {"write_prob", o.write_prob}, {"num_train", 100000},
+    return {{"kind", "flip_flop"},        {"seq_len", o.seq_len},
+            {"num_values", o.num_values}, {"num_distractors", o.num_values},
+            {"write_prob", o.write_prob}, {"num_train", 100000},
             {"num_val", o.eval_examples}, {"seed", o.seed}};
-  return {{"kind", "mqar"}, {"vocab_size", o.vocab_size}, {"seq_len", o.seq_len}, {"num_kv_pairs", o.num_kv_pairs},
+  return {{"kind", "mqar"},      {"vocab_size", o.vocab_size}, {"seq_len", o.seq_len}, {"num_kv_pairs", o.num_kv_pairs},
           {"num_train", 100000}, {"num_val", o.eval_examples}, {"seed", o.seed}};
 }
 
 config::ExperimentConfig demo_experiment(const TrainDemoOptions& o, const std::string& model) {
-  nlohmann::json m = {{"model", model}, {"n_embd", o.width},     {"n_head", 2},
+  nlohmann::json m = {{"model", model},    {"n_embd", o.width},  {"n_head", 2},
                       {"attn_pdrop", 0.0}, {"resid_pdrop", 0.0}, {"embd_pdrop", 0.0}};
   if (model == "transformer_psm") {
     // Positions 0..C-1 in every chunk: the chunk states do not depend on where a chunk sits, so the
@@ -42,16 +43,23 @@ config::ExperimentConfig demo_experiment(const TrainDemoOptions& o, const std::s
     m["n_layer"] = 2;
     m["n_positions"] = longest;
   }
-  nlohmann::json root = {
-      {"name", "train-demo-" + model},
-      {"task", demo_task(o)},
-      {"model", m},
-      {"train", {{"steps", o.steps}, {"batch_size", o.batch_size}, {"lr", o.lr}, {"warmup_steps", o.steps / 10},
-                 {"min_lr_ratio", 0.1}, {"weight_decay", 0.01}, {"eval_every", o.eval_every},
-                 {"early_stop_accuracy", o.target_accuracy},
-                 {"eval_examples", o.eval_examples}, {"log_every", 10}, {"seed", o.seed},
-                 {"out_dir", o.out_dir + "/" + model}}},
-      {"eval", {{"examples", o.eval_examples}}}};
+  nlohmann::json root = {{"name", "train-demo-" + model},
+                         {"task", demo_task(o)},
+                         {"model", m},
+                         {"train",
+                          {{"steps", o.steps},
+                           {"batch_size", o.batch_size},
+                           {"lr", o.lr},
+                           {"warmup_steps", o.steps / 10},
+                           {"min_lr_ratio", 0.1},
+                           {"weight_decay", 0.01},
+                           {"eval_every", o.eval_every},
+                           {"early_stop_accuracy", o.target_accuracy},
+                           {"eval_examples", o.eval_examples},
+                           {"log_every", 10},
+                           {"seed", o.seed},
+                           {"out_dir", o.out_dir + "/" + model}}},
+                         {"eval", {{"examples", o.eval_examples}}}};
   return config::parse_experiment(root);
 }
 
@@ -76,16 +84,17 @@ std::vector<int64_t> peak_state_bytes(models::SequenceModel& model, const tasks:
 }
 
 // Parallel accuracy on the validation examples of the task at another length.
-double accuracy_at_length(models::SequenceModel& model, const config::TaskConfig& cfg, int64_t length,
-                          int64_t examples, at::Device device) {
-  const auto task = config::make_task(cfg, length);
+double accuracy_at_length(models::SequenceModel& model, const tasks::TaskConfig& cfg, int64_t length, int64_t examples,
+                          at::Device device) {
+  const auto task = tasks::make_task(cfg, length);
   return evaluate(model, *task, tasks::Split::Validation, examples, 32, EvalMode::Parallel, device).accuracy();
 }
 
 void check_options(const TrainDemoOptions& o) {
   SCANLAB_CHECK(o.task == "flip_flop" || o.task == "mqar", "train-demo: --task '", o.task,
                 "' is unknown; expected flip_flop or mqar");
-  SCANLAB_CHECK(!o.models.empty(), "train-demo: --models is empty; expected registry names such as transformer_psm,gpt2");
+  SCANLAB_CHECK(!o.models.empty(),
+                "train-demo: --models is empty; expected registry names such as transformer_psm,gpt2");
   for (int64_t t : o.lengths)
     SCANLAB_CHECK(t >= 1 && t <= 65536, "train-demo: --lengths entry ", t, " is outside [1, 65536]");
 }
@@ -118,7 +127,7 @@ std::vector<TrainDemoRow> run_train_demo(const TrainDemoOptions& opts, at::Devic
     row.reached_target = !trained.stages.empty() && trained.stages.back().eval_acc >= opts.target_accuracy;
     row.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (const auto& p : model->parameters()) row.parameters += p.numel();
-    auto task = config::make_task(cfg.task);
+    auto task = tasks::make_task(cfg.task);
     const auto* flip_flop = dynamic_cast<const tasks::FlipFlopTask*>(task.get());
     model->eval();
     tasks::EvalTotals parallel, stream;
@@ -206,7 +215,8 @@ std::string format_train_demo(const TrainDemoOptions& o, const std::vector<Train
       << "\n";
   // Say whether the Transformer-PSM's Agg was on the prediction path at all: with two chunks or fewer
   // the only prefix state is chunk 0's own encoding.
-  const bool has_psm = std::any_of(rows.begin(), rows.end(), [](const TrainDemoRow& r) { return r.model == "transformer_psm"; });
+  const bool has_psm =
+      std::any_of(rows.begin(), rows.end(), [](const TrainDemoRow& r) { return r.model == "transformer_psm"; });
   const int64_t chunks = (o.seq_len + o.chunk_size - 1) / o.chunk_size;
   if (has_psm && chunks <= 2) {
     out << "Transformer-PSM: T = " << o.seq_len << " is " << chunks << " chunk(s) of " << o.chunk_size
@@ -217,7 +227,8 @@ std::string format_train_demo(const TrainDemoOptions& o, const std::vector<Train
     out << "Transformer-PSM: T = " << o.seq_len << " is " << chunks << " chunks of " << o.chunk_size
         << "; from chunk 2 on, the prefix state Inf reads was built by Agg";
     if (flip_flop && !rows.empty())
-      out << " (" << rows.front().positions_through_agg << " validation positions need a value written >= 2 chunks back)";
+      out << " (" << rows.front().positions_through_agg
+          << " validation positions need a value written >= 2 chunks back)";
     out << ".\n";
   }
   if (!o.lengths.empty())

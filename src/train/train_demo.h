@@ -23,17 +23,17 @@ struct TrainDemoOptions {
   double target_accuracy = 0.99;  // stop a model once its validation accuracy reaches this
   int64_t eval_every = 25;        // steps between validation evaluations
   int64_t seq_len = 32;
-  int64_t num_values = 4;         // flip_flop: values a write can set
-  double write_prob = 0.125;      // flip_flop: share of writes among the actions after the first
-  int64_t num_kv_pairs = 2;       // mqar: key-value pairs
-  int64_t vocab_size = 32;        // mqar: vocabulary
-  int64_t width = 64;       // n_embd of both models
-  double lr = 3e-3;         // AdamW peak learning rate (linear warmup over 10% of the cap, cosine decay)
+  int64_t num_values = 4;     // flip_flop: values a write can set
+  double write_prob = 0.125;  // flip_flop: share of writes among the actions after the first
+  int64_t num_kv_pairs = 2;   // mqar: key-value pairs
+  int64_t vocab_size = 32;    // mqar: vocabulary
+  int64_t width = 64;         // n_embd of both models
+  double lr = 3e-3;           // AdamW peak learning rate (linear warmup over 10% of the cap, cosine decay)
   int64_t batch_size = 64;
-  int64_t chunk_size = 4;   // Transformer-PSM chunk
+  int64_t chunk_size = 4;  // Transformer-PSM chunk
   int64_t eval_examples = 256;
   std::vector<int64_t> lengths = {128, 512};  // accuracy at these lengths too (length generalisation)
-  int64_t state_tokens = 1024;  // the state-bytes table streams this many tokens (GPT-2's n_positions)
+  int64_t state_tokens = 1024;                // the state-bytes table streams this many tokens (GPT-2's n_positions)
   std::vector<std::string> models = {"transformer_psm", "gpt2"};
   std::string out_dir = "runs/train-demo";
   uint64_t seed = 0;
@@ -52,8 +52,8 @@ struct TrainDemoRow {
   double accuracy_through_agg = 0;
   int64_t positions_through_agg = 0;
   std::vector<double> accuracy_at_length;  // per TrainDemoOptions::lengths, parallel
-  double argmax_agreement = 0;  // fraction of all positions where parallel and stream argmax agree
-  double max_logit_diff = 0;    // largest |parallel - stream| logit
+  double argmax_agreement = 0;             // fraction of all positions where parallel and stream argmax agree
+  double max_logit_diff = 0;               // largest |parallel - stream| logit
   // Most state bytes the stream held over the first n tokens, n = train_demo_state_tokens(opts)[i].
   std::vector<int64_t> state_bytes;
 };

@@ -18,10 +18,10 @@
 #include "dist/grad_sync.h"
 #include "dist/seq_parallel.h"
 #include "models/affine_lm.h"
-#include "models/transformer_psm.h"
 #include "models/checkpoint.h"
 #include "models/model_size.h"
 #include "models/registry.h"
+#include "models/transformer_psm.h"
 #include "tasks/rng.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
@@ -61,8 +61,8 @@ class SampleOrder {
   int64_t at(int64_t k) {
     const int64_t epoch = k / n_;
     if (epoch != epoch_) {
-      tasks::Rng rng(tasks::splitmix64(seed_ ^ tasks::splitmix64(static_cast<uint64_t>(stage_) * 1315423911ULL +
-                                                                   static_cast<uint64_t>(epoch))));
+      tasks::Rng rng(tasks::splitmix64(
+          seed_ ^ tasks::splitmix64(static_cast<uint64_t>(stage_) * 1315423911ULL + static_cast<uint64_t>(epoch))));
       perm_ = tasks::random_permutation(n_, rng);
       epoch_ = epoch;
     }
@@ -94,8 +94,8 @@ std::string checkpoint_path(const config::ExperimentConfig& cfg) {
 
 namespace {
 
-TrainResult train_model_on(models::SequenceModel& model, const config::ExperimentConfig& cfg,
-                           const RunControl& control, at::Device device, dist::Group& group) {
+TrainResult train_model_on(models::SequenceModel& model, const config::ExperimentConfig& cfg, const RunControl& control,
+                           at::Device device, dist::Group& group) {
   const auto& opt = cfg.train;
   const int ranks = group.size(), rank = group.rank();
   const bool root = group.is_root();  // writes the run folder and the output
@@ -113,7 +113,7 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
     check_batch_divides(opt.batch_size, ranks);
   }
   const std::vector<int64_t> stage_lens =
-      opt.curriculum.empty() ? std::vector<int64_t>{config::task_seq_len(cfg.task)} : opt.curriculum;
+      opt.curriculum.empty() ? std::vector<int64_t>{tasks::task_seq_len(cfg.task)} : opt.curriculum;
   const int64_t n_stages = static_cast<int64_t>(stage_lens.size());
   if (root) std::filesystem::create_directories(opt.out_dir);
   // What the run is, beside its metrics: `scanlab report` reads it when the checkpoint is not kept.
@@ -180,7 +180,7 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
 
   for (; prog.stage < n_stages && !prog.done; ++prog.stage, prog.step = 0) {
     const int64_t seq_len = stage_lens[static_cast<size_t>(prog.stage)];
-    auto task = config::make_task(cfg.task, opt.curriculum.empty() ? 0 : seq_len);
+    auto task = tasks::make_task(cfg.task, opt.curriculum.empty() ? 0 : seq_len);
     SCANLAB_CHECK(task->vocab_size() <= model.vocab_size(), "the task's vocabulary (", task->vocab_size(),
                   ") is larger than the model's (", model.vocab_size(), ")");
     AdamW adam(named_trainables(model), {opt.beta1, opt.beta2, opt.eps, opt.weight_decay});
@@ -192,8 +192,8 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
       prog.best_eval_loss = INFINITY;
       prog.evals_since_best = 0;
     }
-    const std::string label = "stage " + std::to_string(prog.stage + 1) + "/" + std::to_string(n_stages) +
-                              " T=" + std::to_string(seq_len);
+    const std::string label =
+        "stage " + std::to_string(prog.stage + 1) + "/" + std::to_string(n_stages) + " T=" + std::to_string(seq_len);
     bar.start_stage(label, prog.step, opt.steps);
     model.train();
 
@@ -224,9 +224,14 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
       sum_over_ranks(group, totals, "the evaluation's sums");
       summary.eval_loss = totals.mean_loss();
       summary.eval_acc = totals.accuracy();
-      write_metrics({{"kind", "eval"}, {"stage", prog.stage}, {"seq_len", seq_len}, {"step", prog.step},
-                     {"global_step", prog.global_step}, {"eval_loss", summary.eval_loss},
-                     {"eval_acc", summary.eval_acc}, {"elapsed_s", elapsed_since(t0)}});
+      write_metrics({{"kind", "eval"},
+                     {"stage", prog.stage},
+                     {"seq_len", seq_len},
+                     {"step", prog.step},
+                     {"global_step", prog.global_step},
+                     {"eval_loss", summary.eval_loss},
+                     {"eval_acc", summary.eval_acc},
+                     {"elapsed_s", elapsed_since(t0)}});
       if (!control.quiet && root) {
         bar.finish();
         std::cout << label << " step " << prog.step << ": eval loss " << summary.eval_loss << ", accuracy "
@@ -250,7 +255,7 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
       // ranks, and a run resumed with the same number of ranks draws them again exactly.
       if (ranks > 1)
         torch::manual_seed(tasks::splitmix64(opt.seed ^ tasks::splitmix64(static_cast<uint64_t>(rank) * 2654435761ULL +
-                                                                         static_cast<uint64_t>(prog.global_step))));
+                                                                          static_cast<uint64_t>(prog.global_step))));
       adam.zero_grad();
       double step_loss = 0;
       tasks::EvalTotals batch_totals;
@@ -286,8 +291,8 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
             value = part.value;
           }
         }
-        SCANLAB_CHECK(std::isfinite(value), "training loss is ", value, " at step ", prog.global_step + 1,
-                      " (stage ", prog.stage + 1, ", stage step ", prog.step + 1, ", micro-batch ", micro + 1,
+        SCANLAB_CHECK(std::isfinite(value), "training loss is ", value, " at step ", prog.global_step + 1, " (stage ",
+                      prog.stage + 1, ", stage step ", prog.step + 1, ", micro-batch ", micro + 1,
                       "); lower train.lr, keep train.clip_norm on, or check the data");
         const bool reduce = grad_sync && micro + 1 == opt.grad_accum;  // earlier micro-batches accumulate locally
         // Sequence parallel: the block-state exchanges' all-reduces run inside the backward pass in an
@@ -323,15 +328,22 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
       result.step_losses.push_back(step_loss);
       bar.update(prog.step, step_loss, batch_totals.accuracy(), lr);
       if (prog.step % opt.log_every == 0 || prog.step == opt.steps)
-        write_metrics({{"kind", "train"}, {"stage", prog.stage}, {"seq_len", seq_len}, {"step", prog.step},
-                       {"global_step", prog.global_step}, {"lr", lr}, {"loss", step_loss},
-                       {"acc", batch_totals.accuracy()}, {"grad_norm", grad_norm}, {"elapsed_s", elapsed_since(t0)}});
+        write_metrics({{"kind", "train"},
+                       {"stage", prog.stage},
+                       {"seq_len", seq_len},
+                       {"step", prog.step},
+                       {"global_step", prog.global_step},
+                       {"lr", lr},
+                       {"loss", step_loss},
+                       {"acc", batch_totals.accuracy()},
+                       {"grad_norm", grad_norm},
+                       {"elapsed_s", elapsed_since(t0)}});
       if (opt.eval_every > 0 && prog.step % opt.eval_every == 0 && prog.step < opt.steps) {
         stage_over = run_eval();
         summary.early_stopped = stage_over;
       }
-      const bool stop_now = stop_signal != 0 ||
-                            (control.stop_after_steps >= 0 && prog.global_step >= control.stop_after_steps);
+      const bool stop_now =
+          stop_signal != 0 || (control.stop_after_steps >= 0 && prog.global_step >= control.stop_after_steps);
       if (stop_now && prog.step < opt.steps && !stage_over) {
         save(false);
         bar.finish();
@@ -339,8 +351,8 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
         result.stop_signal = stop_signal;
         result.global_step = prog.global_step;
         if (stop_signal != 0 && root)
-          std::cerr << "scanlab: signal " << stop_signal << " received; checkpoint saved at step "
-                    << prog.global_step << " (continue with --resume)\n";
+          std::cerr << "scanlab: signal " << stop_signal << " received; checkpoint saved at step " << prog.global_step
+                    << " (continue with --resume)\n";
         agreed_signal(nullptr);  // every rank waits for rank 0's checkpoint
         return result;
       }
@@ -383,15 +395,15 @@ namespace {
 
 int64_t longest_stage(const config::ExperimentConfig& cfg) {
   const auto& c = cfg.train.curriculum;
-  return c.empty() ? config::task_seq_len(cfg.task) : *std::max_element(c.begin(), c.end());
+  return c.empty() ? tasks::task_seq_len(cfg.task) : *std::max_element(c.begin(), c.end());
 }
 
 // The model's config with the task's vocabulary filled in when the experiment leaves it out.
 nlohmann::json experiment_model_config(const config::ExperimentConfig& cfg) {
   auto model_cfg = cfg.model;
   if (!model_cfg.contains("vocab_size"))
-    model_cfg["vocab_size"] = config::make_task(cfg.task, cfg.train.curriculum.empty() ? 0 : longest_stage(cfg))
-                                  ->vocab_size();
+    model_cfg["vocab_size"] =
+        tasks::make_task(cfg.task, cfg.train.curriculum.empty() ? 0 : longest_stage(cfg))->vocab_size();
   return model_cfg;
 }
 
@@ -401,18 +413,18 @@ void check_experiment_model(const config::ExperimentConfig& cfg, const std::stri
   try {
     models::model_parameters(experiment_model_config(cfg));  // the registry's checks of every key, nothing built
   } catch (const Error& e) {
-    SCANLAB_CHECK(false, source, ": ", e.what());
+    SCANLAB_FAIL(source, ": ", e.what());
   }
 }
 
 void check_training_fits(const config::ExperimentConfig& cfg, at::Device device) {
   const nlohmann::json model_cfg = experiment_model_config(cfg);
   const int64_t batch = std::max(cfg.train.batch_size, cfg.train.eval_batch_size), T = longest_stage(cfg);
-  check_fits_in_memory(models::training_bytes(model_cfg, static_cast<double>(batch), static_cast<double>(T)), device,
-                       fmt::format("train: a {} of {:.4g} parameters (with gradients and AdamW moments) on batches "
-                                   "of {} x {} tokens (batch_size / eval_batch_size x seq_len)",
-                                   model_cfg.value("model", std::string("model")),
-                                   models::model_parameters(model_cfg), batch, T));
+  check_fits_in_memory(
+      models::training_bytes(model_cfg, static_cast<double>(batch), static_cast<double>(T)), device,
+      fmt::format("train: a {} of {:.4g} parameters (with gradients and AdamW moments) on batches "
+                  "of {} x {} tokens (batch_size / eval_batch_size x seq_len)",
+                  model_cfg.value("model", std::string("model")), models::model_parameters(model_cfg), batch, T));
 }
 
 std::shared_ptr<models::SequenceModel> make_experiment_model(const config::ExperimentConfig& cfg) {

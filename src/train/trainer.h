@@ -21,10 +21,10 @@
 namespace scanlab::train {
 
 struct RunControl {
-  bool resume = false;          // continue from <out_dir>/checkpoint.safetensors
-  bool progress = false;        // draw the progress bar (the CLI sets it for a TTY or --progress)
+  bool resume = false;            // continue from <out_dir>/checkpoint.safetensors
+  bool progress = false;          // draw the progress bar (the CLI sets it for a TTY or --progress)
   int64_t stop_after_steps = -1;  // >= 0: save and stop after this many global steps (as a kill would)
-  bool quiet = false;           // no per-eval lines on stdout
+  bool quiet = false;             // no per-eval lines on stdout
   // Data parallel (train/data_parallel.h): this process is one rank of `group`; null: alone. Rank 0
   // alone writes the checkpoint, metrics and output; every rank reads the checkpoint to resume.
   std::shared_ptr<dist::Group> group;

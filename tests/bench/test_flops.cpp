@@ -1,5 +1,5 @@
 // FLOP counts of bench/flops.h against hand counts for tiny configs (the arithmetic is spelled out
-// so a reader can redo it), the S1 figures of performance.md §2.1-2.2, and a count for every
+// so a reader can redo it), the S1 figures of bench/README.md, and a count for every
 // registered model's own config.
 #include <gtest/gtest.h>
 
@@ -13,7 +13,8 @@ namespace {
 TEST(ChunkedOpFlops, MatchPerformanceMdAtS1) {
   // N = 16,384, H = 16, d = 128, C = 64: 25.8 GFLOP forward, 86 GFLOP forward + backward.
   const ChunkedOpShape s1{16384, 4096, 16, 128, 128, 64};
-  EXPECT_DOUBLE_EQ(chunked_op_flops(ChunkedOp::ScalarGate, s1, false), 2.0 * 16384 * 16 * (64 * 128 * 2 + 2 * 128 * 128));
+  EXPECT_DOUBLE_EQ(chunked_op_flops(ChunkedOp::ScalarGate, s1, false),
+                   2.0 * 16384 * 16 * (64 * 128 * 2 + 2 * 128 * 128));
   EXPECT_NEAR(chunked_op_flops(ChunkedOp::ScalarGate, s1, false), 25.8e9, 0.05e9);
   EXPECT_NEAR(chunked_op_flops(ChunkedOp::VectorGate, s1, true), 85.9e9, 0.1e9);
   EXPECT_EQ(chunked_op_flops(ChunkedOp::LinearAttention, s1, true), chunked_op_flops(ChunkedOp::ScalarGate, s1, true));
@@ -48,8 +49,8 @@ TEST(ModelTrainFlops, TransformerPsmByHand) {
   EXPECT_EQ(transformer_psm_agg_pairs(4), 2);
   EXPECT_EQ(transformer_psm_agg_pairs(3), 1);
   EXPECT_EQ(transformer_psm_agg_pairs(1), 0);
-  const nlohmann::json c{{"model", "transformer_psm"}, {"n_embd", 4}, {"n_layer_agg", 1}, {"n_layer_inf", 1},
-                         {"vocab_size", 10}, {"chunk_size", 2}};
+  const nlohmann::json c{{"model", "transformer_psm"}, {"n_embd", 4},      {"n_layer_agg", 1},
+                         {"n_layer_inf", 1},           {"vocab_size", 10}, {"chunk_size", 2}};
   // B 1, T 8, C 2: 4 chunks. Inf tokens 2 (chunk 0) + 3 * 4 ([prefix | chunk]) = 14; Agg tokens 2 * 4 = 8.
   // Linear 2 * 12 D² * 22 = 8448. Inf attention 4 * 2 * 2 * 4 + 3 * 4 * 4 * 4 * 4 = 64 + 768;
   // Agg attention 2 * 256 = 512; head 2 D V T = 640.
@@ -57,8 +58,8 @@ TEST(ModelTrainFlops, TransformerPsmByHand) {
 }
 
 TEST(ModelTrainFlops, AffineModelsByHand) {
-  nlohmann::json c{{"model", "gla"}, {"d_model", 4}, {"n_heads", 2}, {"n_layers", 1}, {"vocab_size", 10},
-                   {"mlp_hidden", 8}, {"gate_rank", 2}, {"chunk_len", 2}};
+  nlohmann::json c{{"model", "gla"},   {"d_model", 4},    {"n_heads", 2},   {"n_layers", 1},
+                   {"vocab_size", 10}, {"mlp_hidden", 8}, {"gate_rank", 2}, {"chunk_len", 2}};
   // B 1, T 4. Mixer 5 D² + 2 D r = 96, SwiGLU 3 D M = 96, head 40: 6 * 4 * 232 = 5568.
   // Op (K = V = 2, C = 2, N = 4, H = 2): 2 N H (7 K V + 3 C K + 3 C V) = 16 * 52.
   EXPECT_DOUBLE_EQ(qkv_affine_train_flops(c, 1, 4), 5568 + 16.0 * 52);
@@ -66,13 +67,13 @@ TEST(ModelTrainFlops, AffineModelsByHand) {
   EXPECT_DOUBLE_EQ(model_train_flops(c, 1, 4), 5568 + 16.0 * 72);
   c["model"] = "gated_deltanet";  // b/a gates 2 D H = 16; op 10 K V + 6 C K + 4.5 C V = 40 + 24 + 18
   EXPECT_DOUBLE_EQ(model_train_flops(c, 1, 4), 5568 + 16.0 * 82);
-  nlohmann::json m2{{"model", "mamba2"}, {"d_model", 4}, {"expand", 2}, {"d_state", 2}, {"n_heads", 2},
-                    {"n_layers", 1}, {"vocab_size", 10}, {"mlp_hidden", 8}, {"chunk_len", 2}};
+  nlohmann::json m2{{"model", "mamba2"}, {"d_model", 4},     {"expand", 2},     {"d_state", 2},  {"n_heads", 2},
+                    {"n_layers", 1},     {"vocab_size", 10}, {"mlp_hidden", 8}, {"chunk_len", 2}};
   // E 8, P 4. in_proj D (2E + 2N + H) = 88, out_proj E D = 32, SwiGLU 96, head 40: 6 * 4 * 256 = 6144.
   // Op scalar gate, K = N = 2, V = P = 4: 16 * (56 + 12 + 24).
   EXPECT_DOUBLE_EQ(mamba2_train_flops(m2, 1, 4), 6144 + 16.0 * 92);
-  nlohmann::json m{{"model", "mamba"}, {"d_model", 4}, {"expand", 2}, {"d_state", 2}, {"dt_rank", 0},
-                   {"n_layers", 1}, {"vocab_size", 10}, {"mlp_hidden", 8}, {"chunk_len", 2}};
+  nlohmann::json m{{"model", "mamba"}, {"d_model", 4},     {"expand", 2},     {"d_state", 2},  {"dt_rank", 0},
+                   {"n_layers", 1},    {"vocab_size", 10}, {"mlp_hidden", 8}, {"chunk_len", 2}};
   // dt_rank ceil(4/16) = 1. in_proj 64, x_proj 8 * 5 = 40, dt_proj 8, out_proj 32, SwiGLU 96, head 40:
   // 6 * 4 * 280 = 6720. Scan 3 * 6 E N tokens = 3 * 384.
   EXPECT_DOUBLE_EQ(mamba_train_flops(m, 1, 4), 6720 + 3.0 * 384);

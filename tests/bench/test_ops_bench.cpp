@@ -63,7 +63,8 @@ TEST(OpsBench, PathsColumnSaysWhatRan) {
     run_ops_bench(o, at::kCPU);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--paths 'cuda': expected auto, torch or recurrence"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--paths 'cuda': expected auto, torch or recurrence"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -128,7 +129,8 @@ TEST(OpsBench, UnknownOpNamesTheKnownOnes) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unknown op 'flash'; known ops: linear_attn, scalar_gate, gla"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -37,34 +37,41 @@ TEST(ExperimentConfig, ReadsSectionsAndOverrides) {
   apply_override(root, "name=my_run");
   auto cfg = parse_experiment(root);
   EXPECT_DOUBLE_EQ(cfg.train.lr, 3e-4);
-  EXPECT_EQ(cfg.task.mqar.seq_len, 64);
-  EXPECT_EQ(cfg.task.mqar.val_seed, cfg.task.mqar.seed + 10);
+  const tasks::MqarOptions mqar = tasks::read_mqar_options(cfg.task.section);
+  EXPECT_EQ(mqar.seq_len, 64);
+  EXPECT_EQ(mqar.val_seed, mqar.seed + 10);
+  EXPECT_EQ(tasks::task_seq_len(cfg.task), 64);
   EXPECT_FALSE(cfg.train.bf16);
   EXPECT_EQ(cfg.train.curriculum, (std::vector<int64_t>{4, 8}));
   EXPECT_EQ(cfg.model["d_model"], 32);
   EXPECT_EQ(cfg.train.out_dir, "runs/my_run");
   auto wp = toml_to_json("[task]\nkind = \"word_problem\"\n[model]\nmodel = \"gpt2\"\n", "t.toml");
   apply_override(wp, "task.group=A5");  // a bare word is a string
-  EXPECT_EQ(parse_experiment(wp).task.word_problem.group, "A5");
-  auto ff = toml_to_json("[task]\nkind = \"flip_flop\"\nwrite_prob = 0.25\nseq_len = 12\n[model]\nmodel = \"gpt2\"\n", "t.toml");
+  EXPECT_EQ(tasks::read_word_problem_options(parse_experiment(wp).task.section).group, "A5");
+  auto ff = toml_to_json("[task]\nkind = \"flip_flop\"\nwrite_prob = 0.25\nseq_len = 12\n[model]\nmodel = \"gpt2\"\n",
+                         "t.toml");
   const auto ff_cfg = parse_experiment(ff);
-  EXPECT_EQ(ff_cfg.task.flip_flop.write_prob, 0.25);
-  EXPECT_EQ(task_seq_len(ff_cfg.task), 12);
-  EXPECT_EQ(make_task(ff_cfg.task, 20)->name(), "flip_flop(V=4, T=20)");
+  EXPECT_EQ(tasks::read_flip_flop_options(ff_cfg.task.section).write_prob, 0.25);
+  EXPECT_EQ(tasks::task_seq_len(ff_cfg.task), 12);
+  EXPECT_EQ(tasks::make_task(ff_cfg.task, 20)->name(), "flip_flop(V=4, T=20)");
 }
 
 TEST(ExperimentConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   auto has = [](const std::string& msg, const std::string& needle) {
     EXPECT_NE(msg.find(needle), std::string::npos) << "message: " << msg << "\nexpected to contain: " << needle;
   };
-  has(error_of(std::string(kMinimal) + "[train]\nlearning_rate = 1\n"), "unknown key 'train.learning_rate'");
+  has(error_of(std::string(kMinimal) + "[train]\nlearning_rate = 1\n"),
+      "config: unknown key(s) 'train.learning_rate'; known keys in [train]: ");
   has(error_of(std::string(kMinimal) + "[train]\nlearning_rate = 1\n"), "lr");
-  has(error_of(kMinimal, {"task.kind=sorting"}), "task.kind = \"sorting\" is not allowed; expected one of: mqar, word_problem, flip_flop, lm");
-  has(error_of(kMinimal, {"eval.mode=batch"}), "parallel, stream");
-  has(error_of(kMinimal, {"train.steps=0"}), "train.steps = 0 must be >= 1");
-  has(error_of(kMinimal, {"train.lr=fast"}), "train.lr = \"fast\" must be a finite number");
-  has(error_of(kMinimal, {"task.group=S5"}), "unknown key 'task.group'");  // not an MQAR key
-  has(error_of(kMinimal, {"colour=blue"}), "unknown key 'colour'");
+  has(error_of(kMinimal, {"task.kind=sorting"}),
+      "config: 'task.kind' is \"sorting\"; expected one of \"mqar\", \"word_problem\", \"flip_flop\", \"lm\"");
+  has(error_of(kMinimal, {"eval.mode=batch"}), "\"parallel\", \"stream\"");
+  has(error_of(kMinimal, {"train.steps=0"}), "'train.steps' is 0; expected an integer >= 1");
+  has(error_of(kMinimal, {"train.lr=fast"}), "'train.lr' is \"fast\"; expected a finite number");
+  has(error_of(kMinimal, {"task.group=S5"}), "unknown key(s) 'task.group'");  // not an MQAR key
+  has(error_of(kMinimal, {"task.seq_len=2"}), "config: 'task.seq_len' is 2; expected an integer >= 4");
+  has(error_of(kMinimal, {"colour=blue"}), "unknown key(s) 'colour'");
+  has(error_of("task = 3\n[model]\nmodel = \"gpt2\"\n"), "config: [task] must be a JSON object (a table), got 3");
   has(error_of("[task]\nkind = \"mqar\"\n"), "[model] needs model");
   has(error_of("[task\nkind = 1"), "not valid TOML");
   has(error_of(kMinimal, {"train.lr"}), "expected key=value");
@@ -80,20 +87,23 @@ TEST(ExperimentConfig, ErrorsOfAFileNameTheFile) {
   } catch (const Error& err) {
     e = err.what();
   }
-  EXPECT_NE(e.find(path + ": config: train.lr = -1 must be >= 0"), std::string::npos) << e;
+  EXPECT_NE(e.find(path + ": config: 'train.lr' is -1; expected a finite number >= 0"), std::string::npos) << e;
   try {
     load_experiment(path, {"train.lr=2e-3", "train.steps=0"});
     e.clear();
   } catch (const Error& err) {
     e = err.what();
   }
-  EXPECT_NE(e.find(path + " (with --set): config: train.steps"), std::string::npos) << e;
+  EXPECT_NE(e.find(path + " (with --set): config: 'train.steps'"), std::string::npos) << e;
   std::remove(path.c_str());
 }
 
 TEST(ExperimentConfig, NumbersBeyondFloat32AreRefused) {
   const std::string e = error_of(kMinimal, {"train.lr=1e300"});
-  EXPECT_NE(e.find("train.lr = 1e+300 must be a finite number within float32's range"), std::string::npos) << e;
+  EXPECT_NE(e.find("'train.lr' is 1e+300; expected a finite number"), std::string::npos) << e;
+  const std::string ranged = error_of(kMinimal, {"task.power_a=1e300"});
+  EXPECT_NE(ranged.find("'task.power_a' is 1e+300; expected a finite number within float32's range"), std::string::npos)
+      << ranged;
   EXPECT_EQ(error_of(kMinimal, {"train.lr=3e38"}), "");
 }
 
@@ -118,7 +128,9 @@ TEST(ExperimentConfig, EveryShippedConfigParses) {
     const bool small = (cfg.name.size() > 4 && cfg.name.compare(cfg.name.size() - 4, 4, "_cpu") == 0) ||
                        e.path().parent_path().filename() == "cpu_experiments";
     if (small) {
-      cfg.task.lm.corpus.path = std::string(SCANLAB_SOURCE_DIR) + "/" + cfg.task.lm.corpus.path;
+      if (cfg.task.kind == "lm")
+        cfg.task.section["path"] =
+            std::string(SCANLAB_SOURCE_DIR) + "/" + tasks::read_lm_options(cfg.task.section).corpus.path;
       EXPECT_GT(train::make_experiment_model(cfg)->vocab_size(), 0);
     }
     ++count;
@@ -127,11 +139,33 @@ TEST(ExperimentConfig, EveryShippedConfigParses) {
 }
 
 TEST(ExperimentConfig, MakeTaskHonoursLengthOverrides) {
-  auto cfg = parse_experiment(toml_to_json("[task]\nkind = \"word_problem\"\ngroup = \"S3\"\n[model]\nmodel = \"x\"\n", "t"));
-  EXPECT_EQ(make_task(cfg.task)->seq_len(), 18);
-  auto t = make_task(cfg.task, 40);
+  auto cfg =
+      parse_experiment(toml_to_json("[task]\nkind = \"word_problem\"\ngroup = \"S3\"\n[model]\nmodel = \"x\"\n", "t"));
+  EXPECT_EQ(tasks::make_task(cfg.task)->seq_len(), 18);
+  auto t = tasks::make_task(cfg.task, 40);
   EXPECT_EQ(t->seq_len(), 40);
   EXPECT_EQ(t->vocab_size(), 9);
+}
+
+// The task registry: every name makes its task, an unknown name lists the known ones, and a
+// section that is not the task's is refused naming the key.
+TEST(TaskRegistry, EveryTaskIsMadeByNameAndTyposListTheKnownNames) {
+  EXPECT_EQ(tasks::task_names(), (std::vector<std::string>{"mqar", "word_problem", "flip_flop", "lm"}));
+  for (const char* name : {"mqar", "word_problem", "flip_flop"}) {
+    const auto cfg = tasks::read_task_config({{"kind", name}, {"seq_len", 32}, {"num_train", 4}, {"num_val", 2}});
+    EXPECT_EQ(tasks::task_seq_len(cfg), 32) << name;
+    EXPECT_EQ(tasks::make_task(cfg)->seq_len(), 32) << name;
+    EXPECT_EQ(tasks::make_task(cfg, 40)->seq_len(), 40) << name;
+  }
+  std::string e;
+  try {
+    tasks::find_task("sorting");
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_EQ(e, "unknown task 'sorting'; known tasks: mqar, word_problem, flip_flop, lm");
+  EXPECT_THROW(tasks::read_task_config({{"kind", "flip_flop"}, {"num_kv_pairs", 2}}), Error);
+  EXPECT_EQ(tasks::read_task_config(nullptr).kind, "mqar");
 }
 
 }  // namespace

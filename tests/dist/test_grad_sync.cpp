@@ -1,7 +1,7 @@
 // c10d in one process: two ranks as threads on loopback Gloo. Bucketed gradient all-reduce gives
 // the mean of the ranks' gradients (several buckets started during the backward pass, a parameter
-// without a gradient, gradient accumulation over two backward passes), and a rank that leaves makes the other's collective fail
-// naming it, within the timeout.
+// without a gradient, gradient accumulation over two backward passes), and a rank that leaves makes the other's
+// collective fail naming it, within the timeout.
 #include <gtest/gtest.h>
 
 #include <chrono>

@@ -105,8 +105,8 @@ TEST(SeqParallelPsm, LogitsBitExactAndGradientsMatchForOneTo67Chunks) {
     });
     const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double worst = *std::max_element(worst_grad.begin(), worst_grad.end());
-    std::cout << "P=" << ranks << ": N=1..67 logits bit-exact on every rank; gradients max rel. error " << worst
-              << "; " << took << " s\n";
+    std::cout << "P=" << ranks << ": N=1..67 logits bit-exact on every rank; gradients max rel. error " << worst << "; "
+              << took << " s\n";
     EXPECT_LT(worst, 1e-12) << "P=" << ranks;
   }
 }

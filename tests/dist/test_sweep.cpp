@@ -20,8 +20,9 @@ std::string jobs_file(const std::string& name, const std::string& text) {
 using testing::error_of;
 
 TEST(SweepJobs, WordsQuotesCommentsAndTheProgramName) {
-  const auto jobs = read_sweep_jobs(jobs_file("words", "# a study\n\n  train --config a.toml --set 'name=\"x y\"'\n"
-                                                       "scanlab nar compare --pair sort \"--out-dir\" runs/a\t--seed 3\n"));
+  const auto jobs = read_sweep_jobs(jobs_file("words",
+                                              "# a study\n\n  train --config a.toml --set 'name=\"x y\"'\n"
+                                              "scanlab nar compare --pair sort \"--out-dir\" runs/a\t--seed 3\n"));
   ASSERT_EQ(jobs.size(), 2u);
   EXPECT_EQ(jobs[0].line, 3);
   EXPECT_EQ(jobs[0].args, (std::vector<std::string>{"train", "--config", "a.toml", "--set", "name=\"x y\""}));
@@ -36,7 +37,8 @@ TEST(SweepJobs, BadFilesAreNamedWithTheLine) {
   EXPECT_NE(error_of([&] { read_sweep_jobs(unclosed); }).find(unclosed + " line 2: a quote (') is not closed"),
             std::string::npos);
   const auto nested = jobs_file("nested", "scanlab sweep --jobs other.txt --log-dir x\n");
-  EXPECT_NE(error_of([&] { read_sweep_jobs(nested); }).find("line 1: a job may not be a sweep itself"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_sweep_jobs(nested); }).find("line 1: a job may not be a sweep itself"),
+            std::string::npos);
   const auto empty = jobs_file("empty", "# nothing\n\n");
   EXPECT_NE(error_of([&] { read_sweep_jobs(empty); }).find(empty + ": no jobs"), std::string::npos);
   EXPECT_NE(error_of([&] { read_sweep_jobs("/nonexistent/jobs.txt"); }).find("cannot read the jobs file"),

@@ -50,7 +50,8 @@ TEST(World, NoVariablesIsAWorldOfOne) {
 }
 
 TEST(World, TorchrunVariablesAreRead) {
-  Env env({{"RANK", "2"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "0"}, {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "29400"}});
+  Env env(
+      {{"RANK", "2"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "0"}, {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "29400"}});
   const World w = world_from_env();
   EXPECT_EQ(w.rank, 2);
   EXPECT_EQ(w.size, 4);
@@ -85,8 +86,8 @@ TEST(World, BadVariablesAreNamed) {
 }
 
 TEST(Launch, WorkerArgumentsDropNprocAndSetThreads) {
-  const std::vector<std::string> argv{"scanlab", "--threads", "0", "train", "--config", "a.toml", "--nproc", "3",
-                                      "--set",   "x=1",       "--nproc=3"};
+  const std::vector<std::string> argv{"scanlab", "--threads", "0",     "train", "--config", "a.toml",
+                                      "--nproc", "3",         "--set", "x=1",   "--nproc=3"};
   const std::vector<std::string> want{"scanlab", "--threads", "2", "train", "--config", "a.toml", "--set", "x=1"};
   EXPECT_EQ(worker_argv(argv, 2), want);
 }

@@ -49,7 +49,8 @@ TEST(FuzzReplay, EveryCommittedInputIsParsedOrRefusedCleanly) {
     EXPECT_GT(inputs, 0) << "no committed inputs for fuzz target " << t.name;
     EXPECT_TRUE(fs::is_regular_file(kFuzzDir / "dict" / (t.name + ".dict"))) << t.name << " has no dictionary";
   }
-  if (!gpt2_bpe_available()) std::cout << "[ note ] gpt2_bpe replay ran without its vocabulary (scripts/fetch_data.sh)\n";
+  if (!gpt2_bpe_available())
+    std::cout << "[ note ] gpt2_bpe replay ran without its vocabulary (scripts/fetch_data.sh)\n";
 }
 
 TEST(FuzzReplay, TheSeedsScanlabWritesAreParsedOrRefusedCleanly) {

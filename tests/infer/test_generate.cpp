@@ -254,8 +254,9 @@ TEST(GenerationBounds, MaxNewTokensIsBounded) {
   auto model = models::make_model(models::find_model("gla").small_config());
   GenerateOptions opts;
   opts.max_new_tokens = 1000000000000;
-  const std::string err =
-      scanlab::testing::error_of([&] { generate(*model, at::zeros({1, 2}, at::kLong), opts, nullptr); });
+  const std::string err = scanlab::testing::error_of([&] {
+    generate(*model, at::zeros({1, 2}, at::kLong), opts, nullptr);
+  });
   EXPECT_EQ(err, "--max-new-tokens 1000000000000: expected 1..1073741824 (2^30)");
 }
 

@@ -66,7 +66,8 @@ TEST(Sampler, FrequenciesFollowTheSoftmax) {
 TEST(Sampler, SameSeedSameTokens) {
   at::Generator a = at::make_generator<at::CPUGeneratorImpl>(3), b = at::make_generator<at::CPUGeneratorImpl>(3);
   for (int i = 0; i < 20; ++i)
-    EXPECT_TRUE(at::equal(sample_next(logits_fixture(), {1.0, 3, 0.9}, a), sample_next(logits_fixture(), {1.0, 3, 0.9}, b)));
+    EXPECT_TRUE(
+        at::equal(sample_next(logits_fixture(), {1.0, 3, 0.9}, a), sample_next(logits_fixture(), {1.0, 3, 0.9}, b)));
 }
 
 TEST(Sampler, BadOptionsNameTheFlag) {

@@ -1,9 +1,9 @@
 // safetensors round trips for every dtype, and corrupt or truncated files as clear errors.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <fstream>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
@@ -106,15 +106,18 @@ TEST(Safetensors, TruncatedAndCorruptFilesAreClearErrors) {
   EXPECT_NE(error_of(with_header(R"([1,2])", 0)).find("object"), std::string::npos);
   // Lengths that add up are not enough: overlapping or shifted offsets read one tensor as another.
   EXPECT_NE(error_of(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                                 R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 16))
+                                 R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                 16))
                 .find("do not tile the data region: a tensor starts at byte 4 where 8 was expected"),
             std::string::npos);
   EXPECT_NE(error_of(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
-                                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8))
+                                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                 8))
                 .find("starts at byte 4 where 0 was expected"),
             std::string::npos);
   EXPECT_EQ(error_of(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
-                                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8)),
+                                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                                 8)),
             "");  // any order in the header, as long as they tile
 }
 

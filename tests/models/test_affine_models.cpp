@@ -17,8 +17,8 @@ namespace {
 
 using scanlab::testing::expect_close;
 
-const std::vector<std::string> kAffineModels = {"gated_deltanet", "gla",    "linear_attention", "mamba",
-                                                "mamba2",         "mlstm", "retnet"};
+const std::vector<std::string> kAffineModels = {"gated_deltanet", "gla",   "linear_attention", "mamba", "mamba2",
+                                                "mlstm",          "retnet"};
 
 class AffineModel : public ::testing::TestWithParam<std::string> {
  protected:
@@ -112,8 +112,8 @@ TEST_P(AffineModel, ConfigRoundTripsAndUnknownKeysAreNamed) {
   for (const auto& p : model->named_parameters()) names.insert(p.key());
   for (const auto& p : rebuilt->named_parameters()) rebuilt_names.insert(p.key());
   EXPECT_EQ(names, rebuilt_names);
-  for (const char* n : {"embed.weight", "layers.0.mixer_norm.weight", "layers.1.mlp.down_proj.weight", "norm.weight",
-                        "head.weight"})
+  for (const char* n :
+       {"embed.weight", "layers.0.mixer_norm.weight", "layers.1.mlp.down_proj.weight", "norm.weight", "head.weight"})
     EXPECT_TRUE(names.count(n)) << n;
   auto bad = config;
   bad["no_such_option"] = 1;

@@ -83,10 +83,10 @@ TEST(Gpt2, PositionsPastNPositionsAreAClearError) {
 TEST(Gpt2, BadTokensAndConfigsAreClearErrors) {
   auto m = make_small("gpt2");
   torch::NoGradGuard no_grad;
-  EXPECT_THROW(m->forward(at::full({1, 3}, 37, at::kLong)), Error);  // id == vocab
-  EXPECT_THROW(m->forward(at::zeros({3}, at::kLong)), Error);        // not [B, T]
-  EXPECT_THROW(m->forward(at::zeros({1, 3}, at::kInt)), Error);      // not int64
-  EXPECT_THROW(make_model({{"model", "gpt2"}, {"window", 4}}), Error);       // window is sliding_window's
+  EXPECT_THROW(m->forward(at::full({1, 3}, 37, at::kLong)), Error);     // id == vocab
+  EXPECT_THROW(m->forward(at::zeros({3}, at::kLong)), Error);           // not [B, T]
+  EXPECT_THROW(m->forward(at::zeros({1, 3}, at::kInt)), Error);         // not int64
+  EXPECT_THROW(make_model({{"model", "gpt2"}, {"window", 4}}), Error);  // window is sliding_window's
   EXPECT_THROW(make_model({{"model", "sliding_window"}, {"window", 0}}), Error);
   EXPECT_THROW(make_model({{"model", "gpt2"}, {"tie_word_embeddings", "yes"}}), Error);
 }

@@ -67,8 +67,8 @@ TEST(Gpt2Block, MatchesHandComputationCausalAndBidirectional) {
     for (int j = 0; j <= i; ++j) causal[i][j] = true;
   testing::expect_close("causal block", block_by_hand(*blk, x, causal),
                         blk->forward(x.unsqueeze(0), causal_mask(5, 5, at::kCPU))[0], 1e-12);
-  testing::expect_close("bidirectional block", block_by_hand(*blk, x, all), blk->forward(x.unsqueeze(0), at::Tensor())[0],
-                        1e-12);
+  testing::expect_close("bidirectional block", block_by_hand(*blk, x, all),
+                        blk->forward(x.unsqueeze(0), at::Tensor())[0], 1e-12);
 }
 
 TEST(Gpt2Block, LayoutAndInitFollowHuggingFace) {
@@ -93,7 +93,8 @@ TEST(Gpt2Block, MasksSayWhoSeesWhom) {
   const at::Tensor c = causal_mask(2, 4, at::kCPU);  // the last 2 of 4 positions
   EXPECT_TRUE(at::equal(c, at::tensor({1, 1, 1, 0, 1, 1, 1, 1}, at::kLong).to(at::kBool).view({2, 4})));
   const at::Tensor b = banded_mask(4, 2, at::kCPU);
-  EXPECT_TRUE(at::equal(b, at::tensor({1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1}, at::kLong).to(at::kBool).view({4, 4})));
+  EXPECT_TRUE(
+      at::equal(b, at::tensor({1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1}, at::kLong).to(at::kBool).view({4, 4})));
 }
 
 TEST(Gpt2Block, CachedPathEqualsFullPass) {

@@ -12,8 +12,8 @@
 #include "core/atomic_file.h"
 #include "core/check.h"
 #include "models/hf_gpt2.h"
-#include "models/warm_start.h"
 #include "models/registry.h"
+#include "models/warm_start.h"
 #include "support/error_of.h"
 #include "support/nar_test_util.h"
 
@@ -34,9 +34,11 @@ std::string temp_dir(const std::string& tag) {
 }
 
 nlohmann::json hf_config(bool tied) {
-  return {{"model_type", "gpt2"},       {"vocab_size", kVocab},     {"n_positions", kPositions},
-          {"n_embd", kEmbd},            {"n_head", kHeads},         {"n_layer", kLayers},
-          {"layer_norm_epsilon", 1e-5}, {"activation_function", "gelu_new"}, {"tie_word_embeddings", tied}};
+  return {{"model_type", "gpt2"},       {"vocab_size", kVocab},
+          {"n_positions", kPositions},  {"n_embd", kEmbd},
+          {"n_head", kHeads},           {"n_layer", kLayers},
+          {"layer_norm_epsilon", 1e-5}, {"activation_function", "gelu_new"},
+          {"tie_word_embeddings", tied}};
 }
 
 // A float64 GPT-2 in HF's names and layouts with random weights (LayerNorm weights away from 1).
@@ -69,7 +71,8 @@ void write_hf_checkpoint(const std::string& dir, bool tied, bool prefix) {
   }
   st.tensors[p + "ln_f.weight"] = 1.0 + 0.2 * at::randn({kEmbd}, opts);
   add("ln_f.bias", {kEmbd}, 0.1);
-  st.tensors["lm_head.weight"] = tied ? st.tensors.at(p + "wte.weight").clone() : at::randn({kVocab, kEmbd}, opts) * 0.3;
+  st.tensors["lm_head.weight"] =
+      tied ? st.tensors.at(p + "wte.weight").clone() : at::randn({kVocab, kEmbd}, opts) * 0.3;
   io::save_safetensors(dir + "/model.safetensors", st);
   write_file_atomically(dir + "/config.json", hf_config(tied).dump());
 }
@@ -168,12 +171,13 @@ TEST(HfGpt2, ConfigurationsScanlabDoesNotComputeAreNamed) {
   EXPECT_NE(with("n_inner", 7).find("n_inner"), std::string::npos);
   EXPECT_NE(with("model_type", "llama").find("model_type"), std::string::npos);
   EXPECT_NE(with("n_head", 5).find("n_embd"), std::string::npos);  // 12 is no multiple of 5
-  write_hf_checkpoint(dir, /*tied=*/false, true);  // a separate head, but the config says tied
+  write_hf_checkpoint(dir, /*tied=*/false, true);                  // a separate head, but the config says tied
   EXPECT_NE(with("tie_word_embeddings", true).find("lm_head.weight differs"), std::string::npos);
   fs::remove(dir + "/config.json");
   EXPECT_NE(error_of([&] { import_hf_gpt2({dir, "none", ""}); }).find("config.json"), std::string::npos);
-  EXPECT_NE(error_of([&] { export_hf_gpt2(model_file_of(*make_model(find_model("gla").small_config())), dir); })
-                .find("only gpt2"),
+  EXPECT_NE(error_of([&] {
+              export_hf_gpt2(model_file_of(*make_model(find_model("gla").small_config())), dir);
+            }).find("only gpt2"),
             std::string::npos);
   fs::remove_all(dir);
 }
@@ -188,19 +192,28 @@ TEST(WarmStart, OneChunkTransformerPsmComputesTheGpt2Logits) {
     write_hf_checkpoint(dir, tied, true);
     const ModelFile gpt2 = import_hf_gpt2({dir, "none", ""});
     const auto ref = load_model(gpt2, dir, at::kCPU);
-    const nlohmann::json psm{{"model", "transformer_psm"}, {"n_layer_agg", 1}, {"n_layer_inf", kLayers},
-                             {"chunk_size", 8}, {"n_positions", kPositions}, {"position_mode", "global"}};
+    const nlohmann::json psm{{"model", "transformer_psm"}, {"n_layer_agg", 1},
+                             {"n_layer_inf", kLayers},     {"chunk_size", 8},
+                             {"n_positions", kPositions},  {"position_mode", "global"}};
     const ModelFile f = warm_start_psm(psm, gpt2);
     auto model = load_model(f, "warm start", at::kCPU);
     torch::NoGradGuard no_grad;
     const at::Tensor tokens = at::randint(0, kVocab, {2, 8}, at::kLong);
     EXPECT_LT((model->forward(tokens) - ref->forward(tokens)).abs().max().item<double>(), 1e-12);
     EXPECT_TRUE(model->forward(at::randint(0, kVocab, {1, kPositions}, at::kLong)).isfinite().all().item<bool>());
-    const std::string too_deep = error_of([&] { warm_start_psm({{"model", "transformer_psm"}, {"n_layer_inf", 3}, {"n_positions", kPositions}, {"chunk_size", 8}}, gpt2); });
+    const std::string too_deep = error_of([&] {
+      warm_start_psm({{"model", "transformer_psm"}, {"n_layer_inf", 3}, {"n_positions", kPositions}, {"chunk_size", 8}},
+                     gpt2);
+    });
     EXPECT_NE(too_deep.find("n_layer_inf"), std::string::npos) << too_deep;
-    EXPECT_NE(error_of([&] { warm_start_psm({{"model", "transformer_psm"}, {"n_embd", 24}}, gpt2); }).find("n_embd"),
+    EXPECT_NE(error_of([&] {
+                warm_start_psm({{"model", "transformer_psm"}, {"n_embd", 24}}, gpt2);
+              }).find("n_embd"),
               std::string::npos);
-    EXPECT_NE(error_of([&] { warm_start_psm({{"model", "transformer_psm"}}, gpt2); }).find("positions"), std::string::npos);
+    EXPECT_NE(error_of([&] {
+                warm_start_psm({{"model", "transformer_psm"}}, gpt2);
+              }).find("positions"),
+              std::string::npos);
     fs::remove_all(dir);
   }
 }

@@ -39,8 +39,10 @@ std::shared_ptr<SequenceModel> copy_of(SequenceModel& ref, const at::Device& dev
 
 // The registry's small model with widened weights in float64 on the CPU, and a copy of it on
 // `device` in `dtype`; both in eval mode.
-std::pair<std::shared_ptr<SequenceModel>, std::shared_ptr<SequenceModel>> reference_and_copy(
-    const std::string& name, uint64_t seed, const at::Device& device, at::ScalarType dtype) {
+std::pair<std::shared_ptr<SequenceModel>, std::shared_ptr<SequenceModel>> reference_and_copy(const std::string& name,
+                                                                                             uint64_t seed,
+                                                                                             const at::Device& device,
+                                                                                             at::ScalarType dtype) {
   at::manual_seed(seed);
   auto ref = make_model(find_model(name).small_config());
   testing::widen_weights(*ref);
@@ -49,8 +51,7 @@ std::pair<std::shared_ptr<SequenceModel>, std::shared_ptr<SequenceModel>> refere
   return {ref, copy_of(*ref, device, dtype)};
 }
 
-class ModelLowPrecision
-    : public ::testing::TestWithParam<std::tuple<std::string, at::DeviceType, at::ScalarType>> {};
+class ModelLowPrecision : public ::testing::TestWithParam<std::tuple<std::string, at::DeviceType, at::ScalarType>> {};
 
 TEST_P(ModelLowPrecision, ParallelAndStreamMatchCpuFloat64) {
   const auto& [name, device_type, dtype] = GetParam();
@@ -119,7 +120,8 @@ TEST_P(ModelCudaAutocast, MatchesCpuFloat64AndTrains) {
     auto cpu_bf16 = copy_of(*ref, at::Device(at::kCPU), at::kBFloat16);
     const double bf16_error = rel_rms(expected, cpu_bf16->forward(tokens));
     const double bound = std::max(0.05, 1.5 * bf16_error);
-    EXPECT_LT(rel_rms(expected, parallel), bound) << name << " autocast parallel vs cpu f64; plain bf16: " << bf16_error;
+    EXPECT_LT(rel_rms(expected, parallel), bound)
+        << name << " autocast parallel vs cpu f64; plain bf16: " << bf16_error;
     EXPECT_LT(rel_rms(expected, streamed), bound) << name << " autocast stream vs cpu f64; plain bf16: " << bf16_error;
     EXPECT_LT(rel_rms(parallel, streamed), 0.05) << name << " autocast stream vs parallel";
   }
@@ -212,7 +214,8 @@ TEST_P(FusedChunkedCudaAutocast, MatchesTorchPathInLogitsAndGradients) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(IdentityAndScalarGates, FusedChunkedCudaAutocast, ::testing::Values("linear_attention", "retnet"),
+INSTANTIATE_TEST_SUITE_P(IdentityAndScalarGates, FusedChunkedCudaAutocast,
+                         ::testing::Values("linear_attention", "retnet"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Streams that replay their step as a CUDA graph (Stream::use_cuda_graphs) give the logits of an
@@ -242,7 +245,8 @@ TEST_P(ModelCudaGraph, GraphedStepsMatchEagerStepsAndParallel) {
   auto graphed = model->prefill(tokens.slice(1, 0, prompt)).second;
   const bool graphs = graphed->use_cuda_graphs(true);
   EXPECT_EQ(graphed->use_boundary_overlap(true), overlap) << name;
-  const bool expect_graphs = cuda_graphs_built() && device_type == at::kCUDA && name != "gpt2" && name != "sliding_window";
+  const bool expect_graphs =
+      cuda_graphs_built() && device_type == at::kCUDA && name != "gpt2" && name != "sliding_window";
   EXPECT_EQ(graphs, expect_graphs) << name;
   for (int64_t t = 0; t < prompt; ++t) {
     eager->step(tokens.select(1, t));

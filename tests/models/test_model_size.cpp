@@ -90,8 +90,9 @@ TEST(ConfigAgainstFile, AFileClaimingATrillionLayersIsRefusedWhenLoaded) {
   f.config["n_layer_inf"] = int64_t{1000000000000};
   write_model_file(path, f);
   const std::string err = error_of([&] { load_checkpoint(path); });
-  EXPECT_EQ(err, path + ": the config's n_layer_inf is 1000000000000 but the file holds 2 layers under 'inf.h.'; "
-                        "expected n_layer_inf = 2");
+  EXPECT_EQ(err, path +
+                     ": the config's n_layer_inf is 1000000000000 but the file holds 2 layers under 'inf.h.'; "
+                     "expected n_layer_inf = 2");
   std::filesystem::remove_all(dir);
 }
 
@@ -128,8 +129,8 @@ TEST(ModelSizeEstimate, CheckpointAggCountsOneAggLayerOfActivations) {
 }
 
 TEST(ModelSizeEstimate, AttentionScoresGrowWithTheSquareOfTheLengthOnlyForFullAttention) {
-  const nlohmann::json gpt2 = find_model("gpt2").small_config();             // 2 heads
-  const nlohmann::json psm = find_model("transformer_psm").small_config();   // 2 heads, chunk_size 4
+  const nlohmann::json gpt2 = find_model("gpt2").small_config();            // 2 heads
+  const nlohmann::json psm = find_model("transformer_psm").small_config();  // 2 heads, chunk_size 4
   const nlohmann::json gla = find_model("gla").small_config();
   EXPECT_EQ(attention_floats(gpt2, 1000), 2.0 * 2 * 1000 * 1000);
   EXPECT_EQ(attention_floats(psm, 1000), 2.0 * 2 * 1000 * 8);  // a chunk and one prefix state

@@ -2,10 +2,10 @@
 // positions (a fresh one, prefilled ones inside and at the end of a chunk) stepped as one batch
 // give the logits and the states that stepping each alone gives, across chunk boundaries, in
 // float64 to 1e-12 and float32 to 1e-4 (a batched product and a batch-1 one may take different
-// BLAS kernels: mLSTM's float32 logits differ by 2.5e-5 on an AMD EPYC with Debian's OpenBLAS); likewise SequenceModel::prefill_together (prompts batched
-// by length, the stream split per prompt) against one prefill per prompt; both again on CUDA in
-// float32 where a GPU is present. Plus the contract's edges: a stream at its limit throws before
-// any stream moves, streams of two models still step, bad calls are one-line errors.
+// BLAS kernels: mLSTM's float32 logits differ by 2.5e-5 on an AMD EPYC with Debian's OpenBLAS); likewise
+// SequenceModel::prefill_together (prompts batched by length, the stream split per prompt) against one prefill per
+// prompt; both again on CUDA in float32 where a GPU is present. Plus the contract's edges: a stream at its limit throws
+// before any stream moves, streams of two models still step, bad calls are one-line errors.
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
@@ -108,7 +108,9 @@ class StepTogether : public testing::EveryModel {
 };
 
 TEST_P(StepTogether, EqualsSteppingEachStreamAlone) { checks().steps_equal_stepping_each_alone(); }
-TEST_P(StepTogether, PrefillTogetherEqualsPrefillingEachPrompt) { checks().prefill_together_equals_prefilling_each_prompt(); }
+TEST_P(StepTogether, PrefillTogetherEqualsPrefillingEachPrompt) {
+  checks().prefill_together_equals_prefilling_each_prompt();
+}
 
 INSTANTIATE_TEST_SUITE_P(EveryRegisteredModel, StepTogether, testing::every_model_and_dtype(),
                          testing::model_and_dtype_name);
@@ -190,13 +192,21 @@ TEST(StepTogetherLimits, BadCallsAreErrorsNamingWhatIsWrong) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(message([&] { step_together({a.get(), b.get()}, at::zeros({3}, at::kLong)); }).find("one per stream"),
+  EXPECT_NE(message([&] {
+              step_together({a.get(), b.get()}, at::zeros({3}, at::kLong));
+            }).find("one per stream"),
             std::string::npos);
-  EXPECT_NE(message([&] { step_together({a.get(), a.get()}, at::zeros({2}, at::kLong)); }).find("listed twice"),
+  EXPECT_NE(message([&] {
+              step_together({a.get(), a.get()}, at::zeros({2}, at::kLong));
+            }).find("listed twice"),
             std::string::npos);
-  EXPECT_NE(message([&] { step_together({a.get(), wide.get()}, at::zeros({2}, at::kLong)); }).find("batch 1"),
+  EXPECT_NE(message([&] {
+              step_together({a.get(), wide.get()}, at::zeros({2}, at::kLong));
+            }).find("batch 1"),
             std::string::npos);
-  EXPECT_NE(message([&] { step_together({a.get(), b.get()}, at::full({2}, 999, at::kLong)); }).find("token ids"),
+  EXPECT_NE(message([&] {
+              step_together({a.get(), b.get()}, at::full({2}, 999, at::kLong));
+            }).find("token ids"),
             std::string::npos);
   EXPECT_EQ(a->position(), 0);
 }

@@ -114,7 +114,8 @@ TEST(TransformerPsm, PrefillReadsTheCounterOffTheForwardScanBitForBit) {
     if (t >= 32) EXPECT_LE(2 * prefill_calls, forward_calls + stepped->agg_calls()) << "T = " << t;
     // The streams continue alike.
     const at::Tensor next = at::randint(0, 37, {2}, at::kLong);
-    testing::expect_close("step after prefill, T = " + std::to_string(t), stepped->step(next), prefilled->step(next), 1e-10);
+    testing::expect_close("step after prefill, T = " + std::to_string(t), stepped->step(next), prefilled->step(next),
+                          1e-10);
   }
 }
 
@@ -222,7 +223,8 @@ TEST(TransformerPsm, ConfigErrorsNameTheKeyAndTheAllowedValues) {
   nlohmann::json c = find_model("transformer_psm").small_config();
   c["agg_mask"] = "sideways";
   EXPECT_NE(message(c).find("'agg_mask' is \"sideways\"; expected one of \"bidirectional\", \"causal\""),
-            std::string::npos) << message(c);
+            std::string::npos)
+      << message(c);
   c = find_model("transformer_psm").small_config();
   c["chunk_sise"] = 4;
   EXPECT_NE(message(c).find("unknown key(s) 'chunk_sise'"), std::string::npos) << message(c);
@@ -244,9 +246,9 @@ TEST(TransformerPsm, ConfigErrorsNameTheKeyAndTheAllowedValues) {
 TEST(TransformerPsm, WeightNamesFollowTheAggInfLayout) {
   auto m = make_psm({});
   auto params = m->named_parameters();
-  for (const char* name : {"wte.weight", "wpe.weight", "agg.h.0.attn.c_attn.weight", "agg.h.1.mlp.c_proj.bias",
-                           "agg.ln_f.weight", "inf.h.0.ln_1.weight", "inf.h.1.mlp.c_fc.weight", "inf.ln_f.bias",
-                           "head.weight"})
+  for (const char* name :
+       {"wte.weight", "wpe.weight", "agg.h.0.attn.c_attn.weight", "agg.h.1.mlp.c_proj.bias", "agg.ln_f.weight",
+        "inf.h.0.ln_1.weight", "inf.h.1.mlp.c_fc.weight", "inf.ln_f.bias", "head.weight"})
     EXPECT_TRUE(params.contains(name)) << name;
   EXPECT_EQ(params["inf.h.0.attn.c_attn.weight"].sizes(), at::IntArrayRef({16, 48}));
   EXPECT_EQ(params["head.weight"].sizes(), at::IntArrayRef({37, 16}));

@@ -50,7 +50,7 @@ TEST(NarBatch, TensorsHaveClrsShapesAndDtypes) {
   EXPECT_EQ(t.outputs.at("scc_id").sizes().vec(), (std::vector<int64_t>{2, 5}));
   EXPECT_EQ(t.outputs.at("scc_id")[0].sum().item<int64_t>(), 5 * t.outputs.at("scc_id")[0][0].item<int64_t>());
   EXPECT_EQ(T, 30);
-  EXPECT_GT(t.hints.at("d")[0][25].sum().item<float>(), 0.0f);   // sample 0's last step (T = 26)
+  EXPECT_GT(t.hints.at("d")[0][25].sum().item<float>(), 0.0f);     // sample 0's last step (T = 26)
   EXPECT_EQ(t.hints.at("d")[0][T - 1].sum().item<float>(), 0.0f);  // then zero padding
 }
 

@@ -26,7 +26,8 @@ TEST(NarGnnCuda, ForwardMatchesTheCpu) {
     const NetPrediction cpu = net.forward(data);
     net.to(at::Device(at::kCUDA));
     const NetPrediction gpu = net.forward(data.to(at::Device(at::kCUDA)));
-    for (const auto& [name, t] : cpu.outputs) scanlab::testing::expect_close(proc + " " + name, t, gpu.outputs.at(name), 1e-3);
+    for (const auto& [name, t] : cpu.outputs)
+      scanlab::testing::expect_close(proc + " " + name, t, gpu.outputs.at(name), 1e-3);
   }
 }
 

@@ -60,15 +60,17 @@ TEST(NarGnnLosses, HandComputedValues) {
   at::Tensor logits = at::tensor({0.0, std::log(3.0)}, at::kDouble).view({1, 1, 2});
   EXPECT_NEAR(reduce_loss(pointer_loss(logits, at::ones({1, 1}, at::kLong))).item<double>(), -std::log(0.75), 1e-12);
   // Mask: BCE(0, 1) = ln 2, BCE(0, 0) = ln 2, masked entry ignored whatever its logit.
-  at::Tensor m = reduce_loss(mask_loss(at::tensor({0.0, 0.0, 50.0}, at::kDouble), at::tensor({1.0, 0.0, -1.0}, at::kDouble)));
+  at::Tensor m =
+      reduce_loss(mask_loss(at::tensor({0.0, 0.0, 50.0}, at::kDouble), at::tensor({1.0, 0.0, -1.0}, at::kDouble)));
   EXPECT_NEAR(m.item<double>(), std::log(2.0), 1e-12);
   // Mask one: one row with a positive (loss -ln(3/4)), one row without (ignored).
   at::Tensor rows = at::tensor({0.0, std::log(3.0), 5.0, 5.0}, at::kDouble).view({2, 2});
   at::Tensor truth = at::tensor({0.0, 1.0, 0.0, 0.0}, at::kDouble).view({2, 2});
   EXPECT_NEAR(reduce_loss(one_hot_loss(rows, truth)).item<double>(), -std::log(0.75), 1e-12);
   // Scalar: mean squared error.
-  EXPECT_NEAR(reduce_loss(scalar_loss(at::tensor({1.0, 3.0}, at::kDouble), at::tensor({0.0, 1.0}, at::kDouble))).item<double>(),
-              2.5, 1e-12);
+  EXPECT_NEAR(
+      reduce_loss(scalar_loss(at::tensor({1.0, 3.0}, at::kDouble), at::tensor({0.0, 1.0}, at::kDouble))).item<double>(),
+      2.5, 1e-12);
   // Permutation: -sum(truth * log_perm) per row, averaged.
   at::Tensor logp = at::log(at::tensor({0.5, 0.5, 0.25, 0.75}, at::kDouble)).view({1, 2, 2});
   at::Tensor perm = at::tensor({0.0, 1.0, 1.0, 0.0}, at::kDouble).view({1, 2, 2});

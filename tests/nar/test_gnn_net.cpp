@@ -45,8 +45,12 @@ TEST(NarGnnEncoders, ShapesAndSymmetricAdjacency) {
   expect_close("adjacency is symmetric", acc.adj, acc.adj.transpose(1, 2), 0.0);
   // Sample 0: every node points to 1 -> edges (i,1) and (1,i); the edge mask adds (2,3); scalars add nothing.
   at::Tensor want = at::eye(kN);
-  for (int64_t i = 0; i < kN; ++i) { want[i][1] = 1; want[1][i] = 1; }
-  want[2][3] = 1; want[3][2] = 1;
+  for (int64_t i = 0; i < kN; ++i) {
+    want[i][1] = 1;
+    want[1][i] = 1;
+  }
+  want[2][3] = 1;
+  want[3][2] = 1;
   expect_close("adjacency of sample 0", want, acc.adj[0], 0.0);
   // A soft pointer (distribution rows) is accepted as is; a wrong trailing size is an error.
   EXPECT_EQ(dense_pointer({fs[2].entry, at::full({kB, kN, kN}, 0.25)}, kN).sizes(), (std::vector<int64_t>{kB, kN, kN}));
@@ -80,7 +84,8 @@ TEST(NarGnnDecoders, ShapesPerLocationAndType) {
   }
   // Soft pointer rows are distributions; hard pointers are indices.
   const SpecEntry np = cases[4].first;
-  expect_close("softmax rows", at::ones({kB, kN}), postprocess(np, dec.decode(np, x, {}), Postprocess::Soft, 0).sum(-1), 1e-5);
+  expect_close("softmax rows", at::ones({kB, kN}), postprocess(np, dec.decode(np, x, {}), Postprocess::Soft, 0).sum(-1),
+               1e-5);
   EXPECT_EQ(postprocess(np, dec.decode(np, x, {}), Postprocess::Hard, 0).sizes(), (std::vector<int64_t>{kB, kN}));
 }
 
@@ -122,7 +127,9 @@ TEST(NarGnnEncoders, FusedAccumulationMatchesOneLayerAtATime) {
   expect_close("adjacency", one.adj, fused.adj, 0.0);
   // Weights of the loss terms so that every accumulator and element matters.
   const at::Tensor wn = at::randn_like(one.nodes), we = at::randn_like(one.edges), wg = at::randn_like(one.graph);
-  auto loss = [&](const EncodedFeatures& a) { return (a.nodes * wn).sum() + (a.edges * we).sum() + (a.graph * wg).sum(); };
+  auto loss = [&](const EncodedFeatures& a) {
+    return (a.nodes * wn).sum() + (a.edges * we).sum() + (a.graph * wg).sum();
+  };
   const auto g_one = parameter_grads(enc, loss(one)), g_fused = parameter_grads(enc, loss(fused));
   ASSERT_EQ(g_one.size(), g_fused.size());
   for (size_t k = 0; k < g_one.size(); ++k) expect_close("gradient " + std::to_string(k), g_one[k], g_fused[k], 1e-4);
@@ -132,7 +139,8 @@ TEST(NarGnnDecoders, FusedDecodingMatchesOneDatapointAtATime) {
   torch::manual_seed(6);
   std::vector<SpecEntry> es;
   for (Location l : {Location::Node, Location::Edge, Location::Graph}) {
-    for (Type t : {Type::Scalar, Type::Mask, Type::MaskOne, Type::Categorical, Type::Pointer, Type::PermutationPointer}) {
+    for (Type t :
+         {Type::Scalar, Type::Mask, Type::MaskOne, Type::Categorical, Type::Pointer, Type::PermutationPointer}) {
       if (t == Type::PermutationPointer && l != Location::Node) continue;
       es.push_back({to_string(l) + "_" + to_string(t), Stage::Hint, l, t});
     }
@@ -163,7 +171,10 @@ TEST(NarGnnFeatures, FusingThePermutationEncodingGivesBackThePointers) {
   // Order 2 -> 0 -> 3 -> 1: pred[0] = 2, pred[3] = 0, pred[1] = 3, and the first node (2) points to
   // itself. CLRS's encoding re-points the first node to the last (1) and marks it in the mask.
   at::Tensor perm = at::zeros({1, 4, 4});
-  perm[0][0][2] = 1; perm[0][3][0] = 1; perm[0][1][3] = 1; perm[0][2][1] = 1;
+  perm[0][0][2] = 1;
+  perm[0][3][0] = 1;
+  perm[0][1][3] = 1;
+  perm[0][2][1] = 1;
   const at::Tensor mask = at::one_hot(at::tensor({2}).to(at::kLong), 4).to(at::kFloat);
   EXPECT_TRUE(at::equal(fuse_permutation_and_mask(perm, mask), at::tensor({2, 3, 2, 0}).to(at::kLong).view({1, 4})));
 }
@@ -212,7 +223,7 @@ TEST(NarGnnEvaluation, ScoreIsTheMeanOverOutputsWithScalarMseNegated) {
       {{"s", Stage::Output, Location::Graph, Type::Scalar}, at::tensor({2.0})},
       {{"p", Stage::Output, Location::Node, Type::Pointer}, at::tensor({0, 0, 1, 2}).to(at::kLong).view({1, 4})}};
   const std::map<std::string, at::Tensor> hard = {{"m", at::tensor({1.0, 0.0, 0.0, 0.0}).view({1, 4})},  // F1 2/3
-                                                  {"s", at::tensor({1.0})},                               // MSE 1
+                                                  {"s", at::tensor({1.0})},                              // MSE 1
                                                   {"p", at::tensor({0, 0, 1, 1}).to(at::kLong).view({1, 4})}};  // 3/4
   const OutputScores s = score_outputs(hard, truth);
   EXPECT_NEAR(s.per_output.at("m"), 2.0 / 3.0, 1e-12);

@@ -64,7 +64,8 @@ assert d['hint_pred_h'].dtype == np.int64 and d['output_pred'].shape == (3, 5)
 assert list(d['lengths']) == [6, 6, 6]
 assert np.allclose(d['input_pos'][0], np.arange(5) / 5)
 print(repr(float(d['input_key'][2, 3])), int(d['output_pred'][1].sum()), int(d['hint_pred_h'][0, 2, 4]))
-)", &status);
+)",
+                                       &status);
   ASSERT_EQ(status, 0) << out;
   const auto& key = file.batch.get("key").value.data;
   const auto& pred = file.batch.get("pred").value.data;
@@ -106,7 +107,7 @@ TEST(NarNpz, MalformedFilesAreRejected) {
   expect_rejected(flipped, "CRC-32 mismatch");
   auto compressed = good;
   const size_t cd = good.rfind(std::string("PK\x01\x02", 4));  // last central entry
-  compressed[cd + 10] = 8;                                      // method: deflate
+  compressed[cd + 10] = 8;                                     // method: deflate
   expect_rejected(compressed, "compression method 8");
   // Valid zips of valid arrays that are not valid datasets:
   auto members = decode_npz(good, "good");

@@ -10,13 +10,11 @@
 namespace scanlab::nar {
 namespace {
 
-const Spec kSpec{{"pos", Stage::Input, Location::Node, Type::Scalar},
-                 {"out", Stage::Output, Location::Node, Type::Pointer},
-                 {"m", Stage::Hint, Location::Node, Type::Mask},
-                 {"one", Stage::Hint, Location::Node, Type::MaskOne},
-                 {"c", Stage::Hint, Location::Node, Type::Categorical},
-                 {"e", Stage::Hint, Location::Edge, Type::Mask},
-                 {"g", Stage::Hint, Location::Graph, Type::Scalar}};
+const Spec kSpec{
+    {"pos", Stage::Input, Location::Node, Type::Scalar},   {"out", Stage::Output, Location::Node, Type::Pointer},
+    {"m", Stage::Hint, Location::Node, Type::Mask},        {"one", Stage::Hint, Location::Node, Type::MaskOne},
+    {"c", Stage::Hint, Location::Node, Type::Categorical}, {"e", Stage::Hint, Location::Edge, Type::Mask},
+    {"g", Stage::Hint, Location::Graph, Type::Scalar}};
 
 Snapshot good_hint(int64_t step) {
   return {{"m", probe::values({1, 0, -1})},

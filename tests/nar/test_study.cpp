@@ -280,7 +280,8 @@ TEST(NarStudyCompare, MergesStudiesRunApart) {
     EXPECT_EQ(a.val_curve.size(), it->val_curve.size());
     EXPECT_EQ(a.options.hidden, 16);
   }
-  EXPECT_NE(read_file(root + "/joined/table.md").find("| search | deepsets | parallel_search | 2 | - | - | 1 |"), std::string::npos)
+  EXPECT_NE(read_file(root + "/joined/table.md").find("| search | deepsets | parallel_search | 2 | - | - | 1 |"),
+            std::string::npos)
       << read_file(root + "/joined/table.md");
   EXPECT_EQ(read_file(root + "/joined/score_vs_step_search.svg").rfind("<svg", 0), 0u);
   // Bad inputs name the file and line.

@@ -192,9 +192,10 @@ TEST(ChunkStatePass, MatchesLoopWithGradientsOnCpuAndCuda) {
     for (const auto& dev : devices) {
       SCOPED_TRACE(std::string(per_key ? "per key" : "per head") + " " + dev.str());
       Rng rng(per_key ? 2 : 1);
-      const std::vector<at::Tensor> in{rng.randn({B, H, NC, K, V}),
-                                       rng.log_gate(per_key ? at::IntArrayRef{B, H, NC, K} : at::IntArrayRef{B, H, NC}, 1.0),
-                                       rng.randn({B, H, K, V})};
+      const std::vector<at::Tensor> in{
+          rng.randn({B, H, NC, K, V}),
+          rng.log_gate(per_key ? at::IntArrayRef{B, H, NC, K} : at::IntArrayRef{B, H, NC}, 1.0),
+          rng.randn({B, H, K, V})};
       const auto w = rng.randn({B, H, NC, K, V}), w_final = rng.randn({B, H, K, V});
       auto loop = [&](const std::vector<at::Tensor>& x) {
         at::Tensor h = x[2], loss = at::zeros({}, at::kDouble);
@@ -208,7 +209,8 @@ TEST(ChunkStatePass, MatchesLoopWithGradientsOnCpuAndCuda) {
       const auto dt = dev.is_cuda() ? at::kFloat : at::kDouble;
       auto fast = [&](const std::vector<at::Tensor>& x) {
         auto out = chunk_state_pass(x[0].to(dev, dt), x[1].to(dev, dt), x[2].to(dev, dt));
-        return (out.entering.to(at::kCPU, at::kDouble) * w).sum() + (out.final.to(at::kCPU, at::kDouble) * w_final).sum();
+        return (out.entering.to(at::kCPU, at::kDouble) * w).sum() +
+               (out.final.to(at::kCPU, at::kDouble) * w_final).sum();
       };
       const double tol = dt == at::kFloat ? 1e-4 : 1e-12;
       EXPECT_LT(std::abs(loop(in).item<double>() - fast(in).item<double>()), tol * 100);

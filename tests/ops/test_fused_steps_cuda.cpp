@@ -65,8 +65,8 @@ TEST(FusedStepCuda, DeclinesWhatItCannotRun) {
 TEST(FusedStepCuda, MlstmMatchesReferenceStep) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   // {64, 16, 32, 128}: 1024 heads of 128 columns, enough blocks for the float4-column kernel.
-  for (const Shape& s : {Shape{3, 4, 64, 96}, Shape{2, 3, 130, 200}, Shape{2, 5, 16, 1}, Shape{1, 1, 1, 1},
-                         Shape{64, 16, 32, 128}}) {
+  for (const Shape& s :
+       {Shape{3, 4, 64, 96}, Shape{2, 3, 130, 200}, Shape{2, 5, 16, 1}, Shape{1, 1, 1, 1}, Shape{64, 16, 32, 128}}) {
     SCOPED_TRACE("K=" + std::to_string(s.K) + " V=" + std::to_string(s.V));
     Rng rng(7 + s.K);
     MlstmState ref{rng.randn({s.B, s.H, s.K, s.V}), rng.randn({s.B, s.H, s.K}), rng.randn({s.B, s.H})};
@@ -102,7 +102,8 @@ TEST(FusedStepCuda, DeltaRuleMatchesReferenceStep) {
   for (bool gated : {false, true})
     for (const Shape& s : {Shape{3, 4, 64, 96}, Shape{2, 3, 130, 200}, Shape{2, 2, 256, 33}, Shape{1, 1, 1, 1},
                            Shape{64, 16, 32, 128}, Shape{64, 16, 100, 128}, Shape{4, 2, 100, 64}, Shape{2, 3, 20, 8}}) {
-      SCOPED_TRACE(std::string(gated ? "gated" : "ungated") + " K=" + std::to_string(s.K) + " V=" + std::to_string(s.V));
+      SCOPED_TRACE(std::string(gated ? "gated" : "ungated") + " K=" + std::to_string(s.K) +
+                   " V=" + std::to_string(s.V));
       Rng rng(11 + s.K);
       at::Tensor h_ref = rng.randn({s.B, s.H, s.K, s.V});
       at::Tensor h = cuda32(h_ref);
@@ -122,7 +123,8 @@ TEST(FusedStepCuda, DeltaRuleMatchesReferenceStep) {
   const Shape too_wide{1, 1, 257, 4};
   auto a = random_delta(too_wide, rng, true);
   at::Tensor h = at::zeros({1, 1, 257, 4}, at::TensorOptions().dtype(at::kFloat).device(at::kCUDA));
-  EXPECT_FALSE(delta_rule_step_cuda_supports({cuda32(a.q), cuda32(a.k), cuda32(a.v), cuda32(a.beta), cuda32(a.log_a)}, h));
+  EXPECT_FALSE(
+      delta_rule_step_cuda_supports({cuda32(a.q), cuda32(a.k), cuda32(a.v), cuda32(a.beta), cuda32(a.log_a)}, h));
 }
 
 TEST(FusedStepCuda, DispatchTakesBf16InputsAndStridedStates) {
@@ -133,7 +135,8 @@ TEST(FusedStepCuda, DispatchTakesBf16InputsAndStridedStates) {
   // mLSTM: a state whose C is a narrowed view (as the torch step leaves it) still reaches the kernel.
   MlstmState ref = mlstm_zero_state(s.B, s.H, s.K, s.V, at::TensorOptions().dtype(at::kDouble));
   at::Tensor wide = at::zeros({s.B, s.H, s.K, s.V + 1}, at::TensorOptions().dtype(at::kFloat).device(at::kCUDA));
-  MlstmState gpu{wide.narrow(-1, 0, s.V), at::zeros({s.B, s.H, s.K}, wide.options()), at::zeros({s.B, s.H}, wide.options())};
+  MlstmState gpu{wide.narrow(-1, 0, s.V), at::zeros({s.B, s.H, s.K}, wide.options()),
+                 at::zeros({s.B, s.H}, wide.options())};
   auto a = random_mlstm(s, rng);
   // The reference sees the same bf16-rounded inputs, so only float32 arithmetic separates them.
   auto rounded = [](const at::Tensor& t) { return t.to(at::kBFloat16).to(at::kDouble); };

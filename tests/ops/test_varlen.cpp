@@ -111,9 +111,12 @@ VarlenCase mlstm_case() {
 }
 
 std::vector<VarlenCase> cases() {
-  return {affine_case("linear attention", GateKind::Identity), affine_case("scalar gate", GateKind::Scalar),
-          affine_case("vector gate", GateKind::Diagonal),       mlstm_case(),
-          delta_case("delta rule", false),                      delta_case("gated delta rule", true)};
+  return {affine_case("linear attention", GateKind::Identity),
+          affine_case("scalar gate", GateKind::Scalar),
+          affine_case("vector gate", GateKind::Diagonal),
+          mlstm_case(),
+          delta_case("delta rule", false),
+          delta_case("gated delta rule", true)};
 }
 
 at::Tensor offsets(const std::vector<int64_t>& lengths) {
@@ -215,8 +218,8 @@ TEST(Varlen, PrefillInTwoPiecesEqualsOneCall) {
     const Tensors one = op.varlen(x, h0, offsets(whole), 16);
     const Tensors a = op.varlen(pieces(0), h0, offsets(first), 16);
     const Tensors b = op.varlen(pieces(1), Tensors(a.begin() + 1, a.end()), offsets(second), 16);
-    const at::Tensor o_two = at::cat({a[0].narrow(1, 0, 40), b[0].narrow(1, 0, 23), a[0].narrow(1, 40, 7),
-                                      b[0].narrow(1, 23, 58)}, 1);
+    const at::Tensor o_two =
+        at::cat({a[0].narrow(1, 0, 40), b[0].narrow(1, 0, 23), a[0].narrow(1, 40, 7), b[0].narrow(1, 23, 58)}, 1);
     expect_close("o", one[0], o_two, 1e-10);
     for (size_t i = 1; i < one.size(); ++i) expect_close("final state " + std::to_string(i), one[i], b[i], 1e-10);
   }
@@ -260,14 +263,23 @@ TEST(Varlen, RefusesBadCuSeqlensAndStateCountsNamingWhatWasExpected) {
   expect_error(run(at::tensor({0, 4, 6, 10}, at::kLong), h0), "expected 3, one per sequence of cu_seqlens");
   // Inputs must be packed: batch 1, the same total length.
   auto q2 = x[0].expand({2, 10, 2, 4});
-  expect_error([&] { affine_scan_varlen({q2, q2, x[2], x[3], h0[0], 16}, at::tensor({0, 4, 10}, at::kLong)); },
-               "expected packed sequences [1, total_T = 10, H, ...]");
+  expect_error(
+      [&] {
+        affine_scan_varlen({q2, q2, x[2], x[3], h0[0], 16}, at::tensor({0, 4, 10}, at::kLong));
+      },
+      "expected packed sequences [1, total_T = 10, H, ...]");
   const auto ml = mlstm_case();
-  expect_error([&] { ml.varlen(ml.inputs(10, 2, 4, 3, rng), ml.states(3, 2, 4, 3, rng), offsets({4, 6}), 16); },
-               "mlstm_varlen: state C holds 3 initial states");
+  expect_error(
+      [&] {
+        ml.varlen(ml.inputs(10, 2, 4, 3, rng), ml.states(3, 2, 4, 3, rng), offsets({4, 6}), 16);
+      },
+      "mlstm_varlen: state C holds 3 initial states");
   const auto dr = delta_case("delta rule", false);
-  expect_error([&] { dr.varlen(dr.inputs(10, 2, 4, 3, rng), h0, offsets({4, 5}), 16); },
-               "delta_rule_varlen: cu_seqlens[2] (the last offset) is 9");
+  expect_error(
+      [&] {
+        dr.varlen(dr.inputs(10, 2, 4, 3, rng), h0, offsets({4, 5}), 16);
+      },
+      "delta_rule_varlen: cu_seqlens[2] (the last offset) is 9");
 }
 
 // bf16 packed calls on the GPU (the fused chunked kernels where they take the padded batch: K = V =

@@ -11,8 +11,8 @@
 #include <tuple>
 
 #include "core/atomic_file.h"
-#include "io/safetensors.h"
 #include "decode_bench.h"
+#include "io/safetensors.h"
 #include "nar/study/train_eval.h"
 #include "report/report.h"
 #include "support/error_of.h"
@@ -32,10 +32,21 @@ scanlab::train::EvalRow eval_row(const std::string& model, int64_t length, doubl
 void write_metrics(const fs::path& dir, const std::vector<double>& losses, double eval_acc, int64_t seq_len) {
   scanlab::train::MetricsLog log(dir.string(), -1);
   for (size_t i = 0; i < losses.size(); ++i)
-    log.write({{"kind", "train"}, {"stage", 0}, {"seq_len", seq_len}, {"step", 10 * (i + 1)},
-               {"global_step", 10 * (i + 1)}, {"loss", losses[i]}, {"acc", 0.5}, {"elapsed_s", 1.0 * (i + 1)}});
-  log.write({{"kind", "eval"}, {"stage", 0}, {"seq_len", seq_len}, {"step", 10 * losses.size()},
-             {"global_step", 10 * losses.size()}, {"eval_loss", losses.back()}, {"eval_acc", eval_acc}});
+    log.write({{"kind", "train"},
+               {"stage", 0},
+               {"seq_len", seq_len},
+               {"step", 10 * (i + 1)},
+               {"global_step", 10 * (i + 1)},
+               {"loss", losses[i]},
+               {"acc", 0.5},
+               {"elapsed_s", 1.0 * (i + 1)}});
+  log.write({{"kind", "eval"},
+             {"stage", 0},
+             {"seq_len", seq_len},
+             {"step", 10 * losses.size()},
+             {"global_step", 10 * losses.size()},
+             {"eval_loss", losses.back()},
+             {"eval_acc", eval_acc}});
 }
 
 scanlab::nar::study::TrainResult nar_run(const std::string& algorithm, const std::string& processor, uint64_t seed,
@@ -175,10 +186,8 @@ TEST(ReportClaims, AFailureCountsOnlyBesideALearnerOfNoLargerBudget) {
   const auto dir = scanlab::testing::fresh_temp_dir("report_budgets");
   for (int64_t T : {128, 256, 512}) {
     const std::string t = std::to_string(T);
-    for (const auto& [name, losses, acc] :
-         std::vector<std::tuple<std::string, std::vector<double>, double>>{{"gpt2", {8.0, 0.01}, 0.99},
-                                                                            {"tpsm_c64", {8.0, 4.0}, 0.4},
-                                                                            {"mamba", {8.0}, 0.001}}) {
+    for (const auto& [name, losses, acc] : std::vector<std::tuple<std::string, std::vector<double>, double>>{
+             {"gpt2", {8.0, 0.01}, 0.99}, {"tpsm_c64", {8.0, 4.0}, 0.4}, {"mamba", {8.0}, 0.001}}) {
       const auto run = dir / ("mqar_T" + t + "_" + name);
       fs::create_directories(run);
       write_metrics(run, losses, acc, T);  // 10 steps a loss value
@@ -188,7 +197,8 @@ TEST(ReportClaims, AFailureCountsOnlyBesideALearnerOfNoLargerBudget) {
   const auto& psm = claim_with(claims, "c = 64 is near perfect");
   EXPECT_EQ(psm.verdict, Verdict::Disagrees) << psm.measured;
   EXPECT_NE(psm.measured.find("(mqar_T128_tpsm_c64, 20 steps), best other 0.9900 (mqar_T128_gpt2, 20 steps)"),
-            std::string::npos) << psm.measured;
+            std::string::npos)
+      << psm.measured;
   const auto& mamba = claim_with(claims, "Mamba-like model fails");
   EXPECT_EQ(mamba.verdict, Verdict::NotEstablished) << mamba.measured;
   EXPECT_EQ(mamba.measured.find("best other"), std::string::npos) << mamba.measured;
@@ -203,7 +213,8 @@ TEST(ReportClaims, S5AndLm) {
   }
   scanlab::train::write_eval_outputs(s5, (dir / "s5").string());
   // Perplexity falls with c at window 512 (agrees); c 256 is 10% above GPT-2 (disagrees).
-  for (int64_t c : {32, 64, 128, 256}) lm.push_back(eval_row("lm_tpsm_c" + std::to_string(c), 512, 0.3, 4.0 - c / 1000.0));
+  for (int64_t c : {32, 64, 128, 256})
+    lm.push_back(eval_row("lm_tpsm_c" + std::to_string(c), 512, 0.3, 4.0 - c / 1000.0));
   lm.push_back(eval_row("lm_gpt2", 512, 0.3, std::log(std::exp(4.0 - 0.256) / 1.1)));
   scanlab::train::write_eval_outputs(lm, (dir / "lm").string());
   const auto claims = scanlab::report::judge_claims(scanlab::report::discover_runs({dir.string()}));
@@ -229,8 +240,8 @@ TEST(ReportClaims, NarMajorityOfProcessors) {
       jsonl += scanlab::nar::study::result_to_json(nar_run("binary_search", proc, seed, 10, 0.8, 0.6)) + "\n";
       jsonl += scanlab::nar::study::result_to_json(nar_run("parallel_search", proc, seed, 5, 0.99, 0.98)) + "\n";
       jsonl += scanlab::nar::study::result_to_json(nar_run("bubble_sort", proc, seed, 50, 0.9, 0.6)) + "\n";
-      jsonl += scanlab::nar::study::result_to_json(
-                   nar_run("odd_even_transposition_sort", proc, seed, 9, std::string(proc) == "mpnn" ? 0.95 : 0.85, 0.2)) +
+      jsonl += scanlab::nar::study::result_to_json(nar_run("odd_even_transposition_sort", proc, seed, 9,
+                                                           std::string(proc) == "mpnn" ? 0.95 : 0.85, 0.2)) +
                "\n";
     }
   scanlab::write_file_atomically((dir / "results.jsonl").string(), jsonl);
@@ -290,7 +301,9 @@ TEST(ReportTables, MarkdownRoundTrip) {
 
 TEST(ReportErrors, NameTheFolderAndTheLine) {
   using scanlab::testing::error_of;
-  EXPECT_NE(error_of([] { scanlab::report::discover_runs({"/nonexistent/runs"}); }).find("'/nonexistent/runs' does not exist"),
+  EXPECT_NE(error_of([] {
+              scanlab::report::discover_runs({"/nonexistent/runs"});
+            }).find("'/nonexistent/runs' does not exist"),
             std::string::npos);
   const auto dir = scanlab::testing::fresh_temp_dir("report_bad_jsonl");
   fs::create_directories(dir / "run");

@@ -163,7 +163,10 @@ TEST(AssociativeScans, HillisSteeleLeftFoldAndBlellochAgreeForMatrixProducts) {
   };
   std::vector<M> xs;
   uint64_t state = 12345;
-  auto rnd = [&] { state = state * 6364136223846793005ull + 1442695040888963407ull; return ((state >> 11) * 0x1.0p-53) - 0.5; };
+  auto rnd = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return ((state >> 11) * 0x1.0p-53) - 0.5;
+  };
   for (int i = 0; i < 45; ++i) xs.push_back({1 + rnd(), rnd(), rnd(), 1 + rnd()});
   auto fold = left_fold_inclusive(xs, mul);
   auto hs = hillis_steele_inclusive(xs, mul);

@@ -74,8 +74,8 @@ TEST(BlockScan, SameExpressionsAsTheSingleDeviceScan) {
           return std::vector<std::string>(roots.begin(), roots.begin() + std::min<int64_t>(r, roots.size()));
         };
         AggCounter counter;
-        const auto got = block_exclusive_scan(layout, r, symbols(layout.count(r), layout.first(r)), exchange,
-                                              dist.agg(), &counter);
+        const auto got =
+            block_exclusive_scan(layout, r, symbols(layout.count(r), layout.first(r)), exchange, dist.agg(), &counter);
         // docs/distributed.md: up-sweep and down-sweep at most B-1 pairs each, the carry at most 2r.
         EXPECT_LE(counter.pairs, 2 * (layout.block_len - 1) + 2 * r) << "N=" << n << " R=" << ranks << " rank " << r;
         ASSERT_EQ(static_cast<int64_t>(got.size()), layout.count(r));
@@ -94,7 +94,8 @@ TEST(BlockScan, SameExpressionsAsTheSingleDeviceScan) {
       for (const auto& e : made_by_ranks) EXPECT_TRUE(made_single.count(e)) << e << " N=" << n << " R=" << ranks;
       for (const auto& p : want) {
         if (!p) continue;
-        for (const auto& e : subexpressions(*p)) EXPECT_TRUE(made_by_ranks.count(e)) << e << " N=" << n << " R=" << ranks;
+        for (const auto& e : subexpressions(*p))
+          EXPECT_TRUE(made_by_ranks.count(e)) << e << " N=" << n << " R=" << ranks;
       }
     }
   }

@@ -1,16 +1,16 @@
 // Tensor states: a random non-associative MLP Agg through the parallel scan, the online scanner
 // and the sequential reference; gradients; save/restore; bad input.
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/cuda.h>
-#include <ATen/CPUGeneratorImpl.h>
 
 #include "io/safetensors.h"
 #include "scan/mlp_agg.h"
 #include "scan/reference.h"
 #include "scan/tensor_state.h"
-#include "support/expect_close.h"
 #include "support/error_of.h"
+#include "support/expect_close.h"
 
 namespace scanlab::scan {
 namespace {
@@ -62,10 +62,10 @@ TEST(TensorScanDuality, Bfloat16RunsAndStaysNearFloat64) {
   auto xs64 = random_states(19, 2, 8, at::kDouble, 9);
   std::vector<TensorState> xs16;
   for (const auto& x : xs64) xs16.push_back({x[0].to(at::kBFloat16)});
-  auto ref = tensor_blelloch_scan(xs64, [&](const TensorState& a, const TensorState& b) { return mlp64(a, b); },
-                                  ScanKind::Inclusive);
-  auto out = tensor_blelloch_scan(xs16, [&](const TensorState& a, const TensorState& b) { return mlp16(a, b); },
-                                  ScanKind::Inclusive);
+  auto ref = tensor_blelloch_scan(
+      xs64, [&](const TensorState& a, const TensorState& b) { return mlp64(a, b); }, ScanKind::Inclusive);
+  auto out = tensor_blelloch_scan(
+      xs16, [&](const TensorState& a, const TensorState& b) { return mlp16(a, b); }, ScanKind::Inclusive);
   for (size_t i = 0; i < xs64.size(); ++i) {
     ASSERT_EQ((*out[i])[0].scalar_type(), at::kBFloat16);
     const double scale = (*ref[i])[0].abs().max().item<double>();
@@ -203,8 +203,7 @@ TEST(TensorScanErrors, MismatchedStatesNameWhatIsWrong) {
   });
   EXPECT_NE(dtype.find("Float"), std::string::npos) << dtype;
   std::string device = error_of([&] {
-    tensor_blelloch_scan({{at::zeros({2, 3}, d)}, {at::empty({2, 3}, d.device(at::kMeta))}}, agg,
-                         ScanKind::Exclusive);
+    tensor_blelloch_scan({{at::zeros({2, 3}, d)}, {at::empty({2, 3}, d.device(at::kMeta))}}, agg, ScanKind::Exclusive);
   });
   EXPECT_NE(device.find("meta"), std::string::npos) << device;
   std::string count = error_of([&] {

@@ -101,7 +101,8 @@ TEST_F(ServeTest, ContinuedSessionEqualsUninterruptedGeneration) {
   const auto prompt = bytes_of("Once upon");
   const auto expected = reference_tokens(*model_, prompt, 6 + 10);
   start();
-  auto first = post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 6}, {"temperature", 0}, {"keep_session", true}}.dump());
+  auto first = post("/v1/completions",
+                    json{{"prompt", prompt}, {"max_tokens", 6}, {"temperature", 0}, {"keep_session", true}}.dump());
   ASSERT_TRUE(first);
   ASSERT_EQ(first->status, 200) << first->body;
   auto f = json::parse(first->body);
@@ -130,7 +131,8 @@ TEST_F(ServeTest, ContinuedSessionEqualsUninterruptedGeneration) {
 TEST_F(ServeTest, ContinueAppendsThePromptToTheSession) {
   const auto a = bytes_of("Left "), b = bytes_of("right");
   start();
-  auto first = post("/v1/completions", json{{"prompt", a}, {"max_tokens", 3}, {"temperature", 0}, {"keep_session", true}}.dump());
+  auto first = post("/v1/completions",
+                    json{{"prompt", a}, {"max_tokens", 3}, {"temperature", 0}, {"keep_session", true}}.dump());
   ASSERT_TRUE(first);
   auto f = json::parse(first->body);
   std::vector<int64_t> whole = a;
@@ -154,7 +156,8 @@ TEST_F(ServeTest, EvictedSessionsGoToDiskAndComeBack) {
   const auto prompt = bytes_of("evict me");
   const auto expected = reference_tokens(*model_, prompt, 4 + 7);
   start(o);
-  auto first = post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 4}, {"temperature", 0}, {"keep_session", true}}.dump());
+  auto first = post("/v1/completions",
+                    json{{"prompt", prompt}, {"max_tokens", 4}, {"temperature", 0}, {"keep_session", true}}.dump());
   ASSERT_TRUE(first);
   ASSERT_EQ(first->status, 200) << first->body;
   auto f = json::parse(first->body);
@@ -201,7 +204,8 @@ TEST_F(ServeTest, ASessionFileOfAnotherModelOrCutShortFailsOnlyThatRequest) {
   EXPECT_EQ(refused->status, 500);
   EXPECT_NE(refused->body.find("session '" + a + "'"), std::string::npos) << refused->body;
   EXPECT_NE(refused->body.find("saved by a model whose weights' SHA-1 is " + weights_sha1_of(*other)),
-            std::string::npos) << refused->body;
+            std::string::npos)
+      << refused->body;
   // A truncated one.
   const std::string b = kept();
   const auto file = dir / "served" / (b + ".safetensors");
@@ -330,8 +334,8 @@ TEST_F(ServeTest, TheEndTokenEndsARequestWithStop) {
   EXPECT_EQ(ids_of(j), expected);
   EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
   EXPECT_EQ(j["usage"]["completion_tokens"], static_cast<int64_t>(expected.size()));
-  auto streamed =
-      post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"temperature", 0}, {"stream", true}}.dump());
+  auto streamed = post("/v1/completions",
+                       json{{"prompt", prompt}, {"max_tokens", 12}, {"temperature", 0}, {"stream", true}}.dump());
   ASSERT_TRUE(streamed);
   const auto events = sse_events(streamed->body);
   ASSERT_EQ(events.size(), expected.size() + 2) << streamed->body;
@@ -385,10 +389,12 @@ TEST_F(ServeTest, ConcurrentClientsAllGetTheirTokens) {
       std::vector<std::string> errors;
       for (int r = 0; r < kRequestsEach; ++r) {
         const bool stream = (c + r) % 2 == 1;
-        auto res = post("/v1/completions",
-                        json{{"prompt", prompt}, {"max_tokens", kTokens}, {"temperature", 0}, {"stream", stream}}.dump());
+        auto res =
+            post("/v1/completions",
+                 json{{"prompt", prompt}, {"max_tokens", kTokens}, {"temperature", 0}, {"stream", stream}}.dump());
         if (!res || res->status != 200) {
-          errors.push_back((res ? res->body : "no reply: " + httplib::to_string(res.error())) + (stream ? " (stream)" : " (plain)"));
+          errors.push_back((res ? res->body : "no reply: " + httplib::to_string(res.error())) +
+                           (stream ? " (stream)" : " (plain)"));
           continue;
         }
         std::vector<int64_t> ids;
@@ -424,8 +430,10 @@ TEST_F(ServeTest, AClientThatHangsUpMidStreamIsDropped) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   const std::string body = R"({"prompt": "hang up", "max_tokens": 4000, "stream": true})";
-  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
   char buf[512];
   ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0);

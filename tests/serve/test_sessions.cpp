@@ -3,9 +3,9 @@
 // refused naming the session; the same model restores it bit-identically.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include "serve/sessions.h"
 #include "serve_test_util.h"
@@ -72,7 +72,9 @@ TEST_F(SessionFiles, ASessionSavedByAnotherModelIsRefusedNamingIt) {
     } catch (const SessionRefused& e) {
       const std::string what = e.what();
       EXPECT_NE(what.find("session 'sb'"), std::string::npos) << what;
-      EXPECT_NE(what.find("saved by a model whose weights' SHA-1 is " + testing::weights_sha1_of(*model_a)), std::string::npos) << what;
+      EXPECT_NE(what.find("saved by a model whose weights' SHA-1 is " + testing::weights_sha1_of(*model_a)),
+                std::string::npos)
+          << what;
     }
     EXPECT_TRUE(store_b.contains("sb"));
     EXPECT_TRUE(fs::exists(root_ / "b" / "sb.safetensors"));

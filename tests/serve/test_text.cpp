@@ -30,8 +30,12 @@ TEST(ServeText, MultiByteCharactersAreHeldUntilComplete) {
 
 TEST(ServeText, InvalidBytesBecomeReplacementCharacters) {
   const std::string r = "\xEF\xBF\xBD";
-  EXPECT_EQ(decode_all("\xFF" "a"), r + "a");
-  EXPECT_EQ(decode_all("\xC3" "a"), r + "a");       // a lead byte without its continuation
+  EXPECT_EQ(decode_all("\xFF"
+                       "a"),
+            r + "a");
+  EXPECT_EQ(decode_all("\xC3"
+                       "a"),
+            r + "a");                                // a lead byte without its continuation
   EXPECT_EQ(decode_all("\xE0\x80\x80"), r + r + r);  // overlong form: the lead is refused, then two strays
   EXPECT_EQ(decode_all("ok\xE2\x82"), "ok" + r);     // cut at the end: flushed as one
 }

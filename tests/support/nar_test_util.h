@@ -1,9 +1,9 @@
 // Helpers for the nar tests: reading pointer orders, independent oracles, running numpy.
 #pragma once
+#include <unistd.h>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -47,9 +47,7 @@ inline int64_t argmax(const std::vector<double>& v) {
 }
 
 // True when /usr/bin/python3 can import numpy.
-inline bool python_numpy_available() {
-  return std::system("/usr/bin/python3 -c 'import numpy' > /dev/null 2>&1") == 0;
-}
+inline bool python_numpy_available() { return std::system("/usr/bin/python3 -c 'import numpy' > /dev/null 2>&1") == 0; }
 
 // Runs a Python script with /usr/bin/python3; returns its stdout, and the exit status in *status.
 inline std::string run_python(const std::string& script, int* status) {

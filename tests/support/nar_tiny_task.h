@@ -19,32 +19,42 @@ inline FeatureBatch tiny_task(const SpecEntry& out_entry, int64_t samples, uint6
   at::Generator gen = at::detail::createCPUGenerator(seed);
   const at::Tensor key = at::rand({samples, kTinyNodes}, gen, at::TensorOptions().dtype(at::kFloat));
   FeatureBatch b;
-  b.inputs = {{tiny_input("pos", Location::Node, Type::Scalar), at::arange(kTinyNodes).to(at::kFloat).div(kTinyNodes).expand({samples, kTinyNodes}).contiguous()},
+  b.inputs = {{tiny_input("pos", Location::Node, Type::Scalar),
+               at::arange(kTinyNodes).to(at::kFloat).div(kTinyNodes).expand({samples, kTinyNodes}).contiguous()},
               {tiny_input("key", Location::Node, Type::Scalar), key}};
   const at::Tensor order = std::get<1>(key.sort(-1));
   at::Tensor target;
   switch (out_entry.type) {
-    case Type::Scalar: target = out_entry.location == Location::Graph ? key.sum(-1) : key * 2; break;
+    case Type::Scalar:
+      target = out_entry.location == Location::Graph ? key.sum(-1) : key * 2;
+      break;
     case Type::Mask:
       target = out_entry.location == Location::Edge ? (key.unsqueeze(2) > key.unsqueeze(1)).to(at::kFloat)
-                                                      : (key > 0.5).to(at::kFloat);
+                                                    : (key > 0.5).to(at::kFloat);
       break;
-    case Type::MaskOne: target = at::one_hot(key.argmax(-1), kTinyNodes).to(at::kFloat); break;
-    case Type::Categorical: target = at::one_hot(at::clamp((key * 3).to(at::kLong), 0, 2), 3).to(at::kFloat); break;
+    case Type::MaskOne:
+      target = at::one_hot(key.argmax(-1), kTinyNodes).to(at::kFloat);
+      break;
+    case Type::Categorical:
+      target = at::one_hot(at::clamp((key * 3).to(at::kLong), 0, 2), 3).to(at::kFloat);
+      break;
     case Type::Pointer:
-      target = out_entry.location == Location::Graph ? key.argmin(-1) : key.argmax(-1, true).expand({samples, kTinyNodes}).contiguous();
+      target = out_entry.location == Location::Graph ? key.argmin(-1)
+                                                     : key.argmax(-1, true).expand({samples, kTinyNodes}).contiguous();
       break;
     case Type::PermutationPointer: {
       // Sorted order as CLRS encodes it: each node points to its predecessor, the smallest to the
       // largest, and "<name>_mask" marks the smallest.
       target = at::zeros({samples, kTinyNodes, kTinyNodes});
       for (int64_t s = 0; s < samples; ++s)
-        for (int64_t r = 0; r < kTinyNodes; ++r) target[s][order[s][r]][order[s][(r + kTinyNodes - 1) % kTinyNodes]] = 1;
+        for (int64_t r = 0; r < kTinyNodes; ++r)
+          target[s][order[s][r]][order[s][(r + kTinyNodes - 1) % kTinyNodes]] = 1;
       b.outputs.push_back({{out_entry.name + "_mask", Stage::Output, Location::Node, Type::MaskOne},
                            at::one_hot(order.select(1, 0), kTinyNodes).to(at::kFloat)});
       break;
     }
-    default: ADD_FAILURE() << "no tiny task for this type";
+    default:
+      ADD_FAILURE() << "no tiny task for this type";
   }
   b.outputs.insert(b.outputs.begin(), {out_entry, target});
   // Hint "seen": nodes with key below 1/3, 2/3, 1 at times 0, 1, 2; samples alternate lengths 3 and 2.

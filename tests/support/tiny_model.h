@@ -35,7 +35,8 @@ class TinyConvModel : public models::SequenceModel {
     for (int64_t k = 0; k < kernel_ && k < T; ++k)
       y.narrow(1, k, T - k).add_(at::matmul(x.narrow(1, 0, T - k), conv_[k]));
     auto h = torch::nn::functional::gelu(y) + x;
-    h = torch::nn::functional::dropout(h, torch::nn::functional::DropoutFuncOptions().p(dropout_).training(is_training()));
+    h = torch::nn::functional::dropout(h,
+                                       torch::nn::functional::DropoutFuncOptions().p(dropout_).training(is_training()));
     return head_->forward(h);
   }
   at::Tensor forward(const at::Tensor& tokens) override { return mix(emb_->forward(tokens)); }

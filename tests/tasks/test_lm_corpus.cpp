@@ -2,8 +2,8 @@
 // train/validation split, fixed-length windows with labels = inputs, and the byte tokenizer.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 #include "core/atomic_file.h"
 #include "core/check.h"
@@ -45,7 +45,8 @@ TEST(LmCorpus, WikitextFolderUsesItsOwnSplits) {
 
 TEST(LmCorpus, PlainFolderSplitsTheLastDocumentsOffForValidation) {
   auto dir = fresh_dir("plain");
-  for (int i = 0; i < 10; ++i) write_file_atomically((dir / ("doc" + std::to_string(i) + ".txt")).string(), "text " + std::to_string(i));
+  for (int i = 0; i < 10; ++i)
+    write_file_atomically((dir / ("doc" + std::to_string(i) + ".txt")).string(), "text " + std::to_string(i));
   write_file_atomically((dir / "meta.json").string(), "{}");  // not text: skipped
   const auto corpus = load_text_corpus({dir.string(), "auto", 0.2});
   ASSERT_EQ(corpus.train.size(), 8u);
@@ -68,8 +69,8 @@ TEST(LmTask, WindowsAreConsecutiveTokensWithLabelsEqualToInputs) {
   EXPECT_EQ(task.num_examples(Split::Train), 8);
   EXPECT_EQ(task.num_examples(Split::Validation), 2);
   auto batch = task.examples(Split::Train, {1, 0});
-  EXPECT_EQ(task.tokenizer().decode(std::vector<int64_t>(batch.inputs[0].data_ptr<int64_t>(),
-                                                          batch.inputs[0].data_ptr<int64_t>() + 4)),
+  EXPECT_EQ(task.tokenizer().decode(
+                std::vector<int64_t>(batch.inputs[0].data_ptr<int64_t>(), batch.inputs[0].data_ptr<int64_t>() + 4)),
             "efgh");
   EXPECT_TRUE(batch.labels.equal(batch.inputs));
   EXPECT_THROW(task.examples(Split::Validation, {2}), Error);

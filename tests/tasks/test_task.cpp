@@ -44,7 +44,8 @@ TEST(TaskLoss, Float64StaysFloat64AndTheSumOverTheCountIsTheMean) {
   EXPECT_EQ(count, 3);  // of the shifted targets 1, 4 | 0, ignored
   EXPECT_NEAR(sum.item<double>() / count, mean.item<double>(), 1e-15);
   auto expected = (at::log_softmax(logits[0][0], -1)[1] + at::log_softmax(logits[0][1], -1)[4] +
-                   at::log_softmax(logits[1][0], -1)[0]) / -3.0;
+                   at::log_softmax(logits[1][0], -1)[0]) /
+                  -3.0;
   EXPECT_NEAR(mean.item<double>(), expected.item<double>(), 1e-15);
 }
 

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <filesystem>
+#include <functional>
 
 #include "core/atomic_file.h"
 #include "core/check.h"
@@ -121,7 +121,8 @@ TEST(Gpt2Bpe, EncodingOneLongWordTakesTimeLinearInItsLength) {
   const double word_s = fastest_seconds([&] { return tok->encode(letters).size(); }, long_ids);
   EXPECT_GT(long_ids, letters.size() / 10);  // every letter encoded: several ids per 10 letters
   EXPECT_LT(long_ids, 2 * short_ids);
-  EXPECT_LT(word_s, 3 * words_s) << "100 words of 2,000 letters: " << words_s << " s, one of 200,000: " << word_s << " s";
+  EXPECT_LT(word_s, 3 * words_s) << "100 words of 2,000 letters: " << words_s << " s, one of 200,000: " << word_s
+                                 << " s";
   // A run of whitespace before a word is one pre-token too.
   size_t space_ids = 0;
   const std::string spaces = std::string(200000, ' ') + "x";
@@ -133,8 +134,8 @@ TEST(Gpt2Bpe, EncodingOneLongWordTakesTimeLinearInItsLength) {
         return n;
       },
       space_ids);
-  EXPECT_LT(spaces_s, 3 * space_words_s) << "100 runs of 2,000 spaces: " << space_words_s << " s, one of 200,000: "
-                                         << spaces_s << " s";
+  EXPECT_LT(spaces_s, 3 * space_words_s) << "100 runs of 2,000 spaces: " << space_words_s
+                                         << " s, one of 200,000: " << spaces_s << " s";
 }
 
 // The end-of-text id a served GPT-2 stops at ("stop") is the encoder's own <|endoftext|>; the

@@ -45,7 +45,8 @@ TEST(MetricsLog, TruncatedLastLineIsDroppedAndABadMiddleLineNamed) {
   // A whole last line (its newline written) that is not JSON was not cut short by a kill: an error.
   std::ofstream(path) << "{\"global_step\": 1}\n{\"loss\": 1, \"x\": \"\xff\"}\n";
   const std::string err = scanlab::testing::error_of([&] { MetricsLog::read_jsonl(path); });
-  EXPECT_NE(err.find(path + ": line 2 of 2 is not JSON"), std::string::npos) << "a whole bad last line was dropped: " << err;
+  EXPECT_NE(err.find(path + ": line 2 of 2 is not JSON"), std::string::npos)
+      << "a whole bad last line was dropped: " << err;
   fs::remove_all(dir);
 }
 

@@ -3,9 +3,9 @@
 // integer or a non-finite best loss is refused with one error naming the field, before training.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 #include <utility>
 #include <vector>
 

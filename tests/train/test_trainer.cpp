@@ -3,18 +3,18 @@
 // dropout and gradient accumulation; a NaN loss names the step; checkpoints round-trip.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <csignal>
 #include <filesystem>
-#include <unistd.h>
 
 #include "config/experiment.h"
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "models/checkpoint.h"
 #include "support/tiny_model.h"
 #include "train/adamw.h"
-#include "train/eval_report.h"
-#include "models/checkpoint.h"
 #include "train/checkpoint.h"
+#include "train/eval_report.h"
 #include "train/evaluate.h"
 #include "train/run_log.h"
 #include "train/trainer.h"
@@ -76,7 +76,7 @@ TEST(Trainer, ResumeReproducesTheUninterruptedLossCurveBitForBit) {
   pieced = part1.step_losses;
   RunControl second;
   second.resume = true;
-  second.stop_after_steps = 6;  // exactly at the stage boundary
+  second.stop_after_steps = 6;                                                    // exactly at the stage boundary
   auto part2 = train_model(*tiny(9, 0.1, /*seed=*/99), cfg_b, second, at::kCPU);  // weights come from the checkpoint
   EXPECT_TRUE(part2.interrupted);
   pieced.insert(pieced.end(), part2.step_losses.begin(), part2.step_losses.end());
@@ -127,10 +127,11 @@ eval_every = 0
 eval_examples = 32
 )"),
                         dir + "/run");
-  cfg.task.lm.corpus.path = dir;
+  cfg.task.section["path"] = dir;
   auto model = tiny(256, 0.0);
-  auto task = config::make_task(cfg.task);
-  const double before = evaluate(*model, *task, tasks::Split::Validation, 32, 16, EvalMode::Parallel, at::kCPU).mean_loss();
+  auto task = tasks::make_task(cfg.task);
+  const double before =
+      evaluate(*model, *task, tasks::Split::Validation, 32, 16, EvalMode::Parallel, at::kCPU).mean_loss();
   auto result = train_model(*model, cfg, {}, at::kCPU);
   ASSERT_EQ(result.stages.size(), 1u);
   EXPECT_GT(before, 4.0);

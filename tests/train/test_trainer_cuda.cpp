@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
-#include <unistd.h>
 
 #include "config/experiment.h"
 #include "support/tiny_model.h"

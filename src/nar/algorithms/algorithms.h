@@ -1,5 +1,5 @@
 // The algorithms, each a plain function that runs on its input and records a Trajectory (hints as
-// nar.md §1.4 and §2.3 describe). Sequential CLRS versions sit next to their parallel versions:
+// Engelmayer et al. 2023 and CLRS describe). Sequential CLRS versions sit next to their parallel versions:
 //   searching.cpp     binary_search, minimum          | parallel_search
 //   sorting.cpp       insertion_sort, bubble_sort     | odd_even_transposition_sort, parallel_rank_sort
 //   scc.cpp           strongly_connected_components   | parallel_scc
@@ -16,7 +16,7 @@
 namespace scanlab::nar {
 
 // Which edges the odd-even swap hint marks: array positions (the paper's code) or the nodes
-// being swapped (the evidently intended semantics); see nar.md §1.4.2.
+// being swapped (the evidently intended semantics); see Engelmayer et al. 2023
 enum class SwapIndexing { Position, Node };
 
 // Shared start of the algorithms on an array: checks it is non-empty, pushes inputs pos = i / n

@@ -31,8 +31,8 @@ std::vector<int64_t> list_order(const std::vector<int64_t>& pred, const char* wh
   SCANLAB_CHECK(head >= 0, who, ": no node points to itself; the head of the list must");
   std::vector<int64_t> order{head};
   while (succ[order.back()] >= 0 && static_cast<int64_t>(order.size()) <= n) order.push_back(succ[order.back()]);
-  SCANLAB_CHECK(static_cast<int64_t>(order.size()) == n, who, ": the list from head ", head, " reaches ",
-                order.size(), " of ", n, " nodes (the rest form a cycle)");
+  SCANLAB_CHECK(static_cast<int64_t>(order.size()) == n, who, ": the list from head ", head, " reaches ", order.size(),
+                " of ", n, " nodes (the rest form a cycle)");
   return order;
 }
 
@@ -46,13 +46,16 @@ ProbeRecorder start(const char* name, Spec spec, const std::vector<int64_t>& pre
 }  // namespace
 
 Spec list_ranking_spec() {
-  return {{"pos", In, N, Type::Scalar}, {"pred", In, N, Type::Pointer}, {"rank", Out, N, Type::Scalar},
-          {"rank_h", H, N, Type::Scalar}, {"visited", H, N, Type::Mask}, {"cur", H, N, Type::MaskOne}};
+  return {{"pos", In, N, Type::Scalar},   {"pred", In, N, Type::Pointer}, {"rank", Out, N, Type::Scalar},
+          {"rank_h", H, N, Type::Scalar}, {"visited", H, N, Type::Mask},  {"cur", H, N, Type::MaskOne}};
 }
 
 Spec parallel_list_ranking_spec() {
-  return {{"pos", In, N, Type::Scalar}, {"pred", In, N, Type::Pointer}, {"rank", Out, N, Type::Scalar},
-          {"rank_h", H, N, Type::Scalar}, {"pred_h", H, N, Type::Pointer}};
+  return {{"pos", In, N, Type::Scalar},
+          {"pred", In, N, Type::Pointer},
+          {"rank", Out, N, Type::Scalar},
+          {"rank_h", H, N, Type::Scalar},
+          {"pred_h", H, N, Type::Pointer}};
 }
 
 Trajectory list_ranking(const std::vector<int64_t>& pred) {
@@ -64,7 +67,8 @@ Trajectory list_ranking(const std::vector<int64_t>& pred) {
     const int64_t cur = order[k];
     rank[cur] = k == 0 ? 0.0 : rank[order[k - 1]] + 1.0;
     visited[cur] = 1.0;
-    rec.push(H, {{"rank_h", probe::values(rank)}, {"visited", probe::values(visited)}, {"cur", probe::mask_one(cur, n)}});
+    rec.push(H,
+             {{"rank_h", probe::values(rank)}, {"visited", probe::values(visited)}, {"cur", probe::mask_one(cur, n)}});
   }
   rec.push(Out, {{"rank", probe::values(rank)}});
   return rec.finalize();

@@ -17,7 +17,10 @@ constexpr Stage In = Stage::Input, Out = Stage::Output, H = Stage::Hint;
 constexpr Location N = Location::Node, G = Location::Graph;
 
 Spec with_hints(Spec hints) {
-  Spec s{{"pos", In, N, Type::Scalar}, {"key", In, N, Type::Scalar}, {"prefix", Out, N, Type::Scalar}, {"acc", H, N, Type::Scalar}};
+  Spec s{{"pos", In, N, Type::Scalar},
+         {"key", In, N, Type::Scalar},
+         {"prefix", Out, N, Type::Scalar},
+         {"acc", H, N, Type::Scalar}};
   s.insert(s.end(), hints.begin(), hints.end());
   return s;
 }
@@ -26,9 +29,7 @@ Spec with_hints(Spec hints) {
 
 Spec prefix_sum_spec() { return with_hints({{"i", H, N, Type::MaskOne}}); }
 Spec prefix_sum_hillis_steele_spec() { return with_hints({{"partner", H, N, Type::Pointer}}); }
-Spec prefix_sum_blelloch_spec() {
-  return with_hints({{"partner", H, N, Type::Pointer}, {"phase", H, G, Type::Mask}});
-}
+Spec prefix_sum_blelloch_spec() { return with_hints({{"partner", H, N, Type::Pointer}, {"phase", H, G, Type::Mask}}); }
 
 Trajectory prefix_sum(const std::vector<double>& keys) {
   auto rec = start_on_keys("prefix_sum", prefix_sum_spec(), keys);

@@ -4,8 +4,8 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/registry.h"
 #include "nar/algorithms/algorithms.h"
-#include "nar/find_by_name.h"
 
 namespace scanlab::nar {
 
@@ -63,8 +63,8 @@ const AlgorithmInfo& find_algorithm(const std::string& name) {
 int64_t min_nodes(const AlgorithmInfo& a) { return find_sampler(a.sampler).min_nodes; }
 
 void check_nodes(const AlgorithmInfo& a, int64_t n) {
-  SCANLAB_CHECK(n >= min_nodes(a) && n <= a.max_nodes, a.name, ": n = ", n, " is out of range; expected ",
-                min_nodes(a), " <= n <= ", a.max_nodes, " (sampler ", a.sampler, ")");
+  SCANLAB_CHECK(n >= min_nodes(a) && n <= a.max_nodes, a.name, ": n = ", n, " is out of range; expected ", min_nodes(a),
+                " <= n <= ", a.max_nodes, " (sampler ", a.sampler, ")");
 }
 
 std::string format_algorithm_table() {

@@ -1,6 +1,6 @@
 // Strongly connected components. Sequential: CLRS Kosaraju (two iterative DFS passes with a linked
 // stack; a hint at every tree start, discovery, child push and finish, so T = 5n + #SCC).
-// Parallel (nar.md §1.4.4): from the smallest unassigned pivot, forward and backward reachability
+// Parallel (Engelmayer et al. 2023): from the smallest unassigned pivot, forward and backward reachability
 // grow one hop per step at every node at once; their intersection is the pivot's SCC.
 #include <algorithm>
 #include <numeric>
@@ -33,10 +33,18 @@ struct Kosaraju {
   double time = 0.0;
 
   void push(int64_t s, int64_t u, int64_t v, int64_t s_last, double phase) {
-    rec.push(H, {{"scc_id_h", probe::pointers(scc_id)}, {"A_t", a_t}, {"color", probe::categorical(color, 3)},
-                 {"d", probe::values(d)}, {"f", probe::values(f)}, {"s_prev", probe::pointers(s_prev)},
-                 {"s", probe::mask_one(s, n)}, {"u", probe::mask_one(u, n)}, {"v", probe::mask_one(v, n)},
-                 {"s_last", probe::mask_one(s_last, n)}, {"time", probe::scalar(time)}, {"phase", probe::scalar(phase)}});
+    rec.push(H, {{"scc_id_h", probe::pointers(scc_id)},
+                 {"A_t", a_t},
+                 {"color", probe::categorical(color, 3)},
+                 {"d", probe::values(d)},
+                 {"f", probe::values(f)},
+                 {"s_prev", probe::pointers(s_prev)},
+                 {"s", probe::mask_one(s, n)},
+                 {"u", probe::mask_one(u, n)},
+                 {"v", probe::mask_one(v, n)},
+                 {"s_last", probe::mask_one(s_last, n)},
+                 {"time", probe::scalar(time)},
+                 {"phase", probe::scalar(phase)}});
   }
 
   // One DFS tree from root s over `graph` (row u lists u's out-neighbours). Mirrors the textbook
@@ -80,11 +88,11 @@ struct Kosaraju {
 }  // namespace
 
 Spec strongly_connected_components_spec() {
-  return {{"pos", In, N, Type::Scalar},       {"A", In, E, Type::Scalar},          {"adj", In, E, Type::Mask},
-          {"scc_id", Out, N, Type::Pointer},  {"scc_id_h", H, N, Type::Pointer},   {"A_t", H, E, Type::Mask},
-          {"color", H, N, Type::Categorical}, {"d", H, N, Type::Scalar},           {"f", H, N, Type::Scalar},
-          {"s_prev", H, N, Type::Pointer},    {"s", H, N, Type::MaskOne},          {"u", H, N, Type::MaskOne},
-          {"v", H, N, Type::MaskOne},         {"s_last", H, N, Type::MaskOne},     {"time", H, G, Type::Scalar},
+  return {{"pos", In, N, Type::Scalar},       {"A", In, E, Type::Scalar},        {"adj", In, E, Type::Mask},
+          {"scc_id", Out, N, Type::Pointer},  {"scc_id_h", H, N, Type::Pointer}, {"A_t", H, E, Type::Mask},
+          {"color", H, N, Type::Categorical}, {"d", H, N, Type::Scalar},         {"f", H, N, Type::Scalar},
+          {"s_prev", H, N, Type::Pointer},    {"s", H, N, Type::MaskOne},        {"u", H, N, Type::MaskOne},
+          {"v", H, N, Type::MaskOne},         {"s_last", H, N, Type::MaskOne},   {"time", H, G, Type::Scalar},
           {"phase", H, G, Type::Mask}};
 }
 
@@ -95,8 +103,14 @@ Trajectory strongly_connected_components(const std::vector<double>& a, int64_t n
   std::vector<double> a_t(a.size());
   for (int64_t u = 0; u < n; ++u)
     for (int64_t v = 0; v < n; ++v) a_t[v * n + u] = a[u * n + v];
-  Kosaraju k{n, rec, probe::graph(a_t, n), probe::identity(n), std::vector<int64_t>(n, 0), probe::identity(n),
-             std::vector<double>(n, 0.0), std::vector<double>(n, 0.0)};
+  Kosaraju k{n,
+             rec,
+             probe::graph(a_t, n),
+             probe::identity(n),
+             std::vector<int64_t>(n, 0),
+             probe::identity(n),
+             std::vector<double>(n, 0.0),
+             std::vector<double>(n, 0.0)};
   // 1. DFS on A in index order records finishing times.
   for (int64_t s = 0; s < n; ++s)
     if (k.color[s] == 0) k.tree(a, s, 0.0, false);
@@ -112,9 +126,9 @@ Trajectory strongly_connected_components(const std::vector<double>& a, int64_t n
 }
 
 Spec parallel_scc_spec() {
-  return {{"pos", In, N, Type::Scalar},      {"A", In, E, Type::Scalar},       {"adj", In, E, Type::Mask},
-          {"scc_id", Out, N, Type::Pointer}, {"s", H, N, Type::MaskOne},       {"desc", H, N, Type::Mask},
-          {"pred", H, N, Type::Mask},        {"scc", H, N, Type::Mask},        {"scc_id_h", H, N, Type::Pointer},
+  return {{"pos", In, N, Type::Scalar},      {"A", In, E, Type::Scalar}, {"adj", In, E, Type::Mask},
+          {"scc_id", Out, N, Type::Pointer}, {"s", H, N, Type::MaskOne}, {"desc", H, N, Type::Mask},
+          {"pred", H, N, Type::Mask},        {"scc", H, N, Type::Mask},  {"scc_id_h", H, N, Type::Pointer},
           {"unassigned", H, N, Type::Mask}};
 }
 
@@ -139,8 +153,12 @@ Trajectory parallel_scc(const std::vector<double>& a, int64_t n) {
           unassigned[i] = 0.0;
         }
       }
-      rec.push(H, {{"s", probe::mask_one(s, n)}, {"desc", probe::values(desc)}, {"pred", probe::values(pred)},
-                   {"scc", probe::values(scc)}, {"scc_id_h", probe::pointers(scc_id)}, {"unassigned", probe::values(unassigned)}});
+      rec.push(H, {{"s", probe::mask_one(s, n)},
+                   {"desc", probe::values(desc)},
+                   {"pred", probe::values(pred)},
+                   {"scc", probe::values(scc)},
+                   {"scc_id_h", probe::pointers(scc_id)},
+                   {"unassigned", probe::values(unassigned)}});
       // 2. one hop forward and one hop backward, every node at once
       auto next_desc = desc, next_pred = pred;
       for (int64_t i = 0; i < n; ++i)

@@ -1,4 +1,4 @@
-// Searching: CLRS binary_search and minimum (sequential), and parallel_search (nar.md §1.4.1):
+// Searching: CLRS binary_search and minimum (sequential), and parallel_search (Engelmayer et al. 2023):
 // every cell compares itself with the target in one step, on n + 1 nodes (the extra one holds x).
 #include <algorithm>
 
@@ -19,7 +19,7 @@ void check_sorted(const std::vector<double>& a, const char* who) {
 }  // namespace
 
 Spec binary_search_spec() {
-  return {{"pos", In, N, Type::Scalar},      {"key", In, N, Type::Scalar},   {"target", In, G, Type::Scalar},
+  return {{"pos", In, N, Type::Scalar},      {"key", In, N, Type::Scalar},    {"target", In, G, Type::Scalar},
           {"return", Out, N, Type::MaskOne}, {"pred_h", H, N, Type::Pointer}, {"low", H, N, Type::MaskOne},
           {"high", H, N, Type::MaskOne},     {"mid", H, N, Type::MaskOne}};
 }
@@ -28,7 +28,8 @@ Trajectory binary_search(const std::vector<double>& a, double x) {
   check_sorted(a, "binary_search");
   const auto n = static_cast<int64_t>(a.size());
   ProbeRecorder rec("binary_search", binary_search_spec(), n);
-  rec.push(In, {{"pos", probe::values(probe::positions(n, n))}, {"key", probe::values(a)}, {"target", probe::scalar(x)}});
+  rec.push(In,
+           {{"pos", probe::values(probe::positions(n, n))}, {"key", probe::values(a)}, {"target", probe::scalar(x)}});
   const auto order = probe::array_order(probe::identity(n));
   auto push_hint = [&](int64_t low, int64_t high) {
     rec.push(H, {{"pred_h", order},
@@ -53,7 +54,7 @@ Trajectory binary_search(const std::vector<double>& a, double x) {
 }
 
 Spec minimum_spec() {
-  return {{"pos", In, N, Type::Scalar},     {"key", In, N, Type::Scalar},  {"min", Out, N, Type::MaskOne},
+  return {{"pos", In, N, Type::Scalar},    {"key", In, N, Type::Scalar},   {"min", Out, N, Type::MaskOne},
           {"pred_h", H, N, Type::Pointer}, {"min_h", H, N, Type::MaskOne}, {"i", H, N, Type::MaskOne}};
 }
 
@@ -85,7 +86,9 @@ Trajectory parallel_search(const std::vector<double>& a, double x) {
   ProbeRecorder rec("parallel_search", parallel_search_spec(), n + 1);
   auto keys = a;
   keys.push_back(x);  // node n holds the target
-  rec.push(In, {{"pos", probe::values(probe::positions(n + 1, n))}, {"key", probe::values(keys)}, {"target", probe::scalar(x)}});
+  rec.push(
+      In,
+      {{"pos", probe::values(probe::positions(n + 1, n))}, {"key", probe::values(keys)}, {"target", probe::scalar(x)}});
   // One parallel step: every cell compares itself with x; the target node stays 0.
   std::vector<double> leq(static_cast<size_t>(n + 1), 0.0);
   int64_t count = 0;

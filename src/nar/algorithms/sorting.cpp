@@ -1,6 +1,6 @@
 // Sorting: CLRS insertion_sort and bubble_sort (one hint per inner step), odd-even transposition
 // sort (a linear processor array: all disjoint neighbour pairs compare-exchange at once, 2 ceil(n/2)
-// phases, nar.md §1.4.2) and parallel rank sort (every pair compared in one PRAM step, §1.4.3).
+// phases, Engelmayer et al. 2023) and parallel rank sort (every pair compared in one PRAM step).
 // Outputs are predecessor pointers of the sorted order (rank sort: the rank of every node).
 #include <algorithm>
 
@@ -17,15 +17,17 @@ constexpr Location N = Location::Node, E = Location::Edge, G = Location::Graph;
 ProbeRecorder start_pairwise(const char* name, const std::vector<double>& keys) {
   auto rec = start_on_keys(name, insertion_sort_spec(), keys);
   const auto n = static_cast<int64_t>(keys.size());
-  rec.push(H, {{"pred_h", probe::array_order(probe::identity(n))}, {"i", probe::mask_one(0, n)}, {"j", probe::mask_one(0, n)}});
+  rec.push(
+      H,
+      {{"pred_h", probe::array_order(probe::identity(n))}, {"i", probe::mask_one(0, n)}, {"j", probe::mask_one(0, n)}});
   return rec;
 }
 
 }  // namespace
 
 Spec insertion_sort_spec() {
-  return {{"pos", In, N, Type::Scalar},          {"key", In, N, Type::Scalar}, {"pred", Out, N, Type::ShouldBePermutation},
-          {"pred_h", H, N, Type::Pointer},       {"i", H, N, Type::MaskOne},   {"j", H, N, Type::MaskOne}};
+  return {{"pos", In, N, Type::Scalar},    {"key", In, N, Type::Scalar}, {"pred", Out, N, Type::ShouldBePermutation},
+          {"pred_h", H, N, Type::Pointer}, {"i", H, N, Type::MaskOne},   {"j", H, N, Type::MaskOne}};
 }
 
 Trajectory insertion_sort(const std::vector<double>& keys) {
@@ -44,7 +46,8 @@ Trajectory insertion_sort(const std::vector<double>& keys) {
     a[i + 1] = key;
     const int64_t displaced = a_pos[i + 1];  // the node that held the insertion slot (CLRS's `i`)
     a_pos[i + 1] = j;
-    rec.push(H, {{"pred_h", probe::array_order(a_pos)}, {"i", probe::mask_one(displaced, n)}, {"j", probe::mask_one(j, n)}});
+    rec.push(
+        H, {{"pred_h", probe::array_order(a_pos)}, {"i", probe::mask_one(displaced, n)}, {"j", probe::mask_one(j, n)}});
   }
   rec.push(Out, {{"pred", probe::array_order(a_pos)}});
   return rec.finalize();
@@ -71,13 +74,14 @@ Trajectory bubble_sort(const std::vector<double>& keys) {
 }
 
 Spec odd_even_transposition_sort_spec() {
-  return {{"pos", In, N, Type::Scalar},      {"key", In, N, Type::Scalar},         {"pred", Out, N, Type::ShouldBePermutation},
-          {"round", H, G, Type::Mask},       {"permutation", H, E, Type::Mask},    {"pred_h", H, N, Type::Pointer}};
+  return {{"pos", In, N, Type::Scalar}, {"key", In, N, Type::Scalar},      {"pred", Out, N, Type::ShouldBePermutation},
+          {"round", H, G, Type::Mask},  {"permutation", H, E, Type::Mask}, {"pred_h", H, N, Type::Pointer}};
 }
 
 Trajectory odd_even_transposition_sort(const std::vector<double>& keys, SwapIndexing indexing) {
-  auto rec = start_on_keys(indexing == SwapIndexing::Position ? "odd_even_transposition_sort" : "odd_even_transposition_sort_by_node",
-                   odd_even_transposition_sort_spec(), keys);
+  auto rec = start_on_keys(
+      indexing == SwapIndexing::Position ? "odd_even_transposition_sort" : "odd_even_transposition_sort_by_node",
+      odd_even_transposition_sort_spec(), keys);
   auto a = keys;
   const auto n = static_cast<int64_t>(a.size());
   auto a_pos = probe::identity(n);
@@ -95,7 +99,9 @@ Trajectory odd_even_transposition_sort(const std::vector<double>& keys, SwapInde
       swaps[u * n + u] = swaps[v * n + v] = 0.0;
       swaps[u * n + v] = swaps[v * n + u] = 1.0;
     }
-    rec.push(H, {{"pred_h", probe::array_order(a_pos)}, {"round", probe::scalar(round)}, {"permutation", probe::matrix(swaps, n)}});
+    rec.push(H, {{"pred_h", probe::array_order(a_pos)},
+                 {"round", probe::scalar(round)},
+                 {"permutation", probe::matrix(swaps, n)}});
     for (auto [p, q] : swapped) {
       std::swap(a[p], a[q]);
       std::swap(a_pos[p], a_pos[q]);

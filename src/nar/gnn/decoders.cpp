@@ -21,18 +21,25 @@ Decoders::Decoders(const std::vector<std::pair<SpecEntry, int64_t>>& entries, in
     // (input width, output width) of each linear, in the order decode() uses them.
     std::vector<std::pair<int64_t, int64_t>> shapes;
     if (e.location == Location::Node) {
-      if (is_pointer(e.type)) shapes = {{h3, hidden}, {h3, hidden}, {edge_width, hidden}, {hidden, 1}};
-      else shapes = {{h3, out}};
+      if (is_pointer(e.type))
+        shapes = {{h3, hidden}, {h3, hidden}, {edge_width, hidden}, {hidden, 1}};
+      else
+        shapes = {{h3, out}};
     } else if (e.location == Location::Edge) {
-      if (e.type == Type::Pointer) shapes = {{h3, hidden}, {h3, hidden}, {edge_width, hidden}, {h3, hidden}, {hidden, 1}};
-      else shapes = {{h3, out}, {h3, out}, {edge_width, out}};
+      if (e.type == Type::Pointer)
+        shapes = {{h3, hidden}, {h3, hidden}, {edge_width, hidden}, {h3, hidden}, {hidden, 1}};
+      else
+        shapes = {{h3, out}, {h3, out}, {edge_width, out}};
     } else {
-      if (e.type == Type::Pointer) shapes = {{h3, 1}, {hidden, 1}, {h3, 1}};
-      else shapes = {{h3, out}, {hidden, out}};
+      if (e.type == Type::Pointer)
+        shapes = {{h3, 1}, {hidden, 1}, {h3, 1}};
+      else
+        shapes = {{h3, out}, {hidden, out}};
     }
     std::vector<torch::nn::Linear> lins;
     for (size_t k = 0; k < shapes.size(); ++k) {
-      lins.push_back(register_module("dec_" + e.name + "_" + std::to_string(k), make_linear(shapes[k].first, shapes[k].second)));
+      lins.push_back(
+          register_module("dec_" + e.name + "_" + std::to_string(k), make_linear(shapes[k].first, shapes[k].second)));
     }
     layers_[e.name] = lins;
   }
@@ -115,7 +122,7 @@ at::Tensor Decoders::combine(const SpecEntry& e, const DecoderInputs& in, const 
       return squeeze ? p.squeeze(-1) : p;
     }
     // score(i -> j) = d4(max(d1(h_i), d2(h_j) + d3(e_ji)))
-    const at::Tensor from = d(0, in.h).unsqueeze(2);                        // [B,i,1,H]
+    const at::Tensor from = d(0, in.h).unsqueeze(2);                                   // [B,i,1,H]
     const at::Tensor to = (d(1, in.h).unsqueeze(2) + d(2, in.edges)).transpose(1, 2);  // [B,i,j,H]
     at::Tensor scores = d(3, at::maximum(from, to)).squeeze(-1);
     if (e.type == Type::PermutationPointer) scores = log_sinkhorn(scores, sinkhorn);
@@ -130,7 +137,7 @@ at::Tensor Decoders::combine(const SpecEntry& e, const DecoderInputs& in, const 
     return d(4, at::maximum(pair.unsqueeze(3), target)).squeeze(-1);  // [B,i,j,k]
   }
   const at::Tensor graph = d(0, std::get<0>(in.h.max(1))) + d(1, in.graph);  // [B,out]
-  if (e.type == Type::Pointer) return graph + d(2, in.h).squeeze(-1);       // [B,N]
+  if (e.type == Type::Pointer) return graph + d(2, in.h).squeeze(-1);        // [B,N]
   return squeeze ? graph.squeeze(-1) : graph;
 }
 
@@ -138,12 +145,15 @@ at::Tensor postprocess(const SpecEntry& e, const at::Tensor& raw, Postprocess mo
                        double sinkhorn_temperature) {
   const bool hard = mode == Postprocess::Hard;
   switch (e.type) {
-    case Type::Scalar: return hard ? raw.detach() : raw;
-    case Type::Mask: return hard ? (raw > 0).to(raw.scalar_type()) : at::sigmoid(raw);
+    case Type::Scalar:
+      return hard ? raw.detach() : raw;
+    case Type::Mask:
+      return hard ? (raw > 0).to(raw.scalar_type()) : at::sigmoid(raw);
     case Type::MaskOne:
     case Type::Categorical:
       return hard ? at::one_hot(raw.argmax(-1), raw.size(-1)).to(raw.scalar_type()) : at::softmax(raw, -1);
-    case Type::Pointer: return hard ? raw.argmax(-1) : at::softmax(raw, -1);
+    case Type::Pointer:
+      return hard ? raw.argmax(-1) : at::softmax(raw, -1);
     case Type::PermutationPointer: {
       SinkhornOptions o;
       o.steps = sinkhorn_steps;
@@ -151,10 +161,10 @@ at::Tensor postprocess(const SpecEntry& e, const at::Tensor& raw, Postprocess mo
       const at::Tensor p = log_sinkhorn(raw, o).exp();
       return hard ? at::one_hot(p.argmax(-1), p.size(-1)).to(raw.scalar_type()) : p;
     }
-    default: break;
+    default:
+      break;
   }
-  SCANLAB_CHECK(false, "cannot postprocess datapoint '", e.name, "' of type ", to_string(e.type));
-  return raw;
+  SCANLAB_FAIL("cannot postprocess datapoint '", e.name, "' of type ", to_string(e.type));
 }
 
 }  // namespace scanlab::nar::gnn

@@ -1,4 +1,4 @@
-// Decoders (nar.md §2.5.3), one per decoded datapoint, reading h_t = [node_fts, h_prev, h_new]
+// Decoders (CLRS), one per decoded datapoint, reading h_t = [node_fts, h_prev, h_new]
 // ([B,N,3H]), the edge features (+ triplet latents) and the graph features. Raw predictions:
 //   node scalar/mask/mask_one [B,N], categorical [B,N,C], pointer [B,N,N] logits (row i scores
 //   where node i points, max-out scoring), permutation pointer [B,N,N] log-Sinkhorn;
@@ -40,7 +40,8 @@ class Decoders : public torch::nn::Module {
  private:
   // Layer k of a datapoint applied to x; `decode` and `decode_all` differ only in how.
   using LayerFn = std::function<at::Tensor(size_t k, const at::Tensor& x)>;
-  at::Tensor combine(const SpecEntry& e, const DecoderInputs& in, const SinkhornOptions& sinkhorn, const LayerFn& layer);
+  at::Tensor combine(const SpecEntry& e, const DecoderInputs& in, const SinkhornOptions& sinkhorn,
+                     const LayerFn& layer);
   std::map<std::string, std::vector<torch::nn::Linear>> layers_;
 };
 

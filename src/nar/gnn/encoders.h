@@ -1,4 +1,4 @@
-// Encoders (nar.md §2.5.1): one Linear(H) per encoded datapoint (two for edge pointers), added into
+// Encoders (CLRS): one Linear(H) per encoded datapoint (two for edge pointers), added into
 // node, edge and graph feature accumulators; pointers become edge features (node pointers) or node
 // features (graph pointers). The adjacency starts as the identity and collects node pointers
 // ((P + P^T) > 0.5) and edge masks ((M + M^T) > 0), so it is always symmetric.

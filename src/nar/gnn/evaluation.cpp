@@ -27,11 +27,19 @@ OutputScores score_outputs(const std::map<std::string, at::Tensor>& hard, const 
     }
     double value = 0.0;
     switch (e.type) {
-      case Type::Scalar: value = scalar_mse(pred, t); break;
-      case Type::Mask: value = mask_f1(pred, t); break;
+      case Type::Scalar:
+        value = scalar_mse(pred, t);
+        break;
+      case Type::Mask:
+        value = mask_f1(pred, t);
+        break;
       case Type::MaskOne:
-      case Type::Categorical: value = one_hot_accuracy(pred, t); break;
-      case Type::Pointer: value = pointer_accuracy(pred, t); break;
+      case Type::Categorical:
+        value = one_hot_accuracy(pred, t);
+        break;
+      case Type::Pointer:
+        value = pointer_accuracy(pred, t);
+        break;
       case Type::PermutationPointer: {
         const Feature* mask = find(truth, e.name + "_mask");
         auto mask_pred = hard.find(e.name + "_mask");
@@ -41,7 +49,8 @@ OutputScores score_outputs(const std::map<std::string, at::Tensor>& hard, const 
                                  fuse_permutation_and_mask(t, mask->data.to(at::kCPU)));
         break;
       }
-      default: SCANLAB_CHECK(false, "cannot score output '", e.name, "' of type ", to_string(e.type));
+      default:
+        SCANLAB_FAIL("cannot score output '", e.name, "' of type ", to_string(e.type));
     }
     s.per_output[e.name] = value;
   }

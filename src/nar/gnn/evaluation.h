@@ -1,4 +1,4 @@
-// Scores of hard output predictions against the truth (nar.md §2.6): per output the metric of its
+// Scores of hard output predictions against the truth (CLRS): per output the metric of its
 // type (mask F1, mask_one/categorical accuracy, pointer accuracy, scalar MSE) on the whole split;
 // permutation pointers are first fused with their "<name>_mask" back into plain pointers, and the
 // mask is not scored on its own. `score` is the mean over the scored outputs, scalar MSEs negated

@@ -19,7 +19,8 @@ void check_feature(const Feature& f, bool hint, int64_t b, int64_t n, int64_t t)
   SCANLAB_CHECK(f.data.dim() == lead + value_rank(f.entry), "datapoint '", f.entry.name, "' (",
                 to_string(f.entry.location), " ", to_string(f.entry.type), ") must have ", lead + value_rank(f.entry),
                 " axes, got shape ", f.data.sizes());
-  if (hint) SCANLAB_CHECK(f.data.size(0) == t, "hint '", f.entry.name, "' has ", f.data.size(0), " steps, expected ", t);
+  if (hint)
+    SCANLAB_CHECK(f.data.size(0) == t, "hint '", f.entry.name, "' has ", f.data.size(0), " steps, expected ", t);
   SCANLAB_CHECK(f.data.size(lead - 1) == b, "datapoint '", f.entry.name, "' has batch ", f.data.size(lead - 1),
                 ", expected ", b);
   const int64_t node_axes = f.entry.location == Location::Node ? 1 : f.entry.location == Location::Edge ? 2 : 0;
@@ -37,8 +38,7 @@ int64_t FeatureBatch::nodes() const {
   for (const auto& f : inputs) {
     if (f.entry.name == "pos") return f.data.size(1);
   }
-  SCANLAB_CHECK(false, "batch has no 'pos' input; every CLRS algorithm provides one (nar.md §2.2)");
-  return 0;
+  SCANLAB_FAIL("batch has no 'pos' input; every CLRS algorithm provides one");
 }
 
 int64_t FeatureBatch::max_length() const { return hints.empty() ? 1 : hints.front().data.size(0); }

@@ -1,6 +1,6 @@
 // The model-side view of a batch: every datapoint as a tensor with its spec entry.
 //   inputs, outputs [B, ...], hints [T, B, ...] (T = the batch's padded hint length), lengths [B].
-// Value conventions (nar.md §2.2): scalar/mask/mask_one/categorical are floats (categorical and
+// Value conventions (CLRS): scalar/mask/mask_one/categorical are floats (categorical and
 // soft pointers carry a trailing axis); pointers are node indices of shape node [B,N],
 // edge [B,N,N], graph [B]; permutation pointers are one-hot rows [B,N,N].
 #pragma once

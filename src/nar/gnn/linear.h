@@ -1,4 +1,4 @@
-// Linear layers initialised as Haiku's hk.Linear (nar.md §2.5): weights from a normal distribution
+// Linear layers initialised as Haiku's hk.Linear (CLRS): weights from a normal distribution
 // truncated at two standard deviations and rescaled so that the truncated distribution has the
 // requested standard deviation (default 1/sqrt(fan_in)), biases constant (default 0). CLRS's
 // reported numbers depend on this initialisation, so every GNN layer is built through here.

@@ -1,4 +1,4 @@
-// Losses of CLRS (nar.md §2.5.5) as per-element terms plus a validity mask, so that outputs ([B,...])
+// Losses of CLRS as per-element terms plus a validity mask, so that outputs ([B,...])
 // and hints ([T-1,B,...], additionally masked by each sample's length) share one reduction:
 // loss = sum(term * valid) / max(sum(valid), 1e-12). Each hint is normalised on its own.
 #pragma once

@@ -5,8 +5,8 @@
 namespace scanlab::nar::gnn {
 
 double mask_f1(const at::Tensor& pred, const at::Tensor& truth) {
-  SCANLAB_CHECK(pred.sizes() == truth.sizes(), "mask F1: prediction shape ", pred.sizes(),
-                " differs from truth shape ", truth.sizes());
+  SCANLAB_CHECK(pred.sizes() == truth.sizes(), "mask F1: prediction shape ", pred.sizes(), " differs from truth shape ",
+                truth.sizes());
   const at::Tensor counted = truth != -1.0;
   const at::Tensor p = (pred > 0.5) & counted, t = (truth > 0.5) & counted;
   const double tp = (p & t).sum().item<double>();

@@ -1,4 +1,4 @@
-// Evaluation of hard predictions (nar.md §2.6): mask F1 over non-masked entries (precision and
+// Evaluation of hard predictions (CLRS): mask F1 over non-masked entries (precision and
 // recall are 1 when undefined), mask_one / categorical accuracy of the argmax over rows that have a
 // positive, pointer accuracy micro-averaged over all nodes, scalar MSE. The CLRS "score" of a model
 // is the mean of these over its outputs.

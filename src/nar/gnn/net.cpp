@@ -18,8 +18,7 @@ std::vector<std::pair<SpecEntry, int64_t>> with_categories(const std::vector<Fea
 const Feature& find_feature(const std::vector<Feature>& fs, const std::string& name) {
   for (const auto& f : fs)
     if (f.entry.name == name) return f;
-  SCANLAB_CHECK(false, "batch has no datapoint '", name, "' that the network was built for");
-  return fs.front();
+  SCANLAB_FAIL("batch has no datapoint '", name, "' that the network was built for");
 }
 
 // Per-sample choice between two tensors with a leading batch axis.
@@ -45,10 +44,11 @@ Net::Net(const FeatureBatch& example, const NetOptions& opts) : opts_(opts) {
     }
   }
   const int64_t h = opts_.processor.hidden;
-  encoders_ = register_module("encoders", std::make_shared<Encoders>(with_categories(encoded), h, opts_.xavier_on_scalars));
+  encoders_ =
+      register_module("encoders", std::make_shared<Encoders>(with_categories(encoded), h, opts_.xavier_on_scalars));
   processor_ = register_module("processor", make_processor(opts_.processor));
-  decoders_ = register_module("decoders", std::make_shared<Decoders>(with_categories(decoded), h,
-                                                                     processor_->has_edge_latents() ? 2 * h : h));
+  decoders_ = register_module(
+      "decoders", std::make_shared<Decoders>(with_categories(decoded), h, processor_->has_edge_latents() ? 2 * h : h));
 }
 
 NetPrediction Net::forward(const FeatureBatch& batch) {
@@ -127,12 +127,13 @@ NetPrediction Net::forward(const FeatureBatch& batch) {
       last_dec = dec;  // samples ending later are overwritten at their own last step
     } else {
       const at::Tensor ends_here = last_step == i;
-      last_dec = {select_per_sample(ends_here, dec.h, last_dec.h), select_per_sample(ends_here, dec.edges, last_dec.edges),
+      last_dec = {select_per_sample(ends_here, dec.h, last_dec.h),
+                  select_per_sample(ends_here, dec.edges, last_dec.edges),
                   select_per_sample(ends_here, dec.graph, last_dec.graph)};
     }
   }
   result.outputs = decoders_->decode_all(outputs_, last_dec, sinkhorn);
-  // With T = 1 there is no later hint to predict (nar.md §2.5.6).
+  // With T = 1 there is no later hint to predict (CLRS).
   if (longest <= 1) result.hints.clear();
   return result;
 }
@@ -141,16 +142,21 @@ namespace {
 
 ElementLoss element_loss(const SpecEntry& e, const at::Tensor& pred, const at::Tensor& truth) {
   switch (e.type) {
-    case Type::Scalar: return scalar_loss(pred, truth.to(pred.scalar_type()));
-    case Type::Mask: return mask_loss(pred, truth.to(pred.scalar_type()));
+    case Type::Scalar:
+      return scalar_loss(pred, truth.to(pred.scalar_type()));
+    case Type::Mask:
+      return mask_loss(pred, truth.to(pred.scalar_type()));
     case Type::MaskOne:
-    case Type::Categorical: return one_hot_loss(pred, truth.to(pred.scalar_type()));
-    case Type::Pointer: return pointer_loss(pred, truth);
-    case Type::PermutationPointer: return permutation_loss(pred, truth.to(pred.scalar_type()));
-    default: break;
+    case Type::Categorical:
+      return one_hot_loss(pred, truth.to(pred.scalar_type()));
+    case Type::Pointer:
+      return pointer_loss(pred, truth);
+    case Type::PermutationPointer:
+      return permutation_loss(pred, truth.to(pred.scalar_type()));
+    default:
+      break;
   }
-  SCANLAB_CHECK(false, "no loss for datapoint '", e.name, "' of type ", to_string(e.type));
-  return {};
+  SCANLAB_FAIL("no loss for datapoint '", e.name, "' of type ", to_string(e.type));
 }
 
 }  // namespace
@@ -179,8 +185,8 @@ at::Tensor net_loss(const NetPrediction& pred, const FeatureBatch& batch, const 
 std::map<std::string, at::Tensor> hard_outputs(const NetPrediction& pred, const Net& net) {
   std::map<std::string, at::Tensor> hard;
   for (const auto& e : net.output_entries()) {
-    hard[e.name] = postprocess(e, pred.outputs.at(e.name).detach(), Postprocess::Hard, net.options().hard_sinkhorn_steps,
-                               net.options().sinkhorn_temperature);
+    hard[e.name] = postprocess(e, pred.outputs.at(e.name).detach(), Postprocess::Hard,
+                               net.options().hard_sinkhorn_steps, net.options().sinkhorn_temperature);
   }
   return hard;
 }

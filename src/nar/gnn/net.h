@@ -1,4 +1,4 @@
-// The encode-process-decode network and its unroll (nar.md §2.5.4). One Net per algorithm; its
+// The encode-process-decode network and its unroll (CLRS). One Net per algorithm; its
 // encoders and decoders are built from an example batch (names, types and category counts).
 // A forward pass runs max(1, T-1) processor steps: step 0 sees the ground-truth hints of time 0,
 // step i >= 1 sees the hints predicted at step i-1 (soft or hard), or -- in training, per sample with
@@ -20,21 +20,21 @@ namespace scanlab::nar::gnn {
 
 struct NetOptions {
   ProcessorOptions processor;
-  bool use_hints = true;           // encoded_decoded (true) or no hints at all (false)
+  bool use_hints = true;  // encoded_decoded (true) or no hints at all (false)
   Postprocess hint_feedback = Postprocess::Soft;
-  double teacher_forcing = 0.0;    // probability of feeding true hints (training only)
+  double teacher_forcing = 0.0;  // probability of feeding true hints (training only)
   // Evaluation diagnostic: outside training, feed the ground-truth hints at every step instead of
   // the predicted ones (separates the per-step computation from the accumulation of hint errors).
   bool eval_true_hints = false;
   bool xavier_on_scalars = true;
-  int64_t sinkhorn_steps = 10;     // inside the permutation decoder
+  int64_t sinkhorn_steps = 10;        // inside the permutation decoder
   double sinkhorn_temperature = 0.1;  // of the decoder's and the hard outputs' Sinkhorn
   int64_t hard_sinkhorn_steps = 50;   // extra rounds before the argmax of hard (evaluated) outputs
   int64_t feedback_sinkhorn_steps = 25;
 };
 
 struct NetPrediction {
-  std::map<std::string, at::Tensor> outputs;  // raw decoder outputs, frozen at each sample's length
+  std::map<std::string, at::Tensor> outputs;             // raw decoder outputs, frozen at each sample's length
   std::vector<std::map<std::string, at::Tensor>> hints;  // hints[i]: predictions for time i+1
   int64_t steps = 0;
 };

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/check.h"
+#include "core/text.h"
 #include "nar/gnn/processors/gat.h"
 #include "nar/gnn/processors/pgn.h"
 
@@ -17,8 +18,9 @@ std::string shape_string(const at::Tensor& t) {
 }  // namespace
 
 const std::vector<std::string>& processor_kinds() {
-  static const std::vector<std::string> kinds = {"deepsets", "mpnn", "pgn", "gmpnn", "gpgn", "triplet_mpnn",
-                                                 "triplet_pgn", "triplet_gmpnn", "triplet_gpgn", "gat", "gat_full"};
+  static const std::vector<std::string> kinds = {"deepsets",     "mpnn",         "pgn",         "gmpnn",
+                                                 "gpgn",         "triplet_mpnn", "triplet_pgn", "triplet_gmpnn",
+                                                 "triplet_gpgn", "gat",          "gat_full"};
   return kinds;
 }
 
@@ -45,9 +47,7 @@ std::shared_ptr<Processor> make_processor(const ProcessorOptions& opts) {
   } else if (base == "deepsets" && !config.triplets && !config.gated) {
     config.senders = SenderSet::SelfOnly;
   } else {
-    std::string list;
-    for (const auto& k : processor_kinds()) list += (list.empty() ? "" : ", ") + k;
-    SCANLAB_CHECK(false, "unknown processor '", opts.kind, "'; expected one of ", list);
+    SCANLAB_FAIL("unknown processor '", opts.kind, "'; known processors: ", join(processor_kinds()));
   }
   return std::make_shared<PgnProcessor>(opts, config);
 }
@@ -62,8 +62,8 @@ void check_processor_inputs(const at::Tensor& node_fts, const at::Tensor& edge_f
                 "processor edge_fts must be [", b, ",", n, ",", n, ",", h, "], got ", shape_string(edge_fts));
   SCANLAB_CHECK(graph_fts.dim() == 2 && graph_fts.size(0) == b && graph_fts.size(1) == h,
                 "processor graph_fts must be [", b, ",", h, "], got ", shape_string(graph_fts));
-  SCANLAB_CHECK(adj.dim() == 3 && adj.size(0) == b && adj.size(1) == n && adj.size(2) == n,
-                "processor adj must be [", b, ",", n, ",", n, "], got ", shape_string(adj));
+  SCANLAB_CHECK(adj.dim() == 3 && adj.size(0) == b && adj.size(1) == n && adj.size(2) == n, "processor adj must be [",
+                b, ",", n, ",", n, "], got ", shape_string(adj));
   SCANLAB_CHECK(hidden.sizes() == node_fts.sizes(), "processor hidden must be [", b, ",", n, ",", h, "], got ",
                 shape_string(hidden));
 }

@@ -12,12 +12,12 @@ namespace scanlab::nar {
 class RandomState {
  public:
   explicit RandomState(uint32_t seed) : mt_(seed) {}
-  double random_sample();                                   // U[0, 1)
-  double uniform(double low = 0.0, double high = 1.0);      // low + (high - low) * U
+  double random_sample();                                                             // U[0, 1)
+  double uniform(double low = 0.0, double high = 1.0);                                // low + (high - low) * U
   std::vector<double> uniform_n(int64_t count, double low = 0.0, double high = 1.0);  // `count` draws
-  int64_t bernoulli(double p);                              // binomial(1, p)
+  int64_t bernoulli(double p);                                                        // binomial(1, p)
   std::vector<int64_t> permutation(int64_t n);
-  uint64_t interval(uint64_t max);                          // uniform integer in [0, max]
+  uint64_t interval(uint64_t max);  // uniform integer in [0, max]
 
  private:
   std::mt19937 mt_;

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "core/check.h"
-#include "nar/find_by_name.h"
+#include "core/registry.h"
 
 namespace scanlab::nar {
 

@@ -1,4 +1,4 @@
-// Input distributions of the CLRS samplers (nar.md §2.4), drawn with numpy's RandomState so a
+// Input distributions of the CLRS samplers, drawn with numpy's RandomState so a
 // seed gives CLRS's own arrays and graphs, plus a linked-list sampler for list ranking.
 // A registry maps each sampler name to its draw function; algorithms name the sampler they use.
 #pragma once

@@ -32,8 +32,7 @@ const TaskPair& task_pair(const std::string& name) {
     if (p.name == name) return p;
     known += (known.empty() ? "" : ", ") + p.name;
   }
-  SCANLAB_CHECK(false, "unknown task pair '", name, "'; expected one of ", known);
-  return task_pairs().front();
+  SCANLAB_FAIL("unknown task pair '", name, "'; expected one of ", known);
 }
 
 const std::vector<uint64_t>& paper_seeds() {
@@ -105,7 +104,8 @@ void write_plots(const CompareOptions& o, const std::vector<TrainResult>& runs) 
 
 }  // namespace
 
-std::vector<NamedPlot> comparison_plots(const std::vector<TrainResult>& runs, const std::vector<std::string>& pair_names,
+std::vector<NamedPlot> comparison_plots(const std::vector<TrainResult>& runs,
+                                        const std::vector<std::string>& pair_names,
                                         const std::vector<std::string>& processors) {
   std::vector<NamedPlot> out;
   for (const auto& name : pair_names) {
@@ -162,7 +162,8 @@ std::string comparison_table(const std::vector<TrainResult>& runs, const std::ve
 }
 
 std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
-                             const std::vector<std::string>& processors, const std::map<std::string, StatsRow>& efficiency) {
+                             const std::vector<std::string>& processors,
+                             const std::map<std::string, StatsRow>& efficiency) {
   int64_t train_n = 0, val_n = 0, test_n = 0;
   if (!runs.empty()) {
     train_n = runs.front().options.train_nodes;
@@ -170,7 +171,8 @@ std::string comparison_table(const std::vector<TrainResult>& runs, const std::ve
     test_n = runs.front().options.test_nodes;
   }
   std::string md = fmt::format(
-      "| pair | processor | algorithm | unroll steps | node eff. (n = {}) | edge eff. (n = {}) | seeds | train time (s) | "
+      "| pair | processor | algorithm | unroll steps | node eff. (n = {}) | edge eff. (n = {}) | seeds | train time "
+      "(s) | "
       "ms / step | ID score (n = {}) | OOD score (n = {}) |\n"
       "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
       train_n, train_n, val_n, test_n);
@@ -202,7 +204,8 @@ CompareResult merge_comparisons(const std::vector<std::string>& result_dirs, con
   CompareResult result;
   for (const auto& dir : result_dirs) {
     const std::string path = dir + "/results.jsonl";
-    SCANLAB_CHECK(std::filesystem::exists(path), "merge: '", path, "' does not exist; expected the --out-dir of a finished or interrupted nar compare");
+    SCANLAB_CHECK(std::filesystem::exists(path), "merge: '", path,
+                  "' does not exist; expected the --out-dir of a finished or interrupted nar compare");
     std::istringstream lines(read_file(path));
     std::string line;
     for (int64_t n = 1; std::getline(lines, line); ++n) {
@@ -210,7 +213,7 @@ CompareResult merge_comparisons(const std::vector<std::string>& result_dirs, con
       try {
         result.runs.push_back(result_from_json(line));
       } catch (const Error& e) {
-        SCANLAB_CHECK(false, path, " line ", n, ": ", e.what());
+        SCANLAB_FAIL(path, " line ", n, ": ", e.what());
       }
     }
   }
@@ -266,9 +269,9 @@ CompareResult run_comparison(const CompareOptions& o, const SplitMaker& make_spl
           result.runs.push_back(train_and_evaluate(run, splits, device, nullptr, progress));
           const TrainResult& r = result.runs.back();
           if (progress) {
-            *progress << fmt::format("{} {} seed {}: {:.2f} s ({:.1f} ms/step), val {:.3f}, test {:.3f}\n", run.algorithm,
-                                     proc, run.seed, r.train_seconds, r.mean_step_seconds * 1e3, r.best_val,
-                                     r.test_score);
+            *progress << fmt::format("{} {} seed {}: {:.2f} s ({:.1f} ms/step), val {:.3f}, test {:.3f}\n",
+                                     run.algorithm, proc, run.seed, r.train_seconds, r.mean_step_seconds * 1e3,
+                                     r.best_val, r.test_score);
             progress->flush();
           }
           write_outputs(o, result.runs, comparison_table(result.runs, pairs, o.processors, efficiency));

@@ -1,4 +1,4 @@
-// The sequential-vs-parallel study (issue 6, nar.md §1.6-1.7): for every pair of tasks and every
+// The sequential-vs-parallel study (issue 6, Engelmayer et al. 2023): for every pair of tasks and every
 // processor, train both tasks over the paper's seeds, then tabulate training time and the ID (val,
 // n = val_nodes) and OOD (test, n = test_nodes) scores as mean ± std, and draw score-vs-step and
 // time-per-step charts. Splits are built once per algorithm and shared by processors and seeds.
@@ -32,11 +32,11 @@ using SplitMaker = std::function<Splits(const TrainOptions&)>;
 struct CompareOptions {
   std::vector<std::string> pairs = {"search", "sort", "scc", "prefix_sum"};
   std::vector<std::string> processors = {"deepsets", "gat", "mpnn", "pgn"};
-  int64_t seeds = 5;        // the first `seeds` of paper_seeds()
-  uint64_t only_seed = 0;   // nonzero: this one of paper_seeds() instead of the first `seeds`
+  int64_t seeds = 5;          // the first `seeds` of paper_seeds()
+  uint64_t only_seed = 0;     // nonzero: this one of paper_seeds() instead of the first `seeds`
   std::string side = "both";  // both | sequential | parallel: which task of each pair to train
-  TrainOptions base;        // everything but algorithm, processor and seed
-  std::string out_dir;      // results.jsonl, summary.csv, table.md, *.svg; empty = write nothing
+  TrainOptions base;          // everything but algorithm, processor and seed
+  std::string out_dir;        // results.jsonl, summary.csv, table.md, *.svg; empty = write nothing
 };
 
 struct CompareResult {
@@ -74,6 +74,7 @@ std::map<std::string, StatsRow> study_efficiency(const std::vector<TrainResult>&
 std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
                              const std::vector<std::string>& processors);
 std::string comparison_table(const std::vector<TrainResult>& runs, const std::vector<TaskPair>& pairs,
-                             const std::vector<std::string>& processors, const std::map<std::string, StatsRow>& efficiency);
+                             const std::vector<std::string>& processors,
+                             const std::map<std::string, StatsRow>& efficiency);
 
 }  // namespace scanlab::nar::study

@@ -13,9 +13,12 @@ gnn::FeatureBatch to_features(const BatchTensors& t) {
   gnn::FeatureBatch b;
   b.lengths = t.lengths;
   for (const auto& e : t.spec) {
-    if (e.stage == Stage::Input) b.inputs.push_back({e, t.inputs.at(e.name)});
-    else if (e.stage == Stage::Output) b.outputs.push_back({e, t.outputs.at(e.name)});
-    else b.hints.push_back({e, t.hints.at(e.name).transpose(0, 1).contiguous()});
+    if (e.stage == Stage::Input)
+      b.inputs.push_back({e, t.inputs.at(e.name)});
+    else if (e.stage == Stage::Output)
+      b.outputs.push_back({e, t.outputs.at(e.name)});
+    else
+      b.hints.push_back({e, t.hints.at(e.name).transpose(0, 1).contiguous()});
   }
   b.validate();
   return b;
@@ -52,7 +55,7 @@ CheckpointScores evaluate_checkpoint(const std::string& path, int64_t nodes, int
   try {
     find_algorithm(s.options.algorithm);
   } catch (const Error& e) {
-    SCANLAB_CHECK(false, path, ": ", e.what());
+    SCANLAB_FAIL(path, ": ", e.what());
   }
   check_train_options(s.options, path, device);
   check_fits_in_memory(gnn_bytes(s.options.batch_size, nodes, s.options.hidden, false), device,

@@ -15,6 +15,7 @@
 #include "core/check.h"
 #include "core/device_sync.h"
 #include "core/memory.h"
+#include "core/strict_json.h"
 #include "io/safetensors.h"
 
 namespace scanlab::nar::study {
@@ -37,8 +38,7 @@ TrainOptions clrs_protocol() {
 TrainOptions protocol_by_name(const std::string& name) {
   if (name == "paper") return paper_protocol();
   if (name == "clrs") return clrs_protocol();
-  SCANLAB_CHECK(false, "unknown protocol '", name, "'; expected paper or clrs");
-  return {};
+  SCANLAB_FAIL("unknown protocol '", name, "'; expected paper or clrs");
 }
 
 void randomize_positions(FeatureBatch& b, at::Generator gen) {
@@ -68,8 +68,8 @@ double gnn_bytes(int64_t batch, int64_t nodes, int64_t hidden, bool training) {
 
 void check_train_options(const TrainOptions& o, const std::string& source, at::Device device) {
   auto in_range = [&](const char* flag, double value, double lo, double hi) {
-    SCANLAB_CHECK(std::isfinite(value) && value >= lo && value <= hi, source, ": ", flag, " is ", value,
-                  "; expected ", lo, " to ", hi);
+    SCANLAB_CHECK(std::isfinite(value) && value >= lo && value <= hi, source, ": ", flag, " is ", value, "; expected ",
+                  lo, " to ", hi);
   };
   const double big = 1e15;
   in_range("--hidden", static_cast<double>(o.hidden), 1, kMaxHidden);
@@ -183,8 +183,8 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
       if (progress) {
         double sum = 0;
         for (double t : r.step_seconds) sum += t;
-        *progress << fmt::format("  {} {} seed {}: step {}/{}, val {:.3f}{}, {:.1f} ms/step\n", o.algorithm, o.processor,
-                                 o.seed, step + 1, o.steps, score,
+        *progress << fmt::format("  {} {} seed {}: step {}/{}, val {:.3f}{}, {:.1f} ms/step\n", o.algorithm,
+                                 o.processor, o.seed, step + 1, o.steps, score,
                                  o.track_test ? fmt::format(", test {:.3f}", r.test_curve.back().score) : "",
                                  1e3 * sum / static_cast<double>(r.step_seconds.size()));
         progress->flush();
@@ -216,31 +216,19 @@ TrainResult train_and_evaluate(const TrainOptions& o, const Splits& splits, at::
 
 namespace {
 nlohmann::json options_json(const TrainOptions& o) {
-  nlohmann::json j = {{"algorithm", o.algorithm}, {"processor", o.processor}, {"hidden", o.hidden}, {"batch_size", o.batch_size},
-          {"steps", o.steps}, {"eval_every", o.eval_every}, {"learning_rate", o.learning_rate},
-          {"grad_clip", o.grad_clip}, {"layer_norm", o.layer_norm}, {"heads", o.heads},
-          {"teacher_forcing", o.teacher_forcing}, {"hint_feedback", o.hint_feedback}, {"use_hints", o.use_hints},
-          {"random_pos", o.random_pos}, {"enforce_permutations", o.enforce_permutations},
-          {"pred_as_input", o.pred_as_input}, {"seed", o.seed}, {"warmup_steps", o.warmup_steps},
-          {"train_samples", o.train_samples}, {"train_nodes", o.train_nodes}, {"eval_samples", o.eval_samples},
-          {"val_nodes", o.val_nodes}, {"test_nodes", o.test_nodes}};
-  if (o.track_test) j["track_test"] = true;  // written only when set, so older results keep their form
+  nlohmann::json j = nlohmann::json::object();
+  TrainOptions::for_each_field([&](const char* key, auto member, const char*, const char*) { j[key] = o.*member; });
+  if (!o.track_test) j.erase("track_test");  // written only when set, so older results keep their form
   return j;
 }
 
+// Saved options (a checkpoint's metadata, a results file) read as strictly as a config: a key of
+// another version or a value of the wrong type is an error naming it, not a silently default field.
 TrainOptions options_from_json(const nlohmann::json& j) {
   TrainOptions o;
-  auto get = [&](const char* key, auto& field) {
-    if (j.contains(key)) j.at(key).get_to(field);
-  };
-  get("algorithm", o.algorithm); get("processor", o.processor); get("hidden", o.hidden);
-  get("batch_size", o.batch_size); get("steps", o.steps); get("eval_every", o.eval_every);
-  get("learning_rate", o.learning_rate); get("grad_clip", o.grad_clip); get("layer_norm", o.layer_norm);
-  get("heads", o.heads); get("teacher_forcing", o.teacher_forcing); get("hint_feedback", o.hint_feedback);
-  get("use_hints", o.use_hints); get("random_pos", o.random_pos); get("enforce_permutations", o.enforce_permutations);
-  get("pred_as_input", o.pred_as_input); get("seed", o.seed); get("warmup_steps", o.warmup_steps);
-  get("train_samples", o.train_samples); get("train_nodes", o.train_nodes); get("eval_samples", o.eval_samples);
-  get("val_nodes", o.val_nodes); get("test_nodes", o.test_nodes); get("track_test", o.track_test);
+  StrictJson r(j, "nar options");
+  TrainOptions::for_each_field([&](const char* key, auto member, const char*, const char*) { r.read(key, o.*member); });
+  r.finish();
   return o;
 }
 }  // namespace
@@ -248,10 +236,17 @@ TrainOptions options_from_json(const nlohmann::json& j) {
 std::string result_to_json(const TrainResult& r) {
   nlohmann::json val = nlohmann::json::array();
   for (const auto& p : r.val_curve) val.push_back({p.step, p.score});
-  nlohmann::json j = {{"options", options_json(r.options)}, {"device", r.device}, {"losses", r.losses},
-                      {"step_seconds", r.step_seconds}, {"val_curve", val}, {"best_step", r.best_step},
-                      {"best_val", r.best_val}, {"test_score", r.test_score}, {"test_per_output", r.test_per_output},
-                      {"train_seconds", r.train_seconds}, {"mean_step_seconds", r.mean_step_seconds},
+  nlohmann::json j = {{"options", options_json(r.options)},
+                      {"device", r.device},
+                      {"losses", r.losses},
+                      {"step_seconds", r.step_seconds},
+                      {"val_curve", val},
+                      {"best_step", r.best_step},
+                      {"best_val", r.best_val},
+                      {"test_score", r.test_score},
+                      {"test_per_output", r.test_per_output},
+                      {"train_seconds", r.train_seconds},
+                      {"mean_step_seconds", r.mean_step_seconds},
                       {"train_unroll_steps", r.train_unroll_steps}};
   if (!r.test_curve.empty()) {
     nlohmann::json test = nlohmann::json::array();
@@ -266,7 +261,7 @@ TrainResult result_from_json(const std::string& line) {
   try {
     j = nlohmann::json::parse(line);
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, "a study result line is not JSON (", e.what(), ")");
+    SCANLAB_FAIL("a study result line is not JSON (", e.what(), ")");
   }
   SCANLAB_CHECK(j.is_object() && j.contains("options") && j.contains("val_curve") && j.contains("test_score"),
                 "a study result line lacks options, val_curve or test_score; expected a line of results.jsonl");
@@ -287,7 +282,7 @@ TrainResult result_from_json(const std::string& line) {
     j.at("mean_step_seconds").get_to(r.mean_step_seconds);
     j.at("train_unroll_steps").get_to(r.train_unroll_steps);
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, "a study result line has a missing or mistyped field (", e.what(), ")");
+    SCANLAB_FAIL("a study result line has a missing or mistyped field (", e.what(), ")");
   }
   return r;
 }
@@ -302,9 +297,9 @@ std::string format_run(const TrainResult& r) {
       "{} / {} (seed {}, H {}, batch {}, {} steps, {} processor steps per batch) on {}\n"
       "  training time {:.2f} s ({:.2f} ms/step after {} warm-up step(s)), final loss {:.4f}\n"
       "  best validation score (n = {}) {:.4f} at step {}; test score (n = {}) {:.4f}\n",
-      o.algorithm, o.processor, o.seed, o.hidden, o.batch_size, o.steps, format_unroll_steps(r.train_unroll_steps), r.device, r.train_seconds,
-      r.mean_step_seconds * 1e3, o.warmup_steps, r.losses.empty() ? 0.0 : r.losses.back(), o.val_nodes, r.best_val,
-      r.best_step, o.test_nodes, r.test_score);
+      o.algorithm, o.processor, o.seed, o.hidden, o.batch_size, o.steps, format_unroll_steps(r.train_unroll_steps),
+      r.device, r.train_seconds, r.mean_step_seconds * 1e3, o.warmup_steps, r.losses.empty() ? 0.0 : r.losses.back(),
+      o.val_nodes, r.best_val, r.best_step, o.test_nodes, r.test_score);
   for (const auto& [name, v] : r.test_per_output) out += fmt::format("    test {}: {:.4f}\n", name, v);
   if (!r.test_curve.empty()) {
     out += fmt::format("  test score (n = {}) at every validation:", o.test_nodes);
@@ -321,9 +316,9 @@ std::string csv_header() {
 
 std::string result_to_csv_row(const TrainResult& r) {
   const TrainOptions& o = r.options;
-  return fmt::format("{},{},{},{},{},{},{},{:.2f},{:.6f},{:.6f},{},{:.6f},{:.6f}", o.algorithm, o.processor, o.seed, r.device,
-                     o.hidden, o.steps, o.batch_size, r.train_unroll_steps, r.train_seconds, r.mean_step_seconds,
-                     r.best_step, r.best_val, r.test_score);
+  return fmt::format("{},{},{},{},{},{},{},{:.2f},{:.6f},{:.6f},{},{:.6f},{:.6f}", o.algorithm, o.processor, o.seed,
+                     r.device, o.hidden, o.steps, o.batch_size, r.train_unroll_steps, r.train_seconds,
+                     r.mean_step_seconds, r.best_step, r.best_val, r.test_score);
 }
 
 void save_checkpoint(const std::string& path, gnn::Net& net, const TrainOptions& o) {
@@ -340,12 +335,12 @@ TrainOptions checkpoint_options(const std::string& path) {
                 "expected a file written by `scanlab nar train --save`");
   try {
     const auto j = nlohmann::json::parse(it->second);
-    SCANLAB_CHECK(j.is_object(), path, ": scanlab_nar_options is ", j.type_name(), "; expected a JSON object");
     return options_from_json(j);
   } catch (const nlohmann::json::exception& e) {
-    SCANLAB_CHECK(false, path, ": scanlab_nar_options is not the JSON `nar train --save` writes (", e.what(), ")");
+    SCANLAB_FAIL(path, ": scanlab_nar_options is not the JSON `nar train --save` writes (", e.what(), ")");
+  } catch (const Error& e) {  // the strict reader names the key; the file is named here
+    SCANLAB_FAIL(path, ": scanlab_nar_options: ", e.what());
   }
-  return {};
 }
 
 void load_checkpoint_into(const std::string& path, gnn::Net& net) {

@@ -1,4 +1,4 @@
-// Training and evaluation of one GNN on one algorithm (nar.md §1.6, §2.7): fixed train / val / test
+// Training and evaluation of one GNN on one algorithm (Engelmayer et al. 2023, CLRS): fixed train / val / test
 // splits, Adam, batches walking the training set in a fixed order, validation every `eval_every`
 // steps, the best-validation parameters restored for the final test. Per-step wall time is taken
 // around forward + backward + update (device synchronised), the first `warmup_steps` excluded.
@@ -32,20 +32,53 @@ struct TrainOptions {
   double teacher_forcing = 0.0;
   std::string hint_feedback = "soft";  // soft | hard
   bool use_hints = true;
-  bool random_pos = true;       // train and val; test keeps linear positions
+  bool random_pos = true;  // train and val; test keeps linear positions
   bool enforce_permutations = true;
-  bool pred_as_input = true;    // constant `pred_h` hints become the input `pred`
-  uint64_t seed = 42;           // model seed = seed + 1, as the paper's driver
-  int64_t warmup_steps = 1;     // excluded from the timing
+  bool pred_as_input = true;  // constant `pred_h` hints become the input `pred`
+  uint64_t seed = 42;         // model seed = seed + 1, as the paper's driver
+  int64_t warmup_steps = 1;   // excluded from the timing
   // Split sizes (eval splits are multiplied by the algorithm's multiplier by the split maker).
   int64_t train_samples = 1000, train_nodes = 16;
   int64_t eval_samples = 32, val_nodes = 16, test_nodes = 64;
   // Also score the test split at every validation (an OOD learning curve, `test_curve`). It changes
   // nothing else: the best-validation checkpoint is still the one restored and reported.
   bool track_test = false;
+
+  // Every option once: its key in results and checkpoints, its `nar train` flag ("" for none; the
+  // first three only where the command trains one algorithm) and the flag's help. The JSON writer,
+  // the strict reader of saved options and the CLI's flags all walk this list.
+  template <class F>
+  static void for_each_field(F&& f) {
+    f("algorithm", &TrainOptions::algorithm, "--algorithm", "algorithm to learn");
+    f("processor", &TrainOptions::processor, "--processor", "deepsets, gat, mpnn, pgn, triplet_gmpnn, ...");
+    f("seed", &TrainOptions::seed, "--seed-run", "run seed (model seed = seed + 1)");
+    f("hidden", &TrainOptions::hidden, "--hidden", "hidden size H");
+    f("batch_size", &TrainOptions::batch_size, "--batch", "batch size");
+    f("steps", &TrainOptions::steps, "--steps", "training steps");
+    f("eval_every", &TrainOptions::eval_every, "--eval-every", "validate every N steps");
+    f("learning_rate", &TrainOptions::learning_rate, "--lr", "Adam learning rate");
+    f("grad_clip", &TrainOptions::grad_clip, "--grad-clip", "max global gradient norm (0 = none)");
+    f("layer_norm", &TrainOptions::layer_norm, "--layer-norm", "LayerNorm in the processor (true/false)");
+    f("heads", &TrainOptions::heads, "--heads", "GAT heads");
+    f("teacher_forcing", &TrainOptions::teacher_forcing, "--teacher-forcing", "probability of feeding true hints");
+    f("hint_feedback", &TrainOptions::hint_feedback, "--hint-feedback", "soft or hard predicted hints");
+    f("use_hints", &TrainOptions::use_hints, "--hints", "encode and decode hints (true/false)");
+    f("random_pos", &TrainOptions::random_pos, "--random-pos", "random positions in train/val (true/false)");
+    f("enforce_permutations", &TrainOptions::enforce_permutations, "", "");
+    f("pred_as_input", &TrainOptions::pred_as_input, "", "");
+    f("warmup_steps", &TrainOptions::warmup_steps, "--warmup", "steps excluded from the timing");
+    f("train_samples", &TrainOptions::train_samples, "--train-samples", "training set size");
+    f("train_nodes", &TrainOptions::train_nodes, "--train-nodes", "n of training samples");
+    f("eval_samples", &TrainOptions::eval_samples, "--eval-samples",
+      "val/test samples before the algorithm's multiplier");
+    f("val_nodes", &TrainOptions::val_nodes, "--val-nodes", "n of validation (ID) samples");
+    f("test_nodes", &TrainOptions::test_nodes, "--test-nodes", "n of test (OOD) samples");
+    f("track_test", &TrainOptions::track_test, "--track-test",
+      "also score the test split at every validation (OOD learning curve; true/false)");
+  }
 };
 
-// The paper's protocol (§1.6) and the CLRS default (§2.7: 10,000 steps, clipping 1.0, LayerNorm,
+// The paper's protocol (Engelmayer et al. 2023) and the CLRS default (10,000 steps, clipping 1.0, LayerNorm,
 // Triplet-GMPNN).
 TrainOptions paper_protocol();
 TrainOptions clrs_protocol();
@@ -74,17 +107,17 @@ struct EvalPoint {
 struct TrainResult {
   TrainOptions options;
   std::string device;
-  std::vector<double> losses;         // per training step
-  std::vector<double> step_seconds;   // per training step (warm-up included; see train_seconds)
+  std::vector<double> losses;        // per training step
+  std::vector<double> step_seconds;  // per training step (warm-up included; see train_seconds)
   std::vector<EvalPoint> val_curve;
   std::vector<EvalPoint> test_curve;  // only with options.track_test: test score at every validation
   int64_t best_step = -1;
-  double best_val = 0.0;              // ID score (n = val_nodes) of the restored parameters
-  double test_score = 0.0;            // OOD score (n = test_nodes)
+  double best_val = 0.0;    // ID score (n = val_nodes) of the restored parameters
+  double test_score = 0.0;  // OOD score (n = test_nodes)
   std::map<std::string, double> test_per_output;
-  double train_seconds = 0.0;         // sum of step times after warm-up
+  double train_seconds = 0.0;  // sum of step times after warm-up
   double mean_step_seconds = 0.0;
-  double train_unroll_steps = 0.0;    // mean processor steps per training batch (its longest sample - 1)
+  double train_unroll_steps = 0.0;  // mean processor steps per training batch (its longest sample - 1)
 };
 
 // Replaces every sample's `pos` input by sorted U[0,1] values drawn from `gen`.

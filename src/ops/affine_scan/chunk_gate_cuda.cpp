@@ -38,7 +38,8 @@ at::Tensor set_segments(Params& p, const at::Tensor& q, int64_t requested, bool 
   const int sms = at::cuda::getDeviceProperties(q.device().index())->multiProcessorCount;
   p.segments = cuda::chunk_gate_segments(p.d, sms, static_cast<int>(requested));
   if (p.segments == 1) return at::Tensor();
-  at::Tensor scratch = output({cuda::chunk_gate_scratch_floats(p.d, p.segments)}, q.options().dtype(at::kFloat), poison);
+  at::Tensor scratch =
+      output({cuda::chunk_gate_scratch_floats(p.d, p.segments)}, q.options().dtype(at::kFloat), poison);
   p.scratch = scratch.data_ptr<float>();
   return scratch;
 }
@@ -65,8 +66,8 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     p.h_final = h_final.data_ptr<float>();
     p.o = o.data_ptr();
     const at::Tensor scratch = set_segments(p, q, segments, poison);
-    check_launch(cuda::launch_chunk_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()), "affine_scan_chunked_cuda",
-                 "the forward kernels");
+    check_launch(cuda::launch_chunk_gate_forward(p, at::cuda::getCurrentCUDAStream().stream()),
+                 "affine_scan_chunked_cuda", "the forward kernels");
     ctx->save_for_backward({q, k, v, g, states});
     ctx->saved_data["poison"] = poison;
     ctx->saved_data["segments"] = segments;
@@ -100,8 +101,8 @@ class ChunkGateFunction : public torch::autograd::Function<ChunkGateFunction> {
     p.dv = dv.data_ptr();
     p.dg = data_or_null(dg);
     const at::Tensor scratch = set_segments(p, q, ctx->saved_data["segments"].toInt(), poison);
-    check_launch(cuda::launch_chunk_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()), "affine_scan_chunked_cuda",
-                 "the backward kernels");
+    check_launch(cuda::launch_chunk_gate_backward(p, at::cuda::getCurrentCUDAStream().stream()),
+                 "affine_scan_chunked_cuda", "the backward kernels");
     return {dq, dk, dv, dg, ctx->saved_data["has_h0"].toBool() ? dh0 : at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

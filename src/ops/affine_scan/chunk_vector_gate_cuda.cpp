@@ -93,8 +93,8 @@ class ChunkVectorGateFunction : public torch::autograd::Function<ChunkVectorGate
 
 bool affine_scan_chunked_vector_gate_cuda_supports(const AffineScanArgs& a) {
 #ifdef SCANLAB_WITH_CUDA
-  if (!a.q.defined() || !a.k.defined() || !a.v.defined() || !a.log_a.defined() || !a.q.is_cuda() ||
-      a.q.dim() != 4 || a.v.dim() != 4)
+  if (!a.q.defined() || !a.k.defined() || !a.v.defined() || !a.log_a.defined() || !a.q.is_cuda() || a.q.dim() != 4 ||
+      a.v.dim() != 4)
     return false;
   for (const at::Tensor* t : {&a.q, &a.k, &a.v})
     if (t->scalar_type() != at::kBFloat16 || t->device() != a.q.device()) return false;

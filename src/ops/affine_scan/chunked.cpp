@@ -33,19 +33,20 @@ at::Tensor diagonal_gate_scores(const at::Tensor& q, const at::Tensor& k, const 
   const at::Tensor gs = sub(g), qs = sub(q).to(g.scalar_type()), ks = sub(k).to(g.scalar_type());
   // Diagonal blocks: [B, H, NC, nb, s, s].
   const at::Tensor tri = causal_mask(s, true, dev).unsqueeze(-1);  // [s, s, 1]
-  at::Tensor diag = (qs.unsqueeze(-2) * ks.unsqueeze(-3) * masked_exp(gs.unsqueeze(-2) - gs.unsqueeze(-3), tri)).sum(-1);
+  at::Tensor diag =
+      (qs.unsqueeze(-2) * ks.unsqueeze(-3) * masked_exp(gs.unsqueeze(-2) - gs.unsqueeze(-3), tri)).sum(-1);
   // Scatter block p to columns [p s, p s + s): one-hot over the column block.
   const at::Tensor onehot = at::eye(nb, g.options()).view({nb, 1, nb, 1});
   at::Tensor scores = (diag.unsqueeze(-2) * onehot).reshape({B, H, NC, nb, s, C});
   if (nb > 1) {
     // Blocks below the diagonal, re-based at each sub-chunk's first row r = p s.
-    const at::Tensor g_ref = gs.select(4, 0);                                               // [B, H, NC, nb, K]
-    const at::Tensor q_re = (qs * (gs - g_ref.unsqueeze(4)).exp()).to(md);                    // [.., nb, s, K]
+    const at::Tensor g_ref = gs.select(4, 0);                               // [B, H, NC, nb, K]
+    const at::Tensor q_re = (qs * (gs - g_ref.unsqueeze(4)).exp()).to(md);  // [.., nb, s, K]
     const at::Tensor before = at::arange(C, at::TensorOptions().device(dev)).view({1, C}) <
                               (at::arange(nb, at::TensorOptions().device(dev)) * s).view({nb, 1});  // [nb, C]
     const at::Tensor k_re =
         (k.to(g.scalar_type()).unsqueeze(3) * masked_exp(g_ref.unsqueeze(4) - g.unsqueeze(3), before.unsqueeze(-1)))
-            .to(md);                                                                          // [.., nb, C, K]
+            .to(md);  // [.., nb, C, K]
     scores = scores + at::matmul(q_re, k_re.transpose(-1, -2)).to(g.scalar_type());
   }
   return scores.view({B, H, NC, C, C});
@@ -79,13 +80,13 @@ AffineScanOut affine_scan_chunked_torch(const AffineScanArgs& a) {
     if (diagonal) {
       scores = diagonal_gate_scores(q, k, g, s, md);
       q_inter = q.to(sd) * g.exp();
-      g_last = g.select(3, C - 1);                                           // [B, H, NC, K]
+      g_last = g.select(3, C - 1);  // [B, H, NC, K]
       k_state = k.to(sd) * (g_last.unsqueeze(3) - g).exp();
     } else {
       const at::Tensor decay = masked_exp(g.unsqueeze(4) - g.unsqueeze(3), mask);  // [B, H, NC, C, C]
       scores = at::matmul(q, k.transpose(-1, -2)).to(sd) * decay;
       q_inter = q.to(sd) * g.exp().unsqueeze(-1);
-      g_last = g.select(3, C - 1);                                           // [B, H, NC]
+      g_last = g.select(3, C - 1);  // [B, H, NC]
       k_state = k.to(sd) * (g_last.unsqueeze(3) - g).exp().unsqueeze(-1);
     }
   }

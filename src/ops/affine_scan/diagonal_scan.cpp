@@ -31,8 +31,7 @@ Dims dims_of(const at::Tensor& q) { return {q.size(0), q.size(1), q.size(2), q.s
 
 // CPU: one (b, h) lane group per task; the K states of a group stay in a small local array.
 template <typename S>
-void forward_cpu(const Dims& d, const S* q, const S* k, const S* v, const S* la, const S* h0, S* o, S* h_final,
-                 S* ck) {
+void forward_cpu(const Dims& d, const S* q, const S* k, const S* v, const S* la, const S* h0, S* o, S* h_final, S* ck) {
   const int64_t segments = (d.T + kStride - 1) / kStride;
   at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
     std::vector<S> s(d.K);
@@ -128,7 +127,8 @@ const S* ptr_or_null(const at::Tensor& t) {
   return t.defined() ? t.data_ptr<S>() : nullptr;
 }
 
-// Inputs arrive contiguous in the state dtype: q, k, log_a [B, T, H, K], v [B, T, H], h0 [B, H, K]. Outputs: o [B, T, H], h_final [B, H, K].
+// Inputs arrive contiguous in the state dtype: q, k, log_a [B, T, H, K], v [B, T, H], h0 [B, H, K]. Outputs: o [B, T,
+// H], h_final [B, H, K].
 class DiagonalScanFunction : public torch::autograd::Function<DiagonalScanFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -54,7 +54,8 @@ MlstmState initial_state(const MlstmArgs& a, at::ScalarType sd) {
 }  // namespace
 
 MlstmState mlstm_zero_state(int64_t batch, int64_t heads, int64_t dk, int64_t dv, const at::TensorOptions& opts) {
-  return {at::zeros({batch, heads, dk, dv}, opts), at::zeros({batch, heads, dk}, opts), at::zeros({batch, heads}, opts)};
+  return {at::zeros({batch, heads, dk, dv}, opts), at::zeros({batch, heads, dk}, opts),
+          at::zeros({batch, heads}, opts)};
 }
 
 MlstmState mlstm_merge_states(const MlstmState& older, const at::Tensor& log_f, const MlstmState& newer) {
@@ -92,8 +93,8 @@ at::Tensor mlstm_step_torch(const MlstmStepArgs& a, MlstmState& state) {
   const auto sd = state.C.scalar_type();
   auto q = a.q.to(sd), k = a.k.to(sd);
   // The new token as a stabilized state (k v'ᵀ, log_i), merged after the decayed old state.
-  auto [Caug, m] = merge(augmented(state), state.m, a.log_f.to(sd), k.unsqueeze(-1) * with_ones(a.v.to(sd)).unsqueeze(-2),
-                         a.log_i.to(sd));
+  auto [Caug, m] = merge(augmented(state), state.m, a.log_f.to(sd),
+                         k.unsqueeze(-1) * with_ones(a.v.to(sd)).unsqueeze(-2), a.log_i.to(sd));
   state = split(Caug, m);
   return normalize((q.unsqueeze(-1) * Caug).sum(-2), m).to(a.q.scalar_type());
 }
@@ -128,20 +129,21 @@ MlstmOut mlstm_chunked(const MlstmArgs& a) {
   const double inf = std::numeric_limits<double>::infinity();
   // [B, H, NC, C, *]. Padded tokens: k = 0 (no contribution), log f = 0, log i = -inf (no say in m).
   const at::Tensor q = to_chunks(a.q.to(md), C), k = to_chunks(a.k.to(md), C), v = to_chunks(a.v.to(md), C);
-  const at::Tensor g = to_chunks(a.log_f.to(sd), C).cumsum(3), li = to_chunks(a.log_i.to(sd), C, -inf);  // [B, H, NC, C]
+  const at::Tensor g = to_chunks(a.log_f.to(sd), C).cumsum(3),
+                   li = to_chunks(a.log_i.to(sd), C, -inf);  // [B, H, NC, C]
   MlstmState s0 = initial_state(a, sd);
   const auto mask = causal_mask(C, /*inclusive=*/true, q.device());
   const auto neg_inf = at::full({}, -inf, g.options());
   // Stabilizers entering each chunk, m_prev [B, H, NC], and after the last, m_final [B, H].
-  const at::Tensor G = g.select(3, C - 1);                                                   // [B, H, NC]
-  const at::Tensor M = (G.unsqueeze(-1) - g + li).amax(-1);                                  // [B, H, NC]
-  const at::Tensor P_next = G.to(at::kDouble).cumsum(-1);                                    // P_{n+1}
+  const at::Tensor G = g.select(3, C - 1);                   // [B, H, NC]
+  const at::Tensor M = (G.unsqueeze(-1) - g + li).amax(-1);  // [B, H, NC]
+  const at::Tensor P_next = G.to(at::kDouble).cumsum(-1);    // P_{n+1}
   const at::Tensor best = std::get<0>(at::cummax(M.to(at::kDouble) - P_next, -1));
   const at::Tensor m_next = (P_next + at::maximum(best, s0.m.to(at::kDouble).unsqueeze(-1))).to(sd);  // m_{n+1}
   const at::Tensor m_prev = at::cat({s0.m.unsqueeze(-1), m_next.narrow(-1, 0, m_next.size(-1) - 1)}, -1);
   // Scores inside each chunk.
-  const at::Tensor log_d = g.unsqueeze(4) - g.unsqueeze(3) + li.unsqueeze(3);                // [B, H, NC, C, C]
-  const at::Tensor inter = g + m_prev.unsqueeze(-1);                                         // [B, H, NC, C]
+  const at::Tensor log_d = g.unsqueeze(4) - g.unsqueeze(3) + li.unsqueeze(3);  // [B, H, NC, C, C]
+  const at::Tensor inter = g + m_prev.unsqueeze(-1);                           // [B, H, NC, C]
   const at::Tensor m_row = at::maximum(inter, at::where(mask, log_d, neg_inf).amax(-1));
   const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(sd) * masked_exp(log_d - m_row.unsqueeze(-1), mask);
   // The chunks' own (stabilized) contributions [C | n] and the state pass. The normalizer column is
@@ -149,14 +151,14 @@ MlstmOut mlstm_chunked(const MlstmArgs& a) {
   // products there cost several percent in the gradients at T = 1000 (tests/ops/test_chunked_ops.cpp).
   const at::Tensor k_state = k.to(sd) * (G.unsqueeze(-1) - g + li - m_next.unsqueeze(-1)).exp().unsqueeze(-1);
   const at::Tensor u = at::cat({at::matmul(k_state.to(md).transpose(-1, -2), v).to(sd), k_state.sum(3).unsqueeze(-1)},
-                               -1);                                                           // [B, H, NC, K, V + 1]
+                               -1);  // [B, H, NC, K, V + 1]
   const ChunkStates x = chunk_state_pass(u, G + m_prev - m_next, augmented(s0));
   const int64_t V = a.v.size(3);
-  const at::Tensor C_in = x.entering.narrow(-1, 0, V), n_in = x.entering.select(-1, V);    // [.., K, V], [.., K]
-  const at::Tensor carry = (inter - m_row).exp();                                           // [B, H, NC, C]
+  const at::Tensor C_in = x.entering.narrow(-1, 0, V), n_in = x.entering.select(-1, V);  // [.., K, V], [.., K]
+  const at::Tensor carry = (inter - m_row).exp();                                        // [B, H, NC, C]
   const at::Tensor num = at::matmul(scores.to(md), v).to(sd) + carry.unsqueeze(-1) * at::matmul(q, C_in.to(md)).to(sd);
   const at::Tensor qn = scores.sum(-1) + carry * at::matmul(q.to(sd), n_in.unsqueeze(-1)).squeeze(-1);
-  const at::Tensor o = normalize(at::cat({num, qn.unsqueeze(-1)}, -1), m_row);               // [B, H, NC, C, V]
+  const at::Tensor o = normalize(at::cat({num, qn.unsqueeze(-1)}, -1), m_row);  // [B, H, NC, C, V]
   return {from_chunks(o, T).to(a.q.scalar_type()), split(x.final, m_next.select(-1, m_next.size(-1) - 1))};
 }
 
@@ -170,7 +172,8 @@ MlstmOut mlstm_blelloch(const MlstmArgs& a) {
   auto log_f = a.log_f.to(sd), log_i = a.log_i.to(sd);
   std::vector<scan::TensorState> pairs;
   for (int64_t t = 0; t < T; ++t)
-    pairs.push_back({log_f.select(1, t), k.select(1, t).unsqueeze(-1) * v.select(1, t).unsqueeze(-2), log_i.select(1, t)});
+    pairs.push_back(
+        {log_f.select(1, t), k.select(1, t).unsqueeze(-1) * v.select(1, t).unsqueeze(-2), log_i.select(1, t)});
   scan::TensorAgg agg = [](const scan::TensorState& older, const scan::TensorState& newer) {
     auto [C, m] = merge(older[1], older[2], newer[0], newer[1], newer[2]);
     return scan::TensorState{older[0] + newer[0], C, m};

@@ -20,8 +20,10 @@ void check_affine_scan_args(const AffineScanArgs& a) {
   if (a.log_a.defined()) {
     SCANLAB_CHECK(a.log_a.dim() == 3 || a.log_a.dim() == 4, op, ": log_a must be [B, T, H] (scalar gate) or ",
                   "[B, T, H, K] (diagonal gate), got ", a.log_a.sizes());
-    if (a.log_a.dim() == 3) check_shape(op, "log_a", a.log_a, {B, T, H});
-    else check_shape(op, "log_a", a.log_a, {B, T, H, K});
+    if (a.log_a.dim() == 3)
+      check_shape(op, "log_a", a.log_a, {B, T, H});
+    else
+      check_shape(op, "log_a", a.log_a, {B, T, H, K});
     check_float_on(op, "log_a", a.log_a, a.q.device());
   }
   if (a.h0.defined()) {
@@ -40,11 +42,13 @@ void check_affine_step_args(const AffineStepArgs& a, const at::Tensor& h) {
   check_shape(op, "v", a.v, {B, H, V});
   check_shape(op, "h", h, {B, H, K, V});
   if (a.log_a.defined()) {
-    if (a.log_a.dim() == 2) check_shape(op, "log_a", a.log_a, {B, H});
-    else check_shape(op, "log_a", a.log_a, {B, H, K});
+    if (a.log_a.dim() == 2)
+      check_shape(op, "log_a", a.log_a, {B, H});
+    else
+      check_shape(op, "log_a", a.log_a, {B, H, K});
   }
-  SCANLAB_CHECK(h.scalar_type() == state_dtype(a.q.scalar_type()), op, ": h has dtype ", h.scalar_type(),
-                "; expected ", state_dtype(a.q.scalar_type()), " for inputs of dtype ", a.q.scalar_type());
+  SCANLAB_CHECK(h.scalar_type() == state_dtype(a.q.scalar_type()), op, ": h has dtype ", h.scalar_type(), "; expected ",
+                state_dtype(a.q.scalar_type()), " for inputs of dtype ", a.q.scalar_type());
 }
 
 at::Tensor affine_scan_step_torch(const AffineStepArgs& a, at::Tensor& h) {
@@ -54,9 +58,14 @@ at::Tensor affine_scan_step_torch(const AffineStepArgs& a, at::Tensor& h) {
   // 1. decay: h <- a_t ▶ h (scalar per head, or per key row)
   at::Tensor decayed = h;
   switch (gate_kind(a.log_a, 2)) {
-    case GateKind::Identity: break;
-    case GateKind::Scalar: decayed = h * a.log_a.to(sd).exp().unsqueeze(-1).unsqueeze(-1); break;
-    case GateKind::Diagonal: decayed = h * a.log_a.to(sd).exp().unsqueeze(-1); break;
+    case GateKind::Identity:
+      break;
+    case GateKind::Scalar:
+      decayed = h * a.log_a.to(sd).exp().unsqueeze(-1).unsqueeze(-1);
+      break;
+    case GateKind::Diagonal:
+      decayed = h * a.log_a.to(sd).exp().unsqueeze(-1);
+      break;
   }
   // 2. write: h <- h + k vᵀ;  3. read: o = hᵀ q
   h = decayed + k.unsqueeze(-1) * v.unsqueeze(-2);
@@ -78,8 +87,7 @@ AffineScanOut affine_scan_ref(const AffineScanArgs& a) {
 AffineScanArgs selective_scan_args(const at::Tensor& x, const at::Tensor& delta, const at::Tensor& A,
                                    const at::Tensor& Bm, const at::Tensor& Cm) {
   const std::string op = "selective_scan";
-  SCANLAB_CHECK(x.defined() && x.dim() == 3 && A.defined() && A.dim() == 2, op,
-                ": x must be [B, T, D] and A [D, N]");
+  SCANLAB_CHECK(x.defined() && x.dim() == 3 && A.defined() && A.dim() == 2, op, ": x must be [B, T, D] and A [D, N]");
   const int64_t Bn = x.size(0), T = x.size(1), D = x.size(2), N = A.size(1);
   check_shape(op, "delta", delta, {Bn, T, D});
   check_shape(op, "A", A, {D, N});
@@ -88,8 +96,8 @@ AffineScanArgs selective_scan_args(const at::Tensor& x, const at::Tensor& delta,
   AffineScanArgs a;
   a.q = Cm.unsqueeze(2).expand({Bn, T, D, N});
   a.k = Bm.unsqueeze(2).expand({Bn, T, D, N});
-  a.v = (delta * x).unsqueeze(-1);                  // [B, T, D, 1]
-  a.log_a = delta.unsqueeze(-1) * A;                // [B, T, D, N]
+  a.v = (delta * x).unsqueeze(-1);    // [B, T, D, 1]
+  a.log_a = delta.unsqueeze(-1) * A;  // [B, T, D, N]
   return a;
 }
 

@@ -116,8 +116,9 @@ Walk walk(const WalkArgs& a, bool use_kernel, bool poison) {
 
 class DeltaChunkRecurrenceFunction : public torch::autograd::Function<DeltaChunkRecurrenceFunction> {
  public:
-  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& y, const at::Tensor& k_state,
-                               const at::Tensor& gamma, const at::Tensor& h0, bool use_kernel, bool poison) {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& y,
+                               const at::Tensor& k_state, const at::Tensor& gamma, const at::Tensor& h0,
+                               bool use_kernel, bool poison) {
     const Walk f = walk({x, y, k_state, gamma, h0, {}, -1.0, 1.0, false}, use_kernel, poison);
     ctx->save_for_backward({y, k_state, gamma, f.states, f.w});
     ctx->saved_data["use_kernel"] = use_kernel;
@@ -178,7 +179,7 @@ void delta_chunk_recurrence_launch(const DeltaWalkOperands& a, const at::Tensor&
   (void)states;
   (void)w;
   (void)final_state;
-  SCANLAB_CHECK(false, "delta_chunk_recurrence_launch: this build has no CUDA kernels");
+  SCANLAB_FAIL("delta_chunk_recurrence_launch: this build has no CUDA kernels");
 #endif
 }
 
@@ -190,7 +191,8 @@ bool delta_chunk_recurrence_cuda_supports(const DeltaChunkInputs& in) {
   const int64_t BH = in.x.size(0), NC = in.x.size(1), C = in.x.size(2), V = in.x.size(3), K = in.y.size(3);
   if (!cuda::delta_chunk_recurrence_dims_supported(K, V, C)) return false;
   // Blocks (BH x V tiles) and chunk counts within the kernel's int; element offsets are 64-bit there.
-  if (NC < 1 || NC >= (int64_t{1} << 31) || BH * ((V + cuda::kDeltaRecTileV - 1) / cuda::kDeltaRecTileV) >= (int64_t{1} << 31))
+  if (NC < 1 || NC >= (int64_t{1} << 31) ||
+      BH * ((V + cuda::kDeltaRecTileV - 1) / cuda::kDeltaRecTileV) >= (int64_t{1} << 31))
     return false;
   const auto* prop = at::cuda::getDeviceProperties(in.x.device().index());
   return prop->major >= 8 &&  // cp.async

@@ -201,7 +201,7 @@ class DeltaRuleWyFunction : public torch::autograd::Function<DeltaRuleWyFunction
     return {o, h_final};
 #else
     (void)NC;
-    SCANLAB_CHECK(false, kOp, ": the CUDA kernels are not in this build");
+    SCANLAB_FAIL(kOp, ": the CUDA kernels are not in this build");
     return {};
 #endif
   }
@@ -217,23 +217,28 @@ class DeltaRuleWyFunction : public torch::autograd::Function<DeltaRuleWyFunction
     if (!ctx->saved_data["use_kernels"].toBool()) {
       const auto sd = beta.scalar_type();
       const Chunked c = chunked(q, k, v, beta, g, sd);
-      const at::Tensor d_o = grads[0].defined() ? to_chunks(grads[0].to(sd), kChunk).reshape({BH, -1, kChunk, V})
-                                                : at::zeros_like(u);
-      const at::Tensor dh_final = grads[1].defined() ? grads[1].to(sd).reshape({BH, K, V}) : at::zeros({BH, K, V}, u.options());
+      const at::Tensor d_o =
+          grads[0].defined() ? to_chunks(grads[0].to(sd), kChunk).reshape({BH, -1, kChunk, V}) : at::zeros_like(u);
+      const at::Tensor dh_final =
+          grads[1].defined() ? grads[1].to(sd).reshape({BH, K, V}) : at::zeros({BH, K, V}, u.options());
       const OutputGrads og = output_backward_torch(c, states, u, d_o);
       at::Tensor dstates = at::empty_like(states), dx = at::empty_like(u);
       const at::Tensor dh0 = backward_walk_torch(pr, og.du, og.dstate_in, dh_final, dstates, dx);
       const PrepareGrads pg = prepare_backward_torch(c, states, u, dx, dstates, og);
-      return {unchunked(og.dq, B, H, T, q.scalar_type()), unchunked(pg.dk, B, H, T, k.scalar_type()),
-              unchunked(pg.dv, B, H, T, v.scalar_type()), pg.dbeta.reshape(beta.sizes()),
-              g.numel() ? pg.dg.reshape(g.sizes()) : at::Tensor(), has_h0 ? dh0.reshape({B, H, K, V}) : at::Tensor(),
-              at::Tensor(), at::Tensor()};
+      return {unchunked(og.dq, B, H, T, q.scalar_type()),
+              unchunked(pg.dk, B, H, T, k.scalar_type()),
+              unchunked(pg.dv, B, H, T, v.scalar_type()),
+              pg.dbeta.reshape(beta.sizes()),
+              g.numel() ? pg.dg.reshape(g.sizes()) : at::Tensor(),
+              has_h0 ? dh0.reshape({B, H, K, V}) : at::Tensor(),
+              at::Tensor(),
+              at::Tensor()};
     }
 #ifdef SCANLAB_WITH_CUDA
     const auto d = dims_of(q, v);
     const auto f32 = q.options().dtype(at::kFloat);
-    const at::Tensor d_o = grads[0].defined() ? kernel_ready(grads[0].to(at::kBFloat16))
-                                              : at::zeros({B, T, H, V}, q.options());
+    const at::Tensor d_o =
+        grads[0].defined() ? kernel_ready(grads[0].to(at::kBFloat16)) : at::zeros({B, T, H, V}, q.options());
     const at::Tensor dh_final =
         grads[1].defined() ? kernel_ready(grads[1].to(at::kFloat).reshape({BH, K, V})) : at::Tensor();
     const at::Tensor dq = output(q.sizes(), q.options(), poison), dk = output(k.sizes(), k.options(), poison);
@@ -270,7 +275,7 @@ class DeltaRuleWyFunction : public torch::autograd::Function<DeltaRuleWyFunction
     return {dq, dk, dv, dbeta, g.numel() ? dg : at::Tensor(), has_h0 ? dh0 : at::Tensor(), at::Tensor(), at::Tensor()};
 #else
     (void)poison;
-    SCANLAB_CHECK(false, kOp, ": the CUDA kernels are not in this build");
+    SCANLAB_FAIL(kOp, ": the CUDA kernels are not in this build");
     return {};
 #endif
   }

@@ -78,20 +78,20 @@ DeltaRuleOut delta_rule_chunked_impl(const DeltaRuleArgs& a, bool allow_kernel) 
   const auto sd = state_dtype(a.q.scalar_type()), md = matmul_dtype(a.q.scalar_type());
   const at::Tensor q = to_chunks(a.q.to(md), C), k = to_chunks(a.k.to(md), C), v = to_chunks(a.v.to(md), C);
   const int64_t B = q.size(0), H = q.size(1), NC = q.size(2);
-  const at::Tensor beta = to_chunks(a.beta.to(sd), C).unsqueeze(-1);                        // [B, H, NC, C, 1]
+  const at::Tensor beta = to_chunks(a.beta.to(sd), C).unsqueeze(-1);  // [B, H, NC, C, 1]
   const at::Tensor g = a.log_a.defined() ? to_chunks(a.log_a.to(sd), C).cumsum(3)
-                                         : at::zeros({B, H, NC, C}, beta.options());      // [B, H, NC, C]
+                                         : at::zeros({B, H, NC, C}, beta.options());  // [B, H, NC, C]
   const at::Tensor decay = masked_exp(g.unsqueeze(4) - g.unsqueeze(3), causal_mask(C, true, q.device()));
   const at::Tensor kk = at::matmul(k, k.transpose(-1, -2)).to(sd);
-  const at::Tensor A = at::where(causal_mask(C, /*inclusive=*/false, q.device()), beta * kk * decay,
-                                 at::zeros({}, beta.options()));
+  const at::Tensor A =
+      at::where(causal_mask(C, /*inclusive=*/false, q.device()), beta * kk * decay, at::zeros({}, beta.options()));
   const at::Tensor ks = k.to(sd);
   // One solve for both right-hand sides: [βV | βγK].
   const at::Tensor rhs = at::cat({beta * v.to(sd), beta * g.exp().unsqueeze(-1) * ks}, -1);
   const at::Tensor sol = at::linalg_solve_triangular(at::eye(C, beta.options()) + A, rhs, /*upper=*/false,
                                                      /*left=*/true, /*unitriangular=*/true);
-  const at::Tensor g_last = g.select(3, C - 1);                                             // [B, H, NC]
-  const at::Tensor k_state = ks * (g_last.unsqueeze(-1) - g).exp().unsqueeze(-1);           // [B, H, NC, C, K]
+  const at::Tensor g_last = g.select(3, C - 1);                                    // [B, H, NC]
+  const at::Tensor k_state = ks * (g_last.unsqueeze(-1) - g).exp().unsqueeze(-1);  // [B, H, NC, C, K]
   // The sequential pass over chunks on [B*H, NC, ...] views (X and Y stay views into the solution).
   auto flat = [&](const at::Tensor& x) { return x.reshape({B * H, NC, x.size(3), x.size(4)}); };
   const at::Tensor h0 = (a.h0.defined() ? a.h0.to(sd) : at::zeros({B, H, K, V}, beta.options())).reshape({B * H, K, V});
@@ -100,8 +100,8 @@ DeltaRuleOut delta_rule_chunked_impl(const DeltaRuleArgs& a, bool allow_kernel) 
   const DeltaChunkStates rec = allow_kernel ? delta_chunk_recurrence(rec_in) : delta_chunk_recurrence_loop(rec_in);
   const at::Tensor Hn = rec.entering.view({B, H, NC, K, V}), Un = rec.u.view({B, H, NC, C, V});
   const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(sd) * decay;
-  const at::Tensor o = at::matmul((q.to(sd) * g.exp().unsqueeze(-1)).to(md), Hn.to(md)) +
-                       at::matmul(scores.to(md), Un.to(md));
+  const at::Tensor o =
+      at::matmul((q.to(sd) * g.exp().unsqueeze(-1)).to(md), Hn.to(md)) + at::matmul(scores.to(md), Un.to(md));
   return {from_chunks(o, T).to(a.q.scalar_type()), rec.final.view({B, H, K, V})};
 }
 
@@ -112,7 +112,9 @@ DeltaRuleOut delta_rule_chunked(const DeltaRuleArgs& a) {
   return delta_rule_chunked_impl(a, /*allow_kernel=*/true);
 }
 
-DeltaRuleOut delta_rule_chunked_torch(const DeltaRuleArgs& a) { return delta_rule_chunked_impl(a, /*allow_kernel=*/false); }
+DeltaRuleOut delta_rule_chunked_torch(const DeltaRuleArgs& a) {
+  return delta_rule_chunked_impl(a, /*allow_kernel=*/false);
+}
 
 bool delta_rule_chunked_cuda_supports(const DeltaRuleArgs& a) {
   if (!a.q.defined() || a.q.dim() != 4 || !a.v.defined() || a.v.dim() != 4 || !a.q.is_cuda() ||
@@ -123,7 +125,8 @@ bool delta_rule_chunked_cuda_supports(const DeltaRuleArgs& a) {
   const auto f = a.q.options().dtype(at::kFloat);
   const int64_t C = a.chunk_len, K = a.q.size(3), V = a.v.size(3);
   return delta_chunk_recurrence_cuda_supports({at::empty({1, 1, C, V}, f), at::empty({1, 1, C, K}, f),
-                                               at::empty({1, 1, C, K}, f), at::empty({1, 1}, f), at::empty({1, K, V}, f)});
+                                               at::empty({1, 1, C, K}, f), at::empty({1, 1}, f),
+                                               at::empty({1, K, V}, f)});
 }
 
 // Pairs (E_t, f_t) = (α_t (I - β_t k_t k_tᵀ), β_t k_t v_tᵀ) with E acting by left matmul on [K, V]:

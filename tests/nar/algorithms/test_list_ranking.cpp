@@ -31,10 +31,10 @@ TEST(NarListRanking, BothAlgorithmsGiveDistanceFromHead) {
 }
 
 TEST(NarListRanking, RejectsNonLists) {
-  EXPECT_THROW(list_ranking({0, 1}), Error);            // two heads
-  EXPECT_THROW(list_ranking({1, 2, 0}), Error);         // a cycle, no head
+  EXPECT_THROW(list_ranking({0, 1}), Error);              // two heads
+  EXPECT_THROW(list_ranking({1, 2, 0}), Error);           // a cycle, no head
   EXPECT_THROW(parallel_list_ranking({0, 0, 0}), Error);  // node 0 has two successors
-  EXPECT_THROW(list_ranking({0, 5}), Error);            // not a node
+  EXPECT_THROW(list_ranking({0, 5}), Error);              // not a node
 }
 
 }  // namespace

@@ -51,7 +51,8 @@ void expect_same_partition(const std::vector<double>& labels, const std::vector<
   const auto n = static_cast<int64_t>(comp.size());
   for (int64_t i = 0; i < n; ++i) {
     EXPECT_EQ(comp[static_cast<int64_t>(labels[i])], comp[i]) << who << ": node " << i << " labelled outside its SCC";
-    for (int64_t j = 0; j < n; ++j) ASSERT_EQ(labels[i] == labels[j], comp[i] == comp[j]) << who << " nodes " << i << ", " << j;
+    for (int64_t j = 0; j < n; ++j)
+      ASSERT_EQ(labels[i] == labels[j], comp[i] == comp[j]) << who << " nodes " << i << ", " << j;
   }
 }
 

@@ -56,7 +56,7 @@ TEST(NarSorting, OutputsMatchStableSort) {
 }
 
 TEST(NarSorting, OddEvenWorkedExample) {
-  // nar.md §1.4.2: A = [0.9, 0.1, 0.5, 0.3]
+  // Engelmayer et al. 2023: A = [0.9, 0.1, 0.5, 0.3]
   const auto t = odd_even_transposition_sort({0.9, 0.1, 0.5, 0.3}, SwapIndexing::Position);
   ASSERT_EQ(t.length, 4);
   const std::vector<std::vector<double>> pred_h{{0, 0, 1, 2}, {0, 0, 1, 2}, {1, 1, 3, 0}, {3, 1, 0, 1}};
@@ -82,7 +82,7 @@ TEST(NarSorting, BubbleSortMarksTheComparedNodes) {
   const auto t = bubble_sort({0.3, 0.2, 0.1});
   ASSERT_EQ(t.length, 4);
   EXPECT_EQ(hint_at(t, "pred_h", 1), (std::vector<double>{0, 2, 0}));  // swap positions 1, 2: order 0 2 1
-  EXPECT_EQ(testing::argmax(hint_at(t, "j", 1)), 1);                     // node now at position 2
+  EXPECT_EQ(testing::argmax(hint_at(t, "j", 1)), 1);                   // node now at position 2
   EXPECT_EQ(order_from_pred(t.get("pred").value.data), (std::vector<int64_t>{2, 1, 0}));
 }
 

@@ -28,7 +28,8 @@ vals = list(r.uniform(size=7)) + list(r.binomial(1, 0.5, size=(5, 5)).ravel()) +
        list(r.binomial(1, 0.01, size=300)) + list(r.binomial(1, 0.8, size=40)) + list(r.permutation(23)) + \
        [r.uniform(low=-1.0, high=2.0)]
 print(' '.join(repr(float(v)) for v in vals))
-)", &status);
+)",
+                                       &status);
   ASSERT_EQ(status, 0) << out;
   const auto expected = parse_numbers(out);
   RandomState r(42);
@@ -64,7 +65,8 @@ rng = np.random.RandomState(1)
 graphs = [community(rng, n) for n in (16, 16, 7, 64)]
 arr = rng.uniform(size=5); arr.sort(); x = rng.uniform()
 print(' '.join(repr(float(v)) for g in graphs for v in g.ravel()), ' '.join(repr(float(v)) for v in list(arr) + [x]))
-)", &status);
+)",
+                                       &status);
   ASSERT_EQ(status, 0) << out;
   const auto expected = parse_numbers(out);
   RandomState rng(1);

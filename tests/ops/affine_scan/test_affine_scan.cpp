@@ -58,9 +58,9 @@ TEST(AffineScanRef, HandComputedTwoTokens) {
   };
   const double l2 = std::log(0.5), l4 = std::log(0.25);
   const Case cases[] = {
-      {at::Tensor(), 11.0, {3.0, 8.0}},                                                    // identity
-      {at::tensor({l2, l2}, at::kDouble).view({1, 2, 1}), 6.5, {1.5, 5.0}},                // scalar 0.5
-      {at::tensor({l2, l4, l2, l4}, at::kDouble).view({1, 2, 1, 2}), 5.0, {1.5, 3.5}}};   // diagonal 0.5, 0.25
+      {at::Tensor(), 11.0, {3.0, 8.0}},                                                  // identity
+      {at::tensor({l2, l2}, at::kDouble).view({1, 2, 1}), 6.5, {1.5, 5.0}},              // scalar 0.5
+      {at::tensor({l2, l4, l2, l4}, at::kDouble).view({1, 2, 1, 2}), 5.0, {1.5, 3.5}}};  // diagonal 0.5, 0.25
   for (const auto& c : cases) {
     AffineScanArgs a{q, k, v, c.log_a, at::Tensor(), 1};
     auto expected_o = at::tensor({3.0, c.o1}, at::kDouble).view({1, 2, 1, 1});

@@ -45,8 +45,8 @@ TEST(AffineScanStepCuda, MatchesReferenceStepOverManySteps) {
     int64_t B, H, K, V;
   };
   // The last two take the float4 path (>= 1024 blocks of 128 columns; the second ends in a partial tile).
-  const Shape shapes[] = {{3, 4, 64, 96}, {2, 64, 16, 1}, {2, 3, 130, 200}, {1, 1, 1, 1}, {64, 16, 16, 128},
-                          {32, 40, 8, 132}};
+  const Shape shapes[] = {{3, 4, 64, 96}, {2, 64, 16, 1},    {2, 3, 130, 200},
+                          {1, 1, 1, 1},   {64, 16, 16, 128}, {32, 40, 8, 132}};
   for (GateKind gate : {GateKind::Identity, GateKind::Scalar, GateKind::Diagonal})
     for (const auto& s : shapes) {
       SCOPED_TRACE("gate " + std::to_string(static_cast<int>(gate)) + " K=" + std::to_string(s.K) +

@@ -97,8 +97,9 @@ struct CaseInputs {
   }
   // Gradients of the loss through the fused kernels with `segments` (outputs and scratch poisoned).
   std::vector<at::Tensor> fused_grads(int segments) const {
-    return grads_of([&](const std::vector<at::Tensor>& in) { return loss(affine_scan_chunked_cuda(args(in), true, segments)); },
-                    on_gpu());
+    return grads_of(
+        [&](const std::vector<at::Tensor>& in) { return loss(affine_scan_chunked_cuda(args(in), true, segments)); },
+        on_gpu());
   }
 };
 
@@ -170,7 +171,7 @@ void check_split_matches_unsplit(const Case& c) {
 TEST(ChunkGateCuda, OutputsAndGradientsMatchFloat64TokenLoop) {
   if (!fused_available()) GTEST_SKIP() << "no CUDA device of compute capability 8.0 or later";
   // The unsplit state passes (one walk over all chunks); the split ones are the next test's.
-  const Case cases[] = {{2, 63, 3, 64, 64, false, 0, false},  {2, 100, 2, 64, 64, true, 2.0, true},
+  const Case cases[] = {{2, 63, 3, 64, 64, false, 0, false},     {2, 100, 2, 64, 64, true, 2.0, true},
                         {1, 1000, 2, 128, 128, true, 3.0, true}, {1, 257, 2, 128, 64, true, -3.0, false},
                         {3, 130, 1, 64, 128, false, 0, true},    {1, 64, 4, 128, 128, true, 1.0, false}};
   for (const auto& c : cases) check_against_token_loop(c);
@@ -220,7 +221,8 @@ TEST(ChunkGateCuda, SixteenThousandTokensSplitMatchesUnsplit) {
   if (!fused_available()) GTEST_SKIP() << "no CUDA device of compute capability 8.0 or later";
   // The device's choice (segments 0) against one walk, mild decay and the identity gate (a state
   // summing all 16384 updates).
-  const Case cases[] = {{1, 16384, 2, 64, 64, true, 3.0, true, 0}, {1, 16384, 2, 64, 64, false, 0, false, 0},
+  const Case cases[] = {{1, 16384, 2, 64, 64, true, 3.0, true, 0},
+                        {1, 16384, 2, 64, 64, false, 0, false, 0},
                         {1, 16384, 1, 128, 128, true, 3.0, true, 0}};
   for (const auto& c : cases) check_split_matches_unsplit(c);
 }

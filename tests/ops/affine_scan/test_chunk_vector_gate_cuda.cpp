@@ -59,11 +59,16 @@ std::string describe(const Case& c) {
 
 TEST(ChunkVectorGateCuda, OutputsAndGradientsMatchFloat64TokenLoop) {
   if (!fused_available()) GTEST_SKIP() << "no CUDA device of compute capability 8.0 or later";
-  const Case cases[] = {{2, 63, 2, 64, 64, 3.0, false},    {2, 100, 2, 64, 128, -3.0, true},
-                        {1, 257, 2, 128, 64, 1.0, true},   {1, 1000, 2, 128, 128, 3.0, true},
-                        {1, 257, 1, 128, 128, -3.0, false}, {1, 100, 3, 128, 64, -3.0, true},
-                        {1, 1000, 1, 64, 64, -1.0, false}, {3, 64, 1, 64, 128, 3.0, true},
-                        {1, 63, 2, 128, 128, 0.0, true},   {1, 1000, 1, 64, 128, -3.0, true},
+  const Case cases[] = {{2, 63, 2, 64, 64, 3.0, false},
+                        {2, 100, 2, 64, 128, -3.0, true},
+                        {1, 257, 2, 128, 64, 1.0, true},
+                        {1, 1000, 2, 128, 128, 3.0, true},
+                        {1, 257, 1, 128, 128, -3.0, false},
+                        {1, 100, 3, 128, 64, -3.0, true},
+                        {1, 1000, 1, 64, 64, -1.0, false},
+                        {3, 64, 1, 64, 128, 3.0, true},
+                        {1, 63, 2, 128, 128, 0.0, true},
+                        {1, 1000, 1, 64, 128, -3.0, true},
                         // log a ≈ -1e-13: no decay, which isolates the products from the gate's exponents
                         {1, 130, 1, 64, 64, 30.0, true}};
   for (const auto& c : cases) {
@@ -71,10 +76,9 @@ TEST(ChunkVectorGateCuda, OutputsAndGradientsMatchFloat64TokenLoop) {
     Rng rng(c.T + c.K + c.V);
     auto k = rng.randn({c.B, c.T, c.H, c.K});
     // bf16-rounded inputs, which both sides see; the gate and h0 stay float32 (the state dtype).
-    std::vector<at::Tensor> x{(rng.randn({c.B, c.T, c.H, c.K}) * 0.5).to(at::kBFloat16),
-                              (k / k.norm(2, -1, true)).to(at::kBFloat16),
-                              rng.randn({c.B, c.T, c.H, c.V}).to(at::kBFloat16),
-                              rng.log_gate({c.B, c.T, c.H, c.K}, c.gate_bias, at::kFloat)};
+    std::vector<at::Tensor> x{
+        (rng.randn({c.B, c.T, c.H, c.K}) * 0.5).to(at::kBFloat16), (k / k.norm(2, -1, true)).to(at::kBFloat16),
+        rng.randn({c.B, c.T, c.H, c.V}).to(at::kBFloat16), rng.log_gate({c.B, c.T, c.H, c.K}, c.gate_bias, at::kFloat)};
     const int h0_at = c.with_h0 ? static_cast<int>(x.size()) : -1;
     if (c.with_h0) x.push_back(rng.randn({c.B, c.H, c.K, c.V}, at::kFloat));
     const auto w_o = rng.randn({c.B, c.T, c.H, c.V}), w_h = rng.randn({c.B, c.H, c.K, c.V});
@@ -118,8 +122,8 @@ TEST(ChunkVectorGateCuda, OutputsAndGradientsMatchFloat64TokenLoop) {
     }
     const auto g_again = fused_grads();
     for (size_t i = 0; i < g.size(); ++i)
-      EXPECT_TRUE(at::equal(g[i], g_again[i])) << "grad of " << names[i] << " differs run to run by "
-                                               << (g[i] - g_again[i]).abs().max().item<double>();
+      EXPECT_TRUE(at::equal(g[i], g_again[i]))
+          << "grad of " << names[i] << " differs run to run by " << (g[i] - g_again[i]).abs().max().item<double>();
   }
 }
 
@@ -127,8 +131,12 @@ TEST(ChunkVectorGateCuda, SwitchedOffTakesTheTorchForm) {
   if (!fused_available()) GTEST_SKIP() << "no CUDA device of compute capability 8.0 or later";
   Rng rng(11);
   const auto bf = [&](at::IntArrayRef s) { return rng.randn(s).to(at::kCUDA, at::kBFloat16); };
-  const AffineScanArgs a{bf({1, 100, 2, 64}), bf({1, 100, 2, 64}), bf({1, 100, 2, 64}),
-                         rng.log_gate({1, 100, 2, 64}, 2.0, at::kFloat).to(at::kCUDA), {}, 64};
+  const AffineScanArgs a{bf({1, 100, 2, 64}),
+                         bf({1, 100, 2, 64}),
+                         bf({1, 100, 2, 64}),
+                         rng.log_gate({1, 100, 2, 64}, 2.0, at::kFloat).to(at::kCUDA),
+                         {},
+                         64};
   set_fused_chunked_kernels(false);
   const auto off = affine_scan_chunked(a);
   set_fused_chunked_kernels(true);

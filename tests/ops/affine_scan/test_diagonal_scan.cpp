@@ -87,7 +87,8 @@ void check_against_reference(const Case& c, Use which, const at::Device& device,
   EXPECT_LT(rel_err(ref.o, fused.o.cpu()), tol) << label(c) << " o on " << device;
   EXPECT_LT(rel_err(ref.h_final, fused.h_final.cpu()), tol) << label(c) << " h_final on " << device;
 
-  auto g_ref = grads_of([&](const std::vector<at::Tensor>& x) { return loss_of(affine_scan_ref(args_of(x)), which, wo, wh); }, in);
+  auto g_ref = grads_of(
+      [&](const std::vector<at::Tensor>& x) { return loss_of(affine_scan_ref(args_of(x)), which, wo, wh); }, in);
   auto g_fused = grads_of(
       [&](const std::vector<at::Tensor>& x) {
         return loss_of(affine_scan_diagonal_v1(args_of(x)), which, wo.to(device), wh.to(device)).cpu();

@@ -88,7 +88,8 @@ TEST(MlstmPaths, PrefillThenStepReplaysReference) {
   auto pre = mlstm_chunked(head);
   MlstmState s = pre.state;
   for (int64_t t = split; t < T; ++t) {
-    MlstmStepArgs step{a.q.select(1, t), a.k.select(1, t), a.v.select(1, t), a.log_f.select(1, t), a.log_i.select(1, t)};
+    MlstmStepArgs step{a.q.select(1, t), a.k.select(1, t), a.v.select(1, t), a.log_f.select(1, t),
+                       a.log_i.select(1, t)};
     expect_close("step o t=" + std::to_string(t), ref.o.select(1, t), mlstm_step(step, s), 1e-12);
   }
   expect_same("after steps", ref, MlstmOut{ref.o, s}, 1e-12);
@@ -125,8 +126,10 @@ TEST(MlstmPaths, StrongDecayAndHugeInputGatesStayFinite) {
     out.o.sum().backward();
     ASSERT_TRUE(leaf.grad().isfinite().all().item<bool>());
     // float32 rounds log i ~ 40 to ~2e-6 absolute, a relative error of that size in the weights.
-    if (dt == at::kFloat) EXPECT_LT(rel_err(ref.o, out.o), 2e-5);
-    else expect_close("o vs float64 reference", ref.o, out.o, 1e-10);
+    if (dt == at::kFloat)
+      EXPECT_LT(rel_err(ref.o, out.o), 2e-5);
+    else
+      expect_close("o vs float64 reference", ref.o, out.o, 1e-10);
   }
 }
 

@@ -27,8 +27,9 @@ inline std::vector<at::Tensor> recurrence_leaves(const RecurrenceCase& c, uint64
   // Strictly lower (I + A) of the chunk's solve; min(., 0) keeps the masked exponents finite.
   const at::Tensor strict = at::ones({c.C, c.C}, at::kBool).tril(-1);
   const at::Tensor decay = (g.unsqueeze(-1) - g.unsqueeze(-2)).clamp_max(0).exp();
-  const at::Tensor lhs = at::eye(c.C, k.options()) +
-                         at::where(strict, beta * at::matmul(k, k.transpose(-1, -2)) * decay, at::zeros({}, k.options()));
+  const at::Tensor lhs =
+      at::eye(c.C, k.options()) +
+      at::where(strict, beta * at::matmul(k, k.transpose(-1, -2)) * decay, at::zeros({}, k.options()));
   const at::Tensor sol = at::linalg_solve_triangular(
       lhs, at::cat({beta * rng.randn({c.BH, c.NC, c.C, c.V}), beta * g.exp().unsqueeze(-1) * k}, -1),
       /*upper=*/false, /*left=*/true, /*unitriangular=*/true);

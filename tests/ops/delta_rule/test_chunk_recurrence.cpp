@@ -40,8 +40,11 @@ std::string describe(const RecurrenceCase& c) {
 }
 
 TEST(DeltaChunkRecurrence, WalkBackwardMatchesAutogradOfTheLoopInFloat64) {
-  const RecurrenceCase cases[] = {{2, 1, 4, 8, 12, 2.0},  {3, 3, 8, 16, 16, -3.0}, {1, 17, 5, 12, 20, 30.0},
-                                  {2, 9, 16, 6, 10, 6.0}, {1, 4, 1, 4, 4, 1.0}};
+  const RecurrenceCase cases[] = {{2, 1, 4, 8, 12, 2.0},
+                                  {3, 3, 8, 16, 16, -3.0},
+                                  {1, 17, 5, 12, 20, 30.0},
+                                  {2, 9, 16, 6, 10, 6.0},
+                                  {1, 4, 1, 4, 4, 1.0}};
   for (const auto& c : cases) {
     SCOPED_TRACE(describe(c));
     const auto leaves = recurrence_leaves(c, 100 + c.NC);
@@ -62,10 +65,14 @@ TEST(DeltaChunkRecurrence, WalkBackwardMatchesAutogradOfTheLoopInFloat64) {
     for (const auto& [what, loss] : losses) {
       SCOPED_TRACE(what);
       const auto g_loop = grads_or_zeros(
-          [&](const std::vector<at::Tensor>& in) { return loss(delta_chunk_recurrence_loop(recurrence_inputs(in, c.V))); },
+          [&](const std::vector<at::Tensor>& in) {
+            return loss(delta_chunk_recurrence_loop(recurrence_inputs(in, c.V)));
+          },
           leaves);
       const auto g_walk = grads_or_zeros(
-          [&](const std::vector<at::Tensor>& in) { return loss(delta_chunk_recurrence_walk(recurrence_inputs(in, c.V))); },
+          [&](const std::vector<at::Tensor>& in) {
+            return loss(delta_chunk_recurrence_walk(recurrence_inputs(in, c.V)));
+          },
           leaves);
       for (size_t i = 0; i < g_loop.size(); ++i) {
         const double scale = g_loop[i].abs().max().item<double>();

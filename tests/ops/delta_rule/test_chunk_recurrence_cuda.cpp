@@ -40,7 +40,8 @@ TEST(DeltaChunkRecurrenceCuda, DeclinesWhatItCannotRun) {
   EXPECT_FALSE(delta_chunk_recurrence_cuda_supports(recurrence_inputs(cpu, 8)));
   if (!torch::cuda::is_available()) return;
   auto declines = [](const RecurrenceCase& c, at::ScalarType dtype) {
-    return !delta_chunk_recurrence_cuda_supports(recurrence_inputs(cast(recurrence_leaves(c, 1), at::kCUDA, dtype), c.V));
+    return !delta_chunk_recurrence_cuda_supports(
+        recurrence_inputs(cast(recurrence_leaves(c, 1), at::kCUDA, dtype), c.V));
   };
   EXPECT_TRUE(declines({1, 2, 64, 64, 64, 2.0}, at::kDouble));  // float64 takes the loop
   EXPECT_TRUE(declines({1, 2, 64, 132, 64, 2.0}, at::kFloat));  // K > 128
@@ -50,8 +51,9 @@ TEST(DeltaChunkRecurrenceCuda, DeclinesWhatItCannotRun) {
 }
 
 TEST(DeltaChunkRecurrenceCuda, OutputsAndGradientsMatchFloat64Loop) {
-  if (!kernel_available()) GTEST_SKIP() << "no CUDA device the kernel takes (compute capability 8.0+, 205 KB shared memory)";
-  const RecurrenceCase cases[] = {{3, 1, 64, 64, 64, 2.0},    {2, 3, 64, 128, 128, 6.0},  {2, 17, 64, 64, 128, -3.0},
+  if (!kernel_available())
+    GTEST_SKIP() << "no CUDA device the kernel takes (compute capability 8.0+, 205 KB shared memory)";
+  const RecurrenceCase cases[] = {{3, 1, 64, 64, 64, 2.0},    {2, 3, 64, 128, 128, 6.0},   {2, 17, 64, 64, 128, -3.0},
                                   {1, 17, 64, 128, 64, 30.0}, {1, 256, 64, 128, 128, 6.0}, {2, 256, 64, 64, 64, -3.0},
                                   {2, 17, 16, 36, 20, 1.0},   {1, 5, 37, 100, 52, 3.0}};
   for (const auto& c : cases) {
@@ -76,7 +78,9 @@ TEST(DeltaChunkRecurrenceCuda, OutputsAndGradientsMatchFloat64Loop) {
     EXPECT_TRUE(at::equal(again.final, out.final)) << "final differs between runs";
     const RecurrenceLoss loss(c, 5);
     const auto g_ref = grads_of(
-        [&](const std::vector<at::Tensor>& in) { return loss(delta_chunk_recurrence_loop(recurrence_inputs(in, c.V))); },
+        [&](const std::vector<at::Tensor>& in) {
+          return loss(delta_chunk_recurrence_loop(recurrence_inputs(in, c.V)));
+        },
         ref_in);
     auto gpu_grads = [&](bool poison) {
       return grads_of(
@@ -96,11 +100,17 @@ TEST(DeltaChunkRecurrenceCuda, OutputsAndGradientsMatchFloat64Loop) {
 }
 
 // Keys L2-normalized and β in (0, 1), as Gated DeltaNet feeds them.
-DeltaRuleArgs random_delta_args(bool gated, int64_t B, int64_t T, int64_t H, int64_t D, double gate_bias, uint64_t seed) {
+DeltaRuleArgs random_delta_args(bool gated, int64_t B, int64_t T, int64_t H, int64_t D, double gate_bias,
+                                uint64_t seed) {
   Rng rng(seed);
   const at::Tensor k = rng.randn({B, T, H, D});
-  DeltaRuleArgs a{rng.randn({B, T, H, D}) * 0.5, k / k.norm(2, -1, true), rng.randn({B, T, H, D}),
-                  at::sigmoid(rng.randn({B, T, H})), {}, rng.randn({B, H, D, D}), 64};
+  DeltaRuleArgs a{rng.randn({B, T, H, D}) * 0.5,
+                  k / k.norm(2, -1, true),
+                  rng.randn({B, T, H, D}),
+                  at::sigmoid(rng.randn({B, T, H})),
+                  {},
+                  rng.randn({B, H, D, D}),
+                  64};
   if (gated) a.log_a = rng.log_gate({B, T, H}, gate_bias);
   return a;
 }
@@ -129,8 +139,10 @@ TEST(DeltaChunkRecurrenceCuda, DeltaRuleChunkedMatchesFloat64TokenLoop) {
     EXPECT_LT(rel_rms(ref.h_final, out.h_final), 1e-4) << "final state";
     const auto torch_form = delta_rule_chunked_torch(args(gpu_in));
     EXPECT_LT(rel_rms(torch_form.o, out.o), 1e-5) << "o against the torch loop on the GPU";
-    const auto g_ref = grads_of([&](const std::vector<at::Tensor>& in) { return loss_of(delta_rule_ref(args(in))); }, ref_in);
-    const auto g = grads_of([&](const std::vector<at::Tensor>& in) { return loss_of(delta_rule_chunked(args(in))); }, gpu_in);
+    const auto g_ref =
+        grads_of([&](const std::vector<at::Tensor>& in) { return loss_of(delta_rule_ref(args(in))); }, ref_in);
+    const auto g =
+        grads_of([&](const std::vector<at::Tensor>& in) { return loss_of(delta_rule_chunked(args(in))); }, gpu_in);
     const char* names[] = {"q", "k", "v", "beta", "h0", "log a"};
     for (size_t i = 0; i < g.size(); ++i) {
       ASSERT_TRUE(g[i].isfinite().all().item<bool>()) << "grad of " << names[i];

@@ -28,8 +28,10 @@ struct Case {
 };
 
 TEST(DeltaWyTorch, OutputsAndGradientsMatchTokenLoopInFloat64) {
-  const Case cases[] = {{2, 63, 2, 8, 5, false, 0, true},  {1, 64, 2, 4, 6, true, 2.0, false},
-                        {2, 100, 1, 8, 8, true, -3.0, true}, {1, 130, 2, 6, 4, true, 1.0, true},
+  const Case cases[] = {{2, 63, 2, 8, 5, false, 0, true},
+                        {1, 64, 2, 4, 6, true, 2.0, false},
+                        {2, 100, 1, 8, 8, true, -3.0, true},
+                        {1, 130, 2, 6, 4, true, 1.0, true},
                         {1, 200, 1, 4, 4, false, 0, false}};
   for (const auto& c : cases) {
     SCOPED_TRACE("B " + std::to_string(c.B) + " T " + std::to_string(c.T) + " K " + std::to_string(c.K) + " V " +
@@ -44,8 +46,9 @@ TEST(DeltaWyTorch, OutputsAndGradientsMatchTokenLoopInFloat64) {
     const int h0_at = c.with_h0 ? static_cast<int>(x.size()) : -1;
     if (c.with_h0) x.push_back(rng.randn({c.B, c.H, c.K, c.V}));
     auto args = [&](const std::vector<at::Tensor>& in) {
-      return DeltaRuleArgs{in[0], in[1], in[2], in[3], gate_at >= 0 ? in[gate_at] : at::Tensor(),
-                           h0_at >= 0 ? in[h0_at] : at::Tensor(), 64};
+      return DeltaRuleArgs{
+          in[0], in[1], in[2], in[3], gate_at >= 0 ? in[gate_at] : at::Tensor(), h0_at >= 0 ? in[h0_at] : at::Tensor(),
+          64};
     };
     const auto ref = delta_rule_ref(args(x)), out = delta_rule_chunked_wy_torch(args(x));
     expect_close("o", ref.o, out.o, 1e-10);

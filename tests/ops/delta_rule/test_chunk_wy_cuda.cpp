@@ -89,8 +89,9 @@ struct CaseInputs {
     w_h = rng.randn({c.B, c.H, c.K, c.V});
   }
   DeltaRuleArgs args(const std::vector<at::Tensor>& in) const {
-    return {in[0], in[1], in[2], in[3], gate_at >= 0 ? in[gate_at] : at::Tensor(),
-            h0_at >= 0 ? in[h0_at] : at::Tensor(), 64};
+    return {
+        in[0], in[1], in[2], in[3], gate_at >= 0 ? in[gate_at] : at::Tensor(), h0_at >= 0 ? in[h0_at] : at::Tensor(),
+        64};
   }
   at::Tensor loss(const DeltaRuleOut& out) const {
     return (out.o.to(at::kCPU, at::kDouble) * w_o).sum() + (out.h_final.to(at::kCPU, at::kDouble) * w_h).sum();
@@ -176,8 +177,8 @@ TEST(DeltaWyCuda, MatchesRecurrenceKernelPath) {
       set_fused_chunked_kernels(false);
       ASSERT_FALSE(delta_rule_chunked_wy_cuda_supports(in.args(gpu_in)) && fused_chunked_kernels());
       recurrence = delta_rule_chunked(in.args(gpu_in));
-      g_rec = grads_of([&](const std::vector<at::Tensor>& x) { return in.loss(delta_rule_chunked(in.args(x))); },
-                       gpu_in);
+      g_rec =
+          grads_of([&](const std::vector<at::Tensor>& x) { return in.loss(delta_rule_chunked(in.args(x))); }, gpu_in);
     }
     EXPECT_LT(rel_rms(recurrence.o.to(at::kDouble), fused.o.to(at::kDouble)), 1.5e-2) << "o";
     EXPECT_LT(rel_rms(recurrence.h_final.to(at::kDouble), fused.h_final.to(at::kDouble)), 1e-2) << "final state";

@@ -49,7 +49,8 @@ TEST(DeltaRuleRef, HandComputedTwoTokens) {
     if (gated) a.log_a = at::tensor({0.0, std::log(0.5)}, at::kDouble).view({1, 2, 1});
     a.chunk_len = 2;
     auto expected_o = at::tensor({1.0, gated ? 0.92 : 1.24}, at::kDouble).view({1, 2, 1, 1});
-    auto expected_h = (gated ? at::tensor({0.92, 0.56}, at::kDouble) : at::tensor({1.24, 0.32}, at::kDouble)).view({1, 1, 2, 1});
+    auto expected_h =
+        (gated ? at::tensor({0.92, 0.56}, at::kDouble) : at::tensor({1.24, 0.32}, at::kDouble)).view({1, 1, 2, 1});
     for (const auto& out : {delta_rule_ref(a), delta_rule_chunked(a), delta_rule_blelloch(a)}) {
       expect_close("o", expected_o, out.o, 1e-14);
       expect_close("h", expected_h, out.h_final, 1e-14);
@@ -145,7 +146,8 @@ TEST(DeltaRuleArgsCheck, BadBetaShapeIsNamed) {
     delta_rule_chunked(a);
     FAIL() << "expected scanlab::Error";
   } catch (const scanlab::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("beta has shape [1, 5, 1]; expected [1, 5, 2]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("beta has shape [1, 5, 1]; expected [1, 5, 2]"), std::string::npos)
+        << e.what();
   }
 }
 

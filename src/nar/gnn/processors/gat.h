@@ -1,4 +1,4 @@
-// Graph attention processor (nar.md §2.5.2, CLRS `gat` / `gat_full`): per head, logits
+// Graph attention processor (CLRS `gat` / `gat_full`): per head, logits
 // a1(z_i) + a2(z_j) + ae(e_ij) + ag(g) for receiver i and sender j, leaky_relu (slope 0.01), masked by
 // the adjacency (-1e9 on non-edges), softmax over senders, h'_i = relu(sum_j alpha_ij W z_j + skip(z_i)),
 // optional LayerNorm. `gat_full` attends to every node.

@@ -33,21 +33,23 @@ PgnProcessor::PgnProcessor(const ProcessorOptions& opts, PgnConfig config)
 
 at::Tensor PgnProcessor::senders_adjacency(const at::Tensor& adj) const {
   switch (config_.senders) {
-    case SenderSet::DataAdjacency: return adj;
-    case SenderSet::Everyone: return at::ones_like(adj);
+    case SenderSet::DataAdjacency:
+      return adj;
+    case SenderSet::Everyone:
+      return at::ones_like(adj);
     case SenderSet::SelfOnly:
       return at::eye(adj.size(1), adj.options()).unsqueeze(0).expand_as(adj);
   }
   return adj;
 }
 
-ProcessorOutput PgnProcessor::step(const at::Tensor& node_fts, const at::Tensor& edge_fts,
-                                   const at::Tensor& graph_fts, const at::Tensor& adj, const at::Tensor& hidden) {
+ProcessorOutput PgnProcessor::step(const at::Tensor& node_fts, const at::Tensor& edge_fts, const at::Tensor& graph_fts,
+                                   const at::Tensor& adj, const at::Tensor& hidden) {
   check_processor_inputs(node_fts, edge_fts, graph_fts, adj, hidden, hidden_);
   const at::Tensor z = at::cat({node_fts, hidden}, -1);
   // msgs[b, i, j] is the message from sender i to receiver j.
-  at::Tensor msgs = m1_(z).unsqueeze(1) + m2_(z).unsqueeze(2) + me_(edge_fts) +
-                    mg_(graph_fts).unsqueeze(1).unsqueeze(2);
+  at::Tensor msgs =
+      m1_(z).unsqueeze(1) + m2_(z).unsqueeze(2) + me_(edge_fts) + mg_(graph_fts).unsqueeze(1).unsqueeze(2);
   msgs = mlp2_(at::relu(mlp1_(at::relu(msgs))));
   const at::Tensor aggregated = masked_max_over_senders(msgs, senders_adjacency(adj));
   at::Tensor out = at::relu(o1_(z) + o2_(aggregated));

@@ -1,4 +1,4 @@
-// The PGN family (nar.md §2.5.2): messages m[i->j] = m1(z_j) + m2(z_i) + me(e_ij) + mg(g) through a
+// The PGN family (CLRS): messages m[i->j] = m1(z_j) + m2(z_i) + me(e_ij) + mg(g) through a
 // 2-layer MLP, max-aggregated over the senders the adjacency admits, h'_j = relu(o1(z_j) + o2(M_j)),
 // optional LayerNorm, optional gate (bias -3) and triplet edge latents. The members differ only in
 // which senders a receiver hears: PGN the data adjacency, MPNN everyone, DeepSets only itself.

@@ -15,8 +15,8 @@ class TripletMessages : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& z, const at::Tensor& edge_fts, const at::Tensor& graph_fts);
 
  private:
-  torch::nn::Linear t1_{nullptr}, t2_{nullptr}, t3_{nullptr}, te1_{nullptr}, te2_{nullptr},
-      te3_{nullptr}, tg_{nullptr}, o3_{nullptr};
+  torch::nn::Linear t1_{nullptr}, t2_{nullptr}, t3_{nullptr}, te1_{nullptr}, te2_{nullptr}, te3_{nullptr}, tg_{nullptr},
+      o3_{nullptr};
 };
 
 }  // namespace scanlab::nar::gnn

@@ -125,7 +125,8 @@ template <class Params, class Kernel1, class Kernel4>
 void launch_column_tiles(const Params& p, const float* state, Kernel1 kernel1, Kernel4 kernel4, cudaStream_t stream) {
   const size_t smem = sizeof(float) * (3 * static_cast<size_t>(p.dk) + kLanes * kRowGroups);
   const int vec = float4_columns_fill_gpu(p.batch_heads, p.dv, state) ? 4 : 1;
-  const dim3 grid(static_cast<unsigned>(p.batch_heads), static_cast<unsigned>((p.dv + vec * kLanes - 1) / (vec * kLanes)));
+  const dim3 grid(static_cast<unsigned>(p.batch_heads),
+                  static_cast<unsigned>((p.dv + vec * kLanes - 1) / (vec * kLanes)));
   if (vec == 4) {
     kernel4<<<grid, kBlock, smem, stream>>>(p);
   } else {

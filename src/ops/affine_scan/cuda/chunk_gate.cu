@@ -3,7 +3,8 @@
 // With the cumulative log gate g inside each chunk of C = 64 tokens and G = g_{C-1}:
 //   o_i = e^{g_i} q_i·x_n + Σ_{j<=i} e^{g_i-g_j} (q_i·k_j) v_j,   x_{n+1} = e^G x_n + Σ_j e^{G-g_j} k_j v_jᵀ
 // Every exponent is <= 0 (masked entries never reach exp). Two kernels a direction:
-//   state_pass      (chunk_gate_state.cu) one block per (head, 64 x 64 tile of the [K, V] state) walks the chunks with the
+//   state_pass      (chunk_gate_state.cu) one block per (head, 64 x 64 tile of the [K, V] state) walks the chunks with
+//   the
 //                   tile in accumulator registers: forward x <- e^G x + kᵀ(v ⊙ e^{G-g}), saving the
 //                   state entering each chunk (bf16); backward, from the last chunk, the gradient of
 //                   the state leaving each chunk, D <- e^G D + (q ⊙ e^g)ᵀ do. With few tiles and many
@@ -239,7 +240,6 @@ __global__ void __launch_bounds__(kGradWarps * 32) backward_grads_kernel(ChunkGa
 #endif
 }
 
-
 // One block per (head, chunk) with `bytes` of dynamic shared memory: the output and gradient kernels.
 template <typename Params>
 cudaError_t launch_per_chunk(void (*kernel)(Params), size_t bytes, int threads, const Params& p, cudaStream_t stream) {
@@ -267,8 +267,9 @@ cudaError_t launch_chunk_gate_forward(const ChunkGateForwardParams& p, cudaStrea
 cudaError_t launch_chunk_gate_backward(const ChunkGateBackwardParams& p, cudaStream_t stream) {
   if (!chunk_gate_supported(p.d.dk, p.d.dv)) return cudaErrorInvalidValue;
   if (empty(p.d)) return cudaSuccess;
-  cudaError_t err = launch_state_pass(p.d, static_cast<const bf16*>(p.q), static_cast<const bf16*>(p.d_o), p.g,
-                                      p.dh_final, static_cast<bf16*>(p.dstates), p.dh0, 1, p.segments, p.scratch, stream);
+  cudaError_t err =
+      launch_state_pass(p.d, static_cast<const bf16*>(p.q), static_cast<const bf16*>(p.d_o), p.g, p.dh_final,
+                        static_cast<bf16*>(p.dstates), p.dh0, 1, p.segments, p.scratch, stream);
   if (err != cudaSuccess) return err;
   return by_dims(p.d, [&](auto dk, auto dv) {
     constexpr int DK = decltype(dk)::value, DV = decltype(dv)::value;

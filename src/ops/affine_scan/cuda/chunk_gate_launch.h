@@ -112,7 +112,7 @@ struct ChunkGateBackwardParams {
   void* dq = nullptr;
   void* dk = nullptr;
   void* dv = nullptr;
-  float* dg = nullptr;  // with g: d loss / d g_i (the caller turns it into d log a)
+  float* dg = nullptr;       // with g: d loss / d g_i (the caller turns it into d log a)
   int segments = 1;          // of the reverse state pass, as in the forward
   float* scratch = nullptr;  // with segments > 1
 };

@@ -172,7 +172,7 @@ cudaError_t launch_state_pass(const ChunkGateDims& d, const bf16* a, const bf16*
   if (!scratch) return cudaErrorInvalidValue;
   const int per = (NC + S - 1) / S;
   const long long kv = static_cast<long long>(d.dk) * d.dv;
-  float* seg = scratch;  // [B·H, S, K, V]
+  float* seg = scratch;                                                                       // [B·H, S, K, V]
   float* decay = g ? scratch + static_cast<long long>(d.batch) * d.heads * S * kv : nullptr;  // [B·H, S]
   // 1. every run from zero: the state leaving it and its decay; nothing saved.
   cudaError_t err = launch_walks({d, a, b, g, nullptr, nullptr, seg, decay, reverse, S, per}, stream);
@@ -180,8 +180,8 @@ cudaError_t launch_state_pass(const ChunkGateDims& d, const bf16* a, const bf16*
   // 2. the entering state of every run, and the final state.
   const CombineArgs c{d.batch * d.heads, S, kv, init, seg, decay, final_state, reverse};
   const long long threads = static_cast<long long>(c.heads_total) * kv;
-  segment_combine_kernel<<<static_cast<unsigned>((threads + kCombineThreads - 1) / kCombineThreads), kCombineThreads,
-                           0, stream>>>(c);
+  segment_combine_kernel<<<static_cast<unsigned>((threads + kCombineThreads - 1) / kCombineThreads), kCombineThreads, 0,
+                           stream>>>(c);
   err = cudaGetLastError();
   if (err != cudaSuccess) return err;
   // 3. every run again from its entering state, saving the chunk states.

@@ -22,9 +22,13 @@ constexpr int C = kGateChunk;
 // Row paddings of shared tiles: rows stay 16-byte aligned (WMMA and vector loads need it) and
 // consecutive rows start in different banks.
 template <int W>
-__host__ __device__ constexpr int ldh() { return W + 8; }  // bf16 tiles
+__host__ __device__ constexpr int ldh() {
+  return W + 8;
+}  // bf16 tiles
 template <int W>
-__host__ __device__ constexpr int ldf() { return W + 4; }  // float32 staging
+__host__ __device__ constexpr int ldf() {
+  return W + 4;
+}  // float32 staging
 
 // The 16 x 16 fragments of a [64, N] product, dealt to NW warps: warp w owns fragments
 // w * kFrags .. w * kFrags + kFrags - 1 in row-major order of the fragment grid.
@@ -77,14 +81,16 @@ template <int N, int NW>
 __device__ void store(const Frags<N, NW>& acc, float* s, int lds) {
   using T = Tiles<N, NW>;
 #pragma unroll
-  for (int f = 0; f < T::kFrags; ++f) wmma::store_matrix_sync(s + T::row(f) * lds + T::col(f), acc[f], lds, wmma::mem_row_major);
+  for (int f = 0; f < T::kFrags; ++f)
+    wmma::store_matrix_sync(s + T::row(f) * lds + T::col(f), acc[f], lds, wmma::mem_row_major);
 }
 
 template <int N, int NW>
 __device__ void load(Frags<N, NW>& acc, const float* s, int lds) {
   using T = Tiles<N, NW>;
 #pragma unroll
-  for (int f = 0; f < T::kFrags; ++f) wmma::load_matrix_sync(acc[f], s + T::row(f) * lds + T::col(f), lds, wmma::mem_row_major);
+  for (int f = 0; f < T::kFrags; ++f)
+    wmma::load_matrix_sync(acc[f], s + T::row(f) * lds + T::col(f), lds, wmma::mem_row_major);
 }
 
 // Global-to-shared copies go through cp.async (sm_80): every thread issues all of its 16-byte copies
@@ -199,8 +205,8 @@ __device__ void row_pass(float* stage, int lds, const float* row_scale, bf16* ds
 // is unspecified); with x, dot[r] also gets the scaled row's dot product with row r of the bf16 tile
 // x. Contains __syncthreads: call from all threads; the stage is free again on return.
 template <int N, int NW>
-__device__ void scale_rows_of(Frags<N, NW>& acc, float* stage, int lds, const float* row_scale,
-                              const bf16* x = nullptr, float* dot = nullptr) {
+__device__ void scale_rows_of(Frags<N, NW>& acc, float* stage, int lds, const float* row_scale, const bf16* x = nullptr,
+                              float* dot = nullptr) {
   store<N, NW>(acc, stage, lds);
   __syncthreads();
   row_pass<N, NW>(stage, lds, row_scale, nullptr, 0, 0, x, dot);

@@ -37,8 +37,8 @@ namespace {
 
 using namespace chunk_gate_detail;
 
-constexpr int S = 16;      // sub-chunk rows
-constexpr int KT = 64;     // keys of a tile
+constexpr int S = 16;            // sub-chunk rows
+constexpr int KT = 64;           // keys of a tile
 constexpr int kLdh = ldh<KT>();  // row stride of a bf16 [*, 64] tile
 constexpr int kLdf = ldf<KT>();  // row stride of a float32 [*, 64] tile (also of [C, C] float tiles)
 static_assert(C == 4 * S && KT == C, "the kernels assume 4 sub-chunks of 16 rows and 64-wide tiles");
@@ -138,11 +138,11 @@ __global__ void __launch_bounds__(kPassWarps * 32) state_pass_kernel(PassArgs p)
 #if __CUDA_ARCH__ >= 800
   constexpr int NW = kPassWarps;
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16* sa = reinterpret_cast<bf16*>(smem);  // [2][C, 64]
-  bf16* sb = sa + 2 * C * kLdh;              // [2][C, 64]
+  bf16* sa = reinterpret_cast<bf16*>(smem);                 // [2][C, 64]
+  bf16* sb = sa + 2 * C * kLdh;                             // [2][C, 64]
   float* sg = reinterpret_cast<float*>(sb + 2 * C * kLdh);  // [2][C, 64]
-  float* stage = sg + 2 * C * kLdf;                          // [64, 64]
-  float* decay = stage + 64 * kLdf;                          // [64]
+  float* stage = sg + 2 * C * kLdf;                         // [64, 64]
+  float* decay = stage + 64 * kLdf;                         // [64]
   const int H = p.d.heads, T = p.d.tokens, dk = p.d.dk, dv = p.d.dv, NC = p.d.chunks();
   const int bh = blockIdx.x, b = bh / H, h = bh % H;
   const int k0 = blockIdx.y * 64, v0 = blockIdx.z * 64;
@@ -244,9 +244,9 @@ __global__ void __launch_bounds__(kOutWarps * 32) output_kernel(VectorGateForwar
   bf16* sq = reinterpret_cast<bf16*>(smem);
   bf16* sk = sq + C * kLdh;
   bf16* qt = sk + C * kLdh;
-  bf16* kt = qt + C * kLdh;  // [96, 64]
-  bf16* sv = sq;             // [C, 64] after the scores
-  bf16* sx = sv + C * kLdh;  // [DK, 64] tile of the entering state, after the scores
+  bf16* kt = qt + C * kLdh;           // [96, 64]
+  bf16* sv = sq;                      // [C, 64] after the scores
+  bf16* sx = sv + C * kLdh;           // [DK, 64] tile of the entering state, after the scores
   bf16* sA = sq + kScoreRows * kLdh;  // [C, C]
   bf16* sqg = sA + C * ldh<C>();      // [C, DK] q ⊙ e^g
   float* sg = reinterpret_cast<float*>(sqg + C * ldh<DK>());
@@ -323,9 +323,9 @@ __global__ void __launch_bounds__(kGradWarps * 32) grads_kernel(VectorGateBackwa
   bf16* sx = sdo + C * ldh<DV>();  // [64 keys, DV] of the entering state
   bf16* sD = sx + C * ldh<DV>();   // [64 keys, DV] of the gradient of the leaving state
   float* sg = reinterpret_cast<float*>(sD + C * ldh<DV>());
-  float* st1 = sg + C * kLdf;   // scores, then do x_tᵀ, then v D_tᵀ
-  float* st2 = st1 + C * kLdf;  // do vᵀ, then the off-diagonal products, then dv tiles
-  float* sdg = st2 + C * kLdf;  // q ⊙ dq - k ⊙ dk
+  float* st1 = sg + C * kLdf;      // scores, then do x_tᵀ, then v D_tᵀ
+  float* st2 = st1 + C * kLdf;     // do vᵀ, then the off-diagonal products, then dv tiles
+  float* sdg = st2 + C * kLdf;     // q ⊙ dq - k ⊙ dk
   float* colsum = sdg + C * kLdf;  // Σ_j k_jk e^{G_k-g_jk} (v_j·D_k)
   float* xd = colsum + 64;         // <x_k, D_k>
   const int H = p.d.heads, T = p.d.tokens, NC = p.d.chunks();
@@ -497,8 +497,14 @@ cudaError_t launch_per_chunk(void (*kernel)(Params), size_t bytes, int threads, 
 cudaError_t launch_chunk_vector_gate_forward(const VectorGateForwardParams& p, cudaStream_t stream) {
   if (!chunk_gate_supported(p.d.dk, p.d.dv) || !p.g) return cudaErrorInvalidValue;
   if (empty(p.d)) return cudaSuccess;
-  const PassArgs pass{p.d,       static_cast<const bf16*>(p.k), static_cast<const bf16*>(p.v), p.g, p.h0,
-                      static_cast<bf16*>(p.states), p.h_final, 0};
+  const PassArgs pass{p.d,
+                      static_cast<const bf16*>(p.k),
+                      static_cast<const bf16*>(p.v),
+                      p.g,
+                      p.h0,
+                      static_cast<bf16*>(p.states),
+                      p.h_final,
+                      0};
   cudaError_t err = launch_state_pass(pass, stream);
   if (err != cudaSuccess) return err;
   return by_dims(p.d, [&](auto dk, auto dv) {
@@ -510,8 +516,14 @@ cudaError_t launch_chunk_vector_gate_forward(const VectorGateForwardParams& p, c
 cudaError_t launch_chunk_vector_gate_backward(const VectorGateBackwardParams& p, cudaStream_t stream) {
   if (!chunk_gate_supported(p.d.dk, p.d.dv) || !p.g) return cudaErrorInvalidValue;
   if (empty(p.d)) return cudaSuccess;
-  const PassArgs pass{p.d,      static_cast<const bf16*>(p.q), static_cast<const bf16*>(p.d_o), p.g, p.dh_final,
-                      static_cast<bf16*>(p.dstates), p.dh0, 1};
+  const PassArgs pass{p.d,
+                      static_cast<const bf16*>(p.q),
+                      static_cast<const bf16*>(p.d_o),
+                      p.g,
+                      p.dh_final,
+                      static_cast<bf16*>(p.dstates),
+                      p.dh0,
+                      1};
   cudaError_t err = launch_state_pass(pass, stream);
   if (err != cudaSuccess) return err;
   return by_dims(p.d, [&](auto dk, auto dv) {

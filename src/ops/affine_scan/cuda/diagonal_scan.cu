@@ -34,7 +34,8 @@ __global__ void diagonal_scan_forward_kernel(DiagonalScanParams p) {
   const long long H = p.heads, K = p.dk, T = p.steps;
   float s = (lane_on && p.h0) ? p.h0[(b * H + h) * K + i] : 0.f;
   for (long long t = 0; t < T; ++t) {
-    if (t % kStride == 0 && lane_on) p.checkpoints[((b * ((T + kStride - 1) / kStride) + t / kStride) * H + h) * K + i] = s;
+    if (t % kStride == 0 && lane_on)
+      p.checkpoints[((b * ((T + kStride - 1) / kStride) + t / kStride) * H + h) * K + i] = s;
     const long long row = (b * T + t) * H + h;
     float term = 0.f;
     if (lane_on) {
@@ -87,8 +88,7 @@ __global__ void diagonal_scan_backward_kernel(DiagonalScanParams p) {
 }
 
 bool valid(const DiagonalScanParams& p) {
-  return p.batch > 0 && p.steps > 0 && p.heads > 0 && p.dk > 0 && p.dk <= kMaxDiagonalScanKeyDim &&
-         p.stride == kStride;
+  return p.batch > 0 && p.steps > 0 && p.heads > 0 && p.dk > 0 && p.dk <= kMaxDiagonalScanKeyDim && p.stride == kStride;
 }
 
 dim3 block_for(const DiagonalScanParams& p) { return dim3(((p.dk + kWarp - 1) / kWarp) * kWarp); }

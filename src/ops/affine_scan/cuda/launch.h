@@ -63,13 +63,13 @@ struct DiagonalScanParams {
   const float* k = nullptr;
   const float* v = nullptr;
   const float* log_a = nullptr;
-  const float* h0 = nullptr;      // may be null (zeros)
+  const float* h0 = nullptr;  // may be null (zeros)
   float* o = nullptr;
   float* h_final = nullptr;
   float* checkpoints = nullptr;
   // backward only
-  const float* d_o = nullptr;         // may be null (zeros)
-  const float* d_h_final = nullptr;   // may be null (zeros)
+  const float* d_o = nullptr;        // may be null (zeros)
+  const float* d_h_final = nullptr;  // may be null (zeros)
   float* d_q = nullptr;
   float* d_k = nullptr;
   float* d_v = nullptr;

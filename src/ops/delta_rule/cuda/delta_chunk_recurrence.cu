@@ -22,7 +22,9 @@ constexpr int VT = kDeltaRecTileV;     // state columns of a block
 // Row stride of the P and Q tiles: a multiple of 4 (float4 rows) that is 4 mod 32, so the 8 rows
 // one float4 wavefront reads start in different banks.
 template <int KM>
-__host__ __device__ constexpr int ldp() { return KM + 4; }
+__host__ __device__ constexpr int ldp() {
+  return KM + 4;
+}
 
 // The shared memory of the walk, as float offsets (all multiples of 4: float4 aligned).
 template <int KM>
@@ -65,7 +67,9 @@ __device__ inline void fma4(float* acc, float a, const float4& b) {
   acc[3] = fmaf(a, b.w, acc[3]);
 }
 
-__device__ inline float4 add4(float4 a, const float4& b) { return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w); }
+__device__ inline float4 add4(float4 a, const float4& b) {
+  return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+}
 
 // First product, partial sums of P s ([CM, KM]·[KM, VT]): thread t takes reduction slice ks = t / 64
 // (KM / 4 keys) and, inside it, rows rg + 16 i (i < 4, rg = t % 16) x columns 4 cg .. 4 cg + 3
@@ -163,7 +167,8 @@ __global__ void __launch_bounds__(kThreads, 1) delta_chunk_recurrence_kernel(Del
     const int k = e / (VT / 4), c = e % (VT / 4) * 4;
     const bool valid = k < dk && c < cols;
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (valid && p.init) v = *reinterpret_cast<const float4*>(p.init + bh * kv + static_cast<long long>(k) * dv + v0 + c);
+    if (valid && p.init)
+      v = *reinterpret_cast<const float4*>(p.init + bh * kv + static_cast<long long>(k) * dv + v0 + c);
     *reinterpret_cast<float4*>(s + k * VT + c) = v;
     if (valid)
       *reinterpret_cast<float4*>(p.states + (bh * NC + chunk_of(0)) * kv + static_cast<long long>(k) * dv + v0 + c) = v;
@@ -192,8 +197,7 @@ __global__ void __launch_bounds__(kThreads, 1) delta_chunk_recurrence_kernel(Del
       const float4 w = make_float4(fmaf(p.sign_p, sum.x, x.x), fmaf(p.sign_p, sum.y, x.y), fmaf(p.sign_p, sum.z, x.z),
                                    fmaf(p.sign_p, sum.w, x.w));
       *reinterpret_cast<float4*>(ws + row * VT + col) = w;
-      if (row < C && col < cols)
-        *reinterpret_cast<float4*>(p.w + ((bh * NC + n) * C + row) * dv + v0 + col) = w;
+      if (row < C && col < cols) *reinterpret_cast<float4*>(p.w + ((bh * NC + n) * C + row) * dv + v0 + col) = w;
     }
     __syncthreads();  // W complete; the partials are free again
     // 2. s <- γ s + sign_q · Qᵀ W + R: partials, then KM * VT / 4 float4 of the state, each owned by
@@ -211,10 +215,9 @@ __global__ void __launch_bounds__(kThreads, 1) delta_chunk_recurrence_kernel(Del
         for (int rs = 1; rs < RS; ++rs) sum = add4(sum, part[(rs * 8 + m) * TPS + idx]);
         const float4 old = *reinterpret_cast<const float4*>(s + k * VT + c);
         const float4 rr = *reinterpret_cast<const float4*>(smem + L::r + buf * KM * VT + k * VT + c);
-        const float4 v = make_float4(fmaf(gamma, old.x, fmaf(p.sign_q, sum.x, rr.x)),
-                                     fmaf(gamma, old.y, fmaf(p.sign_q, sum.y, rr.y)),
-                                     fmaf(gamma, old.z, fmaf(p.sign_q, sum.z, rr.z)),
-                                     fmaf(gamma, old.w, fmaf(p.sign_q, sum.w, rr.w)));
+        const float4 v = make_float4(
+            fmaf(gamma, old.x, fmaf(p.sign_q, sum.x, rr.x)), fmaf(gamma, old.y, fmaf(p.sign_q, sum.y, rr.y)),
+            fmaf(gamma, old.z, fmaf(p.sign_q, sum.z, rr.z)), fmaf(gamma, old.w, fmaf(p.sign_q, sum.w, rr.w)));
         *reinterpret_cast<float4*>(s + k * VT + c) = v;
         if (k < dk && c < cols) *reinterpret_cast<float4*>(out + static_cast<long long>(k) * dv + v0 + c) = v;
       }

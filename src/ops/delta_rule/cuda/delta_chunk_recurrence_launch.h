@@ -22,9 +22,9 @@
 
 namespace scanlab::ops::cuda {
 
-constexpr int kDeltaRecMaxKey = 128;    // K <= 128 (state tile [128, 16] floats on chip)
-constexpr int kDeltaRecMaxChunk = 64;   // C <= 64
-constexpr int kDeltaRecTileV = 16;      // columns of V per block
+constexpr int kDeltaRecMaxKey = 128;   // K <= 128 (state tile [128, 16] floats on chip)
+constexpr int kDeltaRecMaxChunk = 64;  // C <= 64
+constexpr int kDeltaRecTileV = 16;     // columns of V per block
 
 // K and V multiples of 4 (16-byte vectors), K <= 128, 1 <= C <= 64.
 inline bool delta_chunk_recurrence_dims_supported(long long dk, long long dv, long long chunk) {

@@ -44,7 +44,8 @@ __global__ void delta_rule_step_kernel(DeltaStepParams p) {
   }
   float u[kVec];
 #pragma unroll
-  for (int c = 0; c < kVec; ++c) u[c] = beta * ((live ? p.v[bh * p.dv + col + c] : 0.f) - sum_over_row_groups(kh[c], scratch));
+  for (int c = 0; c < kVec; ++c)
+    u[c] = beta * ((live ? p.v[bh * p.dv + col + c] : 0.f) - sum_over_row_groups(kh[c], scratch));
   float acc[kVec] = {};
 #pragma unroll
   for (int j = 0; j < kRows; ++j) {
@@ -69,7 +70,8 @@ __global__ void delta_rule_step_kernel(DeltaStepParams p) {
 template <int kRows, int kVec>
 void launch_rows(const DeltaStepParams& p, cudaStream_t stream) {
   const int columns_per_block = kLanes * kVec;
-  const dim3 grid(static_cast<unsigned>(p.batch_heads), static_cast<unsigned>((p.dv + columns_per_block - 1) / columns_per_block));
+  const dim3 grid(static_cast<unsigned>(p.batch_heads),
+                  static_cast<unsigned>((p.dv + columns_per_block - 1) / columns_per_block));
   const size_t smem = sizeof(float) * (2 * static_cast<size_t>(p.dk) + kLanes * kRowGroups);
   delta_rule_step_kernel<kRows, kVec><<<grid, dim3(kLanes, kRowGroups), smem, stream>>>(p);
 }

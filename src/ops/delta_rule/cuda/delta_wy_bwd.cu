@@ -42,8 +42,8 @@ __global__ void __launch_bounds__(kThreads) output_backward_kernel(DeltaWyBackwa
   bf16* sdo = sk + C * ldh<DK>();
   bf16* sH = sdo + C * ldh<DV>();  // [DK, DV] h_n
   bf16* sU = sH + DK * ldh<DV>();
-  bf16* sS = sU + C * ldh<DV>();   // (Q Kᵀ) ⊙ M
-  bf16* sdP = sS + C * ldh<C>();   // (do U_nᵀ) ⊙ M
+  bf16* sS = sU + C * ldh<DV>();  // (Q Kᵀ) ⊙ M
+  bf16* sdP = sS + C * ldh<C>();  // (do U_nᵀ) ⊙ M
   float* stage = reinterpret_cast<float*>(sdP + C * ldh<C>());
   float* sg = stage + C * lds;
   float* e_g = sg + C;
@@ -120,15 +120,15 @@ __global__ void __launch_bounds__(kThreads) prepare_backward_kernel(DeltaWyBackw
   bf16* sk = sdy + C * ldh<DK>();
   bf16* uni = sk + C * ldh<DK>();
   // Phase 1 (the recurrence's products) and phase 2 (the UT transform's backward) share `uni`.
-  bf16* sH = uni;                   // [DK, DV] h_n
-  bf16* sD = sH + DK * ldh<DV>();   // [DK, DV] D_n
-  bf16* sU = sD + DK * ldh<DV>();   // [C, DV] U_n
-  bf16* sbk = uni;                  // β e^g ⊙ k
+  bf16* sH = uni;                  // [DK, DV] h_n
+  bf16* sD = sH + DK * ldh<DV>();  // [DK, DV] D_n
+  bf16* sU = sD + DK * ldh<DV>();  // [C, DV] U_n
+  bf16* sbk = uni;                 // β e^g ⊙ k
   bf16* sv = sbk + C * ldh<DK>();
-  bf16* sbv = sv + C * ldh<DV>();   // β ⊙ v
+  bf16* sbv = sv + C * ldh<DV>();  // β ⊙ v
   bf16* sT = sbv + C * ldh<DV>();
-  bf16* sdT = sT + C * ldh<C>();    // dT masked, then P
-  bf16* sM = sdT + C * ldh<C>();    // Tᵀ dT
+  bf16* sdT = sT + C * ldh<C>();  // dT masked, then P
+  bf16* sM = sdT + C * ldh<C>();  // Tᵀ dT
   float* stage = reinterpret_cast<float*>(uni + prepare_backward_union<DK, DV>());
   float* sE = stage + C * lds;
   float* sb = sE + C * ldf<C>();
@@ -136,8 +136,8 @@ __global__ void __launch_bounds__(kThreads) prepare_backward_kernel(DeltaWyBackw
   float* e_g = sg + C;
   float* e_rest = e_g + C;
   float* bg = e_rest + C;
-  float* dot_v = bg + C;    // v_i·dB_v,i
-  float* dot_bk = dot_v + C;  // k_i·dB_k,i
+  float* dot_v = bg + C;       // v_i·dB_v,i
+  float* dot_bk = dot_v + C;   // k_i·dB_k,i
   float* dot_kt = dot_bk + C;  // e^{G-g_i} k_i·dK̃_i
   float* row_a = dot_kt + C;   // Σ_j dA_ij E_ij
   float* col_r = row_a + C;    // Σ_j R_ji

@@ -16,7 +16,9 @@ constexpr int kThreads = kWarps * 32;
 static_assert(kThreads == 4 * C, "invert_unit_lower needs four threads a column");
 
 template <int A, int B>
-__host__ __device__ constexpr int imax() { return A > B ? A : B; }
+__host__ __device__ constexpr int imax() {
+  return A > B ? A : B;
+}
 
 // Shared memory of each kernel (the .cu files lay their buffers out in this order).
 template <int DK, int DV>
@@ -59,8 +61,15 @@ struct ChunkAt {
   long long row0;   // row of the chunk's first token in the [B, T, H, ·] inputs
   long long chunk;  // bh · NC + n: index of the chunk's [C, ·] and [K, V] blocks and its C scalars
   __device__ explicit ChunkAt(const ChunkGateDims& d)
-      : H(d.heads), T(d.tokens), NC(d.chunks()), bh(blockIdx.x / NC), n(blockIdx.x % NC), b(bh / H), h(bh % H),
-        valid(min(C, T - n * C)), row0((static_cast<long long>(b) * T + n * C) * H + h),
+      : H(d.heads),
+        T(d.tokens),
+        NC(d.chunks()),
+        bh(blockIdx.x / NC),
+        n(blockIdx.x % NC),
+        b(bh / H),
+        h(bh % H),
+        valid(min(C, T - n * C)),
+        row0((static_cast<long long>(b) * T + n * C) * H + h),
         chunk(static_cast<long long>(bh) * NC + n) {}
 };
 
