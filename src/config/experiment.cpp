@@ -1,7 +1,10 @@
 #include "config/experiment.h"
 
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <sstream>
 
@@ -13,10 +16,75 @@
 namespace scanlab::config {
 namespace {
 
+// toml++ 3.3 reaches TOML_UNREACHABLE (undefined behaviour) when it tests a character from U+00A1
+// to U+0499 for whitespace, which it does in quoted keys, in the tokens it reads past an error and
+// elsewhere (fuzz_toml_config found three ways in: fuzz/regressions/toml_config/). So it never sees
+// a non-ASCII character: each goes in as "~u" and 6 hex digits, and '~' itself as "~~". TOML code
+// has no '~', so only strings and comments change (a non-ASCII character in code still fails to
+// parse, as '~'); the keys and strings toml++ returns are decoded back.
+std::string to_toml_ascii(const std::string& utf8) {
+  std::string out;
+  for (size_t i = 0; i < utf8.size();) {
+    const auto c = static_cast<unsigned char>(utf8[i]);
+    if (c < 0x80) {
+      out += c == '~' ? "~~" : std::string(1, static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    const int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;  // well-formed: checked by first_invalid_utf8
+    uint32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(utf8[i + k]) & 0x3F);
+    out += fmt::format("~u{:06X}", cp);
+    i += len;
+  }
+  return out;
+}
+
+std::string from_toml_ascii(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '~' && i + 1 < s.size() && s[i + 1] == '~') {
+      out += '~';
+      ++i;
+    } else if (s[i] == '~' && i + 7 < s.size() && s[i + 1] == 'u' &&
+               s.find_first_not_of("0123456789ABCDEF", i + 2) >= i + 8) {
+      uint32_t cp = static_cast<uint32_t>(std::stoul(s.substr(i + 2, 6), nullptr, 16));
+      if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+      } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      }
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+      i += 7;
+    } else {
+      out += s[i];  // a lone '~' (toml++'s own message text): as it is
+    }
+  }
+  return out;
+}
+
+// toml++ parses `text` (already checked as UTF-8 without NUL) through the ASCII form above. A string
+// escape that spells '~' (\u007E) would decode to a '~' the decoding then misreads: refused.
+toml::table parse_toml(const std::string& text, const std::string& origin) {
+  std::string lower = text;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  SCANLAB_CHECK(lower.find("\\u007e") == std::string::npos && lower.find("\\u0000007e") == std::string::npos,
+                "config: ", origin, " spells '~' as the escape \\u007E; write '~' itself");
+  return toml::parse(to_toml_ascii(text), origin);
+}
+
 nlohmann::json node_to_json(const toml::node& node, const std::string& where) {
   if (auto* t = node.as_table()) {
     auto obj = nlohmann::json::object();
-    for (auto&& [k, v] : *t) obj[std::string(k.str())] = node_to_json(v, where + "." + std::string(k.str()));
+    for (auto&& [k, v] : *t) {
+      const std::string key = from_toml_ascii(std::string(k.str()));
+      obj[key] = node_to_json(v, where + "." + key);
+    }
     return obj;
   }
   if (auto* a = node.as_array()) {
@@ -27,7 +95,7 @@ nlohmann::json node_to_json(const toml::node& node, const std::string& where) {
   if (auto* v = node.as_integer()) return v->get();
   if (auto* v = node.as_floating_point()) return v->get();
   if (auto* v = node.as_boolean()) return v->get();
-  if (auto* v = node.as_string()) return v->get();
+  if (auto* v = node.as_string()) return from_toml_ascii(v->get());
   SCANLAB_FAIL("config: ", where, " is a date/time; expected a number, string, boolean, array or table");
 }
 
@@ -74,21 +142,30 @@ void read_eval(StrictJson& s, EvalConfig& o) {
   for (int64_t len : o.lengths) SCANLAB_CHECK(len >= 2, "config: eval.lengths has length ", len, "; each must be >= 2");
 }
 
+// Text toml++ must never see: not UTF-8, or with a NUL byte (toml++ 3.3 misbehaves on a lone 0xA7
+// and on '[' then NUL). `what` names the text.
+void check_utf8_text(const std::string& text, const std::string& what) {
+  const size_t bad = first_invalid_utf8(text), nul = text.find('\0');
+  SCANLAB_CHECK(bad == std::string::npos, "config: ", what, " is not UTF-8 text (byte ", bad,
+                "); expected a UTF-8 TOML file");
+  SCANLAB_CHECK(nul == std::string::npos, "config: ", what, " holds a NUL byte at offset ", nul,
+                "; expected a text file");
+}
+
 }  // namespace
 
 nlohmann::json toml_to_json(const std::string& toml_text, const std::string& origin) {
-  // toml++ 3.3 misbehaves on some malformed bytes (a lone 0xA7, '[' then NUL): text is checked first.
-  const size_t bad = first_invalid_utf8(toml_text), nul = toml_text.find('\0');
-  SCANLAB_CHECK(bad == std::string::npos, "config: ", origin, " is not UTF-8 text (byte ", bad,
-                "); expected a UTF-8 TOML file");
-  SCANLAB_CHECK(nul == std::string::npos, "config: ", origin, " holds a NUL byte at offset ", nul,
-                "; expected a text file");
+  check_utf8_text(toml_text, origin);
   try {
-    return node_to_json(toml::parse(toml_text, origin), origin);
+    return node_to_json(parse_toml(toml_text, origin), origin);
   } catch (const toml::parse_error& e) {
     std::ostringstream os;
-    os << e.description() << " (line " << e.source().begin.line << ", column " << e.source().begin.column << ")";
-    SCANLAB_FAIL("config: ", origin, " is not valid TOML: ", os.str());
+    os << from_toml_ascii(std::string(e.description())) << " (line " << e.source().begin.line << ", column "
+       << e.source().begin.column << ")";
+    const bool ascii = std::all_of(toml_text.begin(), toml_text.end(), [](char c) { return c >= 0 && c != '~'; });
+    SCANLAB_FAIL(
+        "config: ", origin, " is not valid TOML: ", os.str(),
+        ascii ? "" : " (toml++ read each non-ASCII character as ~u + 6 hex digits and '~' as ~~: columns count those)");
   }
 }
 
@@ -96,11 +173,11 @@ void apply_override(nlohmann::json& root, const std::string& assignment) {
   const auto eq = assignment.find('=');
   SCANLAB_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key=value, e.g. train.lr=3e-4");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  nlohmann::json value;
+  nlohmann::json value = text;  // a bare word such as S5 or gpt2, unless it reads as a TOML value
+  check_utf8_text(assignment, "--set '" + assignment + "'");
   try {
-    value = node_to_json(*toml::parse("v = " + text)["v"].node(), key);
+    value = node_to_json(*parse_toml("v = " + text, "--set")["v"].node(), key);
   } catch (const toml::parse_error&) {
-    value = text;  // a bare word such as S5 or gpt2
   }
   nlohmann::json* node = &root;
   std::stringstream parts(key);

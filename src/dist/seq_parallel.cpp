@@ -131,7 +131,9 @@ at::Tensor SeqParallel::psm_forward(models::TransformerPsm& model, const at::Ten
         at::Tensor passed;
         const scan::RootExchange<scan::TensorState> roots_before = [&](const scan::Prefix<scan::TensorState>& own) {
           const at::Tensor flat = own ? (*own)[0].reshape({-1}) : at::zeros({root_len}, opts);
-          auto [gathered, pass] = exchange(flat, {chunks}, "transformer_psm block roots");
+          auto exchanged = exchange(flat, {chunks}, "transformer_psm block roots");
+          const at::Tensor& gathered = exchanged.first;
+          const std::vector<at::Tensor>& pass = exchanged.second;
           passed = pass[0];
           std::vector<scan::TensorState> roots;
           for (int64_t k = 0; k < r; ++k) roots.push_back({gathered[k].view({b, c, o.n_embd})});
@@ -160,7 +162,9 @@ ops::AffineScanOut SeqParallel::affine_scan(const ops::AffineScanArgs& a) {
   // 2. (E_r, f_r) of every rank, one all-gather; the outputs pass through the same node
   std::vector<at::Tensor> parts{f.reshape({-1})};
   if (log_e.defined()) parts.push_back(log_e.reshape({-1}));
-  auto [gathered, pass] = exchange(at::cat(parts), {local.o}, "affine block states");
+  auto exchanged = exchange(at::cat(parts), {local.o}, "affine block states");
+  const at::Tensor& gathered = exchanged.first;
+  const std::vector<at::Tensor>& pass = exchanged.second;
   const int64_t f_len = f.numel();
   auto f_of = [&](int64_t k) { return gathered[k].slice(0, 0, f_len).view(f.sizes()); };
   auto decay = [&](int64_t k, const at::Tensor& h) {  // E_k ▶ h
@@ -236,7 +240,9 @@ ops::DeltaRuleOut SeqParallel::delta_rule(const ops::DeltaRuleArgs& a) {
     f = out.h_final.narrow(-1, K, V);
   }
   // 2. (M_r, f_r) of every rank, one all-gather
-  auto [gathered, pass] = exchange(at::cat({m.reshape({-1}), f.reshape({-1})}), {o_local}, "delta rule block states");
+  auto exchanged = exchange(at::cat({m.reshape({-1}), f.reshape({-1})}), {o_local}, "delta rule block states");
+  const at::Tensor& gathered = exchanged.first;
+  const std::vector<at::Tensor>& pass = exchanged.second;
   const int64_t m_len = m.numel();
   auto m_of = [&](int64_t k) { return gathered[k].slice(0, 0, m_len).view(m.sizes()); };
   auto f_of = [&](int64_t k) { return gathered[k].slice(0, m_len).view(f.sizes()); };
@@ -263,9 +269,10 @@ ops::MlstmOut SeqParallel::mlstm(const ops::MlstmArgs& a) {
   const ops::MlstmState& s = local.state;
   const at::Tensor log_f = a.log_f.to(s.C.scalar_type()).sum(1);  // [B, H]
   // 2. every rank's, one all-gather
-  auto [gathered, pass] =
-      exchange(at::cat({s.C.reshape({-1}), s.n.reshape({-1}), s.m.reshape({-1}), log_f.reshape({-1})}), {local.o},
-               "mlstm block states");
+  auto exchanged = exchange(at::cat({s.C.reshape({-1}), s.n.reshape({-1}), s.m.reshape({-1}), log_f.reshape({-1})}),
+                            {local.o}, "mlstm block states");
+  const at::Tensor& gathered = exchanged.first;
+  const std::vector<at::Tensor>& pass = exchanged.second;
   const int64_t lc = s.C.numel(), ln = s.n.numel(), lm = s.m.numel();
   auto state_of = [&](int64_t k) {
     const at::Tensor g = gathered[k];
@@ -295,7 +302,9 @@ at::Tensor SeqParallel::with_halo(const at::Tensor& x, int64_t rows, const std::
   // Every rank sends its last `rows` inputs (zeros in front where it has fewer).
   const int64_t have = std::min(rows, t);
   const at::Tensor own = at::cat({at::zeros({B, rows - have, C}, x.options()), x.narrow(1, t - have, have)}, 1);
-  auto [gathered, pass] = exchange(own.reshape({-1}), {x}, "causal conv halo");
+  auto exchanged = exchange(own.reshape({-1}), {x}, "causal conv halo");
+  const at::Tensor& gathered = exchanged.first;
+  const std::vector<at::Tensor>& pass = exchanged.second;
   // The inputs of the ranks before, the nearest last: zeros (the sequence's start), then each rank's valid rows.
   std::vector<at::Tensor> before{at::zeros({B, rows, C}, x.options())};
   for (int64_t k = 0; k < rank(); ++k) {

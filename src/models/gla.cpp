@@ -53,7 +53,10 @@ double parameters(const nlohmann::json& config) {
 }
 
 std::shared_ptr<SequenceModel> make(const nlohmann::json& config) {
-  const auto [lm, o] = read_options(config);
+  // Named copies, not a structured binding: a lambda may capture bindings only from C++20 (clang refuses).
+  const auto options = read_options(config);
+  const AffineLmOptions lm = std::get<0>(options);
+  const auto o = std::get<1>(options);
   nlohmann::json extra{{"n_heads", o.heads}, {"gate_rank", o.gate_rank}, {"gate_normalizer", o.gate_normalizer}};
   return std::make_shared<AffineLm>("gla", lm, extra, [=] { return std::make_shared<GlaMixer>(lm, o); });
 }
