@@ -7,8 +7,9 @@ root="$(pwd)"
 SCANLAB_TEST_PACKAGES=1 bash scripts/bootstrap.sh
 cd "${SCANLAB_BUILD_DIR:-build}"
 ctest --output-on-failure -j "${SCANLAB_JOBS:-$(nproc)}" --timeout 1800
-# CI (.ci/run) also fuzzes the parsers that need no LibTorch for a fixed time each (fuzz/run_ci.sh).
+# CI (.ci/run) also runs every fuzz target for a fixed time each (fuzz/run_ci.sh: two sanitized
+# builds, the quick one and the library's).
 if [[ ${SCANLAB_FUZZ_CI:-0} == 1 ]]; then
   cd "$root"
-  bash fuzz/run_ci.sh "${SCANLAB_FUZZ_SECONDS:-20}" "${SCANLAB_BUILD_DIR:-build}-fuzz-quick"
+  bash fuzz/run_ci.sh "${SCANLAB_FUZZ_SECONDS:-20}" "${SCANLAB_BUILD_DIR:-build}-fuzz"
 fi
