@@ -25,17 +25,14 @@ namespace {
 std::string to_toml_ascii(const std::string& utf8) {
   std::string out;
   for (size_t i = 0; i < utf8.size();) {
-    const auto c = static_cast<unsigned char>(utf8[i]);
-    if (c < 0x80) {
-      out += c == '~' ? "~~" : std::string(1, static_cast<char>(c));
+    if (utf8[i] == '~') {
+      out += "~~";
       ++i;
-      continue;
+    } else if (static_cast<unsigned char>(utf8[i]) < 0x80) {
+      out += utf8[i++];
+    } else {
+      out += fmt::format("~u{:06X}", next_code_point(utf8, i));  // well-formed: checked by first_invalid_utf8
     }
-    const int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;  // well-formed: checked by first_invalid_utf8
-    uint32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(utf8[i + k]) & 0x3F);
-    out += fmt::format("~u{:06X}", cp);
-    i += len;
   }
   return out;
 }
@@ -48,18 +45,7 @@ std::string from_toml_ascii(const std::string& s) {
       ++i;
     } else if (s[i] == '~' && i + 7 < s.size() && s[i + 1] == 'u' &&
                s.find_first_not_of("0123456789ABCDEF", i + 2) >= i + 8) {
-      uint32_t cp = static_cast<uint32_t>(std::stoul(s.substr(i + 2, 6), nullptr, 16));
-      if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-      } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      }
-      out += static_cast<char>(0x80 | (cp & 0x3F));
+      append_utf8(out, static_cast<uint32_t>(std::stoul(s.substr(i + 2, 6), nullptr, 16)));
       i += 7;
     } else {
       out += s[i];  // a lone '~' (toml++'s own message text): as it is
@@ -162,7 +148,8 @@ nlohmann::json toml_to_json(const std::string& toml_text, const std::string& ori
     std::ostringstream os;
     os << from_toml_ascii(std::string(e.description())) << " (line " << e.source().begin.line << ", column "
        << e.source().begin.column << ")";
-    const bool ascii = std::all_of(toml_text.begin(), toml_text.end(), [](char c) { return c >= 0 && c != '~'; });
+    const bool ascii =
+        std::none_of(toml_text.begin(), toml_text.end(), [](unsigned char c) { return c >= 0x80 || c == '~'; });
     SCANLAB_FAIL(
         "config: ", origin, " is not valid TOML: ", os.str(),
         ascii ? "" : " (toml++ read each non-ASCII character as ~u + 6 hex digits and '~' as ~~: columns count those)");

@@ -24,36 +24,10 @@ namespace {
 
 constexpr const char* kPattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-// Decodes the code points of a string made by append_utf8 (symbols are all below U+0800).
+// The code points of a string made by append_utf8.
 std::vector<uint32_t> code_points(const std::string& s) {
   std::vector<uint32_t> cps;
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      cps.push_back(c);
-      i += 1;
-    } else if ((c >> 5) == 6) {
-      cps.push_back(((c & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu));
-      i += 2;
-    } else {
-      cps.push_back(((c & 0x0Fu) << 12) | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6) |
-                    (static_cast<unsigned char>(s[i + 2]) & 0x3Fu));
-      i += 3;
-    }
-  }
+  for (size_t i = 0; i < s.size();) cps.push_back(next_code_point(s, i));
   return cps;
 }
 
