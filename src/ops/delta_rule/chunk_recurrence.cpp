@@ -161,6 +161,7 @@ void delta_chunk_recurrence_launch(const DeltaWalkOperands& a, const at::Tensor&
   prm.dk = static_cast<int>(a.p.size(3));
   prm.dv = static_cast<int>(states.size(3));
   prm.reverse = a.reverse ? 1 : 0;
+  prm.tf32 = a.tf32 ? 1 : 0;
   prm.sign_p = static_cast<float>(a.sign_p);
   prm.sign_q = static_cast<float>(a.sign_q);
   if (a.x.defined()) prm.x = operand(a.x);

@@ -34,11 +34,14 @@ DeltaChunkStates delta_chunk_recurrence_walk(const DeltaChunkInputs& in, bool po
 // undefined or empty (zeros). float32 CUDA tensors, unit stride in the last dim, the other strides
 // multiples of 4 elements and 16-byte aligned starts; states, r [BH, NC, K, V], w [BH, NC, C, V] and
 // init, final [BH, K, V] contiguous. For delta_chunk_recurrence_walk and the fused chunked form
-// (chunk_wy.cpp); throws scanlab::Error without a CUDA build.
+// (chunk_wy.cpp); throws scanlab::Error without a CUDA build. tf32: the two products per chunk on
+// tensor cores with TF32 operands (the fused bf16 path, whose operands carry bf16's precision);
+// otherwise float32 FMA.
 struct DeltaWalkOperands {
   at::Tensor x, p, q, gamma, init, r;
   double sign_p, sign_q;
   bool reverse;
+  bool tf32 = false;
 };
 void delta_chunk_recurrence_launch(const DeltaWalkOperands& a, const at::Tensor& states, const at::Tensor& w,
                                    const at::Tensor& final_state);

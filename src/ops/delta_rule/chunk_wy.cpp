@@ -5,6 +5,9 @@
 // the backward's math (the kernels' .cu headers state the same formulas).
 //   forward:  prepare (the UT transform per chunk), the recurrence walk, output
 //   backward: output_backward, the recurrence walk from the last chunk, prepare_backward
+// With set_delta_walk_tf32 both walks take the recurrence kernel's TF32 tensor-core products: their
+// operands come from bf16 inputs, and by its FMA count the float32 walk alone costs more than fla's
+// whole op (2 K·C·V FMA per chunk and head on CUDA cores).
 // β per chunk and the cumulative log gate inside each 64-token chunk are taken with torch ops before
 // the Function (autograd turns its dL/dβ and dL/dg into dL/dβ and dL/dlog a by itself). The forward
 // keeps for the backward what the recurrence walk produced and consumed (Y, K̃, γ, the float32 entering
@@ -12,6 +15,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 
@@ -161,6 +165,8 @@ class DeltaRuleWyFunction : public torch::autograd::Function<DeltaRuleWyFunction
     ctx->saved_data["use_kernels"] = use_kernels;
     ctx->saved_data["poison"] = poison;
     ctx->saved_data["has_h0"] = h0_in.numel() > 0;
+    const bool walk_tf32 = delta_walk_tf32();  // the backward walks as the forward did
+    ctx->saved_data["walk_tf32"] = walk_tf32;
     const int64_t B = q_in.size(0), T = q_in.size(1), H = q_in.size(2), K = q_in.size(3), V = v_in.size(3);
     const int64_t BH = B * H, NC = beta_in.size(2);
     const at::Tensor beta = beta_in.contiguous(), g = g_in.contiguous();
@@ -194,8 +200,8 @@ class DeltaRuleWyFunction : public torch::autograd::Function<DeltaRuleWyFunction
     p.o = o.data_ptr();
     const cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
     check_launch(cuda::launch_delta_wy_prepare(p, stream), kOp, "the prepare kernel");
-    delta_chunk_recurrence_launch({x, y, k_state, gamma, h0, at::Tensor(), -1.0, 1.0, /*reverse=*/false}, states, u,
-                                  h_final);
+    delta_chunk_recurrence_launch({x, y, k_state, gamma, h0, at::Tensor(), -1.0, 1.0, /*reverse=*/false, walk_tf32},
+                                  states, u, h_final);
     check_launch(cuda::launch_delta_wy_output(p, stream), kOp, "the output kernel");
     ctx->save_for_backward({q, k, v, beta, g, y, k_state, gamma, states, u});
     return {o, h_final};
@@ -269,7 +275,8 @@ class DeltaRuleWyFunction : public torch::autograd::Function<DeltaRuleWyFunction
     const cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
     check_launch(cuda::launch_delta_wy_output_backward(p, stream), kOp, "the output backward kernel");
     // From the last chunk: dstates[n] = D_n = dL/dh_{n+1}, dx = dL/dU_n in total, final = dL/dh0.
-    delta_chunk_recurrence_launch({du, pr.k_state, pr.y, pr.gamma, dh_final, dstate_in, 1.0, -1.0, /*reverse=*/true},
+    delta_chunk_recurrence_launch({du, pr.k_state, pr.y, pr.gamma, dh_final, dstate_in, 1.0, -1.0, /*reverse=*/true,
+                                   ctx->saved_data["walk_tf32"].toBool()},
                                   dstates, dx, dh0);
     check_launch(cuda::launch_delta_wy_prepare_backward(p, stream), kOp, "the prepare backward kernel");
     return {dq, dk, dv, dbeta, g.numel() ? dg : at::Tensor(), has_h0 ? dh0 : at::Tensor(), at::Tensor(), at::Tensor()};
@@ -294,6 +301,13 @@ DeltaRuleOut apply(const DeltaRuleArgs& a, bool use_kernels, bool poison) {
 }
 
 }  // namespace
+
+namespace {
+std::atomic<bool> g_walk_tf32{false};
+}  // namespace
+
+void set_delta_walk_tf32(bool on) { g_walk_tf32 = on; }
+bool delta_walk_tf32() { return g_walk_tf32; }
 
 bool delta_rule_chunked_wy_cuda_supports(const DeltaRuleArgs& a) {
 #ifdef SCANLAB_WITH_CUDA

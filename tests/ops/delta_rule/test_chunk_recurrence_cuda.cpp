@@ -3,8 +3,9 @@
 // of one solution, as the chunked form passes them), for NC = 1 .. 256, K / V of 64 and 128 and odd
 // sizes (K 36 and 100 padded on chip, V 20 and 52 with a partial column tile, C 16 and 37), strong
 // decay and none. Outputs and scratch start as NaN, so an element the kernel never writes fails; runs
-// repeat bit for bit. Then delta_rule_chunked on the GPU against the float64 token loop. Skips without
-// a GPU the kernel takes.
+// repeat bit for bit. The TF32 variant of the walk (the fused bf16 path's) against the same loop within
+// TF32 rounding. Then delta_rule_chunked on the GPU against the float64 token loop. Skips without a GPU
+// the kernel takes.
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
@@ -96,6 +97,53 @@ TEST(DeltaChunkRecurrenceCuda, OutputsAndGradientsMatchFloat64Loop) {
       EXPECT_LT(rel_rms(g_ref[i], g[i]), 1e-4) << "grad of " << names[i];
       EXPECT_TRUE(at::equal(g[i], g_again[i])) << "grad of " << names[i] << " differs between runs";
     }
+  }
+}
+
+// The walk with its products in TF32 on tensor cores (the fused bf16 path's): forward against the
+// float64 loop, and the backward's reverse walk (with R and the signs flipped) against the float32
+// walk, on the same cases. TF32 rounds each operand to 10 mantissa bits (relative 2^-11), so the
+// bound is 5e-3 relative RMS where float32 FMA is held to 3e-5; every element is written (NaN
+// poison), and runs repeat bit for bit. Both tile widths run: V 64 and 128 at BH 1-3 take 16
+// columns a block, BH 256 x V 128 takes 32.
+TEST(DeltaChunkRecurrenceCuda, Tf32WalkMatchesFloat64LoopWithinTf32Rounding) {
+  if (!kernel_available()) GTEST_SKIP() << "no CUDA device the kernel takes";
+  const RecurrenceCase cases[] = {{3, 1, 64, 64, 64, 2.0},     {2, 17, 64, 128, 128, 6.0}, {1, 256, 64, 128, 128, -3.0},
+                                  {256, 4, 64, 128, 128, 2.0}, {2, 17, 16, 36, 20, 1.0},   {1, 5, 37, 100, 52, 3.0}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE("BH " + std::to_string(c.BH) + " NC " + std::to_string(c.NC) + " C " + std::to_string(c.C) + " K " +
+                 std::to_string(c.K) + " V " + std::to_string(c.V));
+    const auto leaves32 = cast(recurrence_leaves(c, 23 + c.NC), at::kCPU, at::kFloat);
+    const auto gpu = cast(leaves32, at::kCUDA, at::kFloat);
+    const DeltaChunkInputs in = recurrence_inputs(gpu, c.V);
+    const auto ref = delta_chunk_recurrence_loop(recurrence_inputs(cast(leaves32, at::kCPU, at::kDouble), c.V));
+    const auto opts = gpu[0].options();
+    auto run = [&](const DeltaWalkOperands& a, bool poison) {
+      auto make = [&](at::IntArrayRef sizes) { return poison ? at::full(sizes, NAN, opts) : at::empty(sizes, opts); };
+      DeltaChunkStates out{make({c.BH, c.NC, c.K, c.V}), make({c.BH, c.NC, c.C, c.V}), make({c.BH, c.K, c.V})};
+      delta_chunk_recurrence_launch(a, out.entering, out.u, out.final);
+      return out;
+    };
+    const DeltaWalkOperands fwd{in.x.contiguous(), in.y.contiguous(), in.k_state, in.gamma, in.h0, {}, -1.0, 1.0, false,
+                                /*tf32=*/true};
+    const auto out = run(fwd, true), again = run(fwd, false);
+    const std::vector<std::pair<const char*, std::pair<at::Tensor, at::Tensor>>> outputs = {
+        {"entering", {ref.entering, out.entering}}, {"u", {ref.u, out.u}}, {"final", {ref.final, out.final}}};
+    for (const auto& [name, pair] : outputs) {
+      ASSERT_TRUE(pair.second.isfinite().all().item<bool>()) << name << " has NaN or inf (an element never written?)";
+      EXPECT_LT(rel_rms(pair.first, pair.second.to(at::kCPU, at::kDouble)), 5e-3) << name;
+    }
+    EXPECT_TRUE(at::equal(out.u, again.u) && at::equal(out.final, again.final)) << "runs differ";
+    // The backward's walk: from the last chunk, x = dU, p = K̃, q = Y, r = dH, init = dh_final.
+    Rng rng(7);
+    const at::Tensor du = rng.randn({c.BH, c.NC, c.C, c.V}).to(opts), dh = rng.randn({c.BH, c.NC, c.K, c.V}).to(opts);
+    DeltaWalkOperands bwd{du, in.k_state, in.y.contiguous(), in.gamma, in.h0, dh, 1.0, -1.0, true, /*tf32=*/true};
+    const auto tc = run(bwd, true);
+    bwd.tf32 = false;
+    const auto f32 = run(bwd, false);
+    EXPECT_LT(rel_rms(f32.entering.to(at::kDouble), tc.entering.to(at::kDouble)), 5e-3) << "reverse: states";
+    EXPECT_LT(rel_rms(f32.u.to(at::kDouble), tc.u.to(at::kDouble)), 5e-3) << "reverse: w";
+    EXPECT_LT(rel_rms(f32.final.to(at::kDouble), tc.final.to(at::kDouble)), 5e-3) << "reverse: final";
   }
 }
 

@@ -157,6 +157,22 @@ TEST(DeltaWyCuda, OutputsAndGradientsMatchFloat64TokenLoop) {
   for (const auto& c : cases) check_against_token_loop(c);
 }
 
+// The same cases with the fused path's walks on TF32 tensor cores (set_delta_walk_tf32), held to the
+// same bounds: TF32 rounds finer than the bf16 inputs already are.
+TEST(DeltaWyCuda, Tf32WalkMatchesFloat64TokenLoop) {
+  if (!fused_available()) GTEST_SKIP() << "no CUDA device the fused delta-rule kernels take";
+  struct Restore {
+    ~Restore() { set_delta_walk_tf32(false); }
+  } restore;
+  set_delta_walk_tf32(true);
+  const Case cases[] = {{2, 63, 3, 64, 64, false, 0, false},
+                        {2, 100, 2, 64, 64, true, 2.0, true},
+                        {1, 1000, 2, 128, 128, true, 3.0, true},
+                        {3, 100, 1, 64, 128, true, -3.0, true},
+                        {1, 64, 4, 128, 128, false, 0, false}};
+  for (const auto& c : cases) check_against_token_loop(c);
+}
+
 // The fused path against the previous one (batched torch ops around the recurrence kernel, taken with
 // the fused kernels switched off) on the same bf16 inputs: both approximate the same function from
 // bf16 operands, so they agree within the float64 bounds.

@@ -3,7 +3,8 @@
 // ops/delta_rule/chunk_recurrence.cpp and ops/delta_rule/chunk_wy.cpp (the shared memory its
 // supports() needs) include it.
 //
-// One walk over the chunks, in order (forward) or from the last (backward), per (bh, 16-column tile of V):
+// One walk over the chunks, in order (forward) or from the last (backward), per (bh, tile of 16 or 32
+// columns of V):
 //   s <- init;  for each chunk n of the walk:
 //     states[n] = s
 //     W_n = X_n + sign_p · P_n s                       [C, V] = [C, V] + [C, K]·[K, V]
@@ -22,9 +23,9 @@
 
 namespace scanlab::ops::cuda {
 
-constexpr int kDeltaRecMaxKey = 128;   // K <= 128 (state tile [128, 16] floats on chip)
+constexpr int kDeltaRecMaxKey = 128;   // K <= 128 (state tile [128, 16 or 32] floats on chip)
 constexpr int kDeltaRecMaxChunk = 64;  // C <= 64
-constexpr int kDeltaRecTileV = 16;     // columns of V per block
+constexpr int kDeltaRecTileV = 16;     // columns of V per block of the float32 walk (TF32: 16 or 32)
 
 // K and V multiples of 4 (16-byte vectors), K <= 128, 1 <= C <= 64.
 inline bool delta_chunk_recurrence_dims_supported(long long dk, long long dv, long long chunk) {
@@ -42,6 +43,7 @@ struct DeltaChunkRecurrenceParams {
   long long batch_heads = 0;
   int chunks = 0, chunk_len = 0, dk = 0, dv = 0;
   int reverse = 0;
+  int tf32 = 0;  // 1: the products on tensor cores in TF32 (the fused bf16 path), 0: float32 FMA
   float sign_p = -1.f, sign_q = 1.f;
   DeltaRecOperand x, p, q;
   const float* gamma = nullptr;
