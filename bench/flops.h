@@ -10,10 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "ops/registry.h"
+
 namespace scanlab::bench {
 
-// The chunked ops of `scanlab bench ops`, and the op each affine model runs.
-enum class ChunkedOp { LinearAttention, ScalarGate, VectorGate, Mlstm, DeltaRule, GatedDeltaRule };
+// The chunked ops of `scanlab bench ops` (each registry entry names its kind), and the op each affine
+// model runs.
+using ChunkedOp = ops::OpKind;
 
 struct ChunkedOpShape {
   int64_t tokens = 0;   // N = B * T

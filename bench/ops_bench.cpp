@@ -16,40 +16,21 @@
 #include "flops.h"
 #include "io/safetensors.h"
 #include "ops/affine_scan/affine_scan.h"
-#include "ops/affine_scan/mlstm.h"
-#include "ops/delta_rule/delta_rule.h"
-#include "ops/varlen.h"
+#include "ops/registry.h"
 #include "timing.h"
 
 namespace scanlab::bench {
 namespace {
 
-using Named = std::vector<std::pair<std::string, at::Tensor>>;
+using Named = ops::NamedTensors;
 
-struct OpInfo {
-  std::string name;
-  ChunkedOp kind;
-};
-
-const std::vector<OpInfo>& op_table() {
-  static const std::vector<OpInfo> table = {
-      {"linear_attn", ChunkedOp::LinearAttention},
-      {"scalar_gate", ChunkedOp::ScalarGate},
-      {"gla", ChunkedOp::VectorGate},
-      {"mlstm", ChunkedOp::Mlstm},
-      {"delta_rule", ChunkedOp::DeltaRule},
-      {"gated_delta_rule", ChunkedOp::GatedDeltaRule},
-  };
-  return table;
-}
-
-const OpInfo& find_op(const std::string& name) {
-  for (const auto& op : op_table())
-    if (op.name == name) return op;
-  std::string known;
-  for (const auto& op : op_table()) known += (known.empty() ? "" : ", ") + op.name;
-  SCANLAB_FAIL("bench ops: unknown op '", name, "'; known ops: ", known);
-  throw;  // unreachable
+// The op called `name` in the registry; the error names the command and every known op.
+const ops::OpEntry& find_op(const std::string& name) {
+  try {
+    return ops::find_op(name);
+  } catch (const Error& e) {
+    SCANLAB_FAIL("bench ops: ", e.what());
+  }
 }
 
 // One op call: leaf inputs (q, k, v first, then gates / beta) and the call, which returns o first,
@@ -72,80 +53,29 @@ struct FusedOff {
 // runs the delta rules with only their state recurrence as a kernel (the fused kernels turned off);
 // `state_segments` > 0 forces that many runs of the fused kernels' state passes. A defined `cu_seqlens`
 // makes the call a packed varlen one (B = 1, T = total; the *_varlen entry points, path auto).
-OpCall make_call(ChunkedOp kind, int64_t B, int64_t T, int64_t H, int64_t D, int64_t C, at::ScalarType dtype,
+OpCall make_call(const ops::OpEntry& op, int64_t B, int64_t T, int64_t H, int64_t D, int64_t C, at::ScalarType dtype,
                  at::Device device, bool grad, const std::string& path = "auto", int state_segments = 0,
                  const at::Tensor& cu_seqlens = {}) {
-  const bool torch_path = path == "torch";
-  // Generated in float32 as bench/affine_bench.cpp does, then cast: q small, unit-norm keys,
-  // log-sigmoid gates near 1, sigmoid beta.
-  const auto f32 = at::TensorOptions().device(device).dtype(at::kFloat);
-  auto leaf = [&](const at::Tensor& t) { return t.to(dtype).detach().requires_grad_(grad); };
-  auto gate = [&](std::vector<int64_t> s) { return leaf(at::log_sigmoid(at::randn(s, f32) + 3.0)); };
-  const at::Tensor k = at::randn({B, T, H, D}, f32);
+  const bool torch_path = path == "torch", recurrence = path == "recurrence";
+  // The registry's default draw (q·0.1, unit-norm keys, log-sigmoid gates near 1, sigmoid beta), in
+  // float32 on the device, cast to `dtype`.
+  ops::OpDraw draw;
+  draw.dtype = dtype;
+  draw.device = device;
   OpCall c;
-  c.inputs = {{"q", leaf(at::randn({B, T, H, D}, f32) * 0.1)},
-              {"k", leaf(k / k.norm(2, -1, true))},
-              {"v", leaf(at::randn({B, T, H, D}, f32))}};
-  auto in = [](const Named& x, size_t i) { return x.at(i).second; };
-  switch (kind) {
-    case ChunkedOp::LinearAttention:
-    case ChunkedOp::ScalarGate:
-    case ChunkedOp::VectorGate: {
-      if (kind == ChunkedOp::ScalarGate) c.inputs.push_back({"log_a", gate({B, T, H})});
-      if (kind == ChunkedOp::VectorGate) c.inputs.push_back({"log_a", gate({B, T, H, D})});
-      const bool gated = kind != ChunkedOp::LinearAttention;
-      c.run = [=](const Named& x) {
-        const ops::AffineScanArgs a{in(x, 0), in(x, 1), in(x, 2), gated ? in(x, 3) : at::Tensor(), {}, C};
-        auto out = cu_seqlens.defined() ? ops::affine_scan_varlen(a, cu_seqlens)
-                   : torch_path         ? ops::affine_scan_chunked_torch(a)
-                   : state_segments > 0 && ops::affine_scan_chunked_cuda_supports(a)
-                       ? ops::affine_scan_chunked_cuda(a, false, state_segments)
-                       : ops::affine_scan_chunked(a);
-        return Named{{"o", out.o}, {"h_final", out.h_final}};
-      };
-      const ops::AffineScanArgs probe{
-          in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2), gated ? in(c.inputs, 3) : at::Tensor(), {}, C};
-      c.fused = !torch_path && (ops::affine_scan_chunked_cuda_supports(probe) ||
-                                ops::affine_scan_chunked_vector_gate_cuda_supports(probe));
-      c.label = c.fused ? "fused" : "torch";
-      break;
-    }
-    case ChunkedOp::Mlstm:
-      c.inputs.push_back({"log_f", gate({B, T, H})});
-      c.inputs.push_back({"log_i", leaf(at::randn({B, T, H}, f32))});
-      c.run = [=](const Named& x) {
-        const ops::MlstmArgs a{in(x, 0), in(x, 1), in(x, 2), in(x, 3), in(x, 4), {}, C};
-        auto out = cu_seqlens.defined() ? ops::mlstm_varlen(a, cu_seqlens) : ops::mlstm_chunked(a);
-        return Named{{"o", out.o}, {"C_final", out.state.C}, {"n_final", out.state.n}, {"m_final", out.state.m}};
-      };
-      break;
-    case ChunkedOp::DeltaRule:
-    case ChunkedOp::GatedDeltaRule: {
-      c.inputs.push_back({"beta", leaf(at::sigmoid(at::randn({B, T, H}, f32)))});
-      const bool gated = kind == ChunkedOp::GatedDeltaRule;
-      if (gated) c.inputs.push_back({"log_a", gate({B, T, H})});
-      // fused: the whole chunked form in CUDA kernels (chunk_wy_cuda.cpp); recurrence: only the state
-      // recurrence over chunks is a kernel, the rest batched torch ops; torch: all torch ops.
-      const bool recurrence = path == "recurrence";
-      c.run = [=](const Named& x) {
-        const ops::DeltaRuleArgs a{in(x, 0), in(x, 1), in(x, 2), in(x, 3), gated ? in(x, 4) : at::Tensor(), {}, C};
-        if (torch_path) {
-          auto out = ops::delta_rule_chunked_torch(a);
-          return Named{{"o", out.o}, {"h_final", out.h_final}};
-        }
-        std::optional<FusedOff> off;
-        if (recurrence) off.emplace();
-        auto out = cu_seqlens.defined() ? ops::delta_rule_varlen(a, cu_seqlens) : ops::delta_rule_chunked(a);
-        return Named{{"o", out.o}, {"h_final", out.h_final}};
-      };
-      const ops::DeltaRuleArgs probe{in(c.inputs, 0), in(c.inputs, 1), in(c.inputs, 2), in(c.inputs, 3), {}, {}, C};
-      const bool wy = !torch_path && !recurrence && ops::delta_rule_chunked_wy_cuda_supports(probe);
-      const bool rec = !torch_path && !wy && ops::delta_rule_chunked_cuda_supports(probe);
-      c.fused = wy || rec;
-      c.label = wy ? "fused" : rec ? "recurrence" : "torch";
-      break;
-    }
-  }
+  const ops::OpArgs args = op.make_args({B, T, H, D, D, C}, draw);
+  for (const auto& [name, t] : args.inputs) c.inputs.push_back({name, t.detach().requires_grad_(grad)});
+  c.run = [=, &op](const Named& x) {
+    const ops::OpArgs a{x, {}, C};
+    if (cu_seqlens.defined()) return op.varlen(a, cu_seqlens).all();
+    if (torch_path) return op.chunked_torch(a).all();
+    std::optional<FusedOff> off;
+    if (recurrence) off.emplace();
+    if (state_segments > 0 && op.chunked_segments) return op.chunked_segments(a, state_segments).all();
+    return op.chunked(a).all();
+  };
+  c.label = torch_path ? "torch" : op.route(ops::OpArgs{c.inputs, {}, C}, !recurrence);
+  c.fused = c.label != "torch";
   if (cu_seqlens.defined()) c.label += ", varlen";
   return c;
 }
@@ -198,11 +128,7 @@ void dump_case(const std::string& dir, const std::string& op, const OpCall& call
 
 }  // namespace
 
-std::vector<std::string> ops_bench_op_names() {
-  std::vector<std::string> names;
-  for (const auto& op : op_table()) names.push_back(op.name);
-  return names;
-}
+std::vector<std::string> ops_bench_op_names() { return ops::op_names(); }
 
 std::vector<int64_t> varlen_bench_lengths(int64_t tokens, int64_t mean_len, uint64_t seed) {
   SCANLAB_CHECK(mean_len >= 1 && tokens >= mean_len && tokens % mean_len == 0, "bench ops --varlen: --tokens ", tokens,
@@ -267,15 +193,15 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
   const at::ScalarType dtype = dtype_name == "bfloat16" ? at::kBFloat16 : at::kFloat;
   std::vector<OpsBenchRow> rows;
   for (const auto& name : names) {
-    const OpInfo& op = find_op(name);
+    const ops::OpEntry& op = find_op(name);
     for (size_t s = 0; s < o.heads.size(); ++s) {
       const int64_t H = o.heads[s], D = o.dims[s];
       for (int64_t T : o.lengths) {
         const int64_t B = o.tokens / T;
         // Ops (or shapes) without fused kernels run the torch form either way: one row, not two.
-        const bool has_fused = make_call(op.kind, 1, 1, H, D, o.chunk, dtype, device, false).fused;
+        const bool has_fused = make_call(op, 1, 1, H, D, o.chunk, dtype, device, false).fused;
         const bool has_recurrence =
-            make_call(op.kind, 1, 1, H, D, o.chunk, dtype, device, false, "recurrence").label == "recurrence";
+            make_call(op, 1, 1, H, D, o.chunk, dtype, device, false, "recurrence").label == "recurrence";
         for (const auto& path : o.paths) {
           for (const auto& pass : o.passes) {
             if (path == "torch" && !has_fused && o.paths.size() > 1) continue;
@@ -292,8 +218,8 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
               cu = at::tensor(offsets, at::kLong).to(device);
             }
             const OpCall call =
-                o.varlen ? make_call(op.kind, 1, o.tokens, H, D, o.chunk, dtype, device, backward, path, 0, cu)
-                         : make_call(op.kind, B, T, H, D, o.chunk, dtype, device, backward, path, o.state_segments);
+                o.varlen ? make_call(op, 1, o.tokens, H, D, o.chunk, dtype, device, backward, path, 0, cu)
+                         : make_call(op, B, T, H, D, o.chunk, dtype, device, backward, path, o.state_segments);
             OpsBenchRow row{name, pass, call.label, T, B, H, D, longest};
             // The first call of the cell (forward, and the backward for fwdbwd), timed on its own: a
             // kernel that compiles or autotunes on first use would show here.
@@ -319,7 +245,7 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
           }
         }
         if (!o.dump_dir.empty())
-          dump_case(o.dump_dir, name, make_call(op.kind, B, T, H, D, o.chunk, dtype, device, true), B, T, H, D, o.chunk,
+          dump_case(o.dump_dir, name, make_call(op, B, T, H, D, o.chunk, dtype, device, true), B, T, H, D, o.chunk,
                     dtype_name);
       }
     }

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "core/text.h"
 #include "decode_bench.h"
 #include "ops_bench.h"
 #include "scan_bench.h"
@@ -115,9 +116,7 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   auto op = std::make_shared<bench::OpsBenchOptions>();
   auto* ops = bench->add_subcommand(
       "ops", "Chunked linear-recurrence ops at the S1 shapes: ms, TFLOP/s, GB/s vs the HBM floor");
-  ops->add_option("--ops", op->ops,
-                  "ops (default: all of linear_attn, scalar_gate, gla, mlstm, delta_rule, gated_delta_rule)")
-      ->delimiter(',');
+  ops->add_option("--ops", op->ops, "ops (default: all of " + join(bench::ops_bench_op_names()) + ")")->delimiter(',');
   ops->add_option("--lengths", op->lengths, "sequence lengths T")->delimiter(',')->capture_default_str();
   ops->add_option("--tokens", op->tokens, "tokens per call B·T (B = tokens / T)")
       ->capture_default_str()

@@ -1,9 +1,9 @@
-// mLSTM: hand-computed reference values, chunked / Blelloch / step paths against the reference,
-// gradients, huge input gates and strong forget decay, float32 accuracy.
+// mLSTM: the reference, chunked and Blelloch paths against hand-computed values, and huge input gates
+// with strong forget decay. The paths against one another (odd lengths, step replay, gradients, strong
+// decay, float32) are the shared op test's: tests/ops/test_op_paths.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <string>
 
 #include "ops/affine_scan/mlstm.h"
 #include "support/expect_close.h"
@@ -13,7 +13,6 @@ namespace scanlab::ops {
 namespace {
 
 using scanlab::testing::expect_close;
-using scanlab::testing::expect_same_gradients;
 using scanlab::testing::rel_err;
 using scanlab::testing::Rng;
 
@@ -27,20 +26,6 @@ MlstmArgs random_args(int64_t B, int64_t T, int64_t H, int64_t K, int64_t V, uin
   a.log_i = rng.randn({B, T, H}) * 2.0;
   if (with_state) a.state0 = {rng.randn({B, H, K, V}), rng.randn({B, H, K}).abs(), rng.randn({B, H})};
   return a;
-}
-
-MlstmArgs prefix(const MlstmArgs& a, int64_t len) {
-  MlstmArgs b = a;
-  for (auto* t : {&b.q, &b.k, &b.v, &b.log_f, &b.log_i}) *t = t->narrow(1, 0, len);
-  return b;
-}
-
-void expect_same(const std::string& what, const MlstmOut& ref, const MlstmOut& out, double tol) {
-  expect_close(what + " o", ref.o, out.o, tol);
-  // States are compared through what they mean (C·e^m, n·e^m); the stabilizers agree as well.
-  expect_close(what + " m", ref.state.m, out.state.m, tol);
-  expect_close(what + " C", ref.state.C, out.state.C, tol);
-  expect_close(what + " n", ref.state.n, out.state.n, tol);
 }
 
 // K = V = H = 1. t0: q=1 k=1 v=2, f=1/2, i=1 -> C=2, n=1, o = 2/max(1,1) = 2.
@@ -67,49 +52,6 @@ TEST(MlstmRef, HandComputedTwoTokens) {
   }
 }
 
-TEST(MlstmPaths, ChunkedAndBlellochMatchReferenceInFloat64) {
-  for (int64_t T : {1, 7, 63, 100})
-    for (int64_t chunk : {1, 16, 64}) {
-      SCOPED_TRACE("T=" + std::to_string(T) + " chunk=" + std::to_string(chunk));
-      auto a = random_args(2, T, 2, 8, 5, 30 + T);
-      a.chunk_len = chunk;
-      auto ref = mlstm_ref(a);
-      expect_same("chunked", ref, mlstm_chunked(a), 1e-10);
-      if (chunk == 16) expect_same("blelloch", ref, mlstm_blelloch(a), 1e-10);
-    }
-}
-
-TEST(MlstmPaths, PrefillThenStepReplaysReference) {
-  const int64_t T = 20, split = 9;
-  auto a = random_args(2, T, 2, 4, 3, 4);
-  auto ref = mlstm_ref(a);
-  auto head = prefix(a, split);
-  head.chunk_len = 4;
-  auto pre = mlstm_chunked(head);
-  MlstmState s = pre.state;
-  for (int64_t t = split; t < T; ++t) {
-    MlstmStepArgs step{a.q.select(1, t), a.k.select(1, t), a.v.select(1, t), a.log_f.select(1, t),
-                       a.log_i.select(1, t)};
-    expect_close("step o t=" + std::to_string(t), ref.o.select(1, t), mlstm_step(step, s), 1e-12);
-  }
-  expect_same("after steps", ref, MlstmOut{ref.o, s}, 1e-12);
-}
-
-TEST(MlstmPaths, ChunkedGradientsMatchReferenceAutograd) {
-  auto a = random_args(2, 29, 2, 4, 3, 17);
-  Rng rng(2);
-  auto w = rng.randn({2, 29, 2, 3});
-  std::vector<at::Tensor> inputs = {a.q, a.k, a.v, a.log_f, a.log_i, a.state0.C, a.state0.n};
-  auto loss_with = [&](MlstmOut (*path)(const MlstmArgs&)) {
-    return [&, path](const std::vector<at::Tensor>& x) {
-      MlstmArgs b{x[0], x[1], x[2], x[3], x[4], {x[5], x[6], a.state0.m}, 8};
-      auto out = path(b);
-      return (out.o * w).sum() + (out.state.C * out.state.m.exp().unsqueeze(-1).unsqueeze(-1)).sum();
-    };
-  };
-  expect_same_gradients(loss_with(&mlstm_ref), loss_with(&mlstm_chunked), inputs, 1e-9);
-}
-
 // Forget decay e^-20 per step over 4096 tokens and input gates up to e^60 (which overflow float32
 // unstabilized): everything stays finite and matches the float64 reference.
 TEST(MlstmPaths, StrongDecayAndHugeInputGatesStayFinite) {
@@ -131,16 +73,6 @@ TEST(MlstmPaths, StrongDecayAndHugeInputGatesStayFinite) {
     else
       expect_close("o vs float64 reference", ref.o, out.o, 1e-10);
   }
-}
-
-TEST(MlstmPaths, Float32ChunkedMatchesFloat64Reference) {
-  auto a = random_args(2, 200, 2, 16, 8, 9);
-  auto ref = mlstm_ref(a);
-  auto f32 = a;
-  for (auto* t : {&f32.q, &f32.k, &f32.v, &f32.log_f, &f32.log_i, &f32.state0.C, &f32.state0.n, &f32.state0.m})
-    *t = t->to(at::kFloat);
-  auto out = mlstm_chunked(f32);
-  EXPECT_LT(rel_err(ref.o, out.o), 1e-5);
 }
 
 }  // namespace
