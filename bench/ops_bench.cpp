@@ -16,6 +16,7 @@
 #include "flops.h"
 #include "io/safetensors.h"
 #include "ops/affine_scan/affine_scan.h"
+#include "ops/delta_rule/delta_rule.h"
 #include "ops/registry.h"
 #include "timing.h"
 
@@ -49,14 +50,22 @@ struct FusedOff {
   ~FusedOff() { ops::set_fused_chunked_kernels(was); }
 };
 
+// Turns the delta rules' TF32 recurrence walk on for a scope (path "tf32-walk").
+struct Tf32WalkOn {
+  bool was = ops::delta_walk_tf32();
+  Tf32WalkOn() { ops::set_delta_walk_tf32(true); }
+  ~Tf32WalkOn() { ops::set_delta_walk_tf32(was); }
+};
+
 // `path` "torch" forces the device-generic torch form where an op also has fused kernels; "recurrence"
 // runs the delta rules with only their state recurrence as a kernel (the fused kernels turned off);
+// "tf32-walk" runs the delta rules' fused kernels with their walks on TF32 tensor cores;
 // `state_segments` > 0 forces that many runs of the fused kernels' state passes. A defined `cu_seqlens`
 // makes the call a packed varlen one (B = 1, T = total; the *_varlen entry points, path auto).
 OpCall make_call(const ops::OpEntry& op, int64_t B, int64_t T, int64_t H, int64_t D, int64_t C, at::ScalarType dtype,
                  at::Device device, bool grad, const std::string& path = "auto", int state_segments = 0,
                  const at::Tensor& cu_seqlens = {}) {
-  const bool torch_path = path == "torch", recurrence = path == "recurrence";
+  const bool torch_path = path == "torch", recurrence = path == "recurrence", tf32 = path == "tf32-walk";
   // The registry's default draw (q·0.1, unit-norm keys, log-sigmoid gates near 1, sigmoid beta), in
   // float32 on the device, cast to `dtype`.
   ops::OpDraw draw;
@@ -71,11 +80,14 @@ OpCall make_call(const ops::OpEntry& op, int64_t B, int64_t T, int64_t H, int64_
     if (torch_path) return op.chunked_torch(a).all();
     std::optional<FusedOff> off;
     if (recurrence) off.emplace();
+    std::optional<Tf32WalkOn> tf32_on;
+    if (tf32) tf32_on.emplace();
     if (state_segments > 0 && op.chunked_segments) return op.chunked_segments(a, state_segments).all();
     return op.chunked(a).all();
   };
   c.label = torch_path ? "torch" : op.route(ops::OpArgs{c.inputs, {}, C}, !recurrence);
   c.fused = c.label != "torch";
+  if (tf32) c.label = op.name.find("delta_rule") != std::string::npos && c.label == "fused" ? "fused, tf32 walk" : "-";
   if (cu_seqlens.defined()) c.label += ", varlen";
   return c;
 }
@@ -182,8 +194,8 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
   SCANLAB_CHECK(!o.varlen || (o.paths == std::vector<std::string>{"auto"} && o.state_segments == 0),
                 "bench ops: --varlen runs the routed entry points only; expected --paths auto and --state-segments 0");
   for (const auto& p : o.paths)
-    SCANLAB_CHECK(p == "auto" || p == "torch" || p == "recurrence", "bench ops: --paths '", p,
-                  "': expected auto, torch or recurrence");
+    SCANLAB_CHECK(p == "auto" || p == "torch" || p == "recurrence" || p == "tf32-walk", "bench ops: --paths '", p,
+                  "': expected auto, torch, recurrence or tf32-walk");
   if (!o.dump_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.dump_dir, ec);
@@ -202,10 +214,12 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
         const bool has_fused = make_call(op, 1, 1, H, D, o.chunk, dtype, device, false).fused;
         const bool has_recurrence =
             make_call(op, 1, 1, H, D, o.chunk, dtype, device, false, "recurrence").label == "recurrence";
+        const bool has_tf32_walk = make_call(op, 1, 1, H, D, o.chunk, dtype, device, false, "tf32-walk").label != "-";
         for (const auto& path : o.paths) {
           for (const auto& pass : o.passes) {
             if (path == "torch" && !has_fused && o.paths.size() > 1) continue;
             if (path == "recurrence" && !has_recurrence) continue;
+            if (path == "tf32-walk" && !has_tf32_walk) continue;
             const bool backward = pass == "fwdbwd";
             at::Tensor cu;  // varlen: B sequences of mean length T packed into one [1, B·T] call
             int64_t longest = 0;

@@ -23,7 +23,8 @@
 #          the same shapes (scripts/peers/tpsm_step.py, within PEER_SECONDS, default 300; .peers/hidden)
 #   mqarsmall scanlab bench train-step at the MQAR sweep's shapes (d 128, T 128/256/512, batch 64)
 #   fused  the fused chunked kernels (identity / scalar / vector gates, delta rules) against the torch form: bench ops
-#          --paths auto,torch (and the delta rules: fused, their recurrence kernel alone, the torch loop), the
+#          --paths auto,torch (and the delta rules: fused with the float32 and the TF32 walk, their recurrence kernel
+#          alone, the torch loop), the
 #          fused cells again with unsplit state passes (--state-segments 1), then bench train-step --paths auto,torch for linear attention and RetNet
 #          (d 768, 12 layers, vocab 50257, bf16, 16K tokens a step at T 1024/4096/16384)
 #   varlen bench ops at S1 shapes with T 1024/4096 as equal-length batches, then as packed variable-length
@@ -165,8 +166,9 @@ run_fused() {
   echo "== bench ops, fused vs torch (exit $?)"; grep -E "^\| (linear_attn|scalar_gate|gla)" "$OUT/ops_fused.md"
   # The delta rules: the fused kernels (auto, rows "fused"), the state recurrence kernel alone with batched
   # torch ops around it (rows "recurrence") and the loop of two products per chunk (torch).
-  ./$BUILD/scanlab --device cuda bench ops --ops delta_rule,gated_delta_rule --paths auto,recurrence,torch -r 10 > "$OUT/ops_delta.md" 2>&1
-  echo "== bench ops, delta rules, fused vs recurrence kernel vs torch loop (exit $?)"; grep -E "^\| (delta_rule|gated_delta_rule)" "$OUT/ops_delta.md"
+  # tf32-walk: the fused kernels with the recurrence walks on TF32 tensor cores (set_delta_walk_tf32).
+  ./$BUILD/scanlab --device cuda bench ops --ops delta_rule,gated_delta_rule --paths auto,tf32-walk,recurrence,torch -r 10 > "$OUT/ops_delta.md" 2>&1
+  echo "== bench ops, delta rules, fused (float32 / TF32 walk) vs recurrence kernel vs torch loop (exit $?)"; grep -E "^\| (delta_rule|gated_delta_rule)" "$OUT/ops_delta.md"
   # The same fused cells with each state pass in one walk: the split's side-by-side. At S1 on 132 SMs
   # the device's choice splits T 16384 (B 1: 32-64 state tiles) and T 4096 at 32 x 64 (128 tiles),
   # not T 4096 at 16 x 128 (256 tiles): there the two runs should agree.

@@ -126,10 +126,12 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   ops->add_option("--chunk", op->chunk, "chunk length C")->capture_default_str()->check(CLI::PositiveNumber);
   ops->add_option("--dtype", op->dtype, "float32 or bfloat16 inputs (default: bfloat16 on CUDA, float32 on the CPU)");
   ops->add_option("--pass", op->passes, "fwd, fwdbwd")->delimiter(',')->capture_default_str();
-  ops->add_option("--paths", op->paths,
-                  "auto (fused CUDA kernels where they take the arguments), torch (the batched torch form), recurrence "
-                  "(delta rules only: the kernel of the state recurrence over chunks, the rest torch ops); several "
-                  "for a side-by-side")
+  ops->add_option(
+         "--paths", op->paths,
+         "auto (fused CUDA kernels where they take the arguments), torch (the batched torch form), recurrence "
+         "(delta rules only: the kernel of the state recurrence over chunks, the rest torch ops), tf32-walk (delta "
+         "rules only: the fused kernels with the recurrence walks on TF32 tensor cores); several for a "
+         "side-by-side")
       ->delimiter(',')
       ->capture_default_str();
   ops->add_option("--state-segments", op->state_segments,
