@@ -5,10 +5,10 @@
 #include <map>
 #include <memory>
 
-#include "config/experiment.h"
 #include "core/check.h"
 #include "infer/generate.h"
 #include "io/safetensors.h"
+#include "io/toml.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
 #include "nar/batch.h"
@@ -16,6 +16,7 @@
 #include "nar/dataset_io.h"
 #include "nar/npz.h"
 #include "refusal.h"
+#include "train/experiment.h"
 #ifdef SCANLAB_WITH_SERVE
 #include "serve/request.h"
 #endif
@@ -64,7 +65,7 @@ int fuzz_nar_dataset(const uint8_t* data, size_t size) {
 }
 
 int fuzz_toml_config(const uint8_t* data, size_t size) {
-  return refusal_is_fine([&] { config::parse_experiment(config::toml_to_json(bytes_of(data, size), "fuzz.toml")); });
+  return refusal_is_fine([&] { train::parse_experiment(io::toml_to_json(bytes_of(data, size), "fuzz.toml")); });
 }
 
 // The input is the "scanlab.config" metadata of a file holding a small model's weights (the model the

@@ -21,7 +21,7 @@ struct FuzzTarget {
 int fuzz_safetensors(const uint8_t* data, size_t size);    // io::decode_safetensors
 int fuzz_npz(const uint8_t* data, size_t size);            // nar::decode_npz
 int fuzz_nar_dataset(const uint8_t* data, size_t size);    // nar::decode_dataset
-int fuzz_toml_config(const uint8_t* data, size_t size);    // config::toml_to_json + parse_experiment
+int fuzz_toml_config(const uint8_t* data, size_t size);    // io::toml_to_json + parse_experiment
 int fuzz_model_config(const uint8_t* data, size_t size);   // a model file whose config JSON is the input
 int fuzz_stream_state(const uint8_t* data, size_t size);   // generate --resume-state: byte 0 picks the model
 int fuzz_gpt2_bpe(const uint8_t* data, size_t size);       // Gpt2Bpe::encode (needs data/cache/gpt2)

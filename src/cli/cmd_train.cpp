@@ -11,12 +11,12 @@
 #include <torch/cuda.h>
 
 #include "cli/commands.h"
-#include "config/experiment.h"
 #include "core/check.h"
 #include "dist/group.h"
 #include "dist/launch.h"
 #include "dist/world.h"
 #include "train/data_parallel.h"
+#include "train/experiment.h"
 #include "train/run_log.h"
 #include "train/trainer.h"
 
@@ -73,7 +73,7 @@ void register_train(CLI::App& root, GlobalContext& ctx) {
       ->capture_default_str()
       ->check([](const std::string& v) { return positive(v, "MiB > 0"); });
   cmd->callback([flags, &ctx] {
-    const auto cfg = config::load_experiment(flags->config, flags->overrides);
+    const auto cfg = train::load_experiment(flags->config, flags->overrides);
     train::check_experiment_model(cfg, flags->config + (flags->overrides.empty() ? "" : " (with --set)"));
     const char* world_env = std::getenv("WORLD_SIZE");
     if (flags->nproc > 0)

@@ -4,6 +4,7 @@
 #include "core/memory.h"
 #include "core/registry.h"
 #include "core/strict_json.h"
+#include "tokenize/tokenizer.h"
 
 namespace scanlab::tasks {
 namespace {
@@ -33,6 +34,11 @@ TaskEntry synthetic_entry(const char* name, Options (*read)(const nlohmann::json
   return {name, [read](const nlohmann::json& s) { return read(s).seq_len; },
           [read, name](const nlohmann::json& s, int64_t seq_len) -> std::unique_ptr<Task> {
             return std::make_unique<TaskType>(sized(read(s), seq_len, name));
+          },
+          [read](const nlohmann::json& s) {  // the task itself says, made with one example a split
+            Options o = read(s);
+            o.num_train = o.num_val = 1;
+            return TaskType(o).vocab_size();
           }};
 }
 
@@ -109,6 +115,10 @@ const std::vector<TaskEntry>& task_registry() {
          LmOptions o = read_lm_options(s);
          if (seq_len > 0) o.seq_len = seq_len;
          return std::make_unique<LmTask>(o);
+       },
+       [](const nlohmann::json& s) {  // the tokenizer's, without reading the corpus
+         const LmOptions o = read_lm_options(s);
+         return tokenize::make_tokenizer(o.tokenizer, o.bpe_dir)->vocab_size();
        }},
   };
   return registry;
@@ -134,5 +144,7 @@ std::unique_ptr<Task> make_task(const TaskConfig& cfg, int64_t seq_len) {
 }
 
 int64_t task_seq_len(const TaskConfig& cfg) { return find_task(cfg.kind).seq_len(cfg.section); }
+
+int64_t task_vocab_size(const TaskConfig& cfg) { return find_task(cfg.kind).vocab_size(cfg.section); }
 
 }  // namespace scanlab::tasks

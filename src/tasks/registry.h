@@ -31,6 +31,9 @@ struct TaskEntry {
   // The task a section describes; seq_len > 0 replaces the configured length (curriculum stages,
   // length sweeps).
   std::function<std::unique_ptr<Task>(const nlohmann::json& section, int64_t seq_len)> make;
+  // The vocabulary the task would have, without making it (no corpus read or encoded, no examples
+  // generated): what a model config needs when it leaves vocab_size out.
+  std::function<int64_t(const nlohmann::json& section)> vocab_size;
 };
 
 const std::vector<TaskEntry>& task_registry();
@@ -41,6 +44,7 @@ const TaskEntry& find_task(const std::string& name);
 TaskConfig read_task_config(const nlohmann::json& section);
 std::unique_ptr<Task> make_task(const TaskConfig& cfg, int64_t seq_len = 0);
 int64_t task_seq_len(const TaskConfig& cfg);
+int64_t task_vocab_size(const TaskConfig& cfg);
 
 // Each task's options as read from a section ("kind" allowed, every other key checked), for the
 // factories above and for callers that want the struct.

@@ -30,7 +30,7 @@ MicroBatchLoss data_parallel_loss(dist::Group& group, const at::Tensor& logits, 
   return {sum * (static_cast<double>(group.size()) / global[1]), global[0] / global[1]};
 }
 
-void check_seq_parallel(const config::ExperimentConfig& cfg, int ranks) {
+void check_seq_parallel(const ExperimentConfig& cfg, int ranks) {
   SCANLAB_CHECK(ranks >= 2, "--seq-parallel splits each sequence over the ranks; it needs at least 2 (--nproc or ",
                 "WORLD_SIZE), got ", ranks);
   const std::string kind = cfg.model.value("model", std::string());

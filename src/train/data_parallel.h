@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <utility>
 
-#include "config/experiment.h"
 #include "dist/group.h"
 #include "tasks/task.h"
+#include "train/experiment.h"
 
 namespace scanlab::train {
 
@@ -35,7 +35,7 @@ MicroBatchLoss data_parallel_loss(dist::Group& group, const at::Tensor& logits, 
 // a stage whose sequences leave a rank without tokens (transformer_psm: each rank holds a power-of-two
 // number of chunks, so N chunks over P ranks need N > (P-1)·B, B the smallest power of two with
 // P·B >= N; the affine family: its chunks split evenly, N >= P).
-void check_seq_parallel(const config::ExperimentConfig& cfg, int ranks);
+void check_seq_parallel(const ExperimentConfig& cfg, int ranks);
 // A rank's block [first, first + count) of `labels` [B, T], aligned with the block's logits
 // (Unshifted): under Shifted alignment position t's label is labels[t + 1], the last one none.
 at::Tensor block_labels(const at::Tensor& labels, int64_t first, int64_t count, tasks::LossAlignment alignment);

@@ -27,10 +27,10 @@ TrainedRun load_trained_run(const std::string& checkpoint, const ModelFactory& m
                 "experiment TOML whose task it is evaluated on");
   TrainedRun run;
   if (!experiment_file.empty()) {
-    run.config = config::load_experiment(experiment_file, {});
+    run.config = load_experiment(experiment_file, {});
   } else {
     try {
-      run.config = config::parse_experiment(nlohmann::json::parse(file.train_metadata.at("experiment")));
+      run.config = parse_experiment(nlohmann::json::parse(file.train_metadata.at("experiment")));
     } catch (const nlohmann::json::exception& e) {
       SCANLAB_FAIL("checkpoint '", checkpoint, "': bad experiment metadata: ", e.what());
     }

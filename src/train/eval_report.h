@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "config/experiment.h"
 #include "models/sequence_model.h"
+#include "train/experiment.h"
 
 namespace scanlab::train {
 
@@ -38,7 +38,7 @@ struct EvalRow {
 };
 
 struct TrainedRun {
-  config::ExperimentConfig config;
+  ExperimentConfig config;
   std::shared_ptr<models::SequenceModel> model;
 };
 // The model of a model file or training checkpoint and the experiment to evaluate it on: the one

@@ -6,10 +6,10 @@
 #include <limits>
 #include <sstream>
 
-#include "config/experiment.h"
 #include "core/check.h"
 #include "tasks/flip_flop.h"
 #include "train/evaluate.h"
+#include "train/experiment.h"
 #include "train/trainer.h"
 
 namespace scanlab::train {
@@ -25,7 +25,7 @@ nlohmann::json demo_task(const TrainDemoOptions& o) {
           {"num_train", 100000}, {"num_val", o.eval_examples}, {"seed", o.seed}};
 }
 
-config::ExperimentConfig demo_experiment(const TrainDemoOptions& o, const std::string& model) {
+ExperimentConfig demo_experiment(const TrainDemoOptions& o, const std::string& model) {
   nlohmann::json m = {{"model", model},    {"n_embd", o.width},  {"n_head", 2},
                       {"attn_pdrop", 0.0}, {"resid_pdrop", 0.0}, {"embd_pdrop", 0.0}};
   if (model == "transformer_psm") {
@@ -60,7 +60,7 @@ config::ExperimentConfig demo_experiment(const TrainDemoOptions& o, const std::s
                            {"seed", o.seed},
                            {"out_dir", o.out_dir + "/" + model}}},
                          {"eval", {{"examples", o.eval_examples}}}};
-  return config::parse_experiment(root);
+  return parse_experiment(root);
 }
 
 // The validation sequences back to back, tiled to `tokens`, streamed one token at a time; entry i is

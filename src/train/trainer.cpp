@@ -88,13 +88,11 @@ double elapsed_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-std::string checkpoint_path(const config::ExperimentConfig& cfg) {
-  return cfg.train.out_dir + "/checkpoint.safetensors";
-}
+std::string checkpoint_path(const ExperimentConfig& cfg) { return cfg.train.out_dir + "/checkpoint.safetensors"; }
 
 namespace {
 
-TrainResult train_model_on(models::SequenceModel& model, const config::ExperimentConfig& cfg, const RunControl& control,
+TrainResult train_model_on(models::SequenceModel& model, const ExperimentConfig& cfg, const RunControl& control,
                            at::Device device, dist::Group& group) {
   const auto& opt = cfg.train;
   const int ranks = group.size(), rank = group.rank();
@@ -377,7 +375,7 @@ TrainResult train_model_on(models::SequenceModel& model, const config::Experimen
 
 }  // namespace
 
-TrainResult train_model(models::SequenceModel& model, const config::ExperimentConfig& cfg, const RunControl& control,
+TrainResult train_model(models::SequenceModel& model, const ExperimentConfig& cfg, const RunControl& control,
                         at::Device device) {
   if (!control.group || control.group->size() == 1) {
     dist::Group alone;
@@ -393,23 +391,21 @@ TrainResult train_model(models::SequenceModel& model, const config::ExperimentCo
 
 namespace {
 
-int64_t longest_stage(const config::ExperimentConfig& cfg) {
+int64_t longest_stage(const ExperimentConfig& cfg) {
   const auto& c = cfg.train.curriculum;
   return c.empty() ? tasks::task_seq_len(cfg.task) : *std::max_element(c.begin(), c.end());
 }
 
 // The model's config with the task's vocabulary filled in when the experiment leaves it out.
-nlohmann::json experiment_model_config(const config::ExperimentConfig& cfg) {
+nlohmann::json experiment_model_config(const ExperimentConfig& cfg) {
   auto model_cfg = cfg.model;
-  if (!model_cfg.contains("vocab_size"))
-    model_cfg["vocab_size"] =
-        tasks::make_task(cfg.task, cfg.train.curriculum.empty() ? 0 : longest_stage(cfg))->vocab_size();
+  if (!model_cfg.contains("vocab_size")) model_cfg["vocab_size"] = tasks::task_vocab_size(cfg.task);
   return model_cfg;
 }
 
 }  // namespace
 
-void check_experiment_model(const config::ExperimentConfig& cfg, const std::string& source) {
+void check_experiment_model(const ExperimentConfig& cfg, const std::string& source) {
   try {
     models::model_parameters(experiment_model_config(cfg));  // the registry's checks of every key, nothing built
   } catch (const Error& e) {
@@ -417,7 +413,7 @@ void check_experiment_model(const config::ExperimentConfig& cfg, const std::stri
   }
 }
 
-void check_training_fits(const config::ExperimentConfig& cfg, at::Device device) {
+void check_training_fits(const ExperimentConfig& cfg, at::Device device) {
   const nlohmann::json model_cfg = experiment_model_config(cfg);
   const int64_t batch = std::max(cfg.train.batch_size, cfg.train.eval_batch_size), T = longest_stage(cfg);
   check_fits_in_memory(
@@ -427,11 +423,11 @@ void check_training_fits(const config::ExperimentConfig& cfg, at::Device device)
                   model_cfg.value("model", std::string("model")), models::model_parameters(model_cfg), batch, T));
 }
 
-std::shared_ptr<models::SequenceModel> make_experiment_model(const config::ExperimentConfig& cfg) {
+std::shared_ptr<models::SequenceModel> make_experiment_model(const ExperimentConfig& cfg) {
   return models::make_model(experiment_model_config(cfg));
 }
 
-TrainResult train_experiment(const config::ExperimentConfig& cfg, const RunControl& control, at::Device device) {
+TrainResult train_experiment(const ExperimentConfig& cfg, const RunControl& control, at::Device device) {
   check_training_fits(cfg, device);
   torch::manual_seed(cfg.train.seed);  // model initialisation
   auto model = make_experiment_model(cfg);

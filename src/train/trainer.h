@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "config/experiment.h"
 #include "dist/group.h"
 #include "models/sequence_model.h"
+#include "train/experiment.h"
 
 namespace scanlab::train {
 
@@ -51,20 +51,20 @@ struct TrainResult {
 
 // Trains `model` (already on `device`) on the experiment's task. The model is not built here so that
 // tests can train a model of their own; train_experiment() builds it from the registry.
-TrainResult train_model(models::SequenceModel& model, const config::ExperimentConfig& cfg, const RunControl& control,
+TrainResult train_model(models::SequenceModel& model, const ExperimentConfig& cfg, const RunControl& control,
                         at::Device device);
 
 // Refuses, before anything is built, an experiment whose model, optimizer state and largest batch
 // (models/model_size.h) need more memory than `device` has: one line with the estimate.
-void check_training_fits(const config::ExperimentConfig& cfg, at::Device device);
+void check_training_fits(const ExperimentConfig& cfg, at::Device device);
 // The [model] section checked by the registry as the model would be built (unknown keys, ranges),
 // allocating nothing; errors name `source` (the experiment file).
-void check_experiment_model(const config::ExperimentConfig& cfg, const std::string& source);
+void check_experiment_model(const ExperimentConfig& cfg, const std::string& source);
 
 // The model an experiment describes, with vocab_size filled in from the task when absent.
-std::shared_ptr<models::SequenceModel> make_experiment_model(const config::ExperimentConfig& cfg);
-TrainResult train_experiment(const config::ExperimentConfig& cfg, const RunControl& control, at::Device device);
+std::shared_ptr<models::SequenceModel> make_experiment_model(const ExperimentConfig& cfg);
+TrainResult train_experiment(const ExperimentConfig& cfg, const RunControl& control, at::Device device);
 
-std::string checkpoint_path(const config::ExperimentConfig& cfg);
+std::string checkpoint_path(const ExperimentConfig& cfg);
 
 }  // namespace scanlab::train

@@ -9,19 +9,20 @@
 #include <utility>
 #include <vector>
 
-#include "config/experiment.h"
 #include "core/check.h"
+#include "io/toml.h"
 #include "models/checkpoint.h"
 #include "support/temp_dir.h"
 #include "support/tiny_model.h"
 #include "train/checkpoint.h"
+#include "train/experiment.h"
 #include "train/trainer.h"
 
 namespace scanlab::train {
 namespace {
 
-config::ExperimentConfig two_stage_run(const std::string& out_dir) {
-  auto root = config::toml_to_json(R"(
+train::ExperimentConfig two_stage_run(const std::string& out_dir) {
+  auto root = io::toml_to_json(R"(
 [task]
 kind = "word_problem"
 group = "S3"
@@ -36,9 +37,9 @@ batch_size = 4
 eval_every = 3
 eval_examples = 16
 )",
-                                   "test.toml");
-  config::apply_override(root, "train.out_dir=\"" + out_dir + "\"");
-  return config::parse_experiment(root);
+                               "test.toml");
+  io::apply_override(root, "train.out_dir=\"" + out_dir + "\"");
+  return train::parse_experiment(root);
 }
 
 TEST(ResumeValidation, BadProgressFieldsAreRefusedNamingTheField) {

@@ -7,15 +7,16 @@
 #include <csignal>
 #include <filesystem>
 
-#include "config/experiment.h"
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "io/toml.h"
 #include "models/checkpoint.h"
 #include "support/tiny_model.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/eval_report.h"
 #include "train/evaluate.h"
+#include "train/experiment.h"
 #include "train/run_log.h"
 #include "train/trainer.h"
 
@@ -29,10 +30,10 @@ std::string fresh_dir(const std::string& name) {
   return dir.string();
 }
 
-config::ExperimentConfig experiment(const std::string& toml, const std::string& out_dir) {
-  auto root = config::toml_to_json(toml, "test.toml");
-  config::apply_override(root, "train.out_dir=\"" + out_dir + "\"");
-  return config::parse_experiment(root);
+train::ExperimentConfig experiment(const std::string& toml, const std::string& out_dir) {
+  auto root = io::toml_to_json(toml, "test.toml");
+  io::apply_override(root, "train.out_dir=\"" + out_dir + "\"");
+  return train::parse_experiment(root);
 }
 
 const char* kS3Curriculum = R"(

@@ -9,9 +9,10 @@
 #include <cmath>
 #include <filesystem>
 
-#include "config/experiment.h"
+#include "io/toml.h"
 #include "support/tiny_model.h"
 #include "train/checkpoint.h"
+#include "train/experiment.h"
 #include "train/trainer.h"
 
 namespace scanlab::train {
@@ -22,7 +23,7 @@ TEST(TrainerCuda, Bf16AutocastTrainsAndResumes) {
   const at::Device cuda(at::kCUDA, 0);
   auto base = std::filesystem::temp_directory_path() / ("scanlab_train_cuda_" + std::to_string(::getpid()));
   auto make_cfg = [&](const std::string& sub) {
-    auto root = config::toml_to_json(R"(
+    auto root = io::toml_to_json(R"(
 [task]
 kind = "mqar"
 vocab_size = 64
@@ -40,9 +41,9 @@ eval_every = 10
 eval_examples = 64
 bf16 = true
 )",
-                                     "cuda.toml");
-    config::apply_override(root, "train.out_dir=" + (base / sub).string());
-    return config::parse_experiment(root);
+                                 "cuda.toml");
+    io::apply_override(root, "train.out_dir=" + (base / sub).string());
+    return train::parse_experiment(root);
   };
   auto model = [&] {
     torch::manual_seed(0);

@@ -1,5 +1,5 @@
-// Experiment configuration: TOML -> validated structs, --set overrides, and errors that name the
-// key and the allowed values; every file in configs/ parses.
+// Experiment files (train/experiment.h, io/toml.h): TOML -> validated structs, --set overrides, and errors that name
+// the key and the allowed values; every file in configs/ parses.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -7,13 +7,18 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "config/experiment.h"
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "io/toml.h"
+#include "tokenize/tokenizer.h"
+#include "train/experiment.h"
 #include "train/trainer.h"
 
-namespace scanlab::config {
+namespace scanlab::train {
 namespace {
+
+using io::apply_override;
+using io::toml_to_json;
 
 std::string error_of(const std::string& toml, const std::vector<std::string>& sets = {}) {
   try {
@@ -181,8 +186,8 @@ TEST(ExperimentConfig, MakeTaskHonoursLengthOverrides) {
   EXPECT_EQ(t->vocab_size(), 9);
 }
 
-// The task registry: every name makes its task, an unknown name lists the known ones, and a
-// section that is not the task's is refused naming the key.
+// The task registry: every name makes its task and knows its vocabulary without making it, an
+// unknown name lists the known ones, and a section that is not the task's is refused naming the key.
 TEST(TaskRegistry, EveryTaskIsMadeByNameAndTyposListTheKnownNames) {
   EXPECT_EQ(tasks::task_names(), (std::vector<std::string>{"mqar", "word_problem", "flip_flop", "lm"}));
   for (const char* name : {"mqar", "word_problem", "flip_flop"}) {
@@ -190,7 +195,14 @@ TEST(TaskRegistry, EveryTaskIsMadeByNameAndTyposListTheKnownNames) {
     EXPECT_EQ(tasks::task_seq_len(cfg), 32) << name;
     EXPECT_EQ(tasks::make_task(cfg)->seq_len(), 32) << name;
     EXPECT_EQ(tasks::make_task(cfg, 40)->seq_len(), 40) << name;
+    EXPECT_EQ(tasks::task_vocab_size(cfg), tasks::make_task(cfg)->vocab_size()) << name;
   }
+  const auto s5 = tasks::read_task_config({{"kind", "word_problem"}, {"group", "S5"}, {"num_train", 4}});
+  EXPECT_EQ(tasks::task_vocab_size(s5), tasks::make_task(s5)->vocab_size());
+  // An LM task's vocabulary is its tokenizer's: known without reading the corpus, which is missing here.
+  const auto lm = tasks::read_task_config({{"kind", "lm"}, {"path", "no/such/corpus.txt"}, {"tokenizer", "byte"}});
+  EXPECT_EQ(tasks::task_vocab_size(lm), tokenize::make_tokenizer("byte", "")->vocab_size());
+  EXPECT_THROW(tasks::make_task(lm), Error);
   std::string e;
   try {
     tasks::find_task("sorting");
@@ -203,4 +215,4 @@ TEST(TaskRegistry, EveryTaskIsMadeByNameAndTyposListTheKnownNames) {
 }
 
 }  // namespace
-}  // namespace scanlab::config
+}  // namespace scanlab::train

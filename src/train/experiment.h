@@ -1,4 +1,5 @@
-// Experiment files (TOML) and --set overrides -> one validated ExperimentConfig. Sections:
+// Experiment files (TOML, read by io/toml.h) and --set overrides -> one validated ExperimentConfig.
+// The trainer owns it. Sections:
 //   name = "..."                 run name (default: the file's stem)
 //   [task]  kind = a name of the task registry (tasks/registry.h), then that task's options
 //   [model] model = "<registry name>", then the model's own keys (checked by its factory);
@@ -16,7 +17,7 @@
 
 #include "tasks/registry.h"
 
-namespace scanlab::config {
+namespace scanlab::train {
 
 struct TrainOptions {
   int64_t steps = 1000;     // optimizer steps per curriculum stage
@@ -59,13 +60,9 @@ struct ExperimentConfig {
   nlohmann::json source;  // the merged JSON this was read from (stored in checkpoints)
 };
 
-// TOML text -> JSON (tables -> objects, arrays -> arrays; dates are rejected). `origin` names the file.
-nlohmann::json toml_to_json(const std::string& toml_text, const std::string& origin);
-// Applies "a.b.c=value"; value is read as a TOML value (1e-3, true, [4, 8], "s") or else as a bare string.
-void apply_override(nlohmann::json& root, const std::string& assignment);
 // Validates and fills the structs; errors name the key.
 ExperimentConfig parse_experiment(const nlohmann::json& root);
 // Reads a TOML file, applies the overrides in order, validates.
 ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides);
 
-}  // namespace scanlab::config
+}  // namespace scanlab::train
