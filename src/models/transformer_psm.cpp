@@ -4,9 +4,17 @@
 
 #include "core/activation_checkpoint.h"
 #include "core/check.h"
+#include "core/enum_names.h"
 #include "scan/counter_from_scan.h"
 
 namespace scanlab::models {
+namespace {
+
+const EnumNames<PositionMode> kPositionModes{{"global", PositionMode::kGlobal},
+                                             {"chunk_local", PositionMode::kChunkLocal}};
+const EnumNames<AggMask> kAggMasks{{"bidirectional", AggMask::kBidirectional}, {"causal", AggMask::kCausal}};
+
+}  // namespace
 
 nlohmann::json TransformerPsmOptions::to_json() const {
   return {{"model", "transformer_psm"},
@@ -17,8 +25,8 @@ nlohmann::json TransformerPsmOptions::to_json() const {
           {"n_layer_agg", n_layer_agg},
           {"n_layer_inf", n_layer_inf},
           {"chunk_size", chunk_size},
-          {"position_mode", position_mode},
-          {"agg_mask", agg_mask},
+          {"position_mode", kPositionModes.name(position_mode)},
+          {"agg_mask", kAggMasks.name(agg_mask)},
           {"attn_pdrop", attn_pdrop},
           {"resid_pdrop", resid_pdrop},
           {"embd_pdrop", embd_pdrop},
@@ -35,8 +43,8 @@ TransformerPsmOptions TransformerPsmOptions::from_json(const nlohmann::json& con
   r.read_at_least("n_layer_agg", o.n_layer_agg, 1);
   r.read_at_least("n_layer_inf", o.n_layer_inf, 1);
   r.read_in("chunk_size", o.chunk_size, 1, kMaxChunkLength);
-  r.read_choice("position_mode", o.position_mode, {"global", "chunk_local"});
-  r.read_choice("agg_mask", o.agg_mask, {"bidirectional", "causal"});
+  kPositionModes.read(r, "position_mode", o.position_mode);
+  kAggMasks.read(r, "agg_mask", o.agg_mask);
   r.read_probability("attn_pdrop", o.attn_pdrop);
   r.read_probability("resid_pdrop", o.resid_pdrop);
   r.read_probability("embd_pdrop", o.embd_pdrop);
@@ -63,7 +71,7 @@ TransformerPsm::TransformerPsm(const TransformerPsmOptions& o) : o_(o) {
 at::Tensor TransformerPsm::encode(const at::Tensor& tokens, int64_t start) {
   const int64_t t = tokens.size(1);
   at::Tensor positions = at::arange(start, start + t, at::TensorOptions().dtype(at::kLong).device(tokens.device()));
-  if (o_.position_mode == "chunk_local") {
+  if (o_.position_mode == PositionMode::kChunkLocal) {
     positions = positions.remainder(o_.chunk_size);
   } else {
     SCANLAB_CHECK(start + t <= o_.n_positions, "transformer_psm: global position ", start + t - 1,
@@ -74,7 +82,7 @@ at::Tensor TransformerPsm::encode(const at::Tensor& tokens, int64_t start) {
 }
 
 at::Tensor TransformerPsm::encode_at(const at::Tensor& tokens, const at::Tensor& position) {
-  const at::Tensor p = o_.position_mode == "chunk_local" ? position.remainder(o_.chunk_size) : position;
+  const at::Tensor p = o_.position_mode == PositionMode::kChunkLocal ? position.remainder(o_.chunk_size) : position;
   return emb_.forward(tokens, p, is_training());
 }
 
@@ -83,7 +91,7 @@ scan::TensorState TransformerPsm::agg(const scan::TensorState& older, const scan
   const int64_t c = o_.chunk_size;
   auto level = [this, c](const std::vector<at::Tensor>& in) {
     const at::Tensor x = at::cat({in[0], in[1]}, 1);  // [P*B, 2C, D]
-    const at::Tensor mask = o_.agg_mask == "causal" ? causal_mask(2 * c, 2 * c, x.device()) : at::Tensor();
+    const at::Tensor mask = o_.agg_mask == AggMask::kCausal ? causal_mask(2 * c, 2 * c, x.device()) : at::Tensor();
     return agg_stack_.forward(x, mask, /*causal=*/mask.defined()).slice(1, c).contiguous();
   };
   if (!o_.checkpoint_agg) return {level({older[0], newer[0]})};
@@ -355,7 +363,7 @@ at::Tensor TransformerPsmStream::step(const at::Tensor& token) {
 }
 
 void TransformerPsmStream::check_next_step() const {
-  SCANLAB_CHECK(m_->o_.position_mode == "chunk_local" || position_ < m_->o_.n_positions,
+  SCANLAB_CHECK(m_->o_.position_mode == PositionMode::kChunkLocal || position_ < m_->o_.n_positions,
                 "transformer_psm: global position ", position_, " has no learned embedding (n_positions ",
                 m_->o_.n_positions, "); use position_mode \"chunk_local\" for unbounded streams");
 }
@@ -465,8 +473,8 @@ void TransformerPsmStream::restore(const std::map<std::string, at::Tensor>& save
   const int64_t c = m_->o_.chunk_size, d = m_->o_.n_embd;
   std::map<std::string, at::Tensor> tensors;  // on the model's device (a saved file loads to the CPU)
   for (const auto& kv : saved) tensors[kv.first] = kv.second.to(m_->emb_.token_weight().device());
-  const int64_t position =
-      restored_position(tensors, what, m_->o_.position_mode == "global" ? m_->o_.n_positions : int64_t{-1});
+  const int64_t position = restored_position(
+      tensors, what, m_->o_.position_mode == PositionMode::kGlobal ? m_->o_.n_positions : int64_t{-1});
   const at::Tensor& w = m_->emb_.token_weight();
 
   scan::TensorOnlineScanner scanner(

@@ -34,16 +34,22 @@
 
 namespace scanlab::models {
 
+// Where position embeddings count from: the sequence's start (global, bounded by n_positions) or
+// each chunk's start (chunk_local: unbounded streams).
+enum class PositionMode { kGlobal, kChunkLocal };
+// The attention mask inside an Agg call over two chunk states: none, or causal over the 2c tokens.
+enum class AggMask { kBidirectional, kCausal };
+
 struct TransformerPsmOptions {
   int64_t vocab_size = 50257;
   int64_t n_positions = 1024;
   int64_t n_embd = 768;
   int64_t n_head = 12;
-  int64_t n_layer_agg = 1;                 // L1
-  int64_t n_layer_inf = 12;                // L2
-  int64_t chunk_size = 64;                 // C
-  std::string position_mode = "global";    // or "chunk_local"
-  std::string agg_mask = "bidirectional";  // or "causal"
+  int64_t n_layer_agg = 1;                             // L1
+  int64_t n_layer_inf = 12;                            // L2
+  int64_t chunk_size = 64;                             // C
+  PositionMode position_mode = PositionMode::kGlobal;  // "global" | "chunk_local" in configs
+  AggMask agg_mask = AggMask::kBidirectional;          // "bidirectional" | "causal"
   double attn_pdrop = 0.1, resid_pdrop = 0.1, embd_pdrop = 0.1;
   // Activation checkpointing per Agg level (core/activation_checkpoint.h): each batched Agg call keeps
   // only its two input states for the backward and recomputes its layers there. Same function and

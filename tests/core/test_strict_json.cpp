@@ -1,8 +1,10 @@
-// The one strict reader (core/strict_json.h) and the registry lookup (core/registry.h): every kind of
+// The one strict reader (core/strict_json.h), closed choices as enums (core/enum_names.h) and the
+// registry lookup (core/registry.h): every kind of
 // bad value names the key, what arrived and what was expected; unknown keys are listed with the known.
 #include <gtest/gtest.h>
 
 #include "core/check.h"
+#include "core/enum_names.h"
 #include "core/registry.h"
 #include "core/strict_json.h"
 #include "core/text.h"
@@ -116,6 +118,26 @@ TEST(Registry, FindsByNameOrListsTheKnownNames) {
   EXPECT_EQ(names_of(registry), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(join(std::vector<std::string>{"", "x"}, "+", "'"), "''+'x'");
   EXPECT_EQ(error_of([] { SCANLAB_FAIL("no ", 3, " ways"); }), "no 3 ways");
+}
+
+enum class Side { kLeft, kRight };
+
+TEST(EnumNames, ReadsAWordIntoItsEnumWritesItBackAndListsTheWordsOnATypo) {
+  const EnumNames<Side> sides{{"left", Side::kLeft}, {"right", Side::kRight}};
+  EXPECT_EQ(sides.name(Side::kRight), "right");
+  EXPECT_EQ(sides.words(), (std::vector<std::string>{"left", "right"}));
+  Side side = Side::kLeft, absent = Side::kRight;
+  StrictJson r({{"side", "right"}}, "test config");
+  sides.read(r, "side", side);
+  sides.read(r, "other", absent);
+  r.finish();
+  EXPECT_EQ(side, Side::kRight);
+  EXPECT_EQ(absent, Side::kRight);  // an absent key keeps the default
+  EXPECT_EQ(error_of([&] {
+              StrictJson bad({{"side", "up"}}, "test config");
+              sides.read(bad, "side", side);
+            }),
+            "test config: 'side' is \"up\"; expected one of \"left\", \"right\"");
 }
 
 }  // namespace
