@@ -37,7 +37,7 @@ AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
   if (g_fused_chunked && affine_scan_chunked_cuda_supports(a)) return affine_scan_chunked_cuda(a);
   if (g_fused_chunked && affine_scan_chunked_vector_gate_cuda_supports(a))
     return affine_scan_chunked_vector_gate_cuda(a);
-  if (affine_scan_diagonal_v1_supports(a)) return affine_scan_diagonal_v1(a);
+  if (affine_scan_diagonal_single_value_supports(a)) return affine_scan_diagonal_single_value(a);
   if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim) return affine_scan_ref(a);
   return affine_scan_chunked_torch(a);
 }
