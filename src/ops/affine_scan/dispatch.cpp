@@ -27,18 +27,36 @@ std::atomic<bool> g_fused_chunked{true};
 void set_fused_chunked_kernels(bool on) { g_fused_chunked = on; }
 bool fused_chunked_kernels() { return g_fused_chunked; }
 
-AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
+AffineScanChunkedPath affine_scan_chunked_path(const AffineScanArgs& a) {
   // A diagonal gate with a narrow value (Mamba/S6: one head per channel, V = 1) makes the chunked
   // form build [s, s, K] decays per head for O(s·K) work per token against the token loop's O(K·V):
   // 16x more at V = 1, and its temporaries grow with the channel count. V = 1 takes the fused scan
   // (diagonal_scan.h); other narrow V the token loop, which computes the same function (it is the
-  // reference) with T small launches instead.
+  // reference) with T small launches instead. The fused chunked kernels come first: they take only
+  // V of 64 or 128.
   check_affine_scan_args(a);
-  if (g_fused_chunked && affine_scan_chunked_cuda_supports(a)) return affine_scan_chunked_cuda(a);
-  if (g_fused_chunked && affine_scan_chunked_vector_gate_cuda_supports(a))
-    return affine_scan_chunked_vector_gate_cuda(a);
-  if (affine_scan_diagonal_single_value_supports(a)) return affine_scan_diagonal_single_value(a);
-  if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim) return affine_scan_ref(a);
+  const bool fused = g_fused_chunked;
+  if (fused && affine_scan_chunked_cuda_supports(a)) return AffineScanChunkedPath::ChunkedCuda;
+  if (fused && affine_scan_chunked_vector_gate_cuda_supports(a)) return AffineScanChunkedPath::ChunkedVectorGateCuda;
+  if (affine_scan_diagonal_single_value_supports(a)) return AffineScanChunkedPath::DiagonalSingleValue;
+  if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim)
+    return AffineScanChunkedPath::TokenLoop;
+  return AffineScanChunkedPath::ChunkedTorch;
+}
+
+AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
+  switch (affine_scan_chunked_path(a)) {
+    case AffineScanChunkedPath::ChunkedCuda:
+      return affine_scan_chunked_cuda(a);
+    case AffineScanChunkedPath::ChunkedVectorGateCuda:
+      return affine_scan_chunked_vector_gate_cuda(a);
+    case AffineScanChunkedPath::DiagonalSingleValue:
+      return affine_scan_diagonal_single_value(a);
+    case AffineScanChunkedPath::TokenLoop:
+      return affine_scan_ref(a);
+    case AffineScanChunkedPath::ChunkedTorch:
+      break;
+  }
   return affine_scan_chunked_torch(a);
 }
 
