@@ -8,8 +8,9 @@
 //   - the op's supports() accepts the inputs cast to float32 (any float dtype goes to the kernel as
 //     float32) and the state made contiguous (the kernel updates it in place; a state left strided
 //     by a torch-path prefill is copied once, and later steps find it dense).
-// The kernel's float32 output comes back in q's dtype. Each family's dispatch.cpp holds the only
-// `#ifdef SCANLAB_WITH_CUDA` code of its steps: the launch itself, which names the kernels' POD params.
+// The kernel's float32 output comes back in q's dtype. Each family's dispatch.cpp keeps under
+// `#ifdef SCANLAB_WITH_CUDA` only what names its cuda/launch.h: the launch (the kernels' POD params)
+// and the kernel's key-dim limit.
 #pragma once
 #include <ATen/ATen.h>
 
