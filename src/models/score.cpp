@@ -50,13 +50,10 @@ ScoreReport score(const ScoreOptions& o, const at::Device& device) {
     logits = model->forward(tokens)[0];
   } else {
     auto stream = model->start_stream(1);
-    std::vector<at::Tensor> rows;
-    for (int64_t i = 0; i < t; ++i) {
-      rows.push_back(stream->step(tokens.select(1, i))[0]);
-      report.state_bytes_max = std::max(report.state_bytes_max, stream->state_bytes());
-    }
+    logits = stream_logits(*stream, tokens, [&](const Stream& s) {
+      report.state_bytes_max = std::max(report.state_bytes_max, s.state_bytes());
+    })[0];
     report.state_bytes_final = stream->state_bytes();
-    logits = at::stack(rows, 0);
   }
   synchronize(device);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

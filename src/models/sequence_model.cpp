@@ -13,9 +13,24 @@ std::pair<at::Tensor, std::unique_ptr<Stream>> SequenceModel::prefill(const at::
   SCANLAB_CHECK(tokens.dim() == 2 && tokens.size(1) >= 1, "prefill: tokens must be [B, T] with T >= 1, got ",
                 tokens.sizes());
   auto stream = start_stream(tokens.size(0));
-  std::vector<at::Tensor> logits;
-  for (int64_t t = 0; t < tokens.size(1); ++t) logits.push_back(stream->step(tokens.select(1, t)));
-  return {at::stack(logits, 1), std::move(stream)};
+  at::Tensor logits = stream_logits(*stream, tokens);
+  return {logits, std::move(stream)};
+}
+
+at::Tensor stream_logits(Stream& stream, const at::Tensor& tokens,
+                         const std::function<void(const Stream&)>& after_step) {
+  SCANLAB_CHECK(tokens.defined() && tokens.dim() == 2 && tokens.size(1) >= 1,
+                "stream_logits: tokens must be [B, T] with T >= 1, got ",
+                tokens.defined() ? tokens.sizes() : at::IntArrayRef{});
+  std::vector<at::Tensor> rows;
+  rows.reserve(static_cast<size_t>(tokens.size(1)));
+  for (int64_t t = 0; t < tokens.size(1); ++t) {
+    // A column of a [B, T] batch is strided: every caller hands the step the same dense [B] ids
+    // (as eval always did); the ids, and so the logits, are the same either way.
+    rows.push_back(stream.step(tokens.select(1, t).contiguous()));
+    if (after_step) after_step(stream);
+  }
+  return at::stack(rows, 1);
 }
 
 std::vector<std::pair<at::Tensor, std::unique_ptr<Stream>>> SequenceModel::prefill_together(

@@ -11,6 +11,7 @@
 #include <torch/nn/module.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -80,6 +81,15 @@ class Stream {
   // once over all the streams (its override falls back to this one for streams of other models).
   virtual at::Tensor step_group(const std::vector<Stream*>& streams, const at::Tensor& tokens);
 };
+
+// Feeds tokens [B, T] (T >= 1) through `stream` one position at a time, continuing from where the
+// stream stands, and returns the logits [B, T, V] of those T positions: the streaming evaluation
+// that the default prefill, `eval --mode stream`, `score --mode stream` and the duality tests
+// compare with forward(), written once so that they all compare the same thing. `after_step`, when
+// given, sees the stream after each token (score follows the state's size with it). Grad mode is
+// the caller's: the default prefill may be differentiated, the evaluators run under no_grad.
+at::Tensor stream_logits(Stream& stream, const at::Tensor& tokens,
+                         const std::function<void(const Stream&)>& after_step = nullptr);
 
 // The largest position a restored stream may claim: 2^48 tokens is over 800 years at 10^4 tokens a
 // second, so a larger one is a corrupt or forged state (and 2^62 would overflow the step counters).

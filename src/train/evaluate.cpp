@@ -2,8 +2,6 @@
 
 #include <ATen/core/grad_mode.h>
 
-#include <vector>
-
 #include "core/check.h"
 #include "core/torch_compat.h"
 
@@ -19,9 +17,7 @@ at::Tensor model_logits(models::SequenceModel& model, const at::Tensor& inputs, 
   at::NoGradGuard no_grad;
   if (mode == EvalMode::Parallel) return model.forward(inputs);
   auto stream = model.start_stream(inputs.size(0));
-  std::vector<at::Tensor> steps;
-  for (int64_t t = 0; t < inputs.size(1); ++t) steps.push_back(stream->step(inputs.select(1, t).contiguous()));
-  return at::stack(steps, 1);
+  return models::stream_logits(*stream, inputs);
 }
 
 tasks::EvalTotals evaluate(models::SequenceModel& model, const tasks::Task& task, tasks::Split split, int64_t examples,

@@ -55,13 +55,13 @@ inline std::string model_and_dtype_name(const ::testing::TestParamInfo<EveryMode
   return std::get<0>(info.param) + (std::get<1>(info.param) == at::kDouble ? "_f64" : "_f32");
 }
 
-// Streams tokens [B, T] one step at a time from a fresh stream; returns logits [B, T, V].
+// models::stream_logits from a fresh stream (logits [B, T, V]), checking that the stream counted
+// every token.
 inline at::Tensor stream_logits(models::SequenceModel& model, const at::Tensor& tokens) {
   auto stream = model.start_stream(tokens.size(0));
-  std::vector<at::Tensor> rows;
-  for (int64_t t = 0; t < tokens.size(1); ++t) rows.push_back(stream->step(tokens.select(1, t)));
+  const at::Tensor logits = models::stream_logits(*stream, tokens);
   EXPECT_EQ(stream->position(), tokens.size(1));
-  return at::stack(rows, 1);
+  return logits;
 }
 
 // forward(tokens[:, :T]) == the first T streamed logits, for every T = 1..tokens.size(1); then
@@ -77,9 +77,8 @@ inline void expect_dual(models::SequenceModel& model, const at::Tensor& tokens, 
   for (int64_t p = 1; p < t_max; ++p) {
     auto [logits, stream] = model.prefill(tokens.slice(1, 0, p));
     EXPECT_EQ(stream->position(), p);
-    std::vector<at::Tensor> rows = {logits};
-    for (int64_t t = p; t < t_max; ++t) rows.push_back(stream->step(tokens.select(1, t)).unsqueeze(1));
-    expect_close(name + " prefill " + std::to_string(p) + " + steps vs forward", full, at::cat(rows, 1), tol);
+    const at::Tensor rest = models::stream_logits(*stream, tokens.slice(1, p));
+    expect_close(name + " prefill " + std::to_string(p) + " + steps vs forward", full, at::cat({logits, rest}, 1), tol);
   }
 }
 

@@ -41,10 +41,17 @@ void check_affine_scan_args(const AffineScanArgs& a);  // names the tensor, its 
 void check_affine_step_args(const AffineStepArgs& a, const at::Tensor& h);
 
 AffineScanOut affine_scan_ref(const AffineScanArgs& a);
-// Routes to the chunked torch form, except diagonal gates with a narrow value: V = 1 takes the fused
-// scan (diagonal_scan.h), 1 < V < kTokenLoopMaxValueDim the token loop (see dispatch.cpp).
+// Routes to the chunked torch form, except where a faster path computes the same function: the
+// fused chunked kernels below, and for diagonal gates with a narrow value the fused V = 1 scan
+// (diagonal_scan.h) or, for 1 < V < kTokenLoopMaxValueDim, the token loop (see dispatch.cpp).
 constexpr int64_t kTokenLoopMaxValueDim = 8;
 AffineScanOut affine_scan_chunked(const AffineScanArgs& a);
+// The path affine_scan_chunked takes for these arguments (it decides by this function), named after
+// the function that runs: affine_scan_chunked_cuda, affine_scan_chunked_vector_gate_cuda,
+// affine_scan_diagonal_single_value, affine_scan_ref, affine_scan_chunked_torch. Tests and
+// benchmarks can tell with it which path ran. Checks the arguments as affine_scan_chunked does.
+enum class AffineScanChunkedPath { ChunkedCuda, ChunkedVectorGateCuda, DiagonalSingleValue, TokenLoop, ChunkedTorch };
+AffineScanChunkedPath affine_scan_chunked_path(const AffineScanArgs& a);
 AffineScanOut affine_scan_chunked_torch(const AffineScanArgs& a);  // device-generic torch ops
 // The fused CUDA kernels of the chunked form for identity and scalar gates (cuda/chunk_gate.cu,
 // chunk_gate_cuda.cpp): bfloat16 q, k, v on a GPU of compute capability 8.0 or later, K and V of 64

@@ -193,7 +193,7 @@ class DiagonalScanFunction : public torch::autograd::Function<DiagonalScanFuncti
 
 }  // namespace
 
-bool affine_scan_diagonal_v1_supports(const AffineScanArgs& a) {
+bool affine_scan_diagonal_single_value_supports(const AffineScanArgs& a) {
   if (!a.q.defined() || !a.v.defined() || gate_kind(a.log_a, 3) != GateKind::Diagonal || a.v.dim() != 4 ||
       a.v.size(3) != 1)
     return false;
@@ -206,9 +206,10 @@ bool affine_scan_diagonal_v1_supports(const AffineScanArgs& a) {
 #endif
 }
 
-AffineScanOut affine_scan_diagonal_v1(const AffineScanArgs& a) {
+AffineScanOut affine_scan_diagonal_single_value(const AffineScanArgs& a) {
   check_affine_scan_args(a);
-  SCANLAB_CHECK(affine_scan_diagonal_v1_supports(a), "affine_scan_diagonal_v1: expected a diagonal gate [B, T, H, K] ",
+  SCANLAB_CHECK(affine_scan_diagonal_single_value_supports(a),
+                "affine_scan_diagonal_single_value: expected a diagonal gate [B, T, H, K] ",
                 "and v [B, T, H, 1] on the CPU, or float32 on CUDA with K <= 1024 in a CUDA build; got log_a ",
                 a.log_a.defined() ? a.log_a.sizes() : at::IntArrayRef{}, ", v ", a.v.sizes(), " on ", a.q.device());
   const auto sd = state_dtype(a.q.scalar_type());

@@ -14,12 +14,12 @@ namespace scanlab::ops {
 
 constexpr int64_t kDiagonalScanCheckpointStride = 32;
 
-// Whether affine_scan_diagonal_v1 takes these arguments: a diagonal gate, V == 1, and on CUDA a
+// Whether affine_scan_diagonal_single_value takes these arguments: a diagonal gate, V == 1, and on CUDA a
 // build with SCANLAB_WITH_CUDA and K <= cuda::kMaxDiagonalScanKeyDim.
-bool affine_scan_diagonal_v1_supports(const AffineScanArgs& a);
+bool affine_scan_diagonal_single_value_supports(const AffineScanArgs& a);
 
 // Same result as affine_scan_ref (o [B, T, H, 1] in q's dtype, h_final [B, H, K, 1] in the state
 // dtype), differentiable in q, k, v, log_a and h0. Throws scanlab::Error unless supports().
-AffineScanOut affine_scan_diagonal_v1(const AffineScanArgs& a);
+AffineScanOut affine_scan_diagonal_single_value(const AffineScanArgs& a);
 
 }  // namespace scanlab::ops

@@ -3,11 +3,13 @@
 // that of a vector (per-key) gate to chunk_vector_gate_cuda.cpp's, where supports() accepts the
 // arguments. With those two files, the only ones of this op that know both devices.
 #include <atomic>
+#include <vector>
 
 #include "core/check.h"
 #include "ops/affine_scan/affine_scan.h"
 #include "ops/affine_scan/diagonal_scan.h"
 #include "ops/affine_scan/mlstm.h"
+#include "ops/fused_step.h"
 #include "ops/op_common.h"
 
 #ifdef SCANLAB_WITH_CUDA
@@ -25,36 +27,59 @@ std::atomic<bool> g_fused_chunked{true};
 void set_fused_chunked_kernels(bool on) { g_fused_chunked = on; }
 bool fused_chunked_kernels() { return g_fused_chunked; }
 
-AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
+AffineScanChunkedPath affine_scan_chunked_path(const AffineScanArgs& a) {
   // A diagonal gate with a narrow value (Mamba/S6: one head per channel, V = 1) makes the chunked
   // form build [s, s, K] decays per head for O(s·K) work per token against the token loop's O(K·V):
   // 16x more at V = 1, and its temporaries grow with the channel count. V = 1 takes the fused scan
   // (diagonal_scan.h); other narrow V the token loop, which computes the same function (it is the
-  // reference) with T small launches instead.
+  // reference) with T small launches instead. The fused chunked kernels come first: they take only
+  // V of 64 or 128.
   check_affine_scan_args(a);
-  if (g_fused_chunked && affine_scan_chunked_cuda_supports(a)) return affine_scan_chunked_cuda(a);
-  if (g_fused_chunked && affine_scan_chunked_vector_gate_cuda_supports(a))
-    return affine_scan_chunked_vector_gate_cuda(a);
-  if (affine_scan_diagonal_v1_supports(a)) return affine_scan_diagonal_v1(a);
-  if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim) return affine_scan_ref(a);
+  const bool fused = g_fused_chunked;
+  if (fused && affine_scan_chunked_cuda_supports(a)) return AffineScanChunkedPath::ChunkedCuda;
+  if (fused && affine_scan_chunked_vector_gate_cuda_supports(a)) return AffineScanChunkedPath::ChunkedVectorGateCuda;
+  if (affine_scan_diagonal_single_value_supports(a)) return AffineScanChunkedPath::DiagonalSingleValue;
+  if (gate_kind(a.log_a, 3) == GateKind::Diagonal && a.v.size(3) < kTokenLoopMaxValueDim)
+    return AffineScanChunkedPath::TokenLoop;
+  return AffineScanChunkedPath::ChunkedTorch;
+}
+
+AffineScanOut affine_scan_chunked(const AffineScanArgs& a) {
+  switch (affine_scan_chunked_path(a)) {
+    case AffineScanChunkedPath::ChunkedCuda:
+      return affine_scan_chunked_cuda(a);
+    case AffineScanChunkedPath::ChunkedVectorGateCuda:
+      return affine_scan_chunked_vector_gate_cuda(a);
+    case AffineScanChunkedPath::DiagonalSingleValue:
+      return affine_scan_diagonal_single_value(a);
+    case AffineScanChunkedPath::TokenLoop:
+      return affine_scan_ref(a);
+    case AffineScanChunkedPath::ChunkedTorch:
+      break;
+  }
   return affine_scan_chunked_torch(a);
 }
 
 namespace {
 
 #ifdef SCANLAB_WITH_CUDA
-constexpr bool kCudaBuild = true;
 constexpr int64_t kMaxKeyDim = cuda::kMaxStepKeyDim;
-
-void check_launch(const char* op, cudaError_t err) {
-  SCANLAB_CHECK(err == cudaSuccess, op, ": kernel launch failed: ", cudaGetErrorString(err));
-}
 #else
-constexpr bool kCudaBuild = false;
-constexpr int64_t kMaxKeyDim = 0;
+constexpr int64_t kMaxKeyDim = 0;  // no kernels: supports() is false
 #endif
 
+AffineStepArgs affine_float32(const AffineStepArgs& a) {
+  return {float32(a.q), float32(a.k), float32(a.v), float32(a.log_a)};
+}
+
+MlstmStepArgs mlstm_float32(const MlstmStepArgs& a) {
+  return {float32(a.q), float32(a.k), float32(a.v), float32(a.log_f), float32(a.log_i)};
+}
+
 }  // namespace
+
+// mLSTM's state for route_fused_step: C decides the route, n and m go with it.
+static std::vector<at::Tensor*> state_tensors(MlstmState& s) { return {&s.C, &s.n, &s.m}; }
 
 bool affine_scan_step_cuda_supports(const AffineStepArgs& a, const at::Tensor& h) {
   return kCudaBuild && a.q.defined() && a.q.dim() == 3 && a.q.size(2) <= kMaxKeyDim &&
@@ -63,18 +88,15 @@ bool affine_scan_step_cuda_supports(const AffineStepArgs& a, const at::Tensor& h
 
 void affine_scan_step_cuda(const AffineStepArgs& a, at::Tensor& h, at::Tensor& out) {
   check_affine_step_args(a, h);
-  SCANLAB_CHECK(affine_scan_step_cuda_supports(a, h),
-                "affine_scan_step_cuda: unsupported arguments; expected float32 CUDA tensors on one device, ",
-                "a contiguous state and K <= 1024, in a build with SCANLAB_WITH_CUDA");
-  const int64_t B = a.q.size(0), H = a.q.size(1), V = a.v.size(2);
-  check_step_out("affine_scan_step_cuda", out, B, H, V);
+  check_fused_step_call("affine_scan_step_cuda", affine_scan_step_cuda_supports(a, h), "state", kMaxKeyDim, a.q, a.v,
+                        out);
 #ifdef SCANLAB_WITH_CUDA
   auto q = a.q.contiguous(), k = a.k.contiguous(), v = a.v.contiguous();
   at::Tensor log_a = a.log_a.defined() ? a.log_a.contiguous() : at::Tensor();
   cuda::AffineStepParams p;
-  p.batch_heads = B * H;
+  p.batch_heads = a.q.size(0) * a.q.size(1);
   p.dk = static_cast<int>(a.q.size(2));
-  p.dv = static_cast<int>(V);
+  p.dv = static_cast<int>(a.v.size(2));
   p.gate = !log_a.defined() ? cuda::kGateIdentity : (log_a.dim() == 2 ? cuda::kGateScalar : cuda::kGateDiagonal);
   p.q = q.data_ptr<float>();
   p.k = k.data_ptr<float>();
@@ -87,20 +109,8 @@ void affine_scan_step_cuda(const AffineStepArgs& a, at::Tensor& h, at::Tensor& o
 }
 
 at::Tensor affine_scan_step(const AffineStepArgs& a, at::Tensor& h) {
-  // The kernels have no backward: they serve decoding, and autograd callers take the torch path.
-  // Only a float32 state can take the kernel (a float64 model on CUDA skips the casts below). Inputs
-  // of any float dtype go to it as float32, and a state left strided by a torch-path prefill is made
-  // contiguous once.
-  if (kCudaBuild && h.is_cuda() && h.scalar_type() == at::kFloat && !step_needs_grad({a.q, a.k, a.v, a.log_a, h})) {
-    const AffineStepArgs f{float32(a.q), float32(a.k), float32(a.v), float32(a.log_a)};
-    h = h.contiguous();
-    if (affine_scan_step_cuda_supports(f, h)) {
-      at::Tensor out = at::empty({f.q.size(0), f.q.size(1), f.v.size(2)}, f.q.options());
-      affine_scan_step_cuda(f, h, out);
-      return out.to(a.q.scalar_type());
-    }
-  }
-  return affine_scan_step_torch(a, h);
+  return route_fused_step(a, h, {a.q, a.k, a.v, a.log_a}, affine_float32, affine_scan_step_cuda_supports,
+                          affine_scan_step_cuda, affine_scan_step_torch);
 }
 
 bool mlstm_step_cuda_supports(const MlstmStepArgs& a, const MlstmState& s) {
@@ -110,18 +120,15 @@ bool mlstm_step_cuda_supports(const MlstmStepArgs& a, const MlstmState& s) {
 
 void mlstm_step_cuda(const MlstmStepArgs& a, MlstmState& s, at::Tensor& out) {
   check_mlstm_step_args(a, s);
-  SCANLAB_CHECK(mlstm_step_cuda_supports(a, s),
-                "mlstm_step_cuda: unsupported arguments; expected float32 CUDA tensors on one device, ",
-                "a contiguous state (C, n, m) and K <= 1024, in a build with SCANLAB_WITH_CUDA");
-  const int64_t B = a.q.size(0), H = a.q.size(1), V = a.v.size(2);
-  check_step_out("mlstm_step_cuda", out, B, H, V);
+  check_fused_step_call("mlstm_step_cuda", mlstm_step_cuda_supports(a, s), "state (C, n, m)", kMaxKeyDim, a.q, a.v,
+                        out);
 #ifdef SCANLAB_WITH_CUDA
   auto q = a.q.contiguous(), k = a.k.contiguous(), v = a.v.contiguous();
   auto log_f = a.log_f.contiguous(), log_i = a.log_i.contiguous();
   cuda::MlstmStepParams p;
-  p.batch_heads = B * H;
+  p.batch_heads = a.q.size(0) * a.q.size(1);
   p.dk = static_cast<int>(a.q.size(2));
-  p.dv = static_cast<int>(V);
+  p.dv = static_cast<int>(a.v.size(2));
   p.q = q.data_ptr<float>();
   p.k = k.data_ptr<float>();
   p.v = v.data_ptr<float>();
@@ -136,17 +143,8 @@ void mlstm_step_cuda(const MlstmStepArgs& a, MlstmState& s, at::Tensor& out) {
 }
 
 at::Tensor mlstm_step(const MlstmStepArgs& a, MlstmState& s) {
-  if (kCudaBuild && s.C.is_cuda() && s.C.scalar_type() == at::kFloat &&
-      !step_needs_grad({a.q, a.k, a.v, a.log_f, a.log_i, s.C, s.n, s.m})) {
-    const MlstmStepArgs f{float32(a.q), float32(a.k), float32(a.v), float32(a.log_f), float32(a.log_i)};
-    s = {s.C.contiguous(), s.n.contiguous(), s.m.contiguous()};
-    if (mlstm_step_cuda_supports(f, s)) {
-      at::Tensor out = at::empty({f.q.size(0), f.q.size(1), f.v.size(2)}, f.q.options());
-      mlstm_step_cuda(f, s, out);
-      return out.to(a.q.scalar_type());
-    }
-  }
-  return mlstm_step_torch(a, s);
+  return route_fused_step(a, s, {a.q, a.k, a.v, a.log_f, a.log_i}, mlstm_float32, mlstm_step_cuda_supports,
+                          mlstm_step_cuda, mlstm_step_torch);
 }
 
 }  // namespace scanlab::ops

@@ -82,7 +82,7 @@ void check_against_reference(const Case& c, Use which, const at::Device& device,
   const AffineScanOut ref = affine_scan_ref(args_of(in));
   std::vector<at::Tensor> moved;
   for (const auto& t : in) moved.push_back(t.to(device, dtype));
-  const AffineScanOut fused = affine_scan_diagonal_v1(args_of(moved));
+  const AffineScanOut fused = affine_scan_diagonal_single_value(args_of(moved));
   EXPECT_EQ(fused.o.scalar_type(), dtype);
   EXPECT_LT(rel_err(ref.o, fused.o.cpu()), tol) << label(c) << " o on " << device;
   EXPECT_LT(rel_err(ref.h_final, fused.h_final.cpu()), tol) << label(c) << " h_final on " << device;
@@ -91,7 +91,7 @@ void check_against_reference(const Case& c, Use which, const at::Device& device,
       [&](const std::vector<at::Tensor>& x) { return loss_of(affine_scan_ref(args_of(x)), which, wo, wh); }, in);
   auto g_fused = grads_of(
       [&](const std::vector<at::Tensor>& x) {
-        return loss_of(affine_scan_diagonal_v1(args_of(x)), which, wo.to(device), wh.to(device)).cpu();
+        return loss_of(affine_scan_diagonal_single_value(args_of(x)), which, wo.to(device), wh.to(device)).cpu();
       },
       moved);
   const char* names[] = {"q", "k", "v", "log_a", "h0"};
@@ -136,7 +136,7 @@ TEST(DiagonalScan, TakesBroadcastSelectiveScanArguments) {
   auto run = [&](bool fused) {
     return [fused](const std::vector<at::Tensor>& t) {
       const AffineScanArgs a = selective_scan_args(t[0], t[1], t[2], t[3], t[4]);
-      const AffineScanOut o = fused ? affine_scan_diagonal_v1(a) : affine_scan_ref(a);
+      const AffineScanOut o = fused ? affine_scan_diagonal_single_value(a) : affine_scan_ref(a);
       return o.o.pow(2).sum() + o.h_final.sum();
     };
   };
@@ -148,7 +148,8 @@ TEST(DiagonalScan, ChunkedDispatchRoutesMambaShapesToIt) {
   const auto in = random_inputs({2, 19, 3, 4, 2.0, true}, 7);
   AffineScanArgs a = args_of(in);
   a.chunk_len = 8;
-  expect_close("affine_scan_chunked (V = 1) vs fused", affine_scan_diagonal_v1(a).o, affine_scan_chunked(a).o, 0.0);
+  expect_close("affine_scan_chunked (V = 1) vs fused", affine_scan_diagonal_single_value(a).o, affine_scan_chunked(a).o,
+               0.0);
 }
 
 TEST(DiagonalScan, RefusesOtherGatesAndWiderValues) {
@@ -158,19 +159,19 @@ TEST(DiagonalScan, RefusesOtherGatesAndWiderValues) {
   a.k = rng.randn({1, 4, 2, 3});
   a.v = rng.randn({1, 4, 2, 2});
   a.log_a = rng.log_gate({1, 4, 2, 3}, 2.0);
-  EXPECT_FALSE(affine_scan_diagonal_v1_supports(a));  // V = 2
+  EXPECT_FALSE(affine_scan_diagonal_single_value_supports(a));  // V = 2
   try {
-    affine_scan_diagonal_v1(a);
+    affine_scan_diagonal_single_value(a);
     ADD_FAILURE() << "V = 2 was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("v [B, T, H, 1]"), std::string::npos) << e.what();
   }
   a.v = rng.randn({1, 4, 2, 1});
-  EXPECT_TRUE(affine_scan_diagonal_v1_supports(a));
+  EXPECT_TRUE(affine_scan_diagonal_single_value_supports(a));
   a.log_a = rng.log_gate({1, 4, 2}, 2.0);  // scalar gate
-  EXPECT_FALSE(affine_scan_diagonal_v1_supports(a));
+  EXPECT_FALSE(affine_scan_diagonal_single_value_supports(a));
   a.log_a = at::Tensor();  // identity
-  EXPECT_FALSE(affine_scan_diagonal_v1_supports(a));
+  EXPECT_FALSE(affine_scan_diagonal_single_value_supports(a));
 }
 
 TEST(DiagonalScanCuda, MatchesCpuFloat64) {
