@@ -35,8 +35,10 @@ TaskEntry synthetic_entry(const char* name, Options (*read)(const nlohmann::json
           [read, name](const nlohmann::json& s, int64_t seq_len) -> std::unique_ptr<Task> {
             return std::make_unique<TaskType>(sized(read(s), seq_len, name));
           },
-          [read](const nlohmann::json& s) {  // the task itself says, made with one example a split
-            Options o = read(s);
+          [read, name](const nlohmann::json& s) {
+            // The configured size is checked as making the task would (so an experiment that cannot
+            // fit fails where its file is named); then the task itself says, made with one example a split.
+            Options o = sized(read(s), 0, name);
             o.num_train = o.num_val = 1;
             return TaskType(o).vocab_size();
           }};
