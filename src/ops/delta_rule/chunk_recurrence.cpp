@@ -54,11 +54,7 @@ struct Walk {
   at::Tensor states, w, final;
 };
 
-struct WalkArgs {
-  at::Tensor x, p, q, gamma, init, r;
-  double sign_p, sign_q;
-  bool reverse;
-};
+using WalkArgs = DeltaWalkOperands;  // the kernel's operands (chunk_recurrence.h), read by both walks
 
 Walk walk_torch(const WalkArgs& a) {
   const int64_t BH = a.p.size(0), NC = a.p.size(1), C = a.p.size(2), K = a.p.size(3), V = a.init.size(2);
