@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "core/check.h"
-#include "scan/duality_demo.h"
+#include "demos/duality_demo.h"
 #include "scan/mlp_agg.h"
 #include "scan/reference.h"
 #include "timing.h"
@@ -21,8 +21,8 @@ std::vector<ScanBenchRow> run_scan_bench(const ScanBenchOptions& opts, at::Devic
   SCANLAB_CHECK(opts.batch >= 1 && opts.dim >= 1, "--batch and --dim must be positive");
   for (int64_t n : opts.lengths) {
     SCANLAB_CHECK(n >= 1, "--lengths: ", n, " is not a positive length");
-    scan::check_scan_fits(n, opts.batch, opts.dim, 4.0, device,
-                          fmt::format("bench scan: --lengths {} x --batch {} x --dim {}", n, opts.batch, opts.dim));
+    demos::check_scan_fits(n, opts.batch, opts.dim, 4.0, device,
+                           fmt::format("bench scan: --lengths {} x --batch {} x --dim {}", n, opts.batch, opts.dim));
   }
   scan::RandomMlpAgg mlp(opts.dim, 2 * opts.dim, 7, at::kFloat, device);
   scan::TensorAgg agg = [&](const scan::TensorState& a, const scan::TensorState& b) { return mlp(a, b); };

@@ -3,12 +3,12 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "scan/duality_demo.h"
+#include "demos/duality_demo.h"
 
 namespace scanlab::cli {
 
 void register_demo(CLI::App& root, GlobalContext& ctx) {
-  auto opts = std::make_shared<scan::DualityDemoOptions>();
+  auto opts = std::make_shared<demos::DualityDemoOptions>();
   auto* cmd = root.add_subcommand("demo", "Show that the parallel prefix scan and the online scanner agree");
   cmd->add_option("--chunks", opts->chunks, "number of chunk states")
       ->capture_default_str()
@@ -18,7 +18,7 @@ void register_demo(CLI::App& root, GlobalContext& ctx) {
   cmd->callback([opts, &ctx] {
     const auto device = apply_runtime(ctx.runtime);
     opts->seed = ctx.runtime.seed;
-    std::cout << scan::format_duality_report(scan::run_duality_demo(*opts, device));
+    std::cout << demos::format_duality_report(demos::run_duality_demo(*opts, device));
   });
 }
 

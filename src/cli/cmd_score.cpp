@@ -3,12 +3,12 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "models/score.h"
+#include "infer/score.h"
 
 namespace scanlab::cli {
 
 void register_score(CLI::App& root, GlobalContext& ctx) {
-  auto opts = std::make_shared<models::ScoreOptions>();
+  auto opts = std::make_shared<infer::ScoreOptions>();
   auto* cmd = root.add_subcommand("score", "Mean next-token NLL and perplexity of a token file under a checkpoint");
   cmd->add_option("--checkpoint", opts->checkpoint, "model file or training checkpoint (init-model, train, export)")
       ->required()
@@ -27,7 +27,7 @@ void register_score(CLI::App& root, GlobalContext& ctx) {
   cmd->add_option("--dump-logits", opts->dump_logits, "write logits [T, V] and tokens [T] to this safetensors file");
   cmd->callback([opts, &ctx] {
     const auto device = apply_runtime(ctx.runtime);
-    std::cout << models::format_score_report(models::score(*opts, device));
+    std::cout << infer::format_score_report(infer::score(*opts, device));
   });
 }
 

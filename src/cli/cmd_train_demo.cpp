@@ -5,13 +5,13 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "demos/train_demo.h"
 #include "train/run_log.h"
-#include "train/train_demo.h"
 
 namespace scanlab::cli {
 
 void register_train_demo(CLI::App& root, GlobalContext& ctx) {
-  auto opts = std::make_shared<train::TrainDemoOptions>();
+  auto opts = std::make_shared<demos::TrainDemoOptions>();
   auto* cmd = root.add_subcommand("train-demo",
                                   "Train a small Transformer-PSM and GPT-2 to a target; accuracy through Agg and at "
                                   "longer lengths; stream = parallel; state bytes");
@@ -66,7 +66,7 @@ void register_train_demo(CLI::App& root, GlobalContext& ctx) {
     const auto device = apply_runtime(ctx.runtime);
     opts->seed = ctx.runtime.seed;
     opts->progress = opts->progress || train::stderr_is_tty();
-    std::cout << train::format_train_demo(*opts, train::run_train_demo(*opts, device));
+    std::cout << demos::format_train_demo(*opts, demos::run_train_demo(*opts, device));
   });
 }
 

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "dist/group.h"
-#include "models/affine_lm.h"
+#include "models/affine/affine_lm.h"
 #include "models/transformer_psm.h"
 #include "ops/affine_scan/affine_scan.h"
 #include "ops/affine_scan/mlstm.h"
@@ -56,7 +56,7 @@ class SeqParallel {
   // Returns this slice's outputs and the state after the whole sequence (every rank).
   ops::AffineScanOut affine_scan(const ops::AffineScanArgs& a);
 
-  // Affine-family language models (models::AffineLm, every mixer of models/affine_family.h): the
+  // Affine-family language models (models::AffineLm, every mixer of models/affine/affine_family.h): the
   // sequence's N = ⌈T/c⌉ chunks of c = chunk_len tokens split evenly, rank r holding the chunks
   // [⌊rN/P⌋, ⌊(r+1)N/P⌋), so each block is chunked as on one device and every rank has tokens when
   // N >= P (checked). The tokens [first, first + count) of rank `r`.

@@ -15,9 +15,9 @@
 
 #include <torch/nn/modules/linear.h>
 
-#include "models/gpt2_block.h"
+#include "models/layers/gpt2_block.h"
+#include "models/layers/token_embedding.h"
 #include "models/sequence_model.h"
-#include "models/token_embedding.h"
 
 namespace scanlab::models {
 

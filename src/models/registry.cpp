@@ -4,7 +4,7 @@
 
 #include "core/check.h"
 #include "core/registry.h"
-#include "models/affine_family.h"
+#include "models/affine/affine_family.h"
 #include "models/gpt2.h"
 #include "models/transformer_psm.h"
 

@@ -27,9 +27,9 @@
 
 #include "core/cuda_graph_call.h"
 #include "core/side_stream.h"
-#include "models/gpt2_block.h"
+#include "models/layers/gpt2_block.h"
+#include "models/layers/token_embedding.h"
 #include "models/sequence_model.h"
-#include "models/token_embedding.h"
 #include "scan/tensor_state.h"
 
 namespace scanlab::models {

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "core/check.h"
-#include "models/affine_family.h"
+#include "models/affine/affine_family.h"
 #include "models/transformer_psm.h"
 #include "scan/block_scan.h"
 

@@ -17,7 +17,7 @@
 #include "core/torch_compat.h"
 #include "dist/grad_sync.h"
 #include "dist/seq_parallel.h"
-#include "models/affine_lm.h"
+#include "models/affine/affine_lm.h"
 #include "models/checkpoint.h"
 #include "models/model_size.h"
 #include "models/registry.h"

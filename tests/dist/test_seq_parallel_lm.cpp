@@ -1,5 +1,5 @@
 // Sequence parallelism of the affine-family language models over loopback Gloo, ranks as threads
-// (dist/seq_parallel.h, SeqParallel::affine_lm_forward): every model of models/affine_family.h, in
+// (dist/seq_parallel.h, SeqParallel::affine_lm_forward): every model of models/affine/affine_family.h, in
 // float64 without dropout, one sequence of T tokens in chunks of c over P ranks (T = 37, c = 4:
 // ten chunks split 5/5, 3/3/4 and 2/3/2/3, the last chunk partial; T = 9, c = 2 over 4 ranks: blocks
 // of 2, 2, 2 and 3 tokens, so a short convolution's 3-token halo spans two ranks). Each rank's logits
@@ -16,8 +16,8 @@
 
 #include "dist/group.h"
 #include "dist/seq_parallel.h"
-#include "models/affine_family.h"
-#include "models/affine_lm.h"
+#include "models/affine/affine_family.h"
+#include "models/affine/affine_lm.h"
 #include "models/registry.h"
 #include "support/loopback_ranks.h"
 

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "models/gpt2_block.h"
+#include "models/layers/gpt2_block.h"
 #include "support/expect_close.h"
 
 namespace scanlab::models {

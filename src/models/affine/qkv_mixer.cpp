@@ -1,8 +1,8 @@
-#include "models/qkv_mixer.h"
+#include "models/affine/qkv_mixer.h"
 
 #include "core/check.h"
 #include "core/torch_compat.h"
-#include "models/affine_family.h"
+#include "models/affine/affine_family.h"
 #include "models/sequence_split.h"
 
 namespace scanlab::models {

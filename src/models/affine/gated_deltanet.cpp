@@ -4,8 +4,8 @@
 // as in Mamba2. The short convolutions of the paper's block are left out; the recurrence is exact.
 // Options: n_heads. Mixer parameters: q_proj, k_proj, v_proj, g_proj, o_proj, o_norm, b_proj, a_proj,
 // A_log, dt_bias.
-#include "models/affine_family.h"
-#include "models/qkv_mixer.h"
+#include "models/affine/affine_family.h"
+#include "models/affine/qkv_mixer.h"
 
 namespace scanlab::models {
 namespace {

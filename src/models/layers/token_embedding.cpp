@@ -1,4 +1,4 @@
-#include "models/token_embedding.h"
+#include "models/layers/token_embedding.h"
 
 #include <torch/nn/init.h>
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace scanlab::scan {
+namespace scanlab::demos {
 
 struct DualityDemoOptions {
   int64_t chunks = 100;  // states in the sequence
@@ -36,4 +36,4 @@ void check_scan_fits(int64_t chunks, int64_t batch, int64_t dim, double element_
                      const std::string& what);
 std::string format_duality_report(const DualityDemoReport& r);
 
-}  // namespace scanlab::scan
+}  // namespace scanlab::demos

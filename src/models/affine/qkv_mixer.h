@@ -6,7 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/nn/modules/linear.h>
 
-#include "models/affine_lm.h"
+#include "models/affine/affine_lm.h"
 #include "ops/affine_scan/affine_scan.h"
 #include "ops/affine_scan/mlstm.h"
 #include "ops/delta_rule/delta_rule.h"

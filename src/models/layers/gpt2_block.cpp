@@ -1,4 +1,4 @@
-#include "models/gpt2_block.h"
+#include "models/layers/gpt2_block.h"
 
 #include <ATen/core/grad_mode.h>
 

@@ -3,8 +3,8 @@
 // f_t = k_t v_tᵀ; q scaled by 1/√K; per-head norm and swish output gate.
 // Options: n_heads, gate_rank, gate_normalizer. Mixer parameters: q_proj, k_proj, v_proj, g_proj,
 // o_proj, o_norm, gk_down, gk_up.
-#include "models/affine_family.h"
-#include "models/qkv_mixer.h"
+#include "models/affine/affine_family.h"
+#include "models/affine/qkv_mixer.h"
 
 namespace scanlab::models {
 namespace {

@@ -4,9 +4,10 @@
 // gated RMSNorm y * silu(z), out_proj. The stream state is the conv buffer and the [H, N, P] scan state.
 // Options: n_heads, d_state, d_conv, expand. Mixer parameters: in_proj, conv, A_log, dt_bias, D,
 // norm, out_proj.
-#include "models/affine_family.h"
-#include "models/qkv_mixer.h"
-#include "models/ssm_options.h"
+#include "models/affine/affine_family.h"
+#include "models/affine/qkv_mixer.h"
+#include "models/affine/ssm_options.h"
+#include "models/layers/causal_conv.h"
 
 namespace scanlab::models {
 namespace {

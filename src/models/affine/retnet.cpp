@@ -5,8 +5,8 @@
 // Options: n_heads. Mixer parameters: q_proj, k_proj, v_proj, g_proj, o_proj, o_norm.
 #include <cmath>
 
-#include "models/affine_family.h"
-#include "models/qkv_mixer.h"
+#include "models/affine/affine_family.h"
+#include "models/affine/qkv_mixer.h"
 
 namespace scanlab::models {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace scanlab::train {
+namespace scanlab::demos {
 
 struct TrainDemoOptions {
   // Flip-flop state tracking (tasks/flip_flop.h) at T 32 with c 4: eight chunks, and with one write
@@ -64,4 +64,4 @@ std::vector<int64_t> train_demo_state_tokens(const TrainDemoOptions& opts);
 std::vector<TrainDemoRow> run_train_demo(const TrainDemoOptions& opts, at::Device device);
 std::string format_train_demo(const TrainDemoOptions& opts, const std::vector<TrainDemoRow>& rows);
 
-}  // namespace scanlab::train
+}  // namespace scanlab::demos

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "models/layers/rms_norm.h"
 #include "models/sequence_model.h"
 
 namespace scanlab::models {
@@ -50,29 +51,6 @@ class TokenMixer : public torch::nn::Module {
   // The zero state for `batch` sequences; `param` is any parameter (its dtype and device).
   virtual MixerState initial_state(int64_t batch, const at::Tensor& param) const = 0;
   virtual std::vector<std::string> state_names() const = 0;
-};
-
-class RmsNorm : public torch::nn::Module {
- public:
-  RmsNorm(int64_t dim, double eps);
-  at::Tensor forward(const at::Tensor& x) const;  // normalizes the last dim
-
- private:
-  double eps_;
-  at::Tensor weight_;
-};
-
-// Causal depthwise conv over T (Mamba's short conv). Its streaming state is the last W-1 inputs,
-// [B, W-1, C]; forward(x [B, T, C], state) prepends the state, so T = 1 is the decode step.
-class CausalConv : public torch::nn::Module {
- public:
-  CausalConv(int64_t channels, int64_t width);
-  at::Tensor forward(const at::Tensor& x, at::Tensor& state) const;
-  at::Tensor initial_state(int64_t batch, const at::Tensor& param) const;
-
- private:
-  int64_t channels_, width_;
-  at::Tensor weight_, bias_;  // [C, W], [C]
 };
 
 class SequenceSplit;

@@ -1,4 +1,4 @@
-#include "models/score.h"
+#include "infer/score.h"
 
 #include <fmt/format.h>
 #include <torch/utils.h>
@@ -18,17 +18,17 @@
 #include "models/model_size.h"
 #include "tokenize/tokenizer.h"
 
-namespace scanlab::models {
+namespace scanlab::infer {
 
 ScoreReport score(const ScoreOptions& o, const at::Device& device) {
   SCANLAB_CHECK(o.text_file.empty() != o.tokens_file.empty(), "score: give exactly one of --text and --tokens");
   SCANLAB_CHECK(o.mode == "parallel" || o.mode == "stream", "score: --mode '", o.mode,
                 "' is unknown; expected parallel or stream");
-  const ModelFile file = read_model_file(o.checkpoint);
-  auto model = load_model(file, o.checkpoint, device);
+  const models::ModelFile file = models::read_model_file(o.checkpoint);
+  auto model = models::load_model(file, o.checkpoint, device);
   std::vector<int64_t> ids;
   if (!o.text_file.empty()) {
-    ids = text_tokenizer(file, o.bpe_dir, "score --text")->encode(read_file(o.text_file));
+    ids = models::text_tokenizer(file, o.bpe_dir, "score --text")->encode(read_file(o.text_file));
   } else {
     ids = io::read_token_ids(o.tokens_file);
   }
@@ -38,7 +38,7 @@ ScoreReport score(const ScoreOptions& o, const at::Device& device) {
   const int64_t t = static_cast<int64_t>(ids.size());
   if (o.mode == "parallel")  // one forward over every token; a stream holds one token's activations
     check_fits_in_memory(
-        inference_bytes(file.config, 1, static_cast<double>(t)), device,
+        models::inference_bytes(file.config, 1, static_cast<double>(t)), device,
         fmt::format("score: a {} on {} tokens of {} in one forward (--mode parallel)", model->kind(), t, source));
   const at::Tensor tokens = at::tensor(ids, at::kLong).view({1, t}).to(device);
 
@@ -50,7 +50,7 @@ ScoreReport score(const ScoreOptions& o, const at::Device& device) {
     logits = model->forward(tokens)[0];
   } else {
     auto stream = model->start_stream(1);
-    logits = stream_logits(*stream, tokens, [&](const Stream& s) {
+    logits = models::stream_logits(*stream, tokens, [&](const models::Stream& s) {
       report.state_bytes_max = std::max(report.state_bytes_max, s.state_bytes());
     })[0];
     report.state_bytes_final = stream->state_bytes();
@@ -84,4 +84,4 @@ std::string format_score_report(const ScoreReport& r) {
   return os.str();
 }
 
-}  // namespace scanlab::models
+}  // namespace scanlab::infer

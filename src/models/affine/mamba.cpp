@@ -5,9 +5,10 @@
 // the scan, + D x, * silu(z), out_proj. The stream state is the conv buffer and the [E, N, 1] scan state.
 // Options: d_state, d_conv, expand, dt_rank (0: ceil(d_model / 16)). Mixer parameters: in_proj, conv,
 // x_proj, dt_proj, A_log, D, out_proj.
-#include "models/affine_family.h"
-#include "models/qkv_mixer.h"
-#include "models/ssm_options.h"
+#include "models/affine/affine_family.h"
+#include "models/affine/qkv_mixer.h"
+#include "models/affine/ssm_options.h"
+#include "models/layers/causal_conv.h"
 
 namespace scanlab::models {
 namespace {

@@ -1,4 +1,4 @@
-#include "scan/duality_demo.h"
+#include "demos/duality_demo.h"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,16 @@
 #include "scan/mlp_agg.h"
 #include "scan/reference.h"
 
-namespace scanlab::scan {
+namespace scanlab::demos {
+
+using scan::AggCounter;
+using scan::batch_tensor_agg;
+using scan::dyadic_exclusive_reference;
+using scan::RandomMlpAgg;
+using scan::ScanKind;
+using scan::TensorAgg;
+using scan::TensorOnlineScanner;
+using scan::TensorState;
 
 void check_scan_fits(int64_t chunks, int64_t batch, int64_t dim, double element_bytes, at::Device device,
                      const std::string& what) {
@@ -74,4 +83,4 @@ std::string format_duality_report(const DualityDemoReport& r) {
   return s;
 }
 
-}  // namespace scanlab::scan
+}  // namespace scanlab::demos

@@ -2,8 +2,8 @@
 // f_t = k_t v_tᵀ with feature map φ(x) = elu(x) + 1 on q and k, q scaled by 1/√K. Instead of the
 // φ(q)·z normalizer the per-head output RMSNorm keeps the scale (as fla's default does).
 // Options: n_heads. Mixer parameters: q_proj, k_proj, v_proj, g_proj, o_proj, o_norm.
-#include "models/affine_family.h"
-#include "models/qkv_mixer.h"
+#include "models/affine/affine_family.h"
+#include "models/affine/qkv_mixer.h"
 
 namespace scanlab::models {
 namespace {

@@ -7,12 +7,12 @@
 
 #include "core/atomic_file.h"
 #include "core/check.h"
+#include "infer/score.h"
 #include "io/safetensors.h"
 #include "io/token_files.h"
 #include "models/checkpoint.h"
-#include "models/score.h"
 
-namespace scanlab::models {
+namespace scanlab::infer {
 namespace {
 
 std::string temp_path(const std::string& tag) {
@@ -21,12 +21,12 @@ std::string temp_path(const std::string& tag) {
 
 TEST(Score, ParallelAndStreamAgreeAndMatchTheDumpedLogits) {
   at::manual_seed(2);
-  InitModelOptions init;
+  models::InitModelOptions init;
   init.model = "transformer_psm";
   init.preset = "small";
   init.dtype = "float64";
   init.out = temp_path("psm.safetensors");
-  init_model(init);
+  models::init_model(init);
   const std::string tokens_file = temp_path("tokens.txt"), dump = temp_path("logits.safetensors");
   write_file_atomically(tokens_file, "3 1 4 1 5 9 2 6\n5 3 5 8 9 7 9 3 2\n");
 
@@ -78,4 +78,4 @@ TEST(TokenFiles, Ids) {
 }
 
 }  // namespace
-}  // namespace scanlab::models
+}  // namespace scanlab::infer

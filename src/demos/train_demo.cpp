@@ -1,4 +1,4 @@
-#include "train/train_demo.h"
+#include "demos/train_demo.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,7 +12,15 @@
 #include "train/experiment.h"
 #include "train/trainer.h"
 
-namespace scanlab::train {
+namespace scanlab::demos {
+
+using train::EvalMode;
+using train::evaluate;
+using train::ExperimentConfig;
+using train::make_experiment_model;
+using train::parse_experiment;
+using train::RunControl;
+using train::train_model;
 namespace {
 
 nlohmann::json demo_task(const TrainDemoOptions& o) {
@@ -250,4 +258,4 @@ std::string format_train_demo(const TrainDemoOptions& o, const std::vector<Train
   return out.str();
 }
 
-}  // namespace scanlab::train
+}  // namespace scanlab::demos

@@ -1,7 +1,7 @@
 // Registry entries of the affine family (PSM paper §2): one model per file, all on the shared stack
 // of affine_lm.h. registry.cpp lists them in its table.
 #pragma once
-#include "models/affine_lm.h"
+#include "models/affine/affine_lm.h"
 #include "models/registry.h"
 
 namespace scanlab::models {

@@ -1,12 +1,13 @@
-#include "models/affine_lm.h"
+#include "models/affine/affine_lm.h"
 
 #include <ATen/core/grad_mode.h>
 
 #include "core/check.h"
 #include "core/cuda_graph_call.h"
-#include "models/affine_family.h"
+#include "models/affine/affine_family.h"
+#include "models/layers/swiglu.h"
+#include "models/layers/token_embedding.h"
 #include "models/sequence_split.h"
-#include "models/token_embedding.h"
 
 namespace scanlab::models {
 
@@ -58,45 +59,7 @@ at::Tensor split_heads(const at::Tensor& x, int64_t heads) {
 
 at::Tensor merge_heads(const at::Tensor& x) { return x.flatten(-2); }
 
-RmsNorm::RmsNorm(int64_t dim, double eps) : eps_(eps) { weight_ = register_parameter("weight", at::ones({dim})); }
-
-at::Tensor RmsNorm::forward(const at::Tensor& x) const {
-  return x * (x.pow(2).mean(-1, true) + eps_).rsqrt() * weight_;
-}
-
-CausalConv::CausalConv(int64_t channels, int64_t width) : channels_(channels), width_(width) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(width));
-  weight_ = register_parameter("weight", at::empty({channels, width}).uniform_(-bound, bound));
-  bias_ = register_parameter("bias", at::zeros({channels}));
-}
-
-at::Tensor CausalConv::initial_state(int64_t batch, const at::Tensor& param) const {
-  return at::zeros({batch, width_ - 1, channels_}, param.options());
-}
-
-at::Tensor CausalConv::forward(const at::Tensor& x, at::Tensor& state) const {
-  const int64_t T = x.size(1);
-  // [B, W-1+T, C]; under sequence parallelism the W-1 inputs before the block come from the ranks before
-  SequenceSplit* split = active_sequence_split();
-  auto padded = split ? split->with_halo(x, width_ - 1) : at::cat({state.to(x.scalar_type()), x}, 1);
-  at::Tensor y = bias_.expand_as(x);
-  for (int64_t w = 0; w < width_; ++w) y = y + padded.narrow(1, w, T) * weight_.select(1, w);
-  state = padded.narrow(1, T, width_ - 1);
-  return y;
-}
-
 namespace {
-
-class SwiGlu : public torch::nn::Module {
- public:
-  SwiGlu(int64_t dim, int64_t hidden)
-      : gate_proj(register_module("gate_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, hidden).bias(false)))),
-        up_proj(register_module("up_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, hidden).bias(false)))),
-        down_proj(register_module("down_proj", torch::nn::Linear(torch::nn::LinearOptions(hidden, dim).bias(false)))) {}
-  at::Tensor forward(const at::Tensor& x) { return down_proj(at::silu(gate_proj(x)) * up_proj(x)); }
-
-  torch::nn::Linear gate_proj, up_proj, down_proj;
-};
 
 class Block : public torch::nn::Module {
  public:

@@ -3,8 +3,8 @@
 // mlstm.h); k scaled by 1/√K; per-head norm and a sigmoid output gate (the xLSTM o_t).
 // Forget biases start in [3, 6] so that early training remembers (as in xLSTM).
 // Options: n_heads. Mixer parameters: q_proj, k_proj, v_proj, g_proj, o_proj, o_norm, i_proj, f_proj.
-#include "models/affine_family.h"
-#include "models/qkv_mixer.h"
+#include "models/affine/affine_family.h"
+#include "models/affine/qkv_mixer.h"
 
 namespace scanlab::models {
 namespace {

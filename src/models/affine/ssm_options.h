@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "models/affine_lm.h"
+#include "models/affine/affine_lm.h"
 
 namespace scanlab::models {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-namespace scanlab::models {
+namespace scanlab::infer {
 
 struct ScoreOptions {
   std::string checkpoint;
@@ -31,4 +31,4 @@ struct ScoreReport {
 ScoreReport score(const ScoreOptions& o, const at::Device& device);
 std::string format_score_report(const ScoreReport& r);
 
-}  // namespace scanlab::models
+}  // namespace scanlab::infer
