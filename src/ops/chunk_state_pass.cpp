@@ -10,6 +10,7 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include "ops/cuda/chunk_state_pass_launch.h"
+#include "ops/launch_check.h"
 #endif
 
 namespace scanlab::ops {
@@ -88,8 +89,7 @@ Pass run_pass(const at::Tensor& u_in, const at::Tensor& decay_in, const at::Tens
     p.init = init.data_ptr<float>();
     p.states = out.states.data_ptr<float>();
     p.final_state = out.final.data_ptr<float>();
-    const cudaError_t err = cuda::launch_chunk_state_pass(p, at::cuda::getCurrentCUDAStream().stream());
-    SCANLAB_CHECK(err == cudaSuccess, "chunk_state_pass: kernel launch failed: ", cudaGetErrorString(err));
+    check_launch(cuda::launch_chunk_state_pass(p, at::cuda::getCurrentCUDAStream().stream()), "chunk_state_pass");
     return out;
   }
 #endif

@@ -22,18 +22,13 @@
 #include "ops/op_common.h"
 
 #ifdef SCANLAB_WITH_CUDA
-#include <cuda_runtime_api.h>
+#include "ops/launch_check.h"
 #endif
 
 namespace scanlab::ops {
 
 #ifdef SCANLAB_WITH_CUDA
 constexpr bool kCudaBuild = true;
-
-// A launcher's error as a scanlab::Error naming the op.
-inline void check_launch(const char* op, cudaError_t err) {
-  SCANLAB_CHECK(err == cudaSuccess, op, ": kernel launch failed: ", cudaGetErrorString(err));
-}
 #else
 constexpr bool kCudaBuild = false;
 #endif

@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "ops/affine_scan/cuda/chunk_gate_launch.h"
+#include "ops/launch_check.h"
 
 namespace scanlab::ops::chunk_kernels {
 
@@ -47,11 +48,6 @@ void set_inputs(Params& p, const cuda::ChunkGateDims& d, const at::Tensor& q, co
   p.k = k.data_ptr();
   p.v = v.data_ptr();
   p.g = data_or_null(g);
-}
-
-// A launcher's error as a scanlab::Error naming the op and the kernels.
-inline void check_launch(cudaError_t err, const char* op, const char* what) {
-  SCANLAB_CHECK(err == cudaSuccess, op, ": ", what, " failed: ", cudaGetErrorString(err));
 }
 
 }  // namespace scanlab::ops::chunk_kernels

@@ -13,6 +13,7 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include "ops/affine_scan/cuda/launch.h"
+#include "ops/launch_check.h"
 #endif
 
 namespace scanlab::ops {
@@ -116,10 +117,6 @@ cuda::DiagonalScanParams cuda_params(const at::Tensor& q, const at::Tensor& k, c
   p.checkpoints = ck.data_ptr<float>();
   return p;
 }
-
-void check_launch(const char* what, cudaError_t err) {
-  SCANLAB_CHECK(err == cudaSuccess, what, ": kernel launch failed: ", cudaGetErrorString(err));
-}
 #endif
 
 template <typename S>
@@ -144,8 +141,8 @@ class DiagonalScanFunction : public torch::autograd::Function<DiagonalScanFuncti
       p.h0 = h0.data_ptr<float>();
       p.o = o.data_ptr<float>();
       p.h_final = h_final.data_ptr<float>();
-      check_launch("diagonal scan forward",
-                   cuda::launch_diagonal_scan_forward(p, at::cuda::getCurrentCUDAStream().stream()));
+      check_launch(cuda::launch_diagonal_scan_forward(p, at::cuda::getCurrentCUDAStream().stream()),
+                   "diagonal scan forward");
 #endif
     } else {
       AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "diagonal_scan_forward", [&] {
@@ -176,8 +173,8 @@ class DiagonalScanFunction : public torch::autograd::Function<DiagonalScanFuncti
       p.d_v = dv.data_ptr<float>();
       p.d_log_a = dla.data_ptr<float>();
       p.d_h0 = dh0.data_ptr<float>();
-      check_launch("diagonal scan backward",
-                   cuda::launch_diagonal_scan_backward(p, at::cuda::getCurrentCUDAStream().stream()));
+      check_launch(cuda::launch_diagonal_scan_backward(p, at::cuda::getCurrentCUDAStream().stream()),
+                   "diagonal scan backward");
 #endif
     } else {
       AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "diagonal_scan_backward", [&] {

@@ -104,7 +104,7 @@ void affine_scan_step_cuda(const AffineStepArgs& a, at::Tensor& h, at::Tensor& o
   p.log_a = log_a.defined() ? log_a.data_ptr<float>() : nullptr;
   p.state = h.data_ptr<float>();
   p.out = out.data_ptr<float>();
-  check_launch("affine_scan_step_cuda", cuda::launch_affine_scan_step(p, at::cuda::getCurrentCUDAStream().stream()));
+  check_launch(cuda::launch_affine_scan_step(p, at::cuda::getCurrentCUDAStream().stream()), "affine_scan_step_cuda");
 #endif
 }
 
@@ -138,7 +138,7 @@ void mlstm_step_cuda(const MlstmStepArgs& a, MlstmState& s, at::Tensor& out) {
   p.n = s.n.data_ptr<float>();
   p.m = s.m.data_ptr<float>();
   p.out = out.data_ptr<float>();
-  check_launch("mlstm_step_cuda", cuda::launch_mlstm_step(p, at::cuda::getCurrentCUDAStream().stream()));
+  check_launch(cuda::launch_mlstm_step(p, at::cuda::getCurrentCUDAStream().stream()), "mlstm_step_cuda");
 #endif
 }
 

@@ -51,7 +51,7 @@ void delta_rule_step_cuda(const DeltaRuleStepArgs& a, at::Tensor& h, at::Tensor&
   p.log_a = log_a.defined() ? log_a.data_ptr<float>() : nullptr;
   p.state = h.data_ptr<float>();
   p.out = out.data_ptr<float>();
-  check_launch("delta_rule_step_cuda", cuda::launch_delta_rule_step(p, at::cuda::getCurrentCUDAStream().stream()));
+  check_launch(cuda::launch_delta_rule_step(p, at::cuda::getCurrentCUDAStream().stream()), "delta_rule_step_cuda");
 #endif
 }
 
