@@ -111,6 +111,8 @@ at::Tensor Gpt2AttentionImpl::attention(const at::Tensor& q, const at::Tensor& k
     y = at::scaled_dot_product_attention(
         q, k, v, mask.defined() && !as_causal ? c10::optional<at::Tensor>(mask) : c10::nullopt, p, as_causal);
   }
+#else
+  (void)causal;  // only SDPA reads it: the portable path below takes the mask as given
 #endif
   if (!y.defined()) {
     at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
