@@ -50,22 +50,25 @@ struct FusedOff {
   ~FusedOff() { ops::set_fused_chunked_kernels(was); }
 };
 
-// Turns the delta rules' TF32 recurrence walk on for a scope (path "tf32-walk").
-struct Tf32WalkOn {
+// Sets whether the delta rules' recurrence walks may take TF32 tensor cores, for a scope (paths
+// "tf32-walk" and "float32-walk").
+struct WalkTf32 {
   bool was = ops::delta_walk_tf32();
-  Tf32WalkOn() { ops::set_delta_walk_tf32(true); }
-  ~Tf32WalkOn() { ops::set_delta_walk_tf32(was); }
+  explicit WalkTf32(bool on) { ops::set_delta_walk_tf32(on); }
+  ~WalkTf32() { ops::set_delta_walk_tf32(was); }
 };
 
 // `path` "torch" forces the device-generic torch form where an op also has fused kernels; "recurrence"
 // runs the delta rules with only their state recurrence as a kernel (the fused kernels turned off);
-// "tf32-walk" runs the delta rules' fused kernels with their walks on TF32 tensor cores;
+// "tf32-walk" and "float32-walk" run the delta rules' fused kernels with their walks allowed TF32
+// tensor cores (the default, taken where the launcher finds them faster) or kept in float32 FMA;
 // `state_segments` > 0 forces that many runs of the fused kernels' state passes. A defined `cu_seqlens`
 // makes the call a packed varlen one (B = 1, T = total; the *_varlen entry points, path auto).
 OpCall make_call(const ops::OpEntry& op, int64_t B, int64_t T, int64_t H, int64_t D, int64_t C, at::ScalarType dtype,
                  at::Device device, bool grad, const std::string& path = "auto", int state_segments = 0,
                  const at::Tensor& cu_seqlens = {}) {
-  const bool torch_path = path == "torch", recurrence = path == "recurrence", tf32 = path == "tf32-walk";
+  const bool torch_path = path == "torch", recurrence = path == "recurrence";
+  const bool walk_forced = path == "tf32-walk" || path == "float32-walk";
   // The registry's default draw (q·0.1, unit-norm keys, log-sigmoid gates near 1, sigmoid beta), in
   // float32 on the device, cast to `dtype`.
   ops::OpDraw draw;
@@ -80,14 +83,17 @@ OpCall make_call(const ops::OpEntry& op, int64_t B, int64_t T, int64_t H, int64_
     if (torch_path) return op.chunked_torch(a).all();
     std::optional<FusedOff> off;
     if (recurrence) off.emplace();
-    std::optional<Tf32WalkOn> tf32_on;
-    if (tf32) tf32_on.emplace();
+    std::optional<WalkTf32> walk;
+    if (walk_forced) walk.emplace(path == "tf32-walk");
     if (state_segments > 0 && op.chunked_segments) return op.chunked_segments(a, state_segments).all();
     return op.chunked(a).all();
   };
   c.label = torch_path ? "torch" : op.route(ops::OpArgs{c.inputs, {}, C}, !recurrence);
   c.fused = c.label != "torch";
-  if (tf32) c.label = op.name.find("delta_rule") != std::string::npos && c.label == "fused" ? "fused, tf32 walk" : "-";
+  if (walk_forced)
+    c.label = op.name.find("delta_rule") != std::string::npos && c.label == "fused"
+                  ? (path == "tf32-walk" ? "fused, tf32 walk" : "fused, float32 walk")
+                  : "-";
   if (cu_seqlens.defined()) c.label += ", varlen";
   return c;
 }
@@ -194,8 +200,8 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
   SCANLAB_CHECK(!o.varlen || (o.paths == std::vector<std::string>{"auto"} && o.state_segments == 0),
                 "bench ops: --varlen runs the routed entry points only; expected --paths auto and --state-segments 0");
   for (const auto& p : o.paths)
-    SCANLAB_CHECK(p == "auto" || p == "torch" || p == "recurrence" || p == "tf32-walk", "bench ops: --paths '", p,
-                  "': expected auto, torch, recurrence or tf32-walk");
+    SCANLAB_CHECK(p == "auto" || p == "torch" || p == "recurrence" || p == "tf32-walk" || p == "float32-walk",
+                  "bench ops: --paths '", p, "': expected auto, torch, recurrence, tf32-walk or float32-walk");
   if (!o.dump_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.dump_dir, ec);
@@ -214,12 +220,12 @@ std::vector<OpsBenchRow> run_ops_bench(const OpsBenchOptions& o, at::Device devi
         const bool has_fused = make_call(op, 1, 1, H, D, o.chunk, dtype, device, false).fused;
         const bool has_recurrence =
             make_call(op, 1, 1, H, D, o.chunk, dtype, device, false, "recurrence").label == "recurrence";
-        const bool has_tf32_walk = make_call(op, 1, 1, H, D, o.chunk, dtype, device, false, "tf32-walk").label != "-";
+        const bool has_walks = make_call(op, 1, 1, H, D, o.chunk, dtype, device, false, "tf32-walk").label != "-";
         for (const auto& path : o.paths) {
           for (const auto& pass : o.passes) {
             if (path == "torch" && !has_fused && o.paths.size() > 1) continue;
             if (path == "recurrence" && !has_recurrence) continue;
-            if (path == "tf32-walk" && !has_tf32_walk) continue;
+            if ((path == "tf32-walk" || path == "float32-walk") && !has_walks) continue;
             const bool backward = pass == "fwdbwd";
             at::Tensor cu;  // varlen: B sequences of mean length T packed into one [1, B·T] call
             int64_t longest = 0;

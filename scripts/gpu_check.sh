@@ -166,8 +166,8 @@ run_fused() {
   echo "== bench ops, fused vs torch (exit $?)"; grep -E "^\| (linear_attn|scalar_gate|gla)" "$OUT/ops_fused.md"
   # The delta rules: the fused kernels (auto, rows "fused"), the state recurrence kernel alone with batched
   # torch ops around it (rows "recurrence") and the loop of two products per chunk (torch).
-  # tf32-walk: the fused kernels with the recurrence walks on TF32 tensor cores (set_delta_walk_tf32).
-  ./$BUILD/scanlab --device cuda bench ops --ops delta_rule,gated_delta_rule --paths auto,tf32-walk,recurrence,torch -r 10 > "$OUT/ops_delta.md" 2>&1
+  # auto: the walks on TF32 tensor cores where faster (the default); float32-walk: float32 FMA throughout.
+  ./$BUILD/scanlab --device cuda bench ops --ops delta_rule,gated_delta_rule --paths auto,float32-walk,recurrence,torch -r 10 > "$OUT/ops_delta.md" 2>&1
   echo "== bench ops, delta rules, fused (float32 / TF32 walk) vs recurrence kernel vs torch loop (exit $?)"; grep -E "^\| (delta_rule|gated_delta_rule)" "$OUT/ops_delta.md"
   # The same fused cells with each state pass in one walk: the split's side-by-side. At S1 on 132 SMs
   # the device's choice splits T 16384 (B 1: 32-64 state tiles) and T 4096 at 32 x 64 (128 tiles),

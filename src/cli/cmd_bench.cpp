@@ -129,9 +129,10 @@ void register_bench(CLI::App& root, GlobalContext& ctx) {
   ops->add_option(
          "--paths", op->paths,
          "auto (fused CUDA kernels where they take the arguments), torch (the batched torch form), recurrence "
-         "(delta rules only: the kernel of the state recurrence over chunks, the rest torch ops), tf32-walk (delta "
-         "rules only: the fused kernels with the recurrence walks on TF32 tensor cores); several for a "
-         "side-by-side")
+         "(delta rules only: the kernel of the state recurrence over chunks, the rest torch ops), tf32-walk / "
+         "float32-walk "
+         "(delta rules only: the fused kernels with the recurrence walks allowed TF32 tensor cores where faster, "
+         "the default, or kept in float32 FMA); several for a side-by-side")
       ->delimiter(',')
       ->capture_default_str();
   ops->add_option("--state-segments", op->state_segments,

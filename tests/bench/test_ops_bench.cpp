@@ -63,7 +63,7 @@ TEST(OpsBench, PathsColumnSaysWhatRan) {
     run_ops_bench(o, at::kCPU);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--paths 'cuda': expected auto, torch, recurrence or tf32-walk"),
+    EXPECT_NE(std::string(e.what()).find("--paths 'cuda': expected auto, torch, recurrence, tf32-walk or float32-walk"),
               std::string::npos)
         << e.what();
   }

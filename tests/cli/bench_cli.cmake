@@ -17,7 +17,7 @@ expect_error("--seed: got 18446744073709551616; expected an integer" --seed 1844
 expect_error("--threads: got 100000; expected 0 \\(all cores\\) or 1\\.\\." --threads 100000 demo)
 expect_error("--chunks: Value zero could not be converted|chunks" demo --chunks zero)
 expect_error("--paths 'fast': expected auto or torch" bench train-step --lengths 8 --width 16 --paths auto,fast)
-expect_error("--paths 'cuda': expected auto, torch, recurrence or tf32-walk" bench ops --paths cuda --tokens 64 --lengths 32 --heads 2 --dim 8)
+expect_error("--paths 'cuda': expected auto, torch, recurrence, tf32-walk or float32-walk" bench ops --paths cuda --tokens 64 --lengths 32 --heads 2 --dim 8)
 expect_error("--dtype bfloat16 is CUDA autocast .* needs --device cuda" --device cpu bench train-step --lengths 8 --dtype bfloat16)
 expect_error("unknown op 'flash'; known ops: linear_attn, scalar_gate, gla, mlstm, delta_rule, gated_delta_rule"
              bench ops --ops gla,flash --tokens 64 --lengths 32 --heads 2 --dim 8)

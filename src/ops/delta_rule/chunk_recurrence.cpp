@@ -23,6 +23,7 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include "ops/delta_rule/cuda/delta_chunk_recurrence_launch.h"
+#include "ops/launch_check.h"
 #endif
 
 namespace scanlab::ops {
@@ -158,6 +159,7 @@ void delta_chunk_recurrence_launch(const DeltaWalkOperands& a, const at::Tensor&
   prm.dv = static_cast<int>(states.size(3));
   prm.reverse = a.reverse ? 1 : 0;
   prm.tf32 = a.tf32 ? 1 : 0;
+  prm.tile_v = a.tf32_tile_v;
   prm.sign_p = static_cast<float>(a.sign_p);
   prm.sign_q = static_cast<float>(a.sign_q);
   if (a.x.defined()) prm.x = operand(a.x);
@@ -169,8 +171,8 @@ void delta_chunk_recurrence_launch(const DeltaWalkOperands& a, const at::Tensor&
   prm.states = states.data_ptr<float>();
   prm.w = w.data_ptr<float>();
   prm.final_state = final_state.data_ptr<float>();
-  const cudaError_t err = cuda::launch_delta_chunk_recurrence(prm, at::cuda::getCurrentCUDAStream().stream());
-  SCANLAB_CHECK(err == cudaSuccess, "delta_chunk_recurrence: kernel launch failed: ", cudaGetErrorString(err));
+  check_launch(cuda::launch_delta_chunk_recurrence(prm, at::cuda::getCurrentCUDAStream().stream()),
+               "delta_chunk_recurrence");
 #else
   (void)a;
   (void)states;

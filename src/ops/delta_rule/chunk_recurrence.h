@@ -42,6 +42,7 @@ struct DeltaWalkOperands {
   double sign_p, sign_q;
   bool reverse;
   bool tf32 = false;
+  int tf32_tile_v = 0;  // columns of V per block of the TF32 walk (16, 32, 64); 0: the launcher's choice
 };
 void delta_chunk_recurrence_launch(const DeltaWalkOperands& a, const at::Tensor& states, const at::Tensor& w,
                                    const at::Tensor& final_state);

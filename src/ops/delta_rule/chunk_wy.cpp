@@ -5,9 +5,10 @@
 // the backward's math (the kernels' .cu headers state the same formulas).
 //   forward:  prepare (the UT transform per chunk), the recurrence walk, output
 //   backward: output_backward, the recurrence walk from the last chunk, prepare_backward
-// With set_delta_walk_tf32 both walks take the recurrence kernel's TF32 tensor-core products: their
-// operands come from bf16 inputs, and by its FMA count the float32 walk alone costs more than fla's
-// whole op (2 K·C·V FMA per chunk and head on CUDA cores).
+// Both walks take the recurrence kernel's TF32 tensor-core variant where it is the faster one (the
+// default; set_delta_walk_tf32(false) keeps float32 FMA): their operands come from bf16 inputs, which
+// TF32 rounds finer than they are, and with 64 columns a block the walk took 15% off the forward
+// where the blocks fill the GPU (docs/performance.md section 1f).
 // β per chunk and the cumulative log gate inside each 64-token chunk are taken with torch ops before
 // the Function (autograd turns its dL/dβ and dL/dg into dL/dβ and dL/dlog a by itself). The forward
 // keeps for the backward what the recurrence walk produced and consumed (Y, K̃, γ, the float32 entering
@@ -303,7 +304,7 @@ DeltaRuleOut apply(const DeltaRuleArgs& a, bool use_kernels, bool poison) {
 }  // namespace
 
 namespace {
-std::atomic<bool> g_walk_tf32{false};
+std::atomic<bool> g_walk_tf32{true};
 }  // namespace
 
 void set_delta_walk_tf32(bool on) { g_walk_tf32 = on; }

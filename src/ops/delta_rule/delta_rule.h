@@ -50,9 +50,10 @@ bool delta_rule_chunked_cuda_supports(const DeltaRuleArgs& a);
 // throws scanlab::Error.
 bool delta_rule_chunked_wy_cuda_supports(const DeltaRuleArgs& a);
 DeltaRuleOut delta_rule_chunked_wy_cuda(const DeltaRuleArgs& a, bool poison_outputs = false);
-// Process-wide: whether the fused path's two recurrence walks take the TF32 tensor-core variant of the
-// walk kernel (cuda/delta_chunk_recurrence.cu). Off by default until it has been timed against the
-// float32 walk and fla on a GPU; the tests run the fused path both ways.
+// Process-wide: whether the fused path's two recurrence walks may take the TF32 tensor-core variant
+// of the walk kernel (cuda/delta_chunk_recurrence.cu), which its launcher picks only where it is the
+// faster walk (enough blocks to fill the GPU). On by default (measured: docs/performance.md section
+// 1f); off keeps float32 FMA throughout. The tests run the fused path both ways.
 void set_delta_walk_tf32(bool on);
 bool delta_walk_tf32();
 // The same autograd Function with its six stages as torch ops (any device and dtype; chunk_wy.cpp):

@@ -124,26 +124,33 @@ TEST(DeltaChunkRecurrenceCuda, Tf32WalkMatchesFloat64LoopWithinTf32Rounding) {
       delta_chunk_recurrence_launch(a, out.entering, out.u, out.final);
       return out;
     };
-    const DeltaWalkOperands fwd{in.x.contiguous(), in.y.contiguous(), in.k_state, in.gamma, in.h0, {}, -1.0, 1.0, false,
-                                /*tf32=*/true};
-    const auto out = run(fwd, true), again = run(fwd, false);
-    const std::vector<std::pair<const char*, std::pair<at::Tensor, at::Tensor>>> outputs = {
-        {"entering", {ref.entering, out.entering}}, {"u", {ref.u, out.u}}, {"final", {ref.final, out.final}}};
-    for (const auto& [name, pair] : outputs) {
-      ASSERT_TRUE(pair.second.isfinite().all().item<bool>()) << name << " has NaN or inf (an element never written?)";
-      EXPECT_LT(rel_rms(pair.first, pair.second.to(at::kCPU, at::kDouble)), 5e-3) << name;
+    // Every tile width the launcher may take (0: its own choice), each with V tiles cut at the edge
+    // where V is not a multiple of the width.
+    for (const int width : {0, 16, 32, 64}) {
+      SCOPED_TRACE("columns per block " + std::to_string(width));
+      DeltaWalkOperands fwd{in.x.contiguous(), in.y.contiguous(), in.k_state, in.gamma, in.h0, {}, -1.0, 1.0, false,
+                            /*tf32=*/true};
+      fwd.tf32_tile_v = width;
+      const auto out = run(fwd, true), again = run(fwd, false);
+      const std::vector<std::pair<const char*, std::pair<at::Tensor, at::Tensor>>> outputs = {
+          {"entering", {ref.entering, out.entering}}, {"u", {ref.u, out.u}}, {"final", {ref.final, out.final}}};
+      for (const auto& [name, pair] : outputs) {
+        ASSERT_TRUE(pair.second.isfinite().all().item<bool>()) << name << " has NaN or inf (an element never written?)";
+        EXPECT_LT(rel_rms(pair.first, pair.second.to(at::kCPU, at::kDouble)), 5e-3) << name;
+      }
+      EXPECT_TRUE(at::equal(out.u, again.u) && at::equal(out.final, again.final)) << "runs differ";
+      // The backward's walk: from the last chunk, x = dU, p = K̃, q = Y, r = dH, init = dh_final.
+      Rng rng(7);
+      const at::Tensor du = rng.randn({c.BH, c.NC, c.C, c.V}).to(opts), dh = rng.randn({c.BH, c.NC, c.K, c.V}).to(opts);
+      DeltaWalkOperands bwd{du, in.k_state, in.y.contiguous(), in.gamma, in.h0, dh, 1.0, -1.0, true, /*tf32=*/true};
+      bwd.tf32_tile_v = width;
+      const auto tc = run(bwd, true);
+      bwd.tf32 = false;
+      const auto f32 = run(bwd, false);
+      EXPECT_LT(rel_rms(f32.entering.to(at::kDouble), tc.entering.to(at::kDouble)), 5e-3) << "reverse: states";
+      EXPECT_LT(rel_rms(f32.u.to(at::kDouble), tc.u.to(at::kDouble)), 5e-3) << "reverse: w";
+      EXPECT_LT(rel_rms(f32.final.to(at::kDouble), tc.final.to(at::kDouble)), 5e-3) << "reverse: final";
     }
-    EXPECT_TRUE(at::equal(out.u, again.u) && at::equal(out.final, again.final)) << "runs differ";
-    // The backward's walk: from the last chunk, x = dU, p = K̃, q = Y, r = dH, init = dh_final.
-    Rng rng(7);
-    const at::Tensor du = rng.randn({c.BH, c.NC, c.C, c.V}).to(opts), dh = rng.randn({c.BH, c.NC, c.K, c.V}).to(opts);
-    DeltaWalkOperands bwd{du, in.k_state, in.y.contiguous(), in.gamma, in.h0, dh, 1.0, -1.0, true, /*tf32=*/true};
-    const auto tc = run(bwd, true);
-    bwd.tf32 = false;
-    const auto f32 = run(bwd, false);
-    EXPECT_LT(rel_rms(f32.entering.to(at::kDouble), tc.entering.to(at::kDouble)), 5e-3) << "reverse: states";
-    EXPECT_LT(rel_rms(f32.u.to(at::kDouble), tc.u.to(at::kDouble)), 5e-3) << "reverse: w";
-    EXPECT_LT(rel_rms(f32.final.to(at::kDouble), tc.final.to(at::kDouble)), 5e-3) << "reverse: final";
   }
 }
 

@@ -3,8 +3,8 @@
 // ops/delta_rule/chunk_recurrence.cpp and ops/delta_rule/chunk_wy.cpp (the shared memory its
 // supports() needs) include it.
 //
-// One walk over the chunks, in order (forward) or from the last (backward), per (bh, tile of 16 or 32
-// columns of V):
+// One walk over the chunks, in order (forward) or from the last (backward), per (bh, tile of columns of
+// V):
 //   s <- init;  for each chunk n of the walk:
 //     states[n] = s
 //     W_n = X_n + sign_p · P_n s                       [C, V] = [C, V] + [C, K]·[K, V]
@@ -25,7 +25,7 @@ namespace scanlab::ops::cuda {
 
 constexpr int kDeltaRecMaxKey = 128;   // K <= 128 (state tile [128, 16 or 32] floats on chip)
 constexpr int kDeltaRecMaxChunk = 64;  // C <= 64
-constexpr int kDeltaRecTileV = 16;     // columns of V per block of the float32 walk (TF32: 16 or 32)
+constexpr int kDeltaRecTileV = 16;     // columns of V per block of the float32 walk (TF32: 16 to 64)
 
 // K and V multiples of 4 (16-byte vectors), K <= 128, 1 <= C <= 64.
 inline bool delta_chunk_recurrence_dims_supported(long long dk, long long dv, long long chunk) {
@@ -43,7 +43,10 @@ struct DeltaChunkRecurrenceParams {
   long long batch_heads = 0;
   int chunks = 0, chunk_len = 0, dk = 0, dv = 0;
   int reverse = 0;
-  int tf32 = 0;  // 1: the products on tensor cores in TF32 (the fused bf16 path), 0: float32 FMA
+  // 1: the products on tensor cores in TF32 where that is the faster walk (the fused bf16 path);
+  // 0: float32 FMA.
+  int tf32 = 0;
+  int tile_v = 0;  // TF32 only: columns of V per block, 16, 32 or 64 (forced); 0 lets the launcher choose
   float sign_p = -1.f, sign_q = 1.f;
   DeltaRecOperand x, p, q;
   const float* gamma = nullptr;
@@ -56,6 +59,11 @@ struct DeltaChunkRecurrenceParams {
 
 // Dynamic shared memory the walk needs for this key dim (K <= 64 and K <= 128 have one kernel each).
 size_t delta_chunk_recurrence_smem_bytes(int dk);
+
+// The columns of V per block the TF32 walk takes for p on a device with this many SMs and this much
+// opt-in shared memory per block (p.tile_v when it names a width), or 0 where the float32 walk is
+// the faster one (too few blocks to fill the GPU).
+int delta_chunk_recurrence_tc_tile_v(const DeltaChunkRecurrenceParams& p, int sms, size_t smem_per_block);
 
 // Returns the launch error (cudaSuccess when the kernel was queued).
 cudaError_t launch_delta_chunk_recurrence(const DeltaChunkRecurrenceParams& p, cudaStream_t stream);
