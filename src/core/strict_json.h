@@ -6,11 +6,13 @@
 // A key absent from the object leaves its field at the default.
 //
 // Example (a model's options):
-//   StrictJson r(config, "gpt2 config");
-//   r.expect("model", "gpt2");
+//   StrictJson r(config, "transformer_psm config");
+//   r.expect("model", "transformer_psm");
 //   r.read_at_least("n_embd", o.n_embd, 1);
-//   r.read_choice("agg_mask", o.agg_mask, {"bidirectional", "causal"});
+//   kAggMasks.read(r, "agg_mask", o.agg_mask);  // a closed choice, read once into its enum (core/enum_names.h)
 //   r.finish();
+// (read_choice keeps a closed choice as its word, for the few that stay strings: an LM task's
+// "tokenizer", an eval section's "mode".)
 #pragma once
 #include <nlohmann/json.hpp>
 
