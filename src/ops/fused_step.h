@@ -21,10 +21,6 @@
 #include "core/check.h"
 #include "ops/op_common.h"
 
-#ifdef SCANLAB_WITH_CUDA
-#include "ops/launch_check.h"
-#endif
-
 namespace scanlab::ops {
 
 #ifdef SCANLAB_WITH_CUDA

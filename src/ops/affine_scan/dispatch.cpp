@@ -16,6 +16,7 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include "ops/affine_scan/cuda/launch.h"
+#include "ops/launch_check.h"
 #endif
 
 namespace scanlab::ops {

@@ -10,6 +10,7 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include "ops/delta_rule/cuda/launch.h"
+#include "ops/launch_check.h"
 #endif
 
 namespace scanlab::ops {

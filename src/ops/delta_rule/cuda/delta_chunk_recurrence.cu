@@ -127,7 +127,7 @@ __device__ inline float4 fma4v(float a, const float4& x, const float4& y) {  // 
   return make_float4(fmaf(a, x.x, y.x), fmaf(a, x.y, y.y), fmaf(a, x.z, y.z), fmaf(a, x.w, y.w));
 }
 
-// Where a block works: head bh, columns v0 .. v0 + cols of V (tiles of VTT), and chunk i of the walk.
+// Where a block works: head bh, columns v0 .. v0 + cols of V (tiles of VTT); kv = K·V, one state.
 struct WalkTile {
   long long bh, kv;
   int v0, cols;
@@ -141,6 +141,11 @@ struct WalkTile {
 };
 
 __device__ inline int chunk_of(const DeltaChunkRecurrenceParams& p, int i) { return p.reverse ? p.chunks - 1 - i : i; }
+
+// Where the state after chunk i of the walk goes: the next chunk's emitted state, or the final one.
+__device__ inline float* state_after(const DeltaChunkRecurrenceParams& p, const WalkTile& at, int i) {
+  return i + 1 < p.chunks ? p.states + (at.bh * p.chunks + chunk_of(p, i + 1)) * at.kv : p.final_state + at.bh * at.kv;
+}
 
 // The state entering the walk into shared memory (row stride lds, zero past K and past V); it is also
 // the first chunk's emitted state.
@@ -330,7 +335,7 @@ __global__ void __launch_bounds__(kThreads, 1) delta_chunk_recurrence_kernel(Del
     __syncthreads();  // W complete; the partials are free again
     // 2. s <- γ s + sign_q · Qᵀ W + R: partials, then KM * VT / 4 float4 of the state, each owned by
     // one thread (which alone reads and writes it here).
-    float* out = i + 1 < NC ? p.states + (at.bh * NC + chunk_of(p, i + 1)) * at.kv : p.final_state + at.bh * at.kv;
+    float* out = state_after(p, at, i);
     partial_qw<KM>(smem + L::q + buf * L::kTile, ws, parts);
     __syncthreads();
     constexpr int TPS = KM / 2, RS = kThreads / TPS;
@@ -445,7 +450,7 @@ __global__ void __launch_bounds__(kThreads, 1) delta_chunk_recurrence_tc_kernel(
     __syncthreads();  // s whole; Q and R free
     if (i + 1 < NC) fetch_qr(i + 1);
     commit_async();
-    float* out = i + 1 < NC ? p.states + (at.bh * NC + chunk_of(p, i + 1)) * at.kv : p.final_state + at.bh * at.kv;
+    float* out = state_after(p, at, i);
     for (int e = t; e < KM * VTT / 4; e += kThreads) {
       const int k = e / (VTT / 4), c = e % (VTT / 4) * 4;
       if (k < p.dk && c < at.cols)
