@@ -149,16 +149,23 @@ void check_against_token_loop(const Case& c) {
 
 TEST(DeltaWyCuda, OutputsAndGradientsMatchFloat64TokenLoop) {
   if (!fused_available()) GTEST_SKIP() << "no CUDA device the fused delta-rule kernels take";
-  const Case cases[] = {{2, 63, 3, 64, 64, false, 0, false},     {2, 64, 2, 64, 64, true, 3.0, true},
-                        {2, 100, 2, 64, 64, true, 2.0, true},    {1, 130, 2, 128, 128, true, -3.0, false},
-                        {1, 1000, 2, 128, 128, true, 3.0, true}, {1, 1000, 2, 64, 64, false, 0, true},
-                        {1, 130, 2, 128, 64, true, 1.0, true},   {3, 100, 1, 64, 128, true, -3.0, true},
-                        {1, 64, 4, 128, 128, false, 0, false}};
+  const Case cases[] = {{2, 63, 3, 64, 64, false, 0, false},
+                        {2, 64, 2, 64, 64, true, 3.0, true},
+                        {2, 100, 2, 64, 64, true, 2.0, true},
+                        {1, 130, 2, 128, 128, true, -3.0, false},
+                        {1, 1000, 2, 128, 128, true, 3.0, true},
+                        {1, 1000, 2, 64, 64, false, 0, true},
+                        {1, 130, 2, 128, 64, true, 1.0, true},
+                        {3, 100, 1, 64, 128, true, -3.0, true},
+                        {1, 64, 4, 128, 128, false, 0, false},
+                        // B·H 80 at V 128: 160 blocks of 64 columns, enough for the launcher to take
+                        // the TF32 walk on any GPU of up to 320 SMs (the cases above are too small to)
+                        {4, 100, 20, 128, 128, true, 2.0, true}};
   for (const auto& c : cases) check_against_token_loop(c);
 }
 
-// The cases above run the default walks (TF32 tensor cores where that is the faster walk: few of these
-// small shapes fill the GPU, and the forced widths are checked in test_chunk_recurrence_cuda.cpp);
+// The cases above run the default walks (TF32 tensor cores where that is the faster walk, which the
+// last case reaches; the forced widths are checked in test_chunk_recurrence_cuda.cpp);
 // these run the fused path with its walks in float32 FMA throughout (set_delta_walk_tf32(false)), held
 // to the same bounds.
 TEST(DeltaWyCuda, Float32WalkMatchesFloat64TokenLoop) {
@@ -172,7 +179,8 @@ TEST(DeltaWyCuda, Float32WalkMatchesFloat64TokenLoop) {
                         {2, 100, 2, 64, 64, true, 2.0, true},
                         {1, 1000, 2, 128, 128, true, 3.0, true},
                         {3, 100, 1, 64, 128, true, -3.0, true},
-                        {1, 64, 4, 128, 128, false, 0, false}};
+                        {1, 64, 4, 128, 128, false, 0, false},
+                        {4, 100, 20, 128, 128, true, 2.0, true}};  // the default would take TF32 here
   for (const auto& c : cases) check_against_token_loop(c);
 }
 
